@@ -1,0 +1,225 @@
+"""Command line: python -m fmnist_core describe | train | predict | runs.
+
+Spec flags use the spec's field names: `--filters 32,64 --kernel-size 5 --pooling avg`.
+Errors are one sentence on stderr with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from fmnist_core.spec import ModelSpec, preset, presets
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
+
+
+def _filters(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, received {text!r}") from None
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "off", "") else float(text)
+
+
+_FIELD_TYPES = {"filters": _filters, "batch_norm": _bool, "target_accuracy": _optional_float}
+
+
+def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(presets()),
+                        help="start from a named spec; flags below override its fields")
+    group = parser.add_argument_group("spec fields (see fmnist_core/spec.py)")
+    for field in dataclasses.fields(ModelSpec):
+        kind = _FIELD_TYPES.get(field.name) or type(field.default)
+        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=kind,
+                           default=None, help=f"default {field.default!r}")
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    """The preset (or default spec) with every given flag applied; ValueError if invalid."""
+    base = preset(args.preset) if args.preset else ModelSpec()
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelSpec)
+               if getattr(args, f.name, None) is not None}
+    return base.replace(**changes)
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from fmnist_core.model import describe
+
+    spec = spec_from_args(args)
+    info = describe(spec)
+    if args.json:
+        print(json.dumps({"spec": spec.to_dict(), **info}))
+        return 0
+    print(spec.summary())
+    print(f"{'layer':<16}{'type':<22}{'output shape':<18}{'params':>10}")
+    for row in info["layers"]:
+        shape = "×".join(str(d) for d in row["output_shape"])
+        print(f"{row['name']:<16}{row['type']:<22}{shape:<18}{row['params']:>10,}")
+    print(f"total params: {info['total_params']:,}  "
+          f"training: {info['train_flops_per_image'] / 1e6:.1f} MFLOP per image, "
+          f"{info['train_flops_per_epoch'] / 1e12:.2f} TFLOP per epoch")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fmnist_core.runs import RunStore
+    from fmnist_core.training import TrainingJob
+
+    spec = spec_from_args(args)
+    store = RunStore(args.home) if args.home else RunStore()
+    job = TrainingJob(spec, owner=args.owner, store=store, limit_train=args.limit_train,
+                      limit_test=args.limit_test)
+    print(f"run {job.run_id}: {spec.summary()}", file=sys.stderr)
+    job.start()
+    reported = 0
+    try:
+        while not job.wait(0.5):
+            reported = _print_epochs(job.snapshot(), reported)
+    except KeyboardInterrupt:
+        job.stop()
+        job.wait()
+    snap = job.snapshot()
+    _print_epochs(snap, reported)
+    run = store.get_run(job.run_id)
+    result = {
+        "run_id": job.run_id,
+        "status": snap["status"],
+        "message": snap["message"],
+        "epochs_run": len(snap["history"]),
+        "test_accuracy": snap["test_accuracy"],
+        "test_loss": snap["test_loss"],
+        "seconds": run["train_seconds"],
+        "total_seconds": run["total_seconds"],
+        "model_path": snap["model_path"],
+        "device": snap["device"],
+        "params": run["params"],
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{snap['status']}: {snap['message']}")
+        if snap["test_accuracy"] is not None:
+            print(f"test accuracy {snap['test_accuracy']:.4f}, loss {snap['test_loss']:.4f}, "
+                  f"fit {run['train_seconds']:.1f} s, model {snap['model_path']}")
+    return 0 if snap["status"] in ("completed", "stopped") else 1
+
+
+def _print_epochs(snap: dict[str, Any], reported: int) -> int:
+    for row in snap["history"][reported:]:
+        val = (f", val_loss {row['val_loss']:.4f}, val_accuracy {row['val_accuracy']:.4f}"
+               if "val_accuracy" in row else "")
+        print(f"epoch {row['epoch']}/{snap['epochs']}: loss {row['loss']:.4f}, "
+              f"accuracy {row['accuracy']:.4f}{val} ({row['seconds']:.1f} s)", file=sys.stderr)
+    return len(snap["history"])
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fmnist_core.datasets import class_names
+    from fmnist_core.preprocessing import ImageError, preprocess
+    from fmnist_core.runs import RunStore, validate_run_id
+
+    store = RunStore(args.home) if args.home else RunStore()
+    run = store.get_run(validate_run_id(args.run))
+    model = store.load_model(args.run)
+    names = class_names(run["spec"].dataset)
+    status = 0
+    for file in args.images:
+        try:
+            data = Path(file).read_bytes()
+            image = preprocess(data, dataset=run["spec"].dataset).image
+        except (OSError, ImageError) as err:
+            print(f"{file}: {_sentence(err)}", file=sys.stderr)
+            status = 2
+            continue
+        probs = np.asarray(model.predict(image[None], verbose=0))[0]
+        top = [{"class": names[i], "probability": round(float(probs[i]), 4)}
+               for i in np.argsort(probs)[::-1][: args.top]]
+        if args.json:
+            print(json.dumps({"file": file, "top": top}))
+        else:
+            print(file + ": " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top))
+    return status
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from fmnist_core.runs import RunStore
+
+    store = RunStore(args.home) if args.home else RunStore()
+    runs = store.list_runs()
+    if args.json:
+        rows = [{**run, "spec": run["spec"].to_dict()} for run in runs]
+        print(json.dumps(rows))
+        return 0
+    if not runs:
+        print(f"No runs yet in {store.home}.")
+    for run in runs:
+        acc = f"{run['test_accuracy']:.4f}" if run["test_accuracy"] is not None else "-"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created"]))
+        print(f"{run['id']}  {when}  {run['status']:<11} test {acc:<7} "
+              f"{run['owner']:<10} {run['spec'].summary()}")
+    return 0
+
+
+def _sentence(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if isinstance(err, OSError) and err.strerror:
+        text = f"{err.strerror} ({err.filename})" if err.filename else err.strerror
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_core", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    describe = sub.add_parser("describe", help="layer table, params and FLOPs of a spec")
+    _add_spec_flags(describe)
+    train = sub.add_parser("train", help="train a spec and store the run")
+    _add_spec_flags(train)
+    train.add_argument("--limit-train", type=int, default=None,
+                       help="train on the first N training images only")
+    train.add_argument("--limit-test", type=int, default=None,
+                       help="evaluate on the first N test images only")
+    train.add_argument("--owner", default="cli", help="owner recorded with the run")
+    predict = sub.add_parser("predict", help="classify image files with a stored run")
+    predict.add_argument("--run", required=True, help="run id (see `runs`)")
+    predict.add_argument("--top", type=int, default=3)
+    predict.add_argument("images", nargs="+")
+    runs = sub.add_parser("runs", help="list stored runs")
+    for p in (describe, train, predict, runs):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    for p in (train, predict, runs):
+        p.add_argument("--home", default=None, help="run store folder (default STUDIO_HOME)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = {"describe": _cmd_describe, "train": _cmd_train, "predict": _cmd_predict,
+               "runs": _cmd_runs}[args.command]
+    try:
+        return command(args)
+    except (ValueError, KeyError, PermissionError, OSError) as err:
+        print(f"error: {_sentence(err)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Which Keras backend and device train here; GPU memory growth for TensorFlow."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+@functools.lru_cache(maxsize=1)
+def device_info() -> dict[str, str]:
+    """The backend and the device training will use, e.g. {"backend": "tensorflow",
+    "device": "CPU", "detail": "2 cores"}. Turns on memory growth for TensorFlow GPUs so
+    several trainings and the pages can share one card."""
+    import keras
+
+    backend = keras.backend.backend()
+    gpus: list[str] = []
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            devices = tf.config.list_physical_devices("GPU")
+            for gpu in devices:
+                try:
+                    tf.config.experimental.set_memory_growth(gpu, True)
+                except RuntimeError:
+                    pass  # already initialised: growth can only be set before first use
+            gpus = [d.name for d in devices]
+        elif backend == "jax":
+            import jax
+
+            gpus = [str(d.device_kind) for d in jax.devices() if d.platform == "gpu"]
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001 - a broken driver means "train on the CPU"
+        gpus = []
+    if gpus:
+        return {"backend": backend, "device": "GPU", "detail": ", ".join(gpus)}
+    return {"backend": backend, "device": "CPU", "detail": f"{os.cpu_count()} cores"}
+
+
+def device_label() -> str:
+    info = device_info()
+    return f"{info['device']} ({info['detail']}) · {info['backend']}"

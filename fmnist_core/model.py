@@ -1,0 +1,152 @@
+"""Build a Keras 3 model from a ModelSpec, and describe it without training.
+
+Every model starts with `keras.Input((28, 28), uint8)` and a `Rescaling` layer, so the data
+stays uint8 in memory and every layer has an output a sub-model can expose for inspection.
+Only the backend-agnostic Keras API is used, so the same code runs on TensorFlow, JAX or
+PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
+
+NUM_CLASSES = 10
+
+
+def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
+    """Builds (but does not compile) the model a spec describes.
+
+    Args:
+        spec: the validated spec.
+        num_classes: width of the softmax output.
+
+    Returns:
+        A functional `keras.Model` mapping (batch, 28, 28) uint8 to (batch, num_classes)
+        probabilities. Layer names: conv1…, pool1…, flatten, dense, dropout, output.
+    """
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel")(x)
+    for block, filters in enumerate(spec.filters, start=1):
+        for index in range(1, spec.convs_per_block + 1):
+            name = conv_name(block, index, spec.convs_per_block)
+            if spec.batch_norm:
+                # Bias is redundant before batch norm; the activation follows the norm.
+                x = layers.Conv2D(filters, spec.kernel_size, padding=spec.padding,
+                                  use_bias=False, name=name)(x)
+                x = layers.BatchNormalization(name=f"{name}_bn")(x)
+                x = layers.Activation(spec.activation, name=f"{name}_{spec.activation}")(x)
+            else:
+                x = layers.Conv2D(filters, spec.kernel_size, padding=spec.padding,
+                                  activation=spec.activation, name=name)(x)
+        if spec.pooling == "max":
+            x = layers.MaxPooling2D(spec.pool_size, name=f"pool{block}")(x)
+        elif spec.pooling == "avg":
+            x = layers.AveragePooling2D(spec.pool_size, name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if spec.dense_units:
+        x = layers.Dense(spec.dense_units, activation=spec.activation, name="dense")(x)
+    if spec.dropout:
+        x = layers.Dropout(spec.dropout, seed=spec.seed, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name=_model_name(spec))
+
+
+def compile_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
+    """Compiles with the spec's optimizer and learning rate, sparse cross-entropy, accuracy."""
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    model.compile(
+        optimizer=optimizers[spec.optimizer](learning_rate=spec.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _model_name(spec: ModelSpec) -> str:
+    return "dense_baseline" if spec.conv_blocks == 0 else f"cnn_{spec.conv_blocks}_blocks"
+
+
+def feature_layer_names(model: keras.Model) -> list[str]:
+    """Names of the layers whose outputs are feature maps: each conv (after its activation)
+    and each pooling layer, in order."""
+    names = []
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            names.append(layer.name)
+        elif isinstance(layer, layers.Activation) and names and layer.name.startswith(
+            names[-1] + "_"
+        ):
+            names[-1] = layer.name  # with batch norm the map a student wants is post-activation
+        elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
+            names.append(layer.name)
+    return names
+
+
+def layer_flops(layer: keras.layers.Layer) -> int:
+    """Forward FLOPs (multiply + add = 2) of one layer for one image; 0 for cheap layers."""
+    if isinstance(layer, layers.Conv2D):
+        _, h, w, c_out = layer.output.shape
+        k_h, k_w = layer.kernel_size
+        c_in = layer.input.shape[-1]
+        return 2 * k_h * k_w * c_in * c_out * h * w
+    if isinstance(layer, layers.Dense):
+        return 2 * layer.input.shape[-1] * layer.units
+    return 0
+
+
+def describe(spec: ModelSpec, train_images: int | None = None) -> dict[str, Any]:
+    """The layer table and totals of a spec, without training.
+
+    Args:
+        spec: the spec.
+        train_images: images per epoch for the FLOP estimate; default 60,000 less the
+            validation split.
+
+    Returns:
+        A dict with `layers` (list of {name, type, output_shape, params, flops}),
+        `total_params`, `trainable_params`, `flops_per_image` (forward),
+        `train_flops_per_image` and `train_flops_per_epoch`.
+    """
+    model = build_model(spec)
+    rows = []
+    forward = 0
+    first_weighted = None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        flops = layer_flops(layer)
+        forward += flops
+        if flops and first_weighted is None:
+            first_weighted = flops
+        rows.append({
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": list(layer.output.shape[1:]),
+            "params": int(layer.count_params()),
+            "flops": int(flops),
+        })
+    # Backward costs about twice the forward pass, except that the first weighted layer
+    # needs no gradient with respect to its input.
+    train_per_image = 3 * forward - (first_weighted or 0)
+    if train_images is None:
+        train_images = int(60_000 * (1 - spec.validation_split))
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    return {
+        "layers": rows,
+        "total_params": int(model.count_params()),
+        "trainable_params": trainable,
+        "flops_per_image": int(forward),
+        "train_flops_per_image": int(train_per_image),
+        "train_flops_per_epoch": int(train_per_image) * train_images,
+    }

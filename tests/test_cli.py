@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmnist_core.__main__ import main
+
+
+def last_json(text):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_describe_json_says_862410(capsys):
+    assert main(["describe", "--preset", "seed-cnn", "--json"]) == 0
+    out = last_json(capsys.readouterr().out)
+    assert out["total_params"] == 862410
+    assert [row["name"] for row in out["layers"]][:3] == ["rescale", "channel", "conv1"]
+
+
+def test_describe_table_and_spec_flags(capsys):
+    assert main(["describe", "--filters", "16,32", "--kernel-size", "5",
+                 "--pooling", "avg"]) == 0
+    out = capsys.readouterr().out
+    assert "Conv 16 5×5 → AvgPool 2 → Conv 32 5×5 → AvgPool 2" in out and "conv2" in out
+
+
+def test_impossible_spec_is_one_sentence_and_exit_2(capsys):
+    assert main(["describe", "--conv-blocks", "3", "--kernel-size", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Argument `kernel_size`") and err.count("\n") == 1
+
+
+def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
+    home = str(tmp_path / "home")
+    assert main(["train", "--preset", "quick", "--epochs", "1", "--limit-train", "2000",
+                 "--limit-test", "500", "--home", home, "--json"]) == 0
+    captured = capsys.readouterr()
+    result = last_json(captured.out)
+    assert {"run_id", "status", "epochs_run", "test_accuracy", "test_loss", "seconds",
+            "model_path"} <= set(result)
+    assert result["status"] == "completed" and result["epochs_run"] == 1
+    assert result["test_accuracy"] > 0.5 and result["seconds"] > 0
+    assert "epoch 1/1" in captured.err
+
+    # an ankle boot from the test set, drawn dark on light and enlarged, as a user's photo
+    boot = fashion.x_test[np.flatnonzero(fashion.y_test == 9)[0]]
+    good = tmp_path / "boot.png"
+    Image.fromarray(255 - boot).resize((140, 140)).save(good)
+    junk = tmp_path / "junk.png"
+    junk.write_text("this is not an image")
+    code = main(["predict", "--run", result["run_id"], "--home", home, "--json",
+                 str(good), str(junk)])
+    captured = capsys.readouterr()
+    assert code == 2
+    line = json.loads(captured.out.strip().splitlines()[0])
+    assert line["file"] == str(good) and len(line["top"]) == 3
+    assert sum(t["probability"] for t in line["top"]) <= 1.0001
+    assert {"class", "probability"} == set(line["top"][0])
+    assert "junk.png" in captured.err and "Traceback" not in captured.err
+
+    assert main(["runs", "--home", home, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["id"] == result["run_id"] and runs[0]["spec"]["filters"] == [32]
+
+
+def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
+    assert main(["predict", "--run", "0123456789ab", "--home", str(tmp_path), "x.png"]) == 2
+    assert "no run 0123456789ab" in capsys.readouterr().err
+    assert main(["predict", "--run", "../../etc", "--home", str(tmp_path), "x.png"]) == 2
+
+
+def test_bad_flag_value_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["describe", "--filters", "many"])
+    assert exit_info.value.code == 2

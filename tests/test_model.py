@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from fmnist_core.model import build_model, describe, feature_layer_names
+from fmnist_core.spec import ModelSpec, preset
+
+
+def test_seed_cnn_has_exactly_862410_params():
+    info = describe(preset("seed-cnn"))
+    assert info["total_params"] == 862_410 == info["trainable_params"]
+    # ≈33.3 MFLOP per training image, 2.0 TFLOP per 60,000-image epoch
+    assert round(info["train_flops_per_image"] / 1e6, 1) == 33.3
+    assert round(describe(preset("seed-cnn"), train_images=60_000)
+                 ["train_flops_per_epoch"] / 1e12, 1) == 2.0
+
+
+def test_dense_baseline_is_flatten_dense128_dense10():
+    info = describe(preset("dense"))
+    types = [row["type"] for row in info["layers"]]
+    assert types == ["Rescaling", "Reshape", "Flatten", "Dense", "Dense"]
+    assert info["total_params"] == 784 * 128 + 128 + 128 * 10 + 10
+
+
+@pytest.mark.parametrize("spec,expected", [
+    (preset("seed-cnn"), {"conv1": [26, 26, 64], "pool1": [13, 13, 64], "conv2": [11, 11, 64],
+                          "pool2": [5, 5, 64], "flatten": [1600], "dense": [512],
+                          "output": [10]}),
+    (ModelSpec(conv_blocks=1, filters=8, kernel_size=5, pooling="avg", pool_size=3,
+               dense_units=0), {"conv1": [24, 24, 8], "pool1": [8, 8, 8], "flatten": [512]}),
+    (ModelSpec(conv_blocks=3, filters=(4, 8, 16), padding="same", pooling="none",
+               dense_units=0), {"conv3": [28, 28, 16], "flatten": [28 * 28 * 16]}),
+    (ModelSpec(conv_blocks=2, filters=(8, 16), convs_per_block=2, padding="same",
+               batch_norm=True, dropout=0.3, dense_units=32),
+     {"conv1a": [28, 28, 8], "conv1b_relu": [28, 28, 8], "pool2": [7, 7, 16],
+      "dropout": [32]}),
+])
+def test_every_layer_shape(spec, expected):
+    shapes = {row["name"]: row["output_shape"] for row in describe(spec)["layers"]}
+    for name, shape in expected.items():
+        assert shapes[name] == shape, name
+    assert describe(spec)["layers"][0]["type"] == "Rescaling"
+
+
+def test_model_takes_uint8_and_returns_probabilities():
+    model = build_model(preset("quick"))
+    x = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    probs = np.asarray(model(x))
+    assert probs.shape == (4, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.inputs[0].dtype == "uint8"
+
+
+def test_feature_layers_are_convs_and_pools_in_order():
+    assert feature_layer_names(build_model(preset("seed-cnn"))) == [
+        "conv1", "pool1", "conv2", "pool2"]
+    bn = ModelSpec(conv_blocks=1, filters=4, batch_norm=True, activation="elu")
+    assert feature_layer_names(build_model(bn)) == ["conv1_elu", "pool1"]
+    assert feature_layer_names(build_model(preset("dense"))) == []

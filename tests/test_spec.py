@@ -1,0 +1,96 @@
+import pytest
+
+from fmnist_core.spec import ModelSpec, preset, presets
+
+BAD_VALUES = [
+    ("dataset", "cifar10"),
+    ("conv_blocks", 4),
+    ("conv_blocks", -1),
+    ("filters", (0, 64)),
+    ("filters", (64, 64, 64)),
+    ("filters", "many"),
+    ("convs_per_block", 0),
+    ("kernel_size", 0),
+    ("kernel_size", 11),
+    ("padding", "full"),
+    ("activation", "swish2"),
+    ("pooling", "median"),
+    ("pool_size", 0),
+    ("batch_norm", "yes"),
+    ("dropout", -0.1),
+    ("dropout", 0.95),
+    ("dense_units", -1),
+    ("optimizer", "lbfgs"),
+    ("learning_rate", -0.001),
+    ("learning_rate", float("nan")),
+    ("batch_size", 0),
+    ("epochs", 0),
+    ("epochs", 2.5),
+    ("target_accuracy", 1.5),
+    ("target_accuracy", 0),
+    ("validation_split", 0.7),
+    ("seed", -1),
+]
+
+
+@pytest.mark.parametrize("field,value", BAD_VALUES)
+def test_every_field_is_validated_with_a_keras_style_message(field, value):
+    with pytest.raises(ValueError) as err:
+        ModelSpec(**{field: value})
+    text = str(err.value)
+    assert f"`{field}`" in text and "received" in text and "\n" not in text
+
+
+def test_kernel_larger_than_the_feature_map_is_impossible():
+    # 28 → conv 9 → 20 → pool 10 → conv 9 → 2 → pool 1 → conv3 meets 1×1
+    with pytest.raises(ValueError, match="`kernel_size`.*conv3"):
+        ModelSpec(conv_blocks=3, filters=8, kernel_size=9)
+
+
+def test_pooling_a_one_by_one_map_is_impossible():
+    # same padding: 28 → pool 7 → pool 1 → pool3 would pool a 1×1 map
+    with pytest.raises(ValueError, match="`pool_size`.*pool3.*1×1"):
+        ModelSpec(conv_blocks=3, filters=8, padding="same", pool_size=4)
+    with pytest.raises(ValueError, match="`pool_size`.*pool1"):
+        # 28 → 20 → 12 → 4 after three 9×9 convs: a 7×7 pool does not fit
+        ModelSpec(conv_blocks=1, filters=8, convs_per_block=3, kernel_size=9, pool_size=7)
+
+
+def test_same_padding_keeps_the_size():
+    spec = ModelSpec(padding="same", conv_blocks=3, filters=8)
+    assert spec.feature_map_sizes() == [("conv1", 28), ("pool1", 14), ("conv2", 14),
+                                        ("pool2", 7), ("conv3", 7), ("pool3", 3)]
+
+
+def test_seed_cnn_sizes_follow_the_tutorial():
+    assert preset("seed-cnn").feature_map_sizes() == [("conv1", 26), ("pool1", 13),
+                                                      ("conv2", 11), ("pool2", 5)]
+
+
+def test_filters_broadcast_and_follow_conv_blocks():
+    assert ModelSpec(conv_blocks=3, filters=16).filters == (16, 16, 16)
+    assert ModelSpec(conv_blocks=2, filters=[32]).filters == (32, 32)
+    assert ModelSpec().replace(conv_blocks=1).filters == (64,)
+
+
+def test_json_round_trip_and_frozen():
+    spec = preset("best")
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(AttributeError):
+        spec.epochs = 3
+    with pytest.raises(ValueError, match="Unknown spec field"):
+        ModelSpec.from_dict({"epochz": 3})
+
+
+def test_presets_are_valid_and_named():
+    table = presets()
+    assert set(table) == {"dense", "seed-cnn", "quick", "best"}
+    assert table["dense"].conv_blocks == 0 and table["dense"].dense_units == 128
+    with pytest.raises(ValueError, match="`preset`"):
+        preset("huge")
+
+
+def test_summary_reads_like_the_architecture():
+    assert preset("seed-cnn").summary() == (
+        "Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512")
+    assert preset("dense").summary() == "Dense 128"
