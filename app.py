@@ -2,7 +2,17 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon="🧥", layout="wide")
-st.title("Fashion-MNIST CNN Studio")
-st.caption("The pages arrive with the studio; the engine is usable today from "
-           "`python -m fmnist_core`.")
+from ui import sidebar
+
+st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=":material/checkroom:", layout="wide")
+
+pages = [
+    st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/show_chart:"),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+]
+page = st.navigation(pages)
+sidebar.render()
+page.run()

@@ -105,6 +105,14 @@ def layer_flops(layer: keras.layers.Layer) -> int:
     return 0
 
 
+def train_flops_per_image(model: keras.Model) -> int:
+    """Training FLOPs for one image: forward + backward (about twice the forward), less the
+    input gradient of the first weighted layer, which nothing needs."""
+    costs = [layer_flops(layer) for layer in model.layers]
+    weighted = [c for c in costs if c]
+    return 3 * sum(costs) - (weighted[0] if weighted else 0)
+
+
 def describe(spec: ModelSpec, train_images: int | None = None) -> dict[str, Any]:
     """The layer table and totals of a spec, without training.
 
@@ -121,14 +129,11 @@ def describe(spec: ModelSpec, train_images: int | None = None) -> dict[str, Any]
     model = build_model(spec)
     rows = []
     forward = 0
-    first_weighted = None
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         flops = layer_flops(layer)
         forward += flops
-        if flops and first_weighted is None:
-            first_weighted = flops
         rows.append({
             "name": layer.name,
             "type": type(layer).__name__,
@@ -136,9 +141,7 @@ def describe(spec: ModelSpec, train_images: int | None = None) -> dict[str, Any]
             "params": int(layer.count_params()),
             "flops": int(flops),
         })
-    # Backward costs about twice the forward pass, except that the first weighted layer
-    # needs no gradient with respect to its input.
-    train_per_image = 3 * forward - (first_weighted or 0)
+    train_per_image = train_flops_per_image(model)
     if train_images is None:
         train_images = int(60_000 * (1 - spec.validation_split))
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     epochs_run INTEGER DEFAULT 0,
     train_seconds REAL,
     total_seconds REAL,
+    flops_per_second REAL,
     best_val_accuracy REAL,
     test_loss REAL,
     test_accuracy REAL,
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 _RUN_FIELDS = (
     "status", "device", "backend", "params", "epochs_run", "train_seconds", "total_seconds",
     "best_val_accuracy", "test_loss", "test_accuracy", "stop_reason", "error", "model_path",
-    "pid",
+    "pid", "flops_per_second",
 )
 
 
@@ -232,6 +233,17 @@ class RunStore:
         if not path.is_file():
             raise RunNotFoundError(f"Run {run_id} has no saved model (it did not finish).")
         return keras.models.load_model(path, safe_mode=True, compile=False)
+
+    def measured_flop_rate(self, default: float = 3e10) -> float:
+        """Median training FLOP/s of the latest finished runs on this machine (used to
+        estimate epoch times before training); `default` when there are none."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT flops_per_second FROM runs WHERE flops_per_second > 0 "
+                "ORDER BY created DESC LIMIT 5"
+            ).fetchall()
+        rates = sorted(row[0] for row in rows)
+        return rates[len(rates) // 2] if rates else default
 
     def integrity_ok(self) -> bool:
         with self._connect() as db:

@@ -157,7 +157,7 @@ class TrainingJob:
         import keras
 
         from fmnist_core.device import device_info
-        from fmnist_core.model import build_model, compile_model
+        from fmnist_core.model import build_model, compile_model, train_flops_per_image
 
         if self._stop_requested.is_set():
             self._finish("stopped", "Stopped before training began.", started=started)
@@ -185,7 +185,9 @@ class TrainingJob:
             verbose=0,
         )
         train_seconds = time.perf_counter() - fit_started
-        self._store(train_seconds=train_seconds)
+        images_seen = progress.images_seen
+        rate = train_flops_per_image(model) * images_seen / train_seconds if images_seen else None
+        self._store(train_seconds=train_seconds, flops_per_second=rate)
         if progress.diverged:
             self._finish("diverged", progress.diverged, started=started)
             return
@@ -242,6 +244,7 @@ class _ProgressCallback:
                 self.diverged: str | None = None
                 self.target_reached: str | None = None
                 self.epochs_done = 0
+                self.images_seen = 0
                 self.recent = collections.deque(maxlen=50)  # (time, images) per batch
 
             def on_train_begin(self, logs=None):
@@ -256,6 +259,7 @@ class _ProgressCallback:
             def on_train_batch_end(self, batch, logs=None):
                 now = time.perf_counter()
                 self.recent.append(now)
+                self.images_seen += job.spec.batch_size
                 with job._lock:
                     job._state["steps_done"] += 1
                     if job.stop_requested and job._state["stop_seen_at_step"] is None:

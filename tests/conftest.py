@@ -1,11 +1,18 @@
 """Shared fixtures: small slices of the real Fashion-MNIST, a throwaway run store."""
 
 import os
+import tempfile
+from pathlib import Path
 
 # Offline and quiet before anything imports Keras.
 os.environ["STUDIO_NO_DOWNLOAD"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The pages (AppTest) share one process-wide run store and small data slices.
+_APP_HOME = tempfile.mkdtemp(prefix="studio-apptest-")
+os.environ["STUDIO_HOME"] = _APP_HOME
+os.environ["STUDIO_TRAIN_LIMIT"] = "1000"
+os.environ["STUDIO_TEST_LIMIT"] = "500"
 
 import pytest  # noqa: E402
 
@@ -28,3 +35,24 @@ def small_data(fashion):
 @pytest.fixture
 def store(tmp_path):
     return RunStore(tmp_path / "studio")
+
+
+@pytest.fixture(scope="session")
+def app_home():
+    """STUDIO_HOME of the pages under AppTest."""
+    return Path(_APP_HOME)
+
+
+@pytest.fixture(scope="session")
+def trained_run(app_home, small_data):
+    """A finished run (quick preset, 1 epoch on 2,000 images) in the pages' run store,
+    owned by "someone-else"; returns its id."""
+    from fmnist_core.spec import preset
+    from fmnist_core.training import TrainingJob
+
+    job = TrainingJob(preset("quick").replace(epochs=1), "someone-else", RunStore(app_home),
+                      dataset=small_data)
+    job.start()
+    assert job.wait(120) and job.status == "completed", job.snapshot()["message"]
+    return job.run_id
+

@@ -1,0 +1,132 @@
+"""Data: browse the dataset, then convolve one image by hand with a 3×3 kernel."""
+
+import numpy as np
+import streamlit as st
+
+from fmnist_core import gallery, kernels
+from ui import figures, resources, router
+
+router.require_app()
+
+CUSTOM = "Custom"
+VIEWS = ("Samples per class", "Class counts", "Convolution by hand")
+SPLITS = {"Training set": "training", "Test set": "test"}
+
+data = resources.dataset()
+names = data.class_names
+
+st.title("Data")
+st.caption(f"{len(data.x_train) + len(data.x_test):,} grayscale pictures of 28×28 pixels in "
+           f"{data.num_classes} classes: {len(data.x_train):,} to train on and "
+           f"{len(data.x_test):,} kept apart to test. Each pixel is a number from 0 (black) to "
+           "255 (white), and the object is light on a dark background.")
+
+pick, big = st.columns([1, 2])
+with pick:
+    label = st.selectbox("Class", range(data.num_classes), format_func=names.__getitem__,
+                         key="data_class")
+    split = SPLITS[st.segmented_control("Split", list(SPLITS), default="Training set",
+                                        required=True, key="data_split")]
+    x, y = (data.x_train, data.y_train) if split == "training" else (data.x_test, data.y_test)
+    members = gallery.class_indices(y, label)
+    if not len(members):
+        st.caption(f"The {split} set has no {names[label]} images.")
+        st.stop()
+    if st.session_state.get("data_index", 0) >= len(members):
+        st.session_state["data_index"] = len(members) - 1
+    n = st.number_input(f"Which {names[label]} (0 to {len(members) - 1:,})", 0,
+                        len(members) - 1, step=1, key="data_index")
+    image = x[members[n]]
+    st.caption(f"Image #{members[n]:,} of the {split} set. Hover over it to read the pixel "
+               "values: the network sees nothing but these 784 numbers.")
+with big:
+    st.plotly_chart(figures.image(image, f"{names[label]} · 28×28", height=420), width="stretch")
+
+view = st.segmented_control("Show", VIEWS, default=VIEWS[0], required=True, key="data_view")
+
+if view == "Samples per class":
+    st.caption("Eight pictures of every class. Look for the pairs a network might confuse: "
+               "shirts, T-shirts, pullovers and coats share a silhouette.")
+    seed = st.session_state.get("data_seed")
+    if st.button("Show other samples", key="data_shuffle"):
+        seed = st.session_state["data_seed"] = int(np.random.default_rng().integers(1 << 31))
+    grid = gallery.samples_per_class(data.y_train, data.num_classes, 8, seed)
+    st.plotly_chart(figures.sample_grid(data.x_train[grid], names, grid), width="stretch")
+
+elif view == "Class counts":
+    st.caption("How many pictures each class has. Equal bars mean a balanced dataset: plain "
+               "accuracy is then a fair score, and guessing at random is right about "
+               f"{1 / data.num_classes:.0%} of the time.")
+    counts = {"train": gallery.class_counts(data.y_train, data.num_classes).tolist(),
+              "test": gallery.class_counts(data.y_test, data.num_classes).tolist()}
+    st.plotly_chart(figures.grouped_bars(list(names), counts), width="stretch")
+
+else:
+    st.caption("A 3×3 kernel slides over the 28×28 image; at each position it multiplies the "
+               "nine pixels under it by its nine weights and adds the products up. Without "
+               "padding the output is 26×26. Max pooling keeps the largest of each 2×2 block, "
+               "quartering the map to 13×13. A Conv2D layer learns many such kernels by itself.")
+    left, right = st.columns([2, 1])
+    with left:
+        choice = st.selectbox("Kernel", [*kernels.KERNELS, CUSTOM], key="lab_kernel")
+        st.caption(kernels.KERNEL_NOTES.get(choice, "Type your own nine weights: try a "
+                                            "kernel that responds to diagonal lines."))
+        normalize = st.toggle("Stretch to min–max instead of clipping", key="lab_normalize",
+                              help="Clipping hides negative responses; stretching shows them.")
+    with right:
+        if choice != CUSTOM:
+            for (r, c), weight in np.ndenumerate(kernels.KERNELS[choice]):
+                st.session_state[f"lab_k{r}{c}"] = float(weight)
+        cells = [st.columns(3) for _ in range(3)]
+        kernel = np.array([[cells[r][c].number_input(
+            f"w{r}{c}", -255.0, 255.0, step=1.0, format="%g", key=f"lab_k{r}{c}",
+            label_visibility="collapsed", disabled=choice != CUSTOM)
+            for c in range(3)] for r in range(3)], dtype=np.float32)
+        if choice != CUSTOM:
+            st.caption("Pick “Custom” to edit the weights.")
+
+    conv = kernels.convolve2d(image, kernel)
+    pooled = kernels.pool2d(conv, 2, mode="max")
+    show = kernels.normalize_for_display if normalize else kernels.clip_to_uint8
+    figs = [figures.image(image, "Image · 28×28"),
+            figures.response_map(show(conv), conv,
+                                 f"Convolved · {conv.shape[0]}×{conv.shape[1]}"),
+            figures.response_map(show(pooled), pooled,
+                                 f"Max-pooled · {pooled.shape[0]}×{pooled.shape[1]}")]
+    st.caption(
+        f"{image.shape[0]}×{image.shape[1]} → convolution {conv.shape[0]}×{conv.shape[1]} → "
+        f"2×2 max pooling {pooled.shape[0]}×{pooled.shape[1]}. "
+        + ("Each map is stretched so its lowest value is black and its highest white."
+           if normalize else "Sums below 0 are drawn black and above 255 white, as in the "
+           "classic tutorial; hover shows the real sum."))
+
+    explain = st.toggle("Show the arithmetic of one pixel", key="lab_explain")
+    if explain:
+        a, b = st.columns(2)
+        row = a.slider("Output row", 0, conv.shape[0] - 1, conv.shape[0] // 2, key="lab_row")
+        col = b.slider("Output column", 0, conv.shape[1] - 1, conv.shape[1] // 2, key="lab_col")
+        px = kernels.explain_pixel(image, kernel, row, col)
+        window, kept = kernels.explain_pool(conv, row // 2, col // 2)
+        figures.outline(figs[0], row, col, kernel.shape[0])
+        figures.outline(figs[1], row, col)
+        figures.outline(figs[1], row // 2 * 2, col // 2 * 2, 2, color=figures.TRAIN_COLOR)
+        figures.outline(figs[2], row // 2, col // 2)
+    for column, fig in zip(st.columns(3), figs):
+        column.plotly_chart(fig, width="stretch")
+
+    if explain:
+        st.caption(f"Output pixel ({row}, {col}) sits on the 3×3 patch whose top-left corner "
+                   f"is input pixel ({row}, {col}). Multiply patch and kernel cell by cell, "
+                   "then add the nine products:")
+        for column, (grid, title, sym) in zip(st.columns(3), (
+                (px.patch, "Patch of the image", False), (px.kernel, "Kernel", True),
+                (px.products, "Products", True))):
+            column.plotly_chart(figures.number_grid(grid, title, symmetric=sym),
+                                width="stretch")
+        st.code(px.formula, language=None, wrap_lines=True)
+        st.caption(f"Pooled pixel ({row // 2}, {col // 2}) comes from the blue 2×2 window at "
+                   f"rows {row // 2 * 2}–{row // 2 * 2 + 1}, columns {col // 2 * 2}–"
+                   f"{col // 2 * 2 + 1} of the convolved map; max pooling keeps "
+                   f"{kept:.4g}, the largest of its four values.")
+        st.plotly_chart(figures.number_grid(window, "2×2 pooling window", symmetric=True,
+                                            height=200), width="content")

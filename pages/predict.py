@@ -1,0 +1,112 @@
+"""Predict: draw or upload a picture, watch it become 28×28, see what the network thinks."""
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from fmnist_core.datasets import class_names
+from fmnist_core.preprocessing import ImageError, preprocess
+from ui import figures, resources, router
+
+router.require_app()
+
+INVERT = {"auto": "auto", "on": True, "off": False}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+
+st.title("Predict")
+st.caption("Draw a piece of clothing or upload a photo. The studio turns it into the kind of "
+           "picture the network was trained on (28×28, light object on a dark background), "
+           "step by step, and shows how sure the network is about each class.")
+
+runs = {run["id"]: run for run in resources.finished_runs()}
+if not runs:
+    st.caption("There is no trained model yet: train one on the Train page (the quick preset "
+               "takes about a minute), then come back here.")
+    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/show_chart:")
+    st.stop()
+if st.session_state.get("predict_run") not in runs:
+    st.session_state["predict_run"] = resources.default_run_id()
+run_id = st.selectbox("Model", list(runs), format_func=lambda i: resources.run_label(runs[i]),
+                      key="predict_run", help="Any finished run: yours or a classmate's.")
+dataset = runs[run_id]["spec"].dataset
+names = class_names(dataset)
+
+source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", required=True,
+                              key="predict_source")
+raw = None
+if source == "Draw":
+    st.caption("Draw light on dark, like the dataset's pictures, and fill the frame: "
+               "a sneaker seen from the side, a T-shirt, a bag…")
+    pen, clear = st.columns([3, 1], vertical_alignment="bottom")
+    width = pen.slider("Pen width", 5, 50, 22, key="predict_pen")
+    if clear.button("Clear the canvas", key="predict_clear"):
+        st.session_state["predict_canvas_round"] = st.session_state.get(
+            "predict_canvas_round", 0) + 1
+    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
+                       height=280, width=280, return_image_data=True,
+                       key=f"predict_canvas_{st.session_state.get('predict_canvas_round', 0)}")
+    if canvas.image_data is not None and (canvas.json_data or {}).get("objects"):
+        raw = np.asarray(canvas.image_data, dtype=np.uint8)
+    raw = st.session_state.get("injected_canvas", raw)  # tests cannot draw on a component
+else:
+    upload = st.file_uploader("A photo or picture", type=UPLOAD_TYPES, key="predict_upload",
+                              help="One item on a plain background works best.")
+    raw = upload.getvalue() if upload is not None else None
+
+with st.expander("Preprocessing switches: invert, trim, fit, centre"):
+    st.caption("Switch a step off to see how much the network depends on it.")
+    a, b, c, d = st.columns(4)
+    invert = a.segmented_control("Invert", list(INVERT), default="auto", required=True,
+                                 key="predict_invert",
+                                 help="auto inverts a light background to dark.")
+    trim = b.toggle("Trim the background", True, key="predict_trim")
+    fit = c.toggle("Keep the aspect ratio", True, key="predict_fit")
+    center = d.toggle("Centre the shape", True, key="predict_center")
+
+if raw is None:
+    st.caption("Draw something… the network answers as soon as you let go of the mouse."
+               if source == "Draw"
+               else "Upload a PNG, JPEG, WebP, GIF or BMP picture to classify it.")
+    st.stop()
+try:
+    result = preprocess(raw, dataset, invert=INVERT[invert], trim=trim, fit=fit, center=center)
+except ImageError as err:
+    if source == "Draw":
+        st.caption("Draw something… the canvas looks empty so far.")
+    else:
+        st.error(str(err))
+    st.stop()
+image = np.array(result.image, dtype=np.uint8)
+st.session_state["last_drawing"] = image
+
+st.subheader("From your picture to 28×28")
+for column, step in zip(st.columns(len(result.steps)), result.steps):
+    h, w = step.image.shape
+    column.plotly_chart(figures.image(step.image, height=180), width="stretch",
+                        key=f"predict_step_{step.name}")
+    column.markdown(f"**{step.name}** · {w}×{h}")
+    column.caption(step.note)
+
+maps, probs = resources.extractor(run_id)(image)
+best = int(np.argmax(probs))
+st.subheader(f"The network thinks: {names[best]} ({probs[best]:.0%})")
+seen, chart = st.columns([1, 2])
+seen.plotly_chart(figures.image(image, "What the network sees · 28×28", height=340),
+                  width="stretch")
+with chart:
+    top_k = st.slider("Classes shown", 1, len(names), 5, key="predict_top_k")
+    st.plotly_chart(figures.probabilities(probs, names, top_k), width="stretch")
+    st.caption("The last layer's softmax turns the network's scores into probabilities that "
+               "add up to 100 %. A drawing is not a photo: a low score often means your "
+               "picture looks unlike the training images — compare it on the Data page.")
+
+if st.toggle("Show the feature maps of your picture", key="predict_maps"):
+    if not maps:
+        st.caption("This model has no convolution layers, so there are no feature maps.")
+    st.caption("Each small square is one filter's answer to your picture: bright where it "
+               "found its pattern. Convolutions lose a border (or keep the size with 'same' "
+               "padding); pooling halves the map and keeps the strongest answers.")
+    for fm in maps:
+        h, w, c = fm.shape
+        st.plotly_chart(figures.mosaic(fm.maps, f"{fm.name} · {h}×{w} · {c} filters"),
+                        width="stretch", key=f"predict_map_{fm.name}")

@@ -1,0 +1,128 @@
+"""Train: the spec form, a preview of the network, start / stop, live curves."""
+
+import pandas as pd
+import streamlit as st
+
+from fmnist_core.training import OwnerLimitError
+from ui import figures, resources, router, spec_form
+
+router.require_app()
+
+st.title("Train")
+st.caption("Choose the layers, press Start, and watch the network learn. The curves show "
+           "accuracy on the training images (blue) and on held-out validation images "
+           "(orange): when orange stops rising while blue keeps going, the network is "
+           "memorising instead of learning.")
+
+queue = resources.job_queue()
+owner = resources.owner()
+data_name = st.session_state.get("dataset", "fashion_mnist")
+
+
+@st.cache_data(max_entries=64)
+def _describe(spec_json: str) -> dict:
+    from fmnist_core.model import describe
+    from fmnist_core.spec import ModelSpec
+
+    return describe(ModelSpec.from_json(spec_json))
+
+
+def _my_job():
+    run_id = st.session_state.get("job_id")
+    return queue.get(run_id) if run_id else None
+
+
+with st.expander("Network and training settings", expanded=_my_job() is None):
+    spec, problem = spec_form.render(data_name)
+
+if problem:
+    st.error(problem)
+else:
+    info = _describe(spec.to_json())
+    images = resources.dataset(data_name).x_train.shape[0]
+    limit = queue.limit_train or images
+    n_fit = int(min(limit, images) * (1 - spec.validation_split))
+    seconds = info["train_flops_per_image"] * n_fit / resources.run_store().measured_flop_rate()
+    st.markdown(f"**{spec.summary()} → Dense 10 (softmax)**")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Parameters", f"{info['total_params']:,}")
+    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP")
+    c3.metric("Estimated time per epoch", f"≈ {seconds:.0f} s",
+              help=f"{n_fit:,} images per epoch at this machine's measured speed.")
+    if st.toggle("Show the layer table", key="show_layers"):
+        table = pd.DataFrame(info["layers"])
+        table["output_shape"] = table["output_shape"].map(lambda s: " × ".join(map(str, s)))
+        st.dataframe(table, hide_index=True, width="stretch")
+
+job = _my_job()
+busy = job is not None and not job.done
+if st.button("Start training", type="primary", disabled=bool(problem) or busy, key="start"):
+    try:
+        job = queue.submit(spec, owner)
+        st.session_state["job_id"] = job.run_id
+        st.session_state["last_run"] = job.run_id
+        st.rerun()
+    except OwnerLimitError as err:
+        st.error(str(err))
+
+if job is None:
+    st.caption("No training yet in this session. Press Start to train the network above.")
+    st.stop()
+
+
+@st.fragment(run_every=1.0 if not job.done else None)
+def live() -> None:
+    snap = job.snapshot()
+    status = snap["status"]
+    if status == "queued":
+        position = queue.position(job)
+        st.info(f"Queued: {position - 1 if position else 0} training(s) ahead of yours. It "
+                "starts by itself when a slot is free.")
+    steps_total = (snap["batches_per_epoch"] or 0) * snap["epochs"]
+    if steps_total:
+        eta = f" · about {snap['eta']:.0f} s left" if snap["eta"] else ""
+        speed = f" · {snap['images_per_second']:,.0f} images/s" if snap["images_per_second"] \
+            else ""
+        st.progress(min(1.0, snap["steps_done"] / steps_total),
+                    text=f"Epoch {snap['epoch']}/{snap['epochs']} · batch {snap['batch']}/"
+                         f"{snap['batches_per_epoch']}{speed}{eta}")
+    if not job.done:
+        c1, c2 = st.columns([3, 1])
+        c1.caption(snap["message"])
+        if c2.button("Stop", key="stop", disabled=job.stop_requested):
+            queue.stop(job.run_id, owner)
+            st.toast("Stopping after the current batch.")
+    st.plotly_chart(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
+                    width="stretch", key="curves")
+    if job.done:
+        _result(snap)
+        if st.session_state.get("shown_done") != job.run_id:
+            st.session_state["shown_done"] = job.run_id
+            st.rerun()
+
+
+def _result(snap: dict) -> None:
+    status = snap["status"]
+    sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
+    if status == "completed":
+        st.success(sentence)
+    elif status == "stopped":
+        st.warning(sentence)
+    else:
+        st.error(sentence)
+    if snap["test_accuracy"] is not None:
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Test accuracy", f"{snap['test_accuracy']:.2%}")
+        c2.metric("Test loss", f"{snap['test_loss']:.3f}")
+        c3.metric("Training time", f"{snap['elapsed']:.0f} s")
+    if snap["model_path"]:
+        c1, c2 = st.columns(2)
+        c1.page_link("pages/inspect.py", label="Open the confusion matrix and feature maps",
+                     icon=":material/biotech:", query_params={"run": job.run_id})
+        path = resources.run_store().model_file(job.run_id)
+        if path.is_file():
+            c2.download_button("Download the model (.keras)", path.read_bytes(),
+                               file_name=f"fmnist-{job.run_id}.keras", key="download")
+
+
+live()

@@ -1,0 +1,198 @@
+"""The studio in Debian's Chromium: every page, a live training, stop, draw, upload, two users.
+
+Tests run in file order and share one server: the training test leaves the model that the
+prediction tests use.
+"""
+
+import time
+
+import numpy as np
+from PIL import Image
+
+from browsertools import shot
+
+PAGES = {"data": "/", "train": "/train", "inspect": "/inspect", "predict": "/predict",
+         "runs": "/runs"}
+CURVE_POINTS = """() => {
+  const plots = document.querySelectorAll('.js-plotly-plot');
+  if (!plots.length || !plots[plots.length - 1].data) return null;
+  return plots[plots.length - 1].data.map(t => (t.x || []).length).join(',');
+}"""
+
+
+def settle(page, text=None, timeout=60_000):
+    """Waits for the app to finish its run (and for `text`, if given)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    if text:
+        page.get_by_text(text).first.wait_for(timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [role=\"progressbar\"]')"
+        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+        timeout=timeout)
+
+
+def no_exception(page):
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.content()
+
+
+def stop_button(page):
+    """The page's Stop button (not Streamlit's own "Stop" in the running-script widget)."""
+    return page.locator('[data-testid="stButton"]').get_by_role("button", name="Stop",
+                                                                 exact=True)
+
+
+def set_number(page, label, value):
+    box = page.get_by_label(label, exact=True).first
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def test_a_direct_link_on_a_fresh_server_goes_through_the_router(studio, page):
+    # the very first request of this server: /runs, not /
+    page.goto(studio + "/runs")
+    page.get_by_role("heading", name="Runs").first.wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_text("Device:").first.wait_for()  # the shared sidebar is there
+    assert page.get_by_role("link", name="Predict").count() == 1
+    no_exception(page)
+
+
+def test_every_page_opens_without_an_exception(studio, page):
+    for name, path in PAGES.items():
+        page.goto(studio + path)
+        page.get_by_role("heading", name=name.capitalize()).first.wait_for(timeout=60_000)
+        settle(page)
+        page.wait_for_timeout(1500)
+        no_exception(page)
+        shot(page, f"page-{name}-empty")
+
+
+def test_train_shows_live_curves_that_change_while_training(studio, page):
+    page.goto(studio + "/train")
+    settle(page, "Start training")
+    set_number(page, "Epochs", 4)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Epoch").first.wait_for(timeout=60_000)
+    seen = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        value = page.evaluate(CURVE_POINTS)
+        if value and (not seen or seen[-1] != value):
+            seen.append(value)
+        if page.get_by_text("Test accuracy").count():
+            break
+        page.wait_for_timeout(400)
+    assert len(seen) >= 3, f"the curves changed only {len(seen) - 1} times: {seen}"
+    page.get_by_text("Download the model (.keras)").wait_for(timeout=30_000)
+    settle(page)
+    page.get_by_text("Your latest run").wait_for(timeout=10_000)  # the sidebar caught up
+    shot(page, "train-finished")
+    no_exception(page)
+    assert page.get_by_text("Test accuracy").count() == 1
+
+
+def test_stop_ends_a_running_training(studio, page):
+    page.goto(studio + "/train")
+    settle(page, "Start training")
+    set_number(page, "Epochs", 40)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Epoch 1/40").first.wait_for(timeout=60_000)
+    stop_button(page).click()
+    page.get_by_text("Stopped by you").first.wait_for(timeout=30_000)
+    no_exception(page)
+    shot(page, "train-stopped")
+
+
+def _draw_boot(page):
+    canvas = page.locator("canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 90, y + 50)
+    page.mouse.down()
+    for px, py in [(140, 50), (140, 170), (240, 200), (240, 240), (60, 240), (60, 170),
+                   (90, 150), (90, 50)]:
+        page.mouse.move(x + px, y + py, steps=10)
+    page.mouse.up()
+
+
+def test_draw_with_the_mouse_and_get_a_prediction(studio, page):
+    page.goto(studio + "/predict")
+    settle(page, "Draw")
+    page.locator("canvas").first.wait_for()
+    _draw_boot(page)
+    page.get_by_text("The network thinks").first.wait_for(timeout=60_000)
+    settle(page)
+    no_exception(page)
+    assert page.get_by_text("What the network sees").count() >= 1
+    shot(page, "predict-drawing")
+
+
+def test_upload_a_png_and_get_a_prediction(studio, page, fashion, tmp_path):
+    trouser = fashion.x_test[np.flatnonzero(fashion.y_test == 1)[0]]
+    png = tmp_path / "trouser.png"
+    Image.fromarray(255 - trouser).resize((168, 168)).save(png)
+    page.goto(studio + "/predict")
+    settle(page, "Draw")
+    page.get_by_text("Upload", exact=True).first.click()
+    settle(page)
+    page.locator('input[type="file"]').set_input_files(str(png))
+    page.get_by_text("The network thinks").first.wait_for(timeout=60_000)
+    settle(page)
+    no_exception(page)
+    shot(page, "predict-upload")
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"definitely not a picture")
+    page.locator('input[type="file"]').set_input_files(str(junk))
+    page.get_by_text("is not a PNG, JPEG").first.wait_for(timeout=30_000)
+    no_exception(page)
+
+
+def test_inspect_and_runs_show_the_trained_model(studio, page):
+    page.goto(studio + "/inspect")
+    page.get_by_role("heading", name="Inspect").first.wait_for()
+    settle(page)
+    page.wait_for_timeout(2000)
+    no_exception(page)
+    shot(page, "inspect-feature-maps")
+    page.goto(studio + "/runs")
+    page.get_by_role("heading", name="Runs").first.wait_for()
+    settle(page)
+    page.wait_for_timeout(1500)
+    no_exception(page)
+    shot(page, "runs")
+
+
+def test_two_students_train_at_once_and_see_only_their_own_stop(studio, browser):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 2000})
+                for _ in range(2)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for pg in pages:
+            pg.set_default_timeout(60_000)
+            pg.goto(studio + "/train")
+            settle(pg, "Start training")
+            set_number(pg, "Epochs", 30)
+        for pg in pages:
+            pg.get_by_role("button", name="Start training").click()
+        for pg in pages:
+            pg.get_by_text("Epoch 1/30").first.wait_for(timeout=90_000)
+            shot(pg, f"student-{pages.index(pg)}")
+            assert stop_button(pg).count() == 1
+        shot(pages[1], "two-students")
+        stop_button(pages[0]).click()
+        pages[0].get_by_text("Stopped by you").first.wait_for(timeout=30_000)
+        # the other student's training goes on
+        assert pages[1].get_by_text("Stopped by you").count() == 0
+        assert stop_button(pages[1]).count() == 1
+        stop_button(pages[1]).click()
+        pages[1].get_by_text("Stopped by you").first.wait_for(timeout=30_000)
+        for pg in pages:
+            no_exception(pg)
+    finally:
+        for c in contexts:
+            c.close()
+

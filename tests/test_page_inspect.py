@@ -1,0 +1,170 @@
+"""The Inspect page under AppTest, on a small finished run of someone else."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fmnist_core.model import build_model
+from fmnist_core.runs import RunStore
+from fmnist_core.spec import preset
+from pagetools import page_test, page_text
+
+PAGE = "pages/inspect.py"
+
+
+@pytest.fixture
+def untrained_run(app_home):
+    """Stores a finished run of an untrained preset ("seed-cnn", "dense") in the pages'
+    store for one test, then deletes it; returns its id."""
+    store, made = RunStore(app_home), []
+
+    def make(name: str) -> str:
+        spec = preset(name).replace(epochs=1)
+        run_id = store.create_run(spec, "untrained-owner", status="completed")
+        store.save_model(run_id, build_model(spec))
+        made.append(run_id)
+        return run_id
+
+    yield make
+    for run_id in made:
+        store.delete_run(run_id, "untrained-owner")
+
+
+def chart_titles(at) -> str:
+    """The JSON of every plotly figure on the page (titles included)."""
+    return "\n".join(json.dumps(json.loads(el.proto.spec), ensure_ascii=False)
+                     for el in at.get("plotly_chart"))
+
+
+def show(at, view):
+    at.segmented_control(key="inspect_view").set_value(view).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def at(trained_run):
+    at = page_test(PAGE)
+    assert not at.exception, at.exception
+    at.selectbox(key="inspect_run").set_value(trained_run).run()
+    return at
+
+
+def test_renders_with_the_run_and_its_feature_maps(at, trained_run):
+    assert at.selectbox(key="inspect_run").value == trained_run
+    assert at.query_params["run"] == trained_run
+    assert at.segmented_control(key="inspect_view").value == "Feature maps"
+    text = page_text(at)
+    assert "Pooling keeps the strongest response of each 2×2 block" in text
+    assert "the network says" in text
+    titles = chart_titles(at)
+    assert "conv1 · 26×26×32" in titles and "pool1 · 13×13×32" in titles
+    assert not at.error
+
+
+def test_another_class_and_example(at):
+    at.selectbox(key="inspect_class").set_value(9).run()
+    at.number_input(key="inspect_pick").set_value(3).run()
+    assert not at.exception
+    assert "it really is a **Ankle boot**" in page_text(at)
+
+
+def test_filters_view(at):
+    show(at, "Filters")
+    assert "conv1 · 32 filters of 3×3" in chart_titles(at)
+    assert "learned 3×3 kernel" in page_text(at)
+    assert not [t for t in at.toggle if t.key == "inspect_deeper"]  # one conv layer only
+
+
+def test_seed_cnn_maps_and_deeper_filters(untrained_run):
+    run_id = untrained_run("seed-cnn")
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(run_id).run()
+    titles = chart_titles(at)
+    for title in ("conv1 · 26×26×64", "pool1 · 13×13×64", "conv2 · 11×11×64",
+                  "pool2 · 5×5×64"):
+        assert title in titles
+    assert "slide over the 13×13×64 input" in page_text(at)
+    show(at, "Filters")
+    assert "conv1 · 64 filters of 3×3" in chart_titles(at)
+    at.toggle(key="inspect_deeper").set_value(True).run()
+    at.number_input(key="inspect_deep_filter").set_value(5).run()
+    assert not at.exception
+    assert "conv2 · filter 5 · one 3×3 kernel per input map (64)" in chart_titles(at)
+
+
+def test_dense_baseline_says_so_instead_of_failing(untrained_run):
+    run_id = untrained_run("dense")
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(run_id).run()
+    assert "dense baseline" in page_text(at) and "no feature maps" in page_text(at)
+    show(at, "Filters")
+    assert "no filters" in page_text(at)
+    show(at, "What it looks at")
+    assert "What matters for" in chart_titles(at)
+    assert not at.error
+
+
+def test_confusion_matrix_cell_lists_examples_that_open_feature_maps(at):
+    show(at, "Confusion matrix")
+    assert "Rows are the true class" in page_text(at)
+    matrix = at.get("plotly_chart")[0]
+    assert "true class" in matrix.proto.spec and list(matrix.proto.selection_mode) == [0]  # points
+    at.selectbox(key="inspect_true").set_value(6)  # Shirt
+    at.selectbox(key="inspect_pred").set_value(6).run()
+    assert "Shirt image(s) right, most confident first" in page_text(at)
+    at.selectbox(key="inspect_pred").set_value(0).run()  # Shirt taken for a T-shirt/top
+    assert "called T-shirt/top" in page_text(at)
+    buttons = [b for b in at.button if b.key and b.key.startswith("inspect_open_")]
+    assert buttons, "no misclassified shirt in the gallery"
+    index = int(buttons[0].key.rsplit("_", 1)[1])
+    buttons[0].click().run()
+    assert at.segmented_control(key="inspect_view").value == "Feature maps"
+    assert f"test image #{index}" in page_text(at)
+    assert "it really is a **Shirt**" in page_text(at)
+
+
+def test_per_class_accuracy_view(at):
+    show(at, "Per-class accuracy")
+    assert "Right answers per class" in chart_titles(at)
+    assert "Hardest here:" in page_text(at)
+
+
+def test_saliency_view(at):
+    show(at, "What it looks at")
+    assert "What matters for" in chart_titles(at)
+    at.selectbox(key="inspect_explain").set_value(7).run()
+    assert "What matters for Sneaker" in chart_titles(at)
+
+
+@pytest.mark.parametrize("bogus,why", [("../../etc/passwd", "is not a run id"),
+                                       ("0123456789ab", "does not exist")])
+def test_bogus_query_param_is_one_info_sentence(trained_run, bogus, why):
+    at = page_test(PAGE)
+    at.query_params["run"] = bogus
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.info) == 1 and why in at.info[0].value
+    assert at.info[0].value.count(". ") == 0  # one sentence
+    assert at.selectbox(key="inspect_run").value  # fell back to a real run
+    assert at.query_params["run"] == at.selectbox(key="inspect_run").value
+
+
+def test_query_param_names_the_run(trained_run):
+    at = page_test(PAGE)
+    at.query_params["run"] = trained_run
+    at.run()
+    assert at.selectbox(key="inspect_run").value == trained_run and not at.info
+
+
+def test_last_drawing_can_be_chosen(at):
+    drawing = np.zeros((28, 28), np.uint8)
+    drawing[6:22, 10:18] = 255
+    at.session_state["last_drawing"] = drawing
+    at.run()
+    at.segmented_control(key="inspect_source").set_value("My last drawing").run()
+    assert not at.exception
+    assert "For your last drawing the network says" in page_text(at)
+    show(at, "What it looks at")
+    assert "For your last drawing" in page_text(at)

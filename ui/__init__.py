@@ -1,0 +1,1 @@
+"""Streamlit-side helpers: cached resources, plotly figure builders, the shared sidebar."""

@@ -1,0 +1,145 @@
+"""Process-wide objects, created once and shared by every session (st.cache_resource)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+import streamlit as st
+
+from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
+from fmnist_core.runs import RunNotFoundError, RunStore
+from fmnist_core.training import JobQueue, env_int
+
+SESSION_CHECK_SECONDS = 5.0
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def _dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset(name: str | None = None) -> Dataset:
+    """The session's dataset; on a missing one, the sentence on the page and the run stops."""
+    name = name or st.session_state.get("dataset", "fashion_mnist")
+    try:
+        return _dataset(name)
+    except DatasetNotFoundError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def test_slice(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The test images the pages evaluate on (all of them unless STUDIO_TEST_LIMIT)."""
+    limit = env_int("STUDIO_TEST_LIMIT", None)
+    return data.x_test[:limit], data.y_test[:limit]
+
+
+@st.cache_resource
+def run_store() -> RunStore:
+    return RunStore()
+
+
+@st.cache_resource
+def job_queue() -> JobQueue:
+    queue = JobQueue(run_store())
+    _start_session_reaper(queue)
+    return queue
+
+
+@st.cache_resource
+def _sessions() -> dict[str, str]:
+    """owner → Streamlit session id, for cancelling the queued jobs of closed tabs."""
+    return {}
+
+
+def owner() -> str:
+    """This browser session's owner id (jobs, stop and delete rights belong to it)."""
+    if "owner" not in st.session_state:
+        st.session_state.owner = uuid.uuid4().hex[:12]
+    ctx = _script_ctx()
+    if ctx is not None:
+        _sessions()[st.session_state.owner] = ctx.session_id
+    return st.session_state.owner
+
+
+def _script_ctx():
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True)
+
+
+def _start_session_reaper(queue: JobQueue) -> None:
+    """A daemon thread that cancels queued jobs whose browser session has ended; running
+    jobs of a closed tab finish and stay in the store."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return
+    instance = runtime.get_instance()
+
+    def reap() -> None:
+        while True:
+            time.sleep(SESSION_CHECK_SECONDS)
+            for who, session_id in list(_sessions().items()):
+                if not instance.is_active_session(session_id):
+                    queue.cancel_queued(who)
+                    if not any(not j.done for j in queue.jobs(who)):
+                        _sessions().pop(who, None)
+
+    threading.Thread(target=reap, name="session-reaper", daemon=True).start()
+
+
+@st.cache_resource(max_entries=12, show_spinner="Loading the model…")
+def model(run_id: str):
+    return run_store().load_model(run_id)
+
+
+@st.cache_resource(max_entries=12)
+def extractor(run_id: str):
+    from fmnist_core.inspection import FeatureExtractor
+
+    return FeatureExtractor(model(run_id))
+
+
+@st.cache_data(max_entries=12, show_spinner="Classifying the test set…")
+def test_probabilities(run_id: str, dataset_name: str, limit: int | None) -> np.ndarray:
+    """(n, 10) float32 probabilities of a run on the test images."""
+    from fmnist_core.inspection import predict_proba
+
+    return predict_proba(model(run_id), _dataset(dataset_name).x_test[:limit])
+
+
+def finished_runs() -> list[dict]:
+    """Stored runs with a saved model, newest first."""
+    return [r for r in run_store().list_runs()
+            if r["model_path"] and r["status"] in ("completed", "stopped")]
+
+
+def run_or_none(run_id: str | None) -> dict | None:
+    if not run_id:
+        return None
+    try:
+        return run_store().get_run(run_id)
+    except (ValueError, RunNotFoundError):
+        return None
+
+
+def run_label(run: dict) -> str:
+    acc = f"{run['test_accuracy']:.1%}" if run["test_accuracy"] is not None else run["status"]
+    mine = " · yours" if run["owner"] == st.session_state.get("owner") else ""
+    when = time.strftime("%H:%M", time.localtime(run["created"]))
+    return f"{run['id'][:6]} · {run['spec'].summary()} · {acc} · {when}{mine}"
+
+
+def default_run_id() -> str | None:
+    """The session's latest finished run, else the best stored one."""
+    runs = finished_runs()
+    if not runs:
+        return None
+    mine = [r for r in runs if r["owner"] == st.session_state.get("owner")]
+    if mine:
+        return mine[0]["id"]
+    return max(runs, key=lambda r: r["test_accuracy"] or 0)["id"]

@@ -1,0 +1,36 @@
+"""The sidebar every page shares: dataset, device, this session's active run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fmnist_core.datasets import DATASETS
+from ui import resources
+
+DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (digits)"}
+
+
+@st.cache_resource
+def _device_label() -> str:
+    from fmnist_core.device import device_label
+
+    return device_label()
+
+
+def render() -> None:
+    owner = resources.owner()
+    with st.sidebar:
+        st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset",
+                     help="Every page uses this dataset; MNIST needs mnist.npz (see README).")
+        st.caption(f"Device: {_device_label()}")
+        active = [j for j in resources.job_queue().jobs(owner) if not j.done]
+        if active:
+            snap = active[0].snapshot()
+            if snap["status"] == "queued":
+                st.info(f"Your run {snap['run_id'][:6]} is queued "
+                        f"(position {snap.get('queue_position') or '?'}).")
+            else:
+                st.info(f"Your run {snap['run_id'][:6]} is training.")
+            st.page_link("pages/train.py", label="Watch it train", icon=":material/show_chart:")
+        elif st.session_state.get("last_run"):
+            st.caption(f"Your latest run: {st.session_state.last_run[:6]}")
