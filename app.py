@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-from ui import sidebar
+from ui import router, sidebar
+
+router.keep_keras_state()
+router.mark_routed()
 
 st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=":material/checkroom:", layout="wide")
 

@@ -1,5 +1,7 @@
 """Keeps every page behind app.py's router."""
 
+import sys
+
 import streamlit as st
 
 
@@ -9,10 +11,41 @@ def require_app() -> None:
     On a freshly started server, a direct link to a page (e.g. /runs) makes Streamlit run the
     page file by itself in its legacy pages/ folder mode, without the router's page config
     and sidebar, until app.py has run once. Switching that mode off and rerunning sends the
-    session through app.py, which then opens the same page.
+    session through app.py, which then opens the same page. A session that has already been
+    through app.py (AppTest restores the legacy mode before every run) just goes on, so its
+    widget events are not lost to a rerun.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not st.session_state.get("routed"):
+            st.rerun()
+
+
+def mark_routed() -> None:
+    """Called by app.py: this session has been through the router."""
+    st.session_state["routed"] = True
+
+
+def keep_keras_state() -> None:
+    """Stops Streamlit from clearing Keras's global state after every script run.
+
+    Streamlit calls `keras.backend.clear_session()` at the end of each run, meant for apps
+    that build models inside the script. Here models train in background threads while the
+    pages rerun every second, and clearing the state under them stalls their graph tracing
+    (two trainings started together hung on their first batch). The matplotlib part of that
+    clean-up is kept.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "studio_keeps_keras", False):
+        return
+
+    def clean_without_keras() -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
+
+    clean_without_keras.studio_keeps_keras = True
+    script_runner._clean_problem_modules = clean_without_keras

@@ -33,6 +33,7 @@ def _load(spec: ModelSpec) -> None:
 
 def _on_preset() -> None:
     name = st.session_state.get("preset")
+    st.session_state["train_preset"] = name
     if name in presets():
         _load(presets()[name])
 
@@ -43,8 +44,8 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     # field), so the last valid spec is kept under a plain key and written back.
     saved = st.session_state.get("train_spec") or presets()["seed-cnn"]
     if _key("epochs") not in st.session_state:
-        st.session_state.setdefault("preset", "seed-cnn")
         _load(saved)
+    st.session_state.setdefault("preset", st.session_state.get("train_preset", "seed-cnn"))
     for field in dataclasses.fields(ModelSpec):
         st.session_state.setdefault(_key(field.name), getattr(saved, field.name))
     for block in range(3):
