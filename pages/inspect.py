@@ -43,12 +43,10 @@ def layer_note(fm, before: tuple[int, ...], spec) -> str:
 st.title("Inspect")
 st.caption("Look inside a trained network: what each layer responds to, what its filters "
            "learned, which pictures it gets wrong and where it looks.")
-runs = {run["id"]: run for run in resources.finished_runs()}
-if not runs:
-    st.caption("No finished run yet: train one (the quick preset takes about a minute), then "
-               "come back to look inside it.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/show_chart:")
-    st.stop()
+runs = resources.require_runs(
+    resources.finished_runs(),
+    "No finished run yet: train one (the quick preset takes about a minute), then "
+    "come back to look inside it.")
 
 asked = st.query_params.get("run")
 if asked and asked != st.session_state.get("inspect_linked"):  # a new link, e.g. from Train

@@ -18,12 +18,10 @@ st.caption("Draw a piece of clothing or upload a photo. The studio turns it into
            "picture the network was trained on (28×28, light object on a dark background), "
            "step by step, and shows how sure the network is about each class.")
 
-runs = {run["id"]: run for run in resources.finished_runs()}
-if not runs:
-    st.caption("There is no trained model yet: train one on the Train page (the quick preset "
-               "takes about a minute), then come back here.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/show_chart:")
-    st.stop()
+runs = resources.require_runs(
+    resources.finished_runs(),
+    "There is no trained model yet: train one on the Train page (the quick preset "
+    "takes about a minute), then come back here.")
 if st.session_state.get("predict_run") not in runs:
     st.session_state["predict_run"] = resources.default_run_id()
 run_id = st.selectbox("Model", list(runs), format_func=lambda i: resources.run_label(runs[i]),

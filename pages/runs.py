@@ -26,12 +26,10 @@ st.caption("Every network trained on this server, yours and your classmates'. Co
 store, me = resources.run_store(), resources.owner()
 if deleted := st.session_state.pop("runs_deleted", None):
     st.success(f"Run {deleted[:6]} is deleted.")
-runs = {run["id"]: run for run in store.list_runs()}
-if not runs:
-    st.caption("No run yet: train a network (the quick preset takes about a minute) and it "
-               "appears here.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/show_chart:")
-    st.stop()
+runs = resources.require_runs(
+    store.list_runs(),
+    "No run yet: train a network (the quick preset takes about a minute) and it "
+    "appears here.")
 
 st.dataframe([{
     "id": run_id, "yours": "⭐ yours" if run["owner"] == me else "", "status": run["status"],

@@ -143,3 +143,14 @@ def default_run_id() -> str | None:
     if mine:
         return mine[0]["id"]
     return max(runs, key=lambda r: r["test_accuracy"] or 0)["id"]
+
+
+def require_runs(runs: list[dict], sentence: str) -> dict[str, dict]:
+    """The runs by id; with none, the empty-state caption, a link to Train, and the page
+    stops."""
+    if not runs:
+        st.caption(sentence)
+        st.page_link("pages/train.py", label="Go to the Train page",
+                     icon=":material/show_chart:")
+        st.stop()
+    return {run["id"]: run for run in runs}
