@@ -125,6 +125,26 @@ def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
 
 
+def most_common_mistake(matrix: np.ndarray) -> tuple[int, int]:
+    """(true class, predicted class) of the largest off-diagonal cell."""
+    errors = np.array(matrix, dtype=np.int64)
+    np.fill_diagonal(errors, -1)
+    true, pred = np.unravel_index(int(errors.argmax()), errors.shape)
+    return int(true), int(pred)
+
+
+def layer_note(feature_map: FeatureMap, before: tuple[int, ...], spec) -> str:
+    """One teaching sentence about a feature-map layer, given the shape it received."""
+    h, w, c = feature_map.shape
+    if feature_map.kind == "pool":
+        how = "strongest" if spec.pooling == "max" else "average"
+        return (f"Pooling keeps the {how} response of each {spec.pool_size}×{spec.pool_size} "
+                f"block, so every map shrinks from {before[0]}×{before[1]} to {h}×{w}.")
+    return (f"{c} filters of {spec.kernel_size}×{spec.kernel_size} slide over the "
+            f"{'×'.join(map(str, before))} input. Each square is what one filter responds to; "
+            "bright = strong response.")
+
+
 def cell_examples(y_true: np.ndarray, probs: np.ndarray, true_class: int,
                   predicted_class: int) -> tuple[np.ndarray, np.ndarray]:
     """The images of one confusion-matrix cell, most confident first.

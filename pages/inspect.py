@@ -29,17 +29,6 @@ def pick_cell(names: tuple[str, ...]) -> None:
                                 inspect_pred=names.index(str(cell["x"])))
 
 
-def layer_note(fm, before: tuple[int, ...], spec) -> str:
-    h, w, c = fm.shape
-    if fm.kind == "pool":
-        return (f"Pooling keeps the {'strongest' if spec.pooling == 'max' else 'average'} "
-                f"response of each {spec.pool_size}×{spec.pool_size} block, so every map "
-                f"shrinks from {before[0]}×{before[1]} to {h}×{w}.")
-    return (f"{c} filters of {spec.kernel_size}×{spec.kernel_size} slide over the "
-            f"{'×'.join(map(str, before))} input. Each square is what one filter responds to; "
-            "bright = strong response.")
-
-
 st.title("Inspect")
 st.caption("Look inside a trained network: what each layer responds to, what its filters "
            "learned, which pictures it gets wrong and where it looks.")
@@ -116,7 +105,7 @@ if view == "Feature maps":
     before = (28, 28, 1)
     for fm in maps:
         title = f"{fm.name} · {'×'.join(map(str, fm.shape))}"
-        st.caption(layer_note(fm, before, spec))
+        st.caption(inspection.layer_note(fm, before, spec))
         st.plotly_chart(figures.mosaic(fm.maps, title), width="stretch", key=f"inspect_{title}")
         before = fm.shape
 elif view == "Filters" and not convs:
@@ -162,10 +151,9 @@ elif view in ("Confusion matrix", "Per-class accuracy"):
         st.plotly_chart(figures.confusion_clickable(matrix, names), width="stretch",
                         key="inspect_confusion", on_select=lambda: pick_cell(names),
                         selection_mode="points")
-        if "inspect_true" not in st.session_state:  # start on the most common mistake
-            errors = matrix - np.diag(np.diag(matrix) + 1)
-            true, pred = np.unravel_index(errors.argmax(), errors.shape)
-            st.session_state.update(inspect_true=int(true), inspect_pred=int(pred))
+        if "inspect_true" not in st.session_state:
+            true, pred = inspection.most_common_mistake(matrix)
+            st.session_state.update(inspect_true=true, inspect_pred=pred)
         pick_true, pick_pred = st.columns(2)
         true = pick_true.selectbox("True class", range(len(names)),
                                    format_func=names.__getitem__, key="inspect_true")

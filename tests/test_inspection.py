@@ -154,3 +154,19 @@ def test_bad_single_images_are_one_sentence(seed_cnn, image, match):
 def test_bad_image_batches(seed_cnn, images, match):
     with pytest.raises(ValueError, match=match):
         inspection.predict_proba(seed_cnn, images)
+
+
+def test_most_common_mistake_ignores_the_diagonal():
+    matrix = np.array([[50, 3, 1], [7, 40, 0], [0, 2, 60]])
+    assert inspection.most_common_mistake(matrix) == (1, 0)
+
+
+def test_layer_notes_teach_the_shapes():
+    from fmnist_core.spec import preset
+
+    spec = preset("seed-cnn")
+    pool = inspection.FeatureMap("pool1", "pool", np.zeros((13, 13, 64), np.float32))
+    conv = inspection.FeatureMap("conv1", "conv", np.zeros((26, 26, 64), np.float32))
+    assert "from 26×26 to 13×13" in inspection.layer_note(pool, (26, 26, 64), spec)
+    assert inspection.layer_note(conv, (28, 28, 1), spec).startswith(
+        "64 filters of 3×3 slide over the 28×28×1 input")
