@@ -56,3 +56,10 @@ def trained_run(app_home, small_data):
     assert job.wait(120) and job.status == "completed", job.snapshot()["message"]
     return job.run_id
 
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The pages' shared run store is a temporary folder: remove it."""
+    import shutil
+
+    shutil.rmtree(_APP_HOME, ignore_errors=True)
