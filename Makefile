@@ -1,13 +1,12 @@
 # make run   - set up .venv and the data, then start the studio
 # make test  - the same set-up plus dev tools and Chromium, then the whole test suite
-# make bench - the benchmarks in bench/ (full data; not part of make test)
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test bench setup dev data browser clean
+.PHONY: run test setup dev data browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +43,5 @@ run: setup
 test: dev
 	$(PY) -m pytest
 
-bench: setup
-	$(PY) -m bench
-
 clean:
-	rm -rf $(VENV) .pytest_cache bench/results tests/e2e/screenshots
+	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots

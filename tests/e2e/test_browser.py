@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browsertools import shot
 
@@ -51,7 +52,10 @@ def press_stop(page):
                 button.count() and button.first.is_disabled()):
             return
         if button.count():
-            button.first.click()
+            try:
+                button.first.click(timeout=3000)
+            except PlaywrightTimeout:
+                pass  # redrawn or already disabled between the check and the click
         page.wait_for_timeout(1500)
 
 
@@ -60,6 +64,14 @@ def set_number(page, label, value):
     box.fill(str(value))
     box.press("Enter")
     page.wait_for_timeout(800)
+
+
+def start_training(page, studio, epochs):
+    """Opens Train in `page`, sets the epochs of the default spec and presses Start."""
+    page.goto(studio + "/train")
+    settle(page, "Start training")
+    set_number(page, "Epochs", epochs)
+    page.get_by_role("button", name="Start training").click()
 
 
 def test_a_direct_link_on_a_fresh_server_goes_through_the_router(studio, page):
@@ -94,10 +106,7 @@ def test_convolution_by_hand_lab(studio, page):
 
 
 def test_train_shows_live_curves_that_change_while_training(studio, page):
-    page.goto(studio + "/train")
-    settle(page, "Start training")
-    set_number(page, "Epochs", 4)
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, studio, 4)
     page.get_by_text("Epoch").first.wait_for(timeout=60_000)
     seen = []
     deadline = time.time() + 120
@@ -118,10 +127,7 @@ def test_train_shows_live_curves_that_change_while_training(studio, page):
 
 
 def test_stop_ends_a_running_training(studio, page):
-    page.goto(studio + "/train")
-    settle(page, "Start training")
-    set_number(page, "Epochs", 40)
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, studio, 40)
     page.get_by_text("Epoch 1/40").first.wait_for(timeout=60_000)
     press_stop(page)
     page.get_by_text("Stopped by you").first.wait_for(timeout=30_000)
