@@ -209,8 +209,9 @@ class TrainingJob:
                          started=started)
             return
         if stopped:
-            self._finish("stopped", f"Stopped by you after {progress.epochs_done} full "
-                         "epoch(s).", started=started)
+            # Keras ends the interrupted epoch with on_epoch_end, so count the epoch reached
+            self._finish("stopped", f"Stopped by you in epoch {self._state['epoch']} of "
+                         f"{self.spec.epochs}.", started=started)
         else:
             reason = progress.target_reached or f"Finished {progress.epochs_done} epoch(s)."
             self._finish("completed", reason, started=started)

@@ -121,8 +121,10 @@ def _result(snap: dict) -> None:
                      icon=":material/biotech:", query_params={"run": job.run_id})
         path = resources.run_store().model_file(job.run_id)
         if path.is_file():
-            c2.download_button("Download the model (.keras)", path.read_bytes(),
-                               file_name=f"fmnist-{job.run_id}.keras", key="download")
+            # read only when clicked, not on every rerun of the page
+            c2.download_button("Download the model (.keras)", path.read_bytes,
+                               file_name=f"fmnist-{job.run_id}.keras", key="download",
+                               mime="application/octet-stream", on_click="ignore")
 
 
 live()
