@@ -170,20 +170,15 @@ class TrainingJob:
         data = self._dataset or load_dataset(self.spec.dataset)
         x_train, y_train = data.x_train[: self._limit_train], data.y_train[: self._limit_train]
         x_test, y_test = data.x_test[: self._limit_test], data.y_test[: self._limit_test]
+        fit_xy, val_xy = split_validation(x_train, y_train, self.spec.validation_split)
         keras.utils.set_random_seed(self.spec.seed)
         model = compile_model(build_model(self.spec, data.num_classes), self.spec)
         self._store(params=int(model.count_params()))
-        progress = _ProgressCallback(self, n_train=len(x_train))
+        progress = _ProgressCallback(self, n_fit=len(fit_xy[0]), validation=val_xy)
         self._update(message="Training.")
         fit_started = time.perf_counter()
-        model.fit(
-            x_train, y_train,
-            batch_size=self.spec.batch_size,
-            epochs=self.spec.epochs,
-            validation_split=self.spec.validation_split,
-            callbacks=[progress],
-            verbose=0,
-        )
+        model.fit(*fit_xy, batch_size=self.spec.batch_size, epochs=self.spec.epochs,
+                  callbacks=[progress], verbose=0)
         train_seconds = time.perf_counter() - fit_started
         images_seen = progress.images_seen
         rate = train_flops_per_image(model) * images_seen / train_seconds if images_seen else None
@@ -233,14 +228,15 @@ class TrainingJob:
 class _ProgressCallback:
     """Keras callback writing the job's snapshot; built lazily so keras loads in the worker."""
 
-    def __new__(cls, job: TrainingJob, n_train: int):
+    def __new__(cls, job: TrainingJob, n_fit: int,
+                validation: tuple[np.ndarray, np.ndarray] | None):
         import keras
 
         class Progress(keras.callbacks.Callback):
             def __init__(self):
                 super().__init__()
                 self.job = job
-                self.n_fit = int(n_train * (1 - job.spec.validation_split))
+                self.n_fit = n_fit
                 self.steps = max(1, math.ceil(self.n_fit / job.spec.batch_size))
                 self.diverged: str | None = None
                 self.target_reached: str | None = None
@@ -305,6 +301,15 @@ class _ProgressCallback:
             def on_epoch_end(self, epoch, logs=None):
                 if self.diverged:
                     return
+                if validation is not None and not job.stop_requested:
+                    # Validation runs here rather than through fit(validation_split=…) so a
+                    # Stop skips it: the worker ends right after the current batch.
+                    job._update(message="Measuring validation accuracy.")
+                    scores = self.model.evaluate(*validation, batch_size=EVAL_BATCH_SIZE,
+                                                 verbose=0, return_dict=True)
+                    job._update(message="Training.")
+                    if logs is not None:
+                        logs.update({f"val_{k}": v for k, v in scores.items()})
                 logs = {k: float(v) for k, v in (logs or {}).items()}
                 seconds = time.perf_counter() - self.epoch_t0
                 self.epochs_done = epoch + 1
@@ -326,6 +331,20 @@ class _ProgressCallback:
                     self.model.stop_training = True
 
         return Progress()
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float
+                     ) -> tuple[tuple[np.ndarray, np.ndarray],
+                                tuple[np.ndarray, np.ndarray] | None]:
+    """Holds out the last `fraction` of the images, as Keras's `validation_split` does.
+
+    Returns:
+        ((x_fit, y_fit), (x_val, y_val)), or ((x, y), None) when nothing is held out.
+    """
+    n_val = int(len(x) * fraction)
+    if n_val == 0:
+        return (x, y), None
+    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
 
 
 def failure_sentence(err: BaseException) -> str:
@@ -473,6 +492,7 @@ def train_arrays(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> Any:
 
     keras.utils.set_random_seed(spec.seed)
     model = compile_model(build_model(spec), spec)
-    model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs,
-              validation_split=spec.validation_split, verbose=0)
+    (x_fit, y_fit), val = split_validation(x, y, spec.validation_split)
+    model.fit(x_fit, y_fit, batch_size=spec.batch_size, epochs=spec.epochs,
+              validation_data=val, verbose=0)
     return model

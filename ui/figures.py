@@ -86,11 +86,12 @@ def curves(history: list[dict], batch_points: list | None = None,
                                  showlegend=False, legendgroup="batch"), 1, 2)
     ep = [row["epoch"] for row in history]
     for key, label, color in (("", "train", TRAIN_COLOR), ("val_", "validation", VAL_COLOR)):
-        if history and f"{key}accuracy" in history[0]:
-            fig.add_trace(go.Scatter(x=ep, y=[r[f"{key}accuracy"] for r in history],
+        # a stopped epoch ends without validation: its point is a gap
+        if any(f"{key}accuracy" in r for r in history):
+            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}accuracy") for r in history],
                                      mode="lines+markers", name=f"{label} (epoch end)",
                                      line=dict(color=color), legendgroup=label), 1, 1)
-            fig.add_trace(go.Scatter(x=ep, y=[r[f"{key}loss"] for r in history],
+            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}loss") for r in history],
                                      mode="lines+markers", line=dict(color=color),
                                      showlegend=False, legendgroup=label), 1, 2)
     fig.update_xaxes(title_text="epoch", range=[0, max(epochs or 1, max(ep, default=1))])
