@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import router, sidebar
+from ui import resources, router, sidebar
 
 router.keep_keras_state()
 router.mark_routed()
@@ -17,5 +17,6 @@ pages = [
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
 ]
 page = st.navigation(pages)
+resources.run_store()  # a store that cannot be opened is one sentence on every page
 sidebar.render()
 page.run()

@@ -50,3 +50,61 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     at.switch_page("pages/train.py").run()
     assert "Test accuracy" in page_text(at) and not at.button(key="start").disabled
     assert at.selectbox(key="preset").value == "quick"
+
+
+def wait_for_text(at, text, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if text in page_text(at):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} never appeared")
+
+
+def test_a_full_disk_while_saving_is_one_sentence_and_the_server_keeps_serving(monkeypatch):
+    import errno
+
+    from fmnist_core.runs import RunStore
+    from ui import resources
+
+    def full_disk(self, run_id, model):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RunStore, "save_model", full_disk)
+    at = page_test("pages/train.py")
+    at.selectbox(key="preset").set_value("dense").run()
+    at.number_input(key="spec_epochs").set_value(1).run()
+    at.button(key="start").click().run()
+    job_id = at.session_state["job_id"]
+    wait_for_text(at, "could not be saved")
+    assert not at.exception
+    (sentence,) = [e.value for e in at.error]
+    assert sentence == ("Training finished but the model could not be saved (No space left "
+                        "on device); free some disk space or check STUDIO_HOME.")
+    run = resources.run_store().get_run(job_id)
+    assert run["status"] == "failed" and run["error"] == sentence
+    # the same server goes on: another page and a new training in this session
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and "failed" in at.dataframe[0].value.to_string()
+    monkeypatch.undo()
+    at.switch_page("pages/train.py").run()
+    assert not at.button(key="start").disabled
+
+
+def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatch):
+    from ui import resources
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("STUDIO_HOME", str(blocker / "studio"))
+    resources._run_store.clear()
+    try:
+        at = page_test("pages/train.py")
+        assert not at.exception
+        (sentence,) = [e.value for e in at.error]
+        assert sentence.startswith(f"The run store in {blocker / 'studio'} cannot be written")
+        assert "STUDIO_HOME" in sentence and not at.button
+    finally:
+        monkeypatch.undo()
+        resources._run_store.clear()

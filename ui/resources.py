@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -10,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
-from fmnist_core.runs import RunNotFoundError, RunStore
+from fmnist_core.runs import RunNotFoundError, RunStore, default_home
 from fmnist_core.training import JobQueue, env_int
 
 SESSION_CHECK_SECONDS = 5.0
@@ -38,15 +39,33 @@ def test_slice(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_resource
-def run_store() -> RunStore:
+def _run_store() -> RunStore:
     return RunStore()
 
 
+def run_store() -> RunStore:
+    """The server's run store; when it cannot be opened (a read-only or full STUDIO_HOME),
+    one sentence on the page and the run stops. It is tried again on the next rerun, since
+    a failed resource is not cached."""
+    try:
+        return _run_store()
+    except (OSError, sqlite3.Error) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        st.error(f"The run store in {default_home()} cannot be written ({reason}); point "
+                 "STUDIO_HOME at a writable folder with free space and restart the studio.")
+        st.stop()
+
+
 @st.cache_resource
-def job_queue() -> JobQueue:
-    queue = JobQueue(run_store())
+def _job_queue(_store: RunStore) -> JobQueue:
+    queue = JobQueue(_store)
     _start_session_reaper(queue)
     return queue
+
+
+def job_queue() -> JobQueue:
+    """The server's one training queue (created with the run store)."""
+    return _job_queue(run_store())
 
 
 @st.cache_resource
