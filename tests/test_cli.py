@@ -74,3 +74,13 @@ def test_bad_flag_value_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["describe", "--filters", "many"])
     assert exit_info.value.code == 2
+
+
+def test_train_with_an_impossible_spec_starts_no_job(tmp_path, capsys):
+    home = tmp_path / "home"
+    assert main(["train", "--kernel-size", "12", "--home", str(home), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Argument `kernel_size`") and err.count("\n") == 1
+    from fmnist_core.runs import RunStore
+
+    assert RunStore(home).list_runs() == []

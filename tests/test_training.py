@@ -153,3 +153,25 @@ def test_owner_limit_stop_permissions_and_cancel(store):
     assert first.wait(30) and first.status == "stopped"
     again = queue.submit(spec.replace(epochs=1), "alice")  # alice is free again
     assert again.wait(60)
+
+
+def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch):
+    import fmnist_core.model as model_module
+
+    real_build = model_module.build_model
+
+    def build_or_fail(spec, num_classes=10):
+        if spec.dense_units == 13:
+            raise RuntimeError("layer exploded")
+        return real_build(spec, num_classes)
+
+    monkeypatch.setattr(model_module, "build_model", build_or_fail)
+    data = tiny_data()
+    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
+    failing = queue.submit(spec.replace(dense_units=13), "alice")
+    after = queue.submit(spec, "bob")
+    assert failing.wait(60) and failing.status == "failed"
+    assert after.wait(60) and after.status == "completed"
+    assert not failing._thread.is_alive()
+    assert queue.running_count() == 0 and queue.waiting_count() == 0
