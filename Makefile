@@ -1,12 +1,13 @@
 # make run   - set up .venv and the data, then start the studio
 # make test  - the same set-up plus dev tools and Chromium, then the whole test suite
+# make bench - the benchmarks in bench/ (full data, minutes; tables and bench/results/*.json)
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test setup dev data browser clean
+.PHONY: run test bench setup dev data browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +44,9 @@ run: setup
 test: dev
 	$(PY) -m pytest
 
+# BENCH_ARGS=--smoke for a quick pass on small data
+bench: dev
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots
+	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots bench/results

@@ -242,7 +242,7 @@ class _ProgressCallback:
                 self.target_reached: str | None = None
                 self.epochs_done = 0
                 self.images_seen = 0
-                self.recent = collections.deque(maxlen=50)  # (time, images) per batch
+                self.recent = collections.deque(maxlen=50)  # (time, images seen) per call
 
             def on_train_begin(self, logs=None):
                 self.t0 = time.perf_counter()
@@ -254,11 +254,14 @@ class _ProgressCallback:
                 job._update(epoch=epoch + 1, batch=0)
 
             def on_train_batch_end(self, batch, logs=None):
+                # `batch` is the last step of this call: with steps_per_execution > 1 one
+                # call trains several batches
                 now = time.perf_counter()
-                self.recent.append(now)
-                self.images_seen += job.spec.batch_size
+                self.images_seen = (self.epochs_done * self.n_fit
+                                    + min(self.n_fit, (batch + 1) * job.spec.batch_size))
+                self.recent.append((now, self.images_seen))
                 with job._lock:
-                    job._state["steps_done"] += 1
+                    job._state["steps_done"] = (job._state["epoch"] - 1) * self.steps + batch + 1
                     if job.stop_requested and job._state["stop_seen_at_step"] is None:
                         job._state["stop_seen_at_step"] = job._state["steps_done"]
                 if job.stop_requested:
@@ -286,9 +289,9 @@ class _ProgressCallback:
                 elapsed = now - self.t0
                 rate = None
                 if len(self.recent) > 1:
-                    span = self.recent[-1] - self.recent[0]
-                    if span > 0:
-                        rate = (len(self.recent) - 1) * job.spec.batch_size / span
+                    (t0, seen0), (t1, seen1) = self.recent[0], self.recent[-1]
+                    if t1 > t0:
+                        rate = (seen1 - seen0) / (t1 - t0)
                 eta = elapsed / done_batches * (total_batches - done_batches)
                 with job._lock:
                     state = job._state
