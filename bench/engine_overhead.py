@@ -1,0 +1,145 @@
+"""Engine overhead: the studio's TrainingJob against a plain `model.fit` of the same model.
+
+For the seed-cnn and quick presets, one epoch each: A is a `TrainingJob` (worker thread,
+progress callback, snapshots, run store, test evaluation, saved model), B is what a plain
+Keras user writes with the engine's own `build_model` / `compile_model`: the same seed, data,
+train/validation split, batch size and epochs, `model.fit(..., verbose=0)`. A and B alternate
+(A B, B A, A B) after one unmeasured warm-up of each, and the median of the per-round
+ratios is reported. The headline ratio compares the `model.fit` calls (A's is the engine's
+own `train_seconds`, timed around its `model.fit`); the end-to-end ratio compares A's
+start → done with B's build + fit + test evaluation + save.
+
+    .venv/bin/python bench/engine_overhead.py [--smoke]
+
+--smoke: 2,000 training images, two rounds (A B, B A) without warm-up, not judged.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from common import (bench_args, engine_env, load_note, median, print_table, run_job, verdict,
+                    warm_keras, write_result)
+
+PRESETS = ("seed-cnn", "quick")
+TARGET_RATIO = 1.03
+
+
+def plain_fit_kwargs(spec, x, y) -> tuple[tuple, dict]:
+    """(positional args, keyword args) of the plain `model.fit` that mirrors
+    `TrainingJob._train`: the engine's own train/validation split and validation batch size
+    where it has them, else Keras's `validation_split`."""
+    from fmnist_core import training
+
+    kwargs = {"batch_size": spec.batch_size, "epochs": spec.epochs, "verbose": 0}
+    split = getattr(training, "split_validation", None)
+    if split is None:
+        kwargs["validation_split"] = spec.validation_split
+        return (x, y), kwargs
+    fit_xy, val_xy = split(x, y, spec.validation_split)
+    if val_xy is not None:
+        kwargs["validation_data"] = val_xy
+        if hasattr(training, "EVAL_BATCH_SIZE"):
+            kwargs["validation_batch_size"] = training.EVAL_BATCH_SIZE
+    return fit_xy, kwargs
+
+
+def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
+    """B: build, compile, fit, evaluate and save without the engine's job machinery."""
+    import keras
+
+    from fmnist_core import training
+    from fmnist_core.model import build_model, compile_model
+
+    started = time.perf_counter()
+    x, y = data.x_train[:limit_train], data.y_train[:limit_train]
+    keras.utils.set_random_seed(spec.seed)
+    model = compile_model(build_model(spec, data.num_classes), spec)
+    args, kwargs = plain_fit_kwargs(spec, x, y)
+    fit_started = time.perf_counter()
+    history = model.fit(*args, **kwargs)
+    fit_seconds = time.perf_counter() - fit_started
+    model.evaluate(data.x_test[:limit_test], data.y_test[:limit_test],
+                   batch_size=getattr(training, "EVAL_BATCH_SIZE", None), verbose=0)
+    model.save(out_dir / "plain.keras")
+    total = time.perf_counter() - started
+    val = history.history.get("val_accuracy")
+    return {"fit_seconds": fit_seconds, "total_seconds": total,
+            "val_accuracy": float(val[-1]) if val else None}
+
+
+def engine_run(spec, data, store, limit_train, limit_test) -> dict:
+    """A: the studio's TrainingJob, waited for from `start()` to its end."""
+    job, wall = run_job(spec, store, dataset=data, limit_train=limit_train,
+                        limit_test=limit_test)
+    row = store.get_run(job.run_id)
+    history = job.snapshot()["history"]
+    return {"fit_seconds": float(row["train_seconds"]), "total_seconds": wall,
+            "val_accuracy": history[-1].get("val_accuracy") if history else None}
+
+
+def main() -> None:
+    args = bench_args(__doc__.splitlines()[0])
+    engine_env()
+    from fmnist_core.datasets import load_dataset
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    limit_train, limit_test = (2000, 500) if args.smoke else (None, None)
+    rounds = 2 if args.smoke else 3
+    data = load_dataset("fashion_mnist")
+    warm_keras()
+    n_train = len(data.x_train[:limit_train])
+    rows, raw = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        store, out_dir = RunStore(Path(tmp) / "studio"), Path(tmp)
+        for name in PRESETS:
+            spec = preset(name).replace(epochs=1)
+            runners = {"engine": lambda: engine_run(spec, data, store, limit_train, limit_test),
+                       "plain": lambda: plain_run(spec, data, limit_train, limit_test, out_dir)}
+            if not args.smoke:
+                runners["engine"](), runners["plain"]()  # warm-up: oneDNN, caches, imports
+            results = {"engine": [], "plain": []}
+            for r in range(rounds):
+                order = ("engine", "plain") if r % 2 == 0 else ("plain", "engine")
+                for which in order:
+                    result = runners[which]()
+                    results[which].append(result)
+                    raw.append({"preset": name, "round": r + 1, "run": which, **result})
+                    print(f"{name} round {r + 1} {which}: fit {result['fit_seconds']:.2f} s, "
+                          f"total {result['total_seconds']:.2f} s", flush=True)
+            a, b = results["engine"], results["plain"]
+            fit_ratio = median([x["fit_seconds"] / y["fit_seconds"] for x, y in zip(a, b)])
+            total_ratio = median([x["total_seconds"] / y["total_seconds"]
+                                  for x, y in zip(a, b)])
+            rows.append({
+                "preset": name,
+                "batch_size": spec.batch_size,
+                "train images": n_train,
+                "rounds": rounds,
+                "engine fit s": median([x["fit_seconds"] for x in a]),
+                "plain fit s": median([x["fit_seconds"] for x in b]),
+                "fit ratio": fit_ratio,
+                "target": f"≤ {TARGET_RATIO}×",
+                "met": verdict(None if args.smoke else fit_ratio <= TARGET_RATIO),
+                "end-to-end ratio": total_ratio,
+                "engine val acc": a[-1]["val_accuracy"],
+                "plain val acc": b[-1]["val_accuracy"],
+            })
+    title = "Engine overhead: TrainingJob vs plain model.fit, 1 epoch, median of A/B rounds"
+    if args.smoke:
+        title += " (smoke: 2,000 images, not judged)"
+    print_table(title, rows)
+    print_table("Every measured run", raw)
+    load_note()
+    write_result("engine_overhead", {
+        "smoke": args.smoke, "rows": rows, "runs": raw, "target_ratio": TARGET_RATIO,
+        "baseline": "build_model + compile_model + model.fit(verbose=0) with the engine's "
+                    "train/validation split and validation batch size; same seed",
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Interaction latency: drawing → prediction, feature maps, confusion matrix, Inspect rerun.
+
+A small quick-preset model is trained here with TrainingJob into a temporary STUDIO_HOME
+(accuracy does not matter for latency); an untrained seed-cnn (two conv blocks, more maps)
+is timed beside it. Every figure is the engine call the page makes:
+
+- canvas → prediction: `preprocess` of a 280×280 RGBA drawing, then the `FeatureExtractor`
+  forward pass the Predict page uses (probabilities and maps in one call);
+- all feature maps of one sample: the `FeatureExtractor` call, and the same plus the plotly
+  mosaic of every layer serialised as `st.plotly_chart` sends it;
+- confusion matrix: `predict_proba` on the test images, `confusion_matrix`, per-class
+  accuracy;
+- page rerun: pages/inspect.py through the router under Streamlit's AppTest (as
+  tests/test_page_inspect.py does), timing reruns once the model is cached.
+
+Targets: prediction p95 ≤ 50 ms; all feature maps of one sample ≤ 150 ms (judged on p95).
+
+    .venv/bin/python bench/interaction.py [--smoke]
+
+--smoke: 2,000 training images, 30 repetitions, 2,000 test images, 3 page reruns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import (ROOT, bench_args, engine_env, load_note, median, percentile, print_table,
+                    train_small_run, verdict, warm_keras, write_result)
+
+PREDICT_P95_MS = 50.0
+MAPS_P95_MS = 150.0
+
+
+def drawing(size: int = 280) -> np.ndarray:
+    """(size, size, 4) uint8: a sneaker in white strokes on a transparent canvas, the way the
+    Predict page's drawing canvas hands it over."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(canvas)
+    s = size / 280
+    outline = [(40, 190), (60, 120), (110, 110), (150, 140), (230, 160), (245, 195),
+               (235, 215), (45, 215), (40, 190)]
+    pen.line([(x * s, y * s) for x, y in outline], fill=(255, 255, 255, 255),
+             width=int(22 * s), joint="curve")
+    pen.line([(70 * s, 140 * s), (120 * s, 150 * s)], fill=(255, 255, 255, 255),
+             width=int(14 * s))
+    return np.asarray(canvas, dtype=np.uint8).copy()
+
+
+def timed(call, repeats: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of `repeats` calls after `warmup` unmeasured ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def latency_row(what: str, times: list[float], target_ms: float | None = None) -> dict:
+    p95 = percentile(times, 95)
+    return {"what": what, "n": len(times), "median ms": median(times), "p95 ms": p95,
+            "max ms": max(times),
+            "target": f"p95 ≤ {target_ms:g} ms" if target_ms else "–",
+            "met": verdict(p95 <= target_ms) if target_ms else "–"}
+
+
+def page_reruns(run_id: str, reruns: int) -> list[dict]:
+    """Inspect through the router under AppTest: the cold first run, then timed reruns of the
+    Feature maps view and of the Confusion matrix view with everything cached."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/inspect.py")
+    started = time.perf_counter()
+    at.run()
+    cold = (time.perf_counter() - started) * 1000
+    if at.exception:
+        raise RuntimeError(f"Inspect raised under AppTest: {at.exception}")
+    if at.selectbox(key="inspect_run").value != run_id:
+        raise RuntimeError("Inspect did not open the benchmark's run")
+    rows = [{"what": "Inspect first run (loads model + extractor; data in memory)", "n": 1,
+             "median ms": cold, "p95 ms": cold, "max ms": cold, "target": "–", "met": "–"}]
+
+    def rerun() -> None:
+        at.run()
+        if at.exception:
+            raise RuntimeError(f"Inspect raised under AppTest: {at.exception}")
+
+    rows.append(latency_row("Inspect rerun, Feature maps view (model cached)",
+                            timed(rerun, reruns, warmup=0)))
+    started = time.perf_counter()
+    at.segmented_control(key="inspect_view").set_value("Confusion matrix").run()
+    cold = (time.perf_counter() - started) * 1000
+    rows.append({"what": "Inspect → Confusion matrix view (classifies the test set)", "n": 1,
+                 "median ms": cold, "p95 ms": cold, "max ms": cold, "target": "–",
+                 "met": "–"})
+    rows.append(latency_row("Inspect rerun, Confusion matrix view (probabilities cached)",
+                            timed(rerun, reruns, warmup=0)))
+    return rows
+
+
+def main() -> None:
+    args = bench_args(__doc__.splitlines()[0])
+    engine_env()
+    home = Path(tempfile.mkdtemp(prefix="bench-interaction-"))
+    limit_test = 2000 if args.smoke else None
+    # The pages under AppTest read the same store and test slice.
+    os.environ["STUDIO_HOME"] = str(home)
+    if limit_test:
+        os.environ["STUDIO_TEST_LIMIT"] = str(limit_test)
+    try:
+        rows = measure(args, home, limit_test)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    title = "Interaction latency (single process, CPU)"
+    if args.smoke:
+        title += " (smoke: fewer repetitions, 2,000 test images)"
+    print_table(title, rows)
+    load_note()
+    write_result("interaction", {"smoke": args.smoke, "rows": rows})
+
+
+def measure(args, home: Path, limit_test: int | None) -> list[dict]:
+    from fmnist_core.datasets import load_dataset
+    from fmnist_core.inspection import (FeatureExtractor, confusion_matrix, per_class_accuracy,
+                                        predict_proba)
+    from fmnist_core.model import build_model
+    from fmnist_core.preprocessing import preprocess
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+    from ui import figures
+
+    warm_keras()
+    repeats = 30 if args.smoke else 200
+    print("training a small quick-preset model for the latency measurements", flush=True)
+    run_id = train_small_run(home, limit_train=2000 if args.smoke else 3000, limit_test=500)
+    data = load_dataset("fashion_mnist")
+    models = {"quick": RunStore(home).load_model(run_id),
+              "seed-cnn, untrained": build_model(preset("seed-cnn"))}
+    canvas = drawing()
+    rows = [latency_row("preprocessing only (280×280 canvas → 28×28)",
+                        timed(lambda: preprocess(canvas, "fashion_mnist"), repeats))]
+    for name, model in models.items():
+        extractor = FeatureExtractor(model)
+        image = preprocess(canvas, "fashion_mnist").image
+
+        def predict() -> np.ndarray:
+            return extractor(preprocess(canvas, "fashion_mnist").image)[1]
+
+        def maps_and_figures() -> None:
+            maps, _ = extractor(image)
+            for fm in maps:
+                figures.mosaic(fm.maps, fm.name).to_json()
+
+        rows += [
+            latency_row(f"canvas → prediction, {name}", timed(predict, repeats),
+                        PREDICT_P95_MS),
+            latency_row(f"all feature maps of one sample, {name}",
+                        timed(lambda: extractor(image), repeats), MAPS_P95_MS),
+            latency_row(f"all feature maps + plotly mosaics, {name}",
+                        timed(maps_and_figures, max(10, repeats // 4)), MAPS_P95_MS),
+        ]
+    x_test, y_test = data.x_test[:limit_test], data.y_test[:limit_test]
+
+    def confusion() -> None:
+        probs = predict_proba(models["quick"], x_test)
+        per_class_accuracy(confusion_matrix(y_test, probs.argmax(axis=1)))
+
+    rows.append(latency_row(f"confusion matrix on {len(x_test):,} test images, quick",
+                            timed(confusion, 2 if args.smoke else 5, warmup=1)))
+    print("timing the Inspect page under AppTest", flush=True)
+    rows += page_reruns(run_id, 3 if args.smoke else 10)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
