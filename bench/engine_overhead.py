@@ -16,6 +16,7 @@ start → done with B's build + fit + test evaluation + save.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -56,8 +57,9 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
     started = time.perf_counter()
     x, y = data.x_train[:limit_train], data.y_train[:limit_train]
     keras.utils.set_random_seed(spec.seed)
-    model = compile_model(build_model(spec, data.num_classes), spec)
     args, kwargs = plain_fit_kwargs(spec, x, y)
+    model = compile_model(build_model(spec, data.num_classes), spec,
+                          steps_per_epoch=math.ceil(len(args[0]) / spec.batch_size))
     fit_started = time.perf_counter()
     history = model.fit(*args, **kwargs)
     fit_seconds = time.perf_counter() - fit_started

@@ -57,16 +57,26 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
     return keras.Model(inputs, outputs, name=_model_name(spec))
 
 
-def compile_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
-    """Compiles with the spec's optimizer and learning rate, sparse cross-entropy, accuracy."""
+def compile_model(model: keras.Model, spec: ModelSpec,
+                  steps_per_epoch: int | None = None) -> keras.Model:
+    """Compiles with the spec's optimizer and learning rate, sparse cross-entropy, accuracy.
+
+    Args:
+        steps_per_epoch: batches per epoch; the cosine schedule needs it to end at 0 after
+            the last epoch (without it the rate stays constant).
+    """
     optimizers = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
         "rmsprop": keras.optimizers.RMSprop,
     }
+    rate = spec.learning_rate
+    if spec.lr_schedule == "cosine" and steps_per_epoch:
+        rate = keras.optimizers.schedules.CosineDecay(
+            spec.learning_rate, decay_steps=spec.epochs * steps_per_epoch)
     model.compile(
-        optimizer=optimizers[spec.optimizer](learning_rate=spec.learning_rate),
+        optimizer=optimizers[spec.optimizer](learning_rate=rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -18,6 +18,7 @@ PADDINGS = ("valid", "same")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 POOLINGS = ("max", "avg", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ModelSpec:
     dense_units: int = 512  # hidden Dense layer width; 0 = none
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # "cosine" glides the rate down to 0 over all the epochs
     batch_size: int = 128
     epochs: int = 5
     target_accuracy: float | None = None  # stop once validation (else train) accuracy reaches it
@@ -82,6 +84,7 @@ class ModelSpec:
         _int_range("dense_units", self.dense_units, 0, 4096)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _float_range("learning_rate", self.learning_rate, 1e-6, 10.0)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _int_range("batch_size", self.batch_size, 1, 8192)
         _int_range("epochs", self.epochs, 1, 200)
         if self.target_accuracy is not None:

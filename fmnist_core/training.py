@@ -172,7 +172,8 @@ class TrainingJob:
         x_test, y_test = data.x_test[: self._limit_test], data.y_test[: self._limit_test]
         fit_xy, val_xy = split_validation(x_train, y_train, self.spec.validation_split)
         keras.utils.set_random_seed(self.spec.seed)
-        model = compile_model(build_model(self.spec, data.num_classes), self.spec)
+        model = compile_model(build_model(self.spec, data.num_classes), self.spec,
+                              steps_per_epoch=math.ceil(len(fit_xy[0]) / self.spec.batch_size))
         self._store(params=int(model.count_params()))
         progress = _ProgressCallback(self, n_fit=len(fit_xy[0]), validation=val_xy)
         self._update(message="Training.")
@@ -494,8 +495,9 @@ def train_arrays(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> Any:
     from fmnist_core.model import build_model, compile_model
 
     keras.utils.set_random_seed(spec.seed)
-    model = compile_model(build_model(spec), spec)
     (x_fit, y_fit), val = split_validation(x, y, spec.validation_split)
+    model = compile_model(build_model(spec), spec,
+                          steps_per_epoch=math.ceil(len(x_fit) / spec.batch_size))
     model.fit(x_fit, y_fit, batch_size=spec.batch_size, epochs=spec.epochs,
-              validation_data=val, verbose=0)
+              validation_data=val, validation_batch_size=EVAL_BATCH_SIZE, verbose=0)
     return model

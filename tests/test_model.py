@@ -56,3 +56,18 @@ def test_feature_layers_are_convs_and_pools_in_order():
     bn = ModelSpec(conv_blocks=1, filters=4, batch_norm=True, activation="elu")
     assert feature_layer_names(build_model(bn)) == ["conv1_elu", "pool1"]
     assert feature_layer_names(build_model(preset("dense"))) == []
+
+
+def test_cosine_schedule_glides_to_zero_by_the_last_step():
+    from fmnist_core.model import build_model, compile_model
+
+    spec = preset("quick").replace(lr_schedule="cosine", learning_rate=2e-3, epochs=3)
+    model = compile_model(build_model(spec), spec, steps_per_epoch=100)
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    for step, rate in ((0, 2e-3), (150, 1e-3), (300, 0.0)):
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(rate, rel=1e-3, abs=1e-9)
+    constant = compile_model(build_model(spec.replace(lr_schedule="constant")), spec.replace(
+        lr_schedule="constant"), steps_per_epoch=100)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(2e-3)

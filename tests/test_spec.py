@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from fmnist_core.spec import ModelSpec, preset, presets
@@ -94,3 +96,14 @@ def test_summary_reads_like_the_architecture():
     assert preset("seed-cnn").summary() == (
         "Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512")
     assert preset("dense").summary() == "Dense 128"
+
+
+def test_lr_schedule_is_validated_and_survives_json():
+    spec = ModelSpec(lr_schedule="cosine")
+    assert ModelSpec.from_json(spec.to_json()).lr_schedule == "cosine"
+    with pytest.raises(ValueError, match="`lr_schedule`"):
+        ModelSpec(lr_schedule="step")
+    # runs stored before the field existed still load
+    old = json.loads(ModelSpec().to_json())
+    del old["lr_schedule"]
+    assert ModelSpec.from_dict(old).lr_schedule == "constant"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from fmnist_core.datasets import DATASETS
@@ -11,10 +13,21 @@ DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (d
 
 
 @st.cache_resource
-def _device_label() -> str:
-    from fmnist_core.device import device_label
+def _device_probe() -> dict[str, str]:
+    """Finds the device in a background thread: importing the Keras backend takes seconds,
+    and the first page should not wait for it. The import also warms up the Train page."""
+    found: dict[str, str] = {}
 
-    return device_label()
+    def probe() -> None:
+        from fmnist_core.device import device_label
+
+        try:
+            found["label"] = device_label()
+        except Exception as err:  # noqa: BLE001 - a broken backend is a caption, not a crash
+            found["label"] = f"unavailable ({type(err).__name__})"
+
+    threading.Thread(target=probe, name="device-probe", daemon=True).start()
+    return found
 
 
 def render() -> None:
@@ -22,7 +35,7 @@ def render() -> None:
     with st.sidebar:
         st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset",
                      help="Every page uses this dataset; MNIST needs mnist.npz (see README).")
-        st.caption(f"Device: {_device_label()}")
+        st.caption(f"Device: {_device_probe().get('label', 'detecting…')}")
         active = [j for j in resources.job_queue().jobs(owner) if not j.done]
         if active:
             snap = active[0].snapshot()

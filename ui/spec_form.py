@@ -6,8 +6,8 @@ import dataclasses
 
 import streamlit as st
 
-from fmnist_core.spec import (ACTIVATIONS, OPTIMIZERS, PADDINGS, POOLINGS, PRESET_NOTES,
-                              ModelSpec, presets)
+from fmnist_core.spec import (ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
+                              PRESET_NOTES, ModelSpec, presets)
 
 FILTER_CHOICES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
 LR_CHOICES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
@@ -94,6 +94,10 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
         c1.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
         c2.select_slider("Learning rate", LR_CHOICES, key=_key("learning_rate"),
                          format_func=lambda v: f"{v:g}")
+        st.segmented_control(
+            "Learning-rate schedule", LR_SCHEDULES, key=_key("lr_schedule"), required=True,
+            help="constant keeps the rate; cosine glides it down to 0 by the last epoch, so "
+                 "the last steps make small, careful changes.")
         c1, c2 = st.columns(2)
         use_target = c1.toggle("Stop at a target accuracy", key="spec_use_target",
                                help="Like the classic callback: stop once validation "
