@@ -70,14 +70,27 @@ if job is None:
     st.stop()
 
 
-@st.fragment(run_every=1.0 if not job.done else None)
+# A queued job checks its place every 3 s (a full class waiting is many sessions polling);
+# a training one refreshes its curves every second.
+queued_at_draw = job.status == "queued"
+
+
+@st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
 def live() -> None:
     snap = job.snapshot()
     status = snap["status"]
     if status == "queued":
         position = queue.position(job)
-        st.info(f"Queued: {position - 1 if position else 0} training(s) ahead of yours. It "
-                "starts by itself when a slot is free.")
+        ahead = position - 1 if position else 0
+        st.info(f"Queued: number {position or 1} in line ({ahead} waiting ahead of yours, "
+                f"{queue.running_count()} training now). It starts by itself when a slot is "
+                "free.")
+        if st.button("Cancel my queued training", key="cancel"):
+            queue.stop(job.run_id, owner)
+            st.rerun()
+        return
+    if queued_at_draw:
+        st.rerun()  # it has started: redraw the page at the training pace
     steps_total = (snap["batches_per_epoch"] or 0) * snap["epochs"]
     if steps_total:
         eta = f" · about {snap['eta']:.0f} s left" if snap["eta"] else ""
@@ -108,6 +121,8 @@ def _result(snap: dict) -> None:
         st.success(sentence)
     elif status == "stopped":
         st.warning(sentence)
+    elif status == "cancelled":
+        st.info(sentence)
     else:
         st.error(sentence)
     if snap["test_accuracy"] is not None:

@@ -108,3 +108,27 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
     finally:
         monkeypatch.undo()
         resources._run_store.clear()
+
+
+def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):
+    from fmnist_core.spec import preset
+    from ui import resources
+
+    queue = resources.job_queue()
+    # a classmate's long job holds the only slot
+    blocker = queue.submit(preset("dense").replace(epochs=200), "classmate")
+    try:
+        at = page_test("pages/train.py")
+        at.selectbox(key="preset").set_value("dense").run()
+        at.button(key="start").click().run()
+        assert not at.exception
+        assert ("Queued: number 1 in line (0 waiting ahead of yours, 1 training now)"
+                in page_text(at))
+        job = queue.get(at.session_state["job_id"])
+        assert job.status == "queued" and queue.position(job) == 1
+        at.button(key="cancel").click().run()
+        assert job.status == "cancelled" and "Cancelled before it started." in page_text(at)
+        assert not at.exception and not at.button(key="start").disabled
+    finally:
+        queue.stop(blocker.run_id, "classmate")
+        assert blocker.wait(30)
