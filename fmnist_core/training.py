@@ -256,7 +256,9 @@ class _ProgressCallback:
 
             def on_train_batch_end(self, batch, logs=None):
                 # `batch` is the last step of this call: with steps_per_execution > 1 one
-                # call trains several batches
+                # call trains several batches, and Keras numbers the epoch's last call as if
+                # it were full
+                batch = min(batch, self.steps - 1)
                 now = time.perf_counter()
                 self.images_seen = (self.epochs_done * self.n_fit
                                     + min(self.n_fit, (batch + 1) * job.spec.batch_size))
