@@ -390,6 +390,7 @@ class JobQueue:
         self._waiting: collections.deque[TrainingJob] = collections.deque()
         self._running: list[TrainingJob] = []
         self._jobs: dict[str, TrainingJob] = {}
+        self._reserved: list[str] = []  # owners whose job is being created right now
         self.peak_running = 0
 
     def submit(self, spec: ModelSpec, owner: str) -> TrainingJob:
@@ -400,15 +401,23 @@ class JobQueue:
         """
         with self._lock:
             active = [j for j in self._jobs.values() if j.owner == owner and not j.done]
-            if len(active) >= self.max_per_owner:
+            if len(active) + self._reserved.count(owner) >= self.max_per_owner:
                 raise OwnerLimitError(
                     "You already have a training queued or running; stop it or wait for it "
                     "to finish before starting another."
                 )
+            self._reserved.append(owner)
+        # The run's row is written outside the lock: every page rerun of every session asks
+        # the queue for positions, and a slow disk write must not hold them all up.
+        try:
             dataset = self._loader(spec.dataset) if self._loader else None
             job = TrainingJob(spec, owner, self.store, dataset=dataset,
                               limit_train=self.limit_train, limit_test=self.limit_test,
                               on_done=self._job_done)
+        finally:
+            with self._lock:
+                self._reserved.remove(owner)
+        with self._lock:
             self._jobs[job.run_id] = job
             self._waiting.append(job)
             self._pump()
@@ -422,10 +431,8 @@ class JobQueue:
                 self.peak_running = max(self.peak_running, len(self._running))
                 job.start()
             for position, job in enumerate(self._waiting, start=1):
-                ahead = "job is" if position == 1 else "jobs are"
                 job._update(queue_position=position,
-                            message=f"Queued: {position} {ahead} ahead of yours, counting "
-                                    "this one's turn.")
+                            message=f"Queued: number {position} in line.")
 
     def _job_done(self, job: TrainingJob) -> None:
         with self._lock:

@@ -177,3 +177,30 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch)
     assert after.wait(60) and after.status == "completed"
     assert not failing._thread.is_alive()
     assert queue.running_count() == 0 and queue.waiting_count() == 0
+
+
+def test_one_owner_racing_two_submits_gets_one_job(store):
+    data = tiny_data()
+    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
+    results, barrier = [], threading.Barrier(4)
+
+    def submit(owner):
+        barrier.wait()
+        try:
+            results.append((owner, queue.submit(spec, owner)))
+        except OwnerLimitError:
+            results.append((owner, None))
+
+    threads = [threading.Thread(target=submit, args=(who,)) for who in ("al", "al", "bo", "bo")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for who in ("al", "bo"):
+        jobs = [job for owner, job in results if owner == who]
+        assert len(jobs) == 2 and sum(job is not None for job in jobs) == 1
+    for _, job in results:
+        if job is not None:
+            assert job.wait(60)
+    assert len(store.list_runs()) == 2

@@ -39,11 +39,17 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 @pytest.fixture(scope="session")
-def studio(tmp_path_factory):
+def studio_home(tmp_path_factory):
+    """STUDIO_HOME of the browser tests' server: runs.sqlite, models/ and server.log."""
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+@pytest.fixture(scope="session")
+def studio(studio_home):
     """Base URL of a running studio with a small data slice and its own run store."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
-    home = tmp_path_factory.mktemp("e2e-home")
+    home = studio_home
     port = free_port()
     env = dict(os.environ, STUDIO_HOME=str(home), STUDIO_TRAIN_LIMIT="3000",
                STUDIO_TEST_LIMIT="500", STUDIO_MAX_CONCURRENT_TRAININGS="2",

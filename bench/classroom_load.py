@@ -1,0 +1,455 @@
+"""Classroom load: N browser sessions press Start training at once on one studio server.
+
+One server on loopback (small data slice, a cap on concurrent trainings, its own STUDIO_HOME)
+and one Chromium with a browser context per student: each opens /train, sets 1 epoch and
+presses Start. Meanwhile background threads sample the run store (runs with status 'running'
+at once) and the server's memory, and one more context, the probe, keeps opening the Data and
+Runs pages to time how fast a classmate's page renders while the queue drains.
+
+Acceptance (exit code 1 when one fails): no exception or traceback in any page or in the
+server log, never more runs 'running' than the cap, every session's job completed or showed
+its queue position, and every run stored as completed. Exit code 2: the deadline was reached.
+
+    .venv/bin/python bench/classroom_load.py                  # 30 sessions, cap 1
+    .venv/bin/python bench/classroom_load.py --sessions 4 --deadline 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
+                    rss_mb, studio_server, write_result)
+
+FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
+RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
+AHEAD = re.compile(r"Queued: (\d+) training|(\d+) waiting ahead of yours")  # the Train page
+POSITION = re.compile(r"is queued \(position (\d+)\)")  # the sidebar
+# one cheap round trip per poll: what a student's page shows now
+PAGE_STATE = """() => {
+  const t = document.body ? document.body.textContent : '';  // no layout, unlike innerText
+  return {text: t.slice(0, 20000),
+          exceptions: document.querySelectorAll('[data-testid="stException"]').length};
+}"""
+RENDERED = """([heading, needs]) => {
+  if (!document.querySelector('[data-testid="stApp"]')) return false;
+  const titled = [...document.querySelectorAll('h1')].some(h => h.innerText.includes(heading));
+  const busy = document.querySelector('[data-testid="stStatusWidget"] [role="progressbar"]')
+    || document.querySelectorAll('[data-testid="stSkeleton"]').length > 0;
+  return titled && !busy && !!document.querySelector(needs);
+}"""
+PROBES = (("/", "Data", ".js-plotly-plot"), ("/runs", "Runs", '[data-testid="stDataFrame"]'))
+
+
+@dataclass
+class Student:
+    index: int
+    page: object = None
+    run: str | None = None  # first 6 characters of the run id, read from the sidebar
+    clicked_at: float | None = None
+    clicks: int = 0
+    saw_queued: bool = False
+    most_ahead: int | None = None  # the largest "N training(s) ahead" the page showed
+    page_done: bool = False
+    exceptions: int = 0
+    traceback: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Samples:
+    """What the background threads saw."""
+    max_running: int = 0
+    statuses: dict = field(default_factory=dict)
+    all_ended_at: float | None = None
+    rss: list = field(default_factory=list)  # (seconds since start, MB)
+    timeline: list = field(default_factory=list)  # (seconds, running, queued, ended)
+    client_pss_peak: float = 0.0  # this script, Playwright's driver and Chromium, MB
+    cpu_first: dict = field(default_factory=dict)  # CPU seconds: server, client, machine
+    cpu_last: dict = field(default_factory=dict)
+
+
+def process_tree(root: int) -> list[int]:
+    """root and every descendant (any thread's children), from /proc/*/stat."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_pss_mb(pid: int) -> float:
+    """Proportional set size of one process: shared pages split between their users, so
+    Chromium's many processes add up to what they really hold."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine has been busy since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_counts(db_path: Path) -> dict[str, int] | None:
+    if not db_path.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
+            return dict(db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
+    except sqlite3.Error:
+        return None
+
+
+def stored_runs(db_path: Path) -> list[dict]:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(
+            "SELECT id, status, spec, model_path, total_seconds FROM runs")]
+
+
+def sample_in_background(stop: threading.Event, db_path: Path, pid: int, sessions: int,
+                         t0: float, out: Samples) -> list[threading.Thread]:
+    def runs() -> None:
+        while not stop.wait(0.2):
+            counts = run_counts(db_path)
+            if counts is None:
+                continue
+            out.statuses = counts
+            running = counts.get("running", 0)
+            ended = sum(counts.get(s, 0) for s in FINAL)
+            out.max_running = max(out.max_running, running)
+            out.timeline.append((round(time.time() - t0, 1), running,
+                                 counts.get("queued", 0), ended))
+            if ended >= sessions and out.all_ended_at is None:
+                out.all_ended_at = time.time()
+
+    def memory() -> None:
+        while not stop.wait(1.0):
+            out.rss.append((round(time.time() - t0, 1), round(rss_mb(pid), 1)))
+            server = set(process_tree(pid))
+            client = [p for p in process_tree(os.getpid()) if p not in server]
+            out.client_pss_peak = max(out.client_pss_peak, sum(map(own_pss_mb, client)))
+            out.cpu_last = {"server": cpu_seconds(list(server)), "client": cpu_seconds(client),
+                            "machine": machine_cpu_seconds(), "at": time.time()}
+            out.cpu_first = out.cpu_first or out.cpu_last
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (runs, memory)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+async def settle(page, text: str | None = None, timeout: float = 120_000) -> None:
+    await page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    if text:
+        await page.get_by_text(text).first.wait_for(timeout=timeout)
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [role=\"progressbar\"]')"
+        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+        timeout=timeout)
+
+
+def read_state(s: Student, state: dict) -> None:
+    text = state["text"]
+    s.exceptions = max(s.exceptions, state["exceptions"])
+    s.traceback = s.traceback or "Traceback" in text
+    if m := RUN_PREFIX.search(text):
+        s.run = m.group(1)
+    if m := AHEAD.search(text):
+        s.saw_queued = True
+        s.most_ahead = max(s.most_ahead or 0, int(m.group(1) or m.group(2)))
+    if m := POSITION.search(text):
+        s.saw_queued = True
+        s.most_ahead = max(s.most_ahead or 0, int(m.group(1)) - 1)
+    s.page_done = s.page_done or "Test accuracy" in text or "Training failed" in text
+
+
+async def student(s: Student, browser, url: str, args, everyone_ended: asyncio.Event,
+                  shots: Path) -> None:
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    if args.light:
+        await context.route(re.compile(r".*\.(png|jpe?g|gif|svg|woff2?|ttf)(\?.*)?$"),
+                            lambda route: route.abort())
+    s.page = page = await context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        await page.goto(url + "/train", timeout=180_000)
+        await settle(page, "Start training", timeout=180_000)
+        box = page.get_by_label("Epochs", exact=True).first
+        await box.fill(str(args.epochs))
+        await box.press("Enter")
+        await page.wait_for_timeout(800)
+        await settle(page)
+        start = page.get_by_role("button", name="Start training")
+        for _ in range(4):  # a click landing during a rerun can be lost: a student retries
+            if await start.is_enabled():
+                await start.click()
+                s.clicks += 1
+                s.clicked_at = s.clicked_at or time.time()
+            with contextlib.suppress(Exception):
+                await page.get_by_text(RUN_PREFIX).first.wait_for(timeout=60_000)
+                break
+        shot_taken = False
+        while not everyone_ended.is_set():
+            read_state(s, await page.evaluate(PAGE_STATE))
+            if s.saw_queued and not shot_taken and s.index == args.sessions - 1:
+                shot_taken = True
+                await page.screenshot(path=str(shots / "student-queued.png"))
+            await asyncio.sleep(2.0 if not s.page_done else 4.0)
+    except Exception as err:  # noqa: BLE001 - a stuck session is a finding, not a crash
+        s.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+
+
+async def probe(browser, url: str, every: float, done: asyncio.Event,
+                latencies: list, failures: list) -> None:
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    turn = 0
+    while not done.is_set():
+        path, heading, needs = PROBES[turn % len(PROBES)]
+        turn += 1
+        started = time.perf_counter()
+        try:
+            await page.goto(url + path, timeout=60_000)
+            await page.wait_for_function(RENDERED, arg=[heading, needs], timeout=60_000)
+            latencies.append((path, time.perf_counter() - started))
+        except Exception as err:  # noqa: BLE001
+            failures.append(f"{path}: {type(err).__name__}")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), every)
+    await context.close()
+
+
+async def classroom(url: str, args, db_path: Path, samples: Samples, t_stop: float,
+                    shots: Path) -> dict:
+    from playwright.async_api import async_playwright
+
+    students = [Student(i) for i in range(args.sessions)]
+    latencies: list = []
+    probe_failures: list = []
+    everyone_ended = asyncio.Event()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tasks = [asyncio.create_task(student(s, browser, url, args, everyone_ended, shots))
+                 for s in students]
+        while not any(s.clicked_at for s in students) and time.time() < t_stop \
+                and not all(t.done() for t in tasks):
+            await asyncio.sleep(0.2)
+        prober = asyncio.create_task(probe(browser, url, args.probe_every, everyone_ended,
+                                           latencies, probe_failures))
+        while samples.all_ended_at is None and time.time() < t_stop:
+            await asyncio.sleep(0.5)
+            settled = all(s.clicked_at or s.error for s in students)
+            ended = sum(samples.statuses.get(status, 0) for status in FINAL)
+            if settled and ended >= sum(bool(s.clicked_at) for s in students):
+                samples.all_ended_at = time.time()
+        await asyncio.sleep(3)  # the pages' last fragment run shows the result
+        everyone_ended.set()
+        await asyncio.wait([*tasks, prober], timeout=15)
+        # a last look at every page and a picture of the first, bounded: under load a page
+        # can take long to answer, and the deadline still holds
+        looks = [asyncio.create_task(last_look(s)) for s in students if s.page]
+        if looks:
+            await asyncio.wait(looks, timeout=30)
+        with contextlib.suppress(Exception):
+            await students[0].page.screenshot(path=str(shots / "student-first.png"),
+                                              timeout=10_000)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(browser.close(), 20)
+    return {"students": students, "latencies": latencies, "probe_failures": probe_failures}
+
+
+async def last_look(s: Student) -> None:
+    with contextlib.suppress(Exception):
+        read_state(s, await s.page.evaluate(PAGE_STATE))
+
+
+def watchdog(seconds: float, proc) -> None:
+    """The hard stop: if anything hangs past the deadline, kill the server and exit."""
+    def fire() -> None:
+        print(f"\nclassroom_load: hard deadline of {seconds:.0f} s reached, exiting", flush=True)
+        with contextlib.suppress(Exception):
+            proc.kill()
+        os._exit(2)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--cap", type=int, default=1, help="STUDIO_MAX_CONCURRENT_TRAININGS")
+    parser.add_argument("--deadline", type=float, default=900, help="seconds, all included")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-limit", type=int, default=1000)
+    parser.add_argument("--probe-every", type=float, default=5.0, help="seconds between probes")
+    parser.add_argument("--light", action="store_true",
+                        help="students' contexts skip images and fonts (lighter Chromium)")
+    args = parser.parse_args()
+
+    t0 = time.time()
+    # leave time to take a last look, report and shut the server down before the deadline
+    t_stop = t0 + args.deadline - min(120, max(45, 0.15 * args.deadline))
+    shots = RESULTS / "classroom_load"
+    shots.mkdir(parents=True, exist_ok=True)
+    samples, stop = Samples(), threading.Event()
+    with tempfile.TemporaryDirectory(prefix="classroom-") as tmp:
+        home = Path(tmp)
+        with studio_server(home, STUDIO_TRAIN_LIMIT=str(args.train_limit),
+                           STUDIO_TEST_LIMIT="500",
+                           STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap)) as (url, proc):
+            watchdog(args.deadline, proc)
+            rss_start = rss_mb(proc.pid)
+            ready = time.time()
+            sample_in_background(stop, home / "runs.sqlite", proc.pid, args.sessions, t0,
+                                 samples)
+            seen = asyncio.run(classroom(url, args, home / "runs.sqlite", samples, t_stop,
+                                         shots))
+            stop.set()
+            runs = stored_runs(home / "runs.sqlite") if (home / "runs.sqlite").exists() else []
+            log = (home / "server.log").read_text(errors="replace")
+            (shots / "server.log").write_text(log)
+            return report(args, seen, samples, runs, log, rss_start, t0, ready)
+
+
+def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
+    students, latencies = seen["students"], seen["latencies"]
+    by_run = {r["id"][:6]: r for r in runs}
+    statuses: dict[str, int] = {}
+    for r in runs:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    epochs = sorted({json.loads(r["spec"])["epochs"] for r in runs})
+    clicks = [s.clicked_at for s in students if s.clicked_at]
+    ended = samples.all_ended_at
+    page_exceptions = sum(s.exceptions for s in students)
+    page_tracebacks = sum(s.traceback for s in students)
+    log_lines = log.splitlines()
+    log_tracebacks = sum("Traceback" in line for line in log_lines)
+    first_traceback = next((log_lines[i:i + 40] for i, line in enumerate(log_lines)
+                            if "Traceback" in line), [])
+    unserved = [s.index for s in students
+                if not (s.saw_queued or by_run.get(s.run or "", {}).get("status") == "completed")]
+    seconds = [t for _, t in latencies]
+    totals = [r["total_seconds"] for r in runs if r["total_seconds"]]
+    first, last = samples.cpu_first, samples.cpu_last
+    cpu = {k: round(last[k] - first[k], 1) for k in ("server", "client", "machine")} \
+        if first else {}
+    window = (last["at"] - first["at"]) if first else 0
+    rss = [mb for _, mb in samples.rss] or [rss_start]
+    figures = {
+        "sessions": args.sessions, "cap": args.cap, "epochs": args.epochs,
+        "train_limit": args.train_limit, "light": args.light,
+        "server_errors": page_exceptions + page_tracebacks + log_tracebacks,
+        "page_exceptions": page_exceptions, "page_tracebacks": page_tracebacks,
+        "server_log_tracebacks": log_tracebacks, "first_traceback": first_traceback,
+        "max_running": samples.max_running,
+        "runs_stored": len(runs), "runs_by_status": statuses, "run_epochs": epochs,
+        "sessions_started": len(clicks),
+        "start_clicks_repeated": sum(s.clicks > 1 for s in students),
+        "sessions_saw_queue_position": sum(s.saw_queued for s in students),
+        "most_ahead_seen": max((s.most_ahead or 0 for s in students), default=0),
+        "sessions_completed": sum(by_run.get(s.run or "", {}).get("status") == "completed"
+                                  for s in students),
+        "sessions_neither_completed_nor_queued": unserved,
+        "session_errors": {s.index: s.error for s in students if s.error},
+        "rss_after_start_mb": round(rss_start, 1), "rss_peak_mb": max(rss),
+        "rss_end_mb": rss[-1],
+        "probe_count": len(seconds), "probe_failures": seen["probe_failures"],
+        "probe_median_s": round(median(seconds), 2) if seconds else None,
+        "probe_p95_s": round(percentile(seconds, 95), 2) if seconds else None,
+        "probe_max_s": round(max(seconds), 2) if seconds else None,
+        "client_pss_peak_mb": round(samples.client_pss_peak, 1),
+        "job_total_s_median": round(median(totals), 1) if totals else None,
+        "job_total_s_max": round(max(totals), 1) if totals else None,
+        "cpu_seconds": {**cpu, "other": round(cpu["machine"] - cpu["server"] - cpu["client"], 1)}
+        if cpu else {},
+        "cores_busy_avg": round(cpu["machine"] / window, 2) if window else None,
+        "server_ready_s": round(ready - t0, 1),
+        "first_click_to_all_ended_s": round(ended - min(clicks), 1) if ended and clicks
+        else None,
+        "wall_s": round((ended or time.time()) - t0, 1),
+        "deadline_reached": ended is None,
+    }
+    checks = {
+        "no server errors": figures["server_errors"] == 0,
+        f"running ≤ cap ({args.cap})": samples.max_running <= args.cap,
+        "every job completed or showed its queue position": not unserved and
+        len(clicks) == args.sessions,
+        f"{args.sessions} runs stored, all completed": len(runs) == args.sessions and
+        statuses.get("completed", 0) == args.sessions,
+        "ended before the deadline": ended is not None,
+    }
+    print_table(f"Classroom load: {args.sessions} sessions, cap {args.cap}", [
+        {"measure": "server errors (pages + log)", "value": figures["server_errors"]},
+        {"measure": "max runs running at once", "value": f"{samples.max_running} (cap {args.cap})"},
+        {"measure": "runs by status", "value": json.dumps(statuses)},
+        {"measure": "sessions that saw their queue position", "value":
+            f"{figures['sessions_saw_queue_position']} (most ahead "
+            f"{figures['most_ahead_seen']})"},
+        {"measure": "sessions completed / started", "value":
+            f"{figures['sessions_completed']} / {len(clicks)}"},
+        {"measure": "server RSS after start / peak MB", "value":
+            f"{figures['rss_after_start_mb']} / {figures['rss_peak_mb']}"},
+        {"measure": "probe page latency median / p95 / max s", "value":
+            f"{figures['probe_median_s']} / {figures['probe_p95_s']} / "
+            f"{figures['probe_max_s']} ({len(seconds)} probes, "
+            f"{len(seen['probe_failures'])} failed)"},
+        {"measure": "client (Chromium + driver) PSS peak MB",
+         "value": figures["client_pss_peak_mb"]},
+        {"measure": "one job, worker start → stored, median / max s", "value":
+            f"{figures['job_total_s_median']} / {figures['job_total_s_max']}"},
+        {"measure": "CPU s: server / browsers / rest of machine", "value":
+            f"{cpu.get('server')} / {cpu.get('client')} / "
+            f"{figures['cpu_seconds'].get('other')} "
+            f"({figures['cores_busy_avg']} of {os.cpu_count()} cores busy)"},
+        {"measure": "first click → all jobs ended s",
+         "value": figures["first_click_to_all_ended_s"]},
+        {"measure": "total wall s", "value": figures["wall_s"]},
+    ])
+    print_table("Acceptance", [{"check": k, "ok": "yes" if v else "NO"}
+                               for k, v in checks.items()])
+    if first_traceback:
+        print("\nThe server log's first traceback:\n" + "\n".join(first_traceback))
+    write_result("classroom_load", {**figures, "checks": checks,
+                                    "probes": [(p, round(t, 2)) for p, t in latencies],
+                                    "rss_timeline": samples.rss[::4],
+                                    "run_timeline": samples.timeline[::5]})
+    if figures["deadline_reached"]:
+        return 2
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

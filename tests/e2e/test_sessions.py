@@ -1,0 +1,145 @@
+"""Browser sessions and the job queue: closed tabs, and what one student may do to another's run.
+
+The server's cap is two trainings at once (conftest.py), and its session reaper looks for
+closed tabs every 5 seconds: a closed tab's queued job is cancelled, its running job
+finishes and is stored.
+"""
+
+import re
+import sqlite3
+import time
+from contextlib import closing
+
+from browsertools import shot
+from test_browser import no_exception, press_stop, settle, start_training, stop_button
+
+RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
+REAPER_SECONDS = 5
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 2000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return context, page
+
+
+def run_of(page) -> str:
+    """The first 6 characters of this session's run id, as its sidebar shows them."""
+    page.get_by_text(RUN_PREFIX).first.wait_for(timeout=60_000)
+    return RUN_PREFIX.search(page.get_by_text(RUN_PREFIX).first.inner_text()).group(1)
+
+
+def stored(home, prefix: str) -> dict:
+    with closing(sqlite3.connect(home / "runs.sqlite", timeout=10)) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM runs WHERE id LIKE ?", (prefix + "%",)).fetchall()
+    assert len(rows) == 1, f"{len(rows)} stored runs start with {prefix}"
+    return dict(rows[0])
+
+
+def wait_status(home, prefix: str, wanted: set, timeout: float) -> tuple[dict, list]:
+    """Polls the run store until the run's status is one of `wanted`; returns the row and
+    every status seen on the way."""
+    seen, deadline = [], time.time() + timeout
+    while True:
+        row = stored(home, prefix)
+        if not seen or seen[-1] != row["status"]:
+            seen.append(row["status"])
+        if row["status"] in wanted or time.time() > deadline:
+            return row, seen
+        time.sleep(0.5)
+
+
+def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser):
+    blockers = [new_page(browser) for _ in range(2)]  # the cap is 2: they fill both slots
+    try:
+        for _, page in blockers:
+            start_training(page, studio, 30)
+        for _, page in blockers:
+            page.get_by_text("Epoch 1/30").first.wait_for(timeout=90_000)
+        assert all(stored(studio_home, run_of(p))["status"] == "running" for _, p in blockers)
+
+        context, page = new_page(browser)
+        start_training(page, studio, 1)
+        page.get_by_text("Queued:").first.wait_for(timeout=30_000)
+        queued = run_of(page)
+        settle(page)
+        no_exception(page)
+        shot(page, "sessions-queued")
+        assert stored(studio_home, queued)["status"] == "queued"
+        context.close()
+
+        row, seen = wait_status(studio_home, queued, {"cancelled"}, 4 * REAPER_SECONDS)
+        assert row["status"] == "cancelled", seen
+        assert "running" not in seen and row["model_path"] is None
+    finally:
+        for _, page in blockers:
+            press_stop(page)
+        for context, page in blockers:
+            page.get_by_text("Stopped by you").first.wait_for(timeout=120_000)
+            context.close()
+
+
+def test_a_tab_closed_while_running_finishes_and_stores_its_job(studio, studio_home, browser):
+    context, page = new_page(browser)
+    start_training(page, studio, 3)
+    page.get_by_text("Epoch 1/3").first.wait_for(timeout=90_000)
+    running = run_of(page)
+    assert stored(studio_home, running)["status"] == "running"
+    context.close()
+    closed_at = time.time()
+
+    row, seen = wait_status(studio_home, running, {"completed", "stopped", "cancelled",
+                                                   "failed"}, 150)
+    assert row["status"] == "completed", (seen, row["error"])
+    assert row["epochs_run"] == 3 and row["test_accuracy"] is not None
+    model = studio_home / "models" / f"{row['id']}.keras"
+    assert row["model_path"] == str(model) and model.stat().st_size > 0
+    print(f"finished {time.time() - closed_at:.0f} s after its tab closed")
+
+
+def test_a_classmate_can_neither_stop_nor_delete_your_run(studio, studio_home, browser):
+    (ctx_a, a), (ctx_b, b) = new_page(browser), new_page(browser)
+    try:
+        start_training(a, studio, 1)
+        a.get_by_text("Epoch 1/1").first.wait_for(timeout=90_000)
+        mine = run_of(a)
+
+        # B opens Train while A's job runs: nothing of A's there, no Stop to press
+        b.goto(studio + "/train")
+        settle(b, "Start training")
+        assert b.get_by_text("No training yet in this session").count() == 1
+        assert stop_button(b).count() == 0
+        assert b.get_by_text(mine).count() == 0
+
+        a.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+        assert stored(studio_home, mine)["status"] == "completed"
+
+        # A, the owner, may delete the finished run (through the app's own navigation: a
+        # reload or a typed URL is a new session, and runs belong to the session)...
+        a.get_by_role("link", name="Runs").first.click()
+        settle(a, "Download, inspect, delete")
+        a.get_by_text(f"{mine} ·").first.wait_for()
+        delete = a.get_by_role("button", name="Delete")
+        assert delete.count() == 1 and delete.first.is_enabled()
+        shot(a, "sessions-runs-owner")
+
+        # ...B sees it in the table and can pick it, but gets no Delete button
+        b.goto(studio + "/runs")
+        settle(b, "Runs")
+        chooser = b.locator('[data-testid="stMultiSelect"]').first
+        if chooser.get_by_text(mine).count() == 0:  # B's default pick is the best run
+            chooser.locator("input").fill(mine)
+            chooser.locator("input").press("Enter")
+            b.keyboard.press("Escape")
+        settle(b, "Download, inspect, delete")
+        b.get_by_text(f"{mine} ·").first.wait_for()
+        assert b.get_by_text("A classmate's run").count() >= 1
+        assert b.get_by_role("button", name="Delete").count() == 0
+        no_exception(b)
+        shot(b, "sessions-runs-classmate")
+        assert stored(studio_home, mine)["status"] == "completed"
+    finally:
+        ctx_a.close()
+        ctx_b.close()
