@@ -1,15 +1,10 @@
 """A real studio server on a free loopback port and Debian's Chromium driven by Playwright."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from bench.common import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
-
-ROOT = Path(__file__).resolve().parents[2]
+from bench.common import CHROMIUM, CHROMIUM_ARGS, studio_server
 
 
 @pytest.fixture(scope="session")
@@ -23,27 +18,9 @@ def studio(studio_home):
     """Base URL of a running studio with a small data slice and its own run store."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
-    home = studio_home
-    port = free_port()
-    env = dict(os.environ, STUDIO_HOME=str(home), STUDIO_TRAIN_LIMIT="3000",
-               STUDIO_TEST_LIMIT="500", STUDIO_MAX_CONCURRENT_TRAININGS="2",
-               STUDIO_NO_DOWNLOAD="1", TF_CPP_MIN_LOG_LEVEL="3")
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
+    with studio_server(studio_home, STUDIO_TRAIN_LIMIT="3000", STUDIO_TEST_LIMIT="500",
+                       STUDIO_MAX_CONCURRENT_TRAININGS="2") as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
