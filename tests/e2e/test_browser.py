@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from bench.common import wait_rendered
 from browsertools import shot
 
 PAGES = {"data": "/", "train": "/train", "inspect": "/inspect", "predict": "/predict",
@@ -22,14 +23,9 @@ CURVE_POINTS = """() => {
 
 
 def settle(page, text=None, timeout=60_000):
-    """Waits for the app to finish its run (and for `text`, if given)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    if text:
-        page.get_by_text(text).first.wait_for(timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [role=\"progressbar\"]')"
-        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
-        timeout=timeout)
+    """Waits for the app to finish its run (and for `text`, if given); fails on an
+    exception shown on the page."""
+    wait_rendered(page, text, timeout)
 
 
 def no_exception(page):
