@@ -494,19 +494,3 @@ class JobQueue:
     def waiting_count(self) -> int:
         with self._lock:
             return len(self._waiting)
-
-
-def train_arrays(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> Any:
-    """Plain `model.fit` on arrays, no thread or callback: the baseline the engine is
-    measured against."""
-    import keras
-
-    from fmnist_core.model import build_model, compile_model
-
-    keras.utils.set_random_seed(spec.seed)
-    (x_fit, y_fit), val = split_validation(x, y, spec.validation_split)
-    model = compile_model(build_model(spec), spec,
-                          steps_per_epoch=math.ceil(len(x_fit) / spec.batch_size))
-    model.fit(x_fit, y_fit, batch_size=spec.batch_size, epochs=spec.epochs,
-              validation_data=val, validation_batch_size=EVAL_BATCH_SIZE, verbose=0)
-    return model
