@@ -272,4 +272,9 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # a zombie has ended; in a container whose first process does not reap orphans, a
+    # worker that outlived its server stays one
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

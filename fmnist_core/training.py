@@ -20,6 +20,7 @@ import numpy as np
 from fmnist_core.datasets import Dataset, load_dataset
 from fmnist_core.runs import RunStore
 from fmnist_core.spec import ModelSpec
+from fmnist_core.worker import WorkerProcess
 
 BATCH_UPDATES_PER_SECOND = 5.0
 EVAL_BATCH_SIZE = 1000
@@ -46,16 +47,20 @@ class TrainingJob:
         limit_train: train on the first N training images only (tests, demos).
         limit_test: evaluate on the first N test images only.
         on_done: called with the job from the worker thread once it has ended.
+        run_id: the run already stored for this job (a worker process takes over a job
+            the server created); by default a new run is created.
     """
 
     def __init__(self, spec: ModelSpec, owner: str, store: RunStore, *,
                  dataset: Dataset | None = None, limit_train: int | None = None,
                  limit_test: int | None = None,
-                 on_done: Callable[[TrainingJob], None] | None = None):
+                 on_done: Callable[[TrainingJob], None] | None = None,
+                 run_id: str | None = None):
         self.spec = spec
         self.owner = owner
         self.store = store
-        self.run_id = store.create_run(spec, owner, status="queued")
+        self.run_id = run_id or store.create_run(spec, owner, status="queued")
+        self.worker: WorkerProcess | None = None
         self._dataset = dataset
         self._limit_train = limit_train
         self._limit_test = limit_test
@@ -89,13 +94,29 @@ class TrainingJob:
 
     # -- what the page calls -------------------------------------------------------------
 
-    def start(self) -> None:
-        """Starts the worker thread (the queue calls this when a slot is free)."""
-        self._thread = threading.Thread(target=self._run, name=f"train-{self.run_id}",
+    def start(self, worker: WorkerProcess | None = None) -> None:
+        """Starts the job's thread (the queue calls this when a slot is free).
+
+        Args:
+            worker: train in this worker process, the thread only relaying its progress;
+                by default the thread trains in this process.
+        """
+        self.worker = worker
+        target = self._run if worker is None else self._run_in_worker
+        self._thread = threading.Thread(target=target, name=f"train-{self.run_id}",
                                         daemon=True)
+        self._mark_started()
+        self._thread.start()
+
+    def start_here(self) -> None:
+        """Trains in the calling thread and returns when the job has ended (what a worker
+        process does with the job it was sent)."""
+        self._mark_started()
+        self._run()
+
+    def _mark_started(self) -> None:
         self._update(status="running", message="Preparing data and building the model.",
                      queue_position=0, started_at=time.time())
-        self._thread.start()
 
     def stop(self) -> None:
         """Asks training to end after the current batch; the run is kept as "stopped"."""
@@ -141,6 +162,14 @@ class TrainingJob:
             self.store.update_run(self.run_id, **fields)
         except Exception as err:  # noqa: BLE001 - sqlite3.Error or OSError
             self._update(store_error=f"The run store could not be written ({err}).")
+
+    def _run_in_worker(self) -> None:
+        try:
+            self.worker.run(self)
+        finally:
+            self._done.set()
+            if self._on_done is not None:
+                self._on_done(self)
 
     def _run(self) -> None:
         started = time.perf_counter()
@@ -374,18 +403,26 @@ class JobQueue:
         limit_train: default training-set limit for every job (`$STUDIO_TRAIN_LIMIT`).
         limit_test: default test-set limit (`$STUDIO_TEST_LIMIT`).
         dataset_loader: loads a dataset by name (lets tests inject small data).
+        worker_processes: train in worker processes (`fmnist_core.worker`) rather than in
+            threads of this process; default True unless `$STUDIO_TRAINING_WORKER` is
+            "thread".
     """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None,
                  max_per_owner: int | None = None, limit_train: int | None = None,
                  limit_test: int | None = None,
-                 dataset_loader: Callable[[str], Dataset] | None = None):
+                 dataset_loader: Callable[[str], Dataset] | None = None,
+                 worker_processes: bool | None = None):
         self.store = store
         self.max_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
         self.max_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
         self.limit_train = limit_train or env_int("STUDIO_TRAIN_LIMIT", None)
         self.limit_test = limit_test or env_int("STUDIO_TEST_LIMIT", None)
         self._loader = dataset_loader
+        if worker_processes is None:
+            worker_processes = os.environ.get("STUDIO_TRAINING_WORKER", "process") != "thread"
+        self.worker_processes = worker_processes
+        self._idle_workers: list[WorkerProcess] = []
         self._lock = threading.RLock()
         self._waiting: collections.deque[TrainingJob] = collections.deque()
         self._running: list[TrainingJob] = []
@@ -429,16 +466,42 @@ class JobQueue:
                 job = self._waiting.popleft()
                 self._running.append(job)
                 self.peak_running = max(self.peak_running, len(self._running))
-                job.start()
+                job.start(self._take_worker())
             for position, job in enumerate(self._waiting, start=1):
                 job._update(queue_position=position,
                             message=f"Queued: number {position} in line.")
+
+    def _take_worker(self) -> WorkerProcess | None:
+        if not self.worker_processes:
+            return None
+        while self._idle_workers:
+            worker = self._idle_workers.pop()
+            if worker.alive:
+                return worker
+        try:
+            return WorkerProcess()
+        except OSError:
+            return None  # no process to be had (a process limit): train in a thread
 
     def _job_done(self, job: TrainingJob) -> None:
         with self._lock:
             if job in self._running:
                 self._running.remove(job)
+            worker = job.worker
+            if worker is not None:
+                # a worker is kept for the next job (Keras already imported), one per slot
+                if worker.alive and len(self._idle_workers) < self.max_concurrent:
+                    self._idle_workers.append(worker)
+                else:
+                    worker.close()
             self._pump()
+
+    def close(self) -> None:
+        """Ends the idle worker processes (running jobs keep theirs until they end)."""
+        with self._lock:
+            for worker in self._idle_workers:
+                worker.close()
+            self._idle_workers.clear()
 
     def get(self, run_id: str) -> TrainingJob | None:
         with self._lock:

@@ -13,6 +13,9 @@ _APP_HOME = tempfile.mkdtemp(prefix="studio-apptest-")
 os.environ["STUDIO_HOME"] = _APP_HOME
 os.environ["STUDIO_TRAIN_LIMIT"] = "1000"
 os.environ["STUDIO_TEST_LIMIT"] = "500"
+# Pages under AppTest train in threads, where a test can inject a fault (a full disk);
+# tests/test_worker.py and the browser tests cover worker processes.
+os.environ["STUDIO_TRAINING_WORKER"] = "thread"
 
 import pytest  # noqa: E402
 

@@ -18,8 +18,10 @@ def studio(studio_home):
     """Base URL of a running studio with a small data slice and its own run store."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
+    # trainings run in worker processes, as in a classroom (the unit tests use threads)
     with studio_server(studio_home, STUDIO_TRAIN_LIMIT="3000", STUDIO_TEST_LIMIT="500",
-                       STUDIO_MAX_CONCURRENT_TRAININGS="2") as (url, _):
+                       STUDIO_MAX_CONCURRENT_TRAININGS="2",
+                       STUDIO_TRAINING_WORKER="process") as (url, _):
         yield url
 
 

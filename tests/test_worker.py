@@ -1,0 +1,118 @@
+"""Training in worker processes: progress relayed, Stop, reuse, a dying worker, a dying server."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fmnist_core.runs import RunStore, _pid_alive
+from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.training import JobQueue
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
+
+
+@pytest.fixture
+def queue(store, small_data):
+    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: small_data,
+                     worker_processes=True)
+    yield queue
+    queue.close()
+
+
+def wait_for(predicate, timeout=120.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_job_trains_in_a_lower_priority_process_that_is_reused(queue, store):
+    first = queue.submit(preset("quick").replace(epochs=2), "alice")
+    wait_for(lambda: first.snapshot()["steps_done"] > 0, what="the first batch")
+    worker = first.worker
+    assert worker.pid != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) > os.getpriority(os.PRIO_PROCESS, 0)
+    assert first.wait(120)
+    snap = first.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    assert snap["test_accuracy"] > 0.6
+    assert [row["epoch"] for row in snap["history"]] == [1, 2]
+    assert len(snap["batch_points"]) >= 2 and snap["images_per_second"] > 0
+    run = store.get_run(first.run_id)
+    assert run["status"] == "completed" and run["pid"] == worker.pid
+    assert store.model_file(first.run_id).is_file() and len(store.epochs(first.run_id)) == 2
+
+    second = queue.submit(TINY, "bob")
+    assert second.wait(120) and second.status == "completed", second.snapshot()["message"]
+    assert second.worker is worker and worker.jobs_run == 2  # Keras is imported once
+
+
+def test_stop_reaches_the_worker_and_ends_the_job_within_two_seconds(queue, store):
+    job = queue.submit(TINY.replace(epochs=50, batch_size=16), "alice")
+    wait_for(lambda: job.snapshot()["steps_done"] >= 130, what="the second epoch")
+    job_stop = time.perf_counter()
+    queue.stop(job.run_id, "alice")
+    assert job.wait(2.0), "the job took more than 2 s to end after Stop"
+    took = time.perf_counter() - job_stop
+    snap = job.snapshot()
+    assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you"), snap
+    assert store.get_run(job.run_id)["status"] == "stopped" and took < 2.0
+    assert store.model_file(job.run_id).is_file()
+
+
+def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(queue, store):
+    doomed = queue.submit(TINY.replace(epochs=50, batch_size=16), "alice")
+    waiting = queue.submit(TINY, "bob")
+    wait_for(lambda: doomed.snapshot()["steps_done"] > 0, what="the first batch")
+    os.kill(doomed.worker.pid, signal.SIGKILL)
+    assert doomed.wait(10)
+    snap = doomed.snapshot()
+    assert snap["status"] == "failed"
+    assert snap["message"].startswith("The training process was killed (signal 9)")
+    assert store.get_run(doomed.run_id)["status"] == "failed"
+    assert waiting.wait(120) and waiting.status == "completed", waiting.snapshot()["message"]
+    assert waiting.worker is not doomed.worker
+
+
+SERVER = """
+import sys, time
+from fmnist_core.datasets import load_dataset
+from fmnist_core.runs import RunStore, _pid_alive
+from fmnist_core.spec import ModelSpec
+from fmnist_core.training import JobQueue
+
+data = load_dataset("fashion_mnist").subset(2000, 200)
+queue = JobQueue(RunStore(sys.argv[1]), dataset_loader=lambda name: data, worker_processes=True)
+job = queue.submit(ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=50, batch_size=16), "x")
+while job.snapshot()["steps_done"] == 0:
+    time.sleep(0.05)
+print(job.worker.pid, job.run_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_worker_ends_with_the_server_and_the_run_is_interrupted(tmp_path):
+    home = tmp_path / "home"
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(home)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid, run_id = server.stdout.readline().split()
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        wait_for(lambda: not _pid_alive(int(worker_pid)), timeout=10,
+                 what="the orphaned worker to exit")
+    finally:
+        server.kill()
+    store = RunStore(home)  # the server's restart
+    run = store.get_run(run_id)
+    assert run["status"] == "interrupted"
+    assert store.integrity_ok() and not list(store.models_dir.glob("*.partial.keras"))
