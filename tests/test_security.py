@@ -20,6 +20,8 @@ def test_server_settings_protect_a_classroom():
     assert config["client"]["showErrorDetails"] == "none"
     assert config["client"]["toolbarMode"] == "viewer"
     assert config["browser"]["gatherUsageStats"] is False
+    # a full garbage collection after every rerun costs a polling class a core
+    assert config["runner"]["postScriptGC"] is False
 
 
 def test_pillow_guard_is_lowered_to_the_studios_limit():
