@@ -1,10 +1,14 @@
-"""Classroom load: N browser sessions press Start training at once on one studio server.
+"""Classroom load: N sessions press Start training at once on one studio server.
 
 One server on loopback (small data slice, a cap on concurrent trainings, its own STUDIO_HOME)
-and one Chromium with a browser context per student: each opens /train, sets 1 epoch and
-presses Start. Meanwhile background threads sample the run store (runs with status 'running'
-at once) and the server's memory, and one more context, the probe, keeps opening the Data and
-Runs pages to time how fast a classmate's page renders while the queue drains.
+and N students: each opens /train, sets 1 epoch and presses Start, then keeps the page open
+(its fragments rerun as a browser's do). By default a student is a websocket session without
+a browser (`stclient.Session`): in a classroom every student's browser renders on their own
+laptop, and thirty Chromium renderers on the server's two cores would measure themselves;
+`--client chromium` gives every student a real Chromium context instead. Meanwhile
+background threads sample the run store (runs with status 'running' at once) and the
+server's memory, and one real Chromium page, the probe, keeps opening the Data and Runs
+pages to time how fast a classmate's page renders while the queue drains.
 
 Acceptance (exit code 1 when one fails): no exception or traceback in any page or in the
 server log, never more runs 'running' than the cap, every session's job completed or showed
@@ -12,6 +16,7 @@ its queue position, and every run stored as completed. Exit code 2: the deadline
 
     .venv/bin/python bench/classroom_load.py                  # 30 sessions, cap 1
     .venv/bin/python bench/classroom_load.py --sessions 4 --deadline 300
+    .venv/bin/python bench/classroom_load.py --client chromium --light
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
                     rss_mb, studio_server, write_result)
+from stclient import Session
 
 FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
@@ -65,6 +71,8 @@ class Student:
     exceptions: int = 0
     traceback: bool = False
     error: str | None = None
+    session: Session | None = None  # the websocket client (--client protocol)
+    read_up_to: int = 0  # texts of `session` already read
 
 
 @dataclass
@@ -93,6 +101,13 @@ def process_tree(root: int) -> list[int]:
         found.append(pid)
         todo += parents.get(pid, [])
     return found
+
+
+def is_worker(pid: int) -> bool:
+    """A training worker process (`python -m fmnist_core.worker`)."""
+    with contextlib.suppress(OSError):
+        return b"fmnist_core.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    return False
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -159,7 +174,9 @@ def sample_in_background(stop: threading.Event, db_path: Path, pid: int, session
             server = set(process_tree(pid))
             client = [p for p in process_tree(os.getpid()) if p not in server]
             out.client_pss_peak = max(out.client_pss_peak, sum(map(own_pss_mb, client)))
+            workers = [p for p in server if is_worker(p)]
             out.cpu_last = {"server": cpu_seconds(list(server)), "client": cpu_seconds(client),
+                            "training": cpu_seconds(workers),
                             "machine": machine_cpu_seconds(), "at": time.time()}
             out.cpu_first = out.cpu_first or out.cpu_last
 
@@ -177,6 +194,36 @@ async def settle(page, text: str | None = None, timeout: float = 120_000) -> Non
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [role=\"progressbar\"]')"
         " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
         timeout=timeout)
+
+
+def read_texts(s: Student) -> None:
+    texts = s.session.texts
+    new, s.read_up_to = texts[s.read_up_to:], len(texts)
+    read_state(s, {"text": "\n".join(new), "exceptions": s.session.exceptions})
+
+
+async def protocol_student(s: Student, url: str, args, everyone_ended: asyncio.Event) -> None:
+    s.session = session = Session(url)
+    try:
+        await session.open("train", timeout=180)
+        await session.set_number("Epochs", args.epochs, timeout=180)
+        for _ in range(4):  # as in the browser, a student retries a press that was lost
+            if session.has_button("Start training"):
+                await session.press("Start training", timeout=180)
+                s.clicks += 1
+                s.clicked_at = s.clicked_at or time.time()
+            read_texts(s)
+            if s.run:
+                break
+            await asyncio.sleep(2)
+        while not everyone_ended.is_set():
+            read_texts(s)
+            await asyncio.sleep(1.0)
+        read_texts(s)
+    except Exception as err:  # noqa: BLE001 - a stuck session is a finding, not a crash
+        s.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+    finally:
+        await session.close()
 
 
 def read_state(s: Student, state: dict) -> None:
@@ -260,8 +307,12 @@ async def classroom(url: str, args, db_path: Path, samples: Samples, t_stop: flo
     everyone_ended = asyncio.Event()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tasks = [asyncio.create_task(student(s, browser, url, args, everyone_ended, shots))
-                 for s in students]
+        if args.client == "chromium":
+            tasks = [asyncio.create_task(student(s, browser, url, args, everyone_ended, shots))
+                     for s in students]
+        else:
+            tasks = [asyncio.create_task(protocol_student(s, url, args, everyone_ended))
+                     for s in students]
         while not any(s.clicked_at for s in students) and time.time() < t_stop \
                 and not all(t.done() for t in tasks):
             await asyncio.sleep(0.2)
@@ -315,9 +366,18 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-limit", type=int, default=1000)
     parser.add_argument("--probe-every", type=float, default=5.0, help="seconds between probes")
+    parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol",
+                        help="students as websocket sessions (default) or Chromium contexts")
+    parser.add_argument("--smoke", action="store_true",
+                        help="6 sessions on 500 images, deadline 300 s (what make test runs)")
+    parser.add_argument("--out", default="classroom_load",
+                        help="name of the result in bench/results/ (default classroom_load)")
     parser.add_argument("--light", action="store_true",
                         help="students' contexts skip images and fonts (lighter Chromium)")
     args = parser.parse_args()
+    if args.smoke:
+        args.sessions, args.train_limit, args.deadline = 6, 500, min(args.deadline, 300)
+        args.out = args.out if args.out != "classroom_load" else "classroom_load_smoke"
 
     t0 = time.time()
     # leave time to take a last look, report and shut the server down before the deadline
@@ -364,12 +424,15 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
     seconds = [t for _, t in latencies]
     totals = [r["total_seconds"] for r in runs if r["total_seconds"]]
     first, last = samples.cpu_first, samples.cpu_last
-    cpu = {k: round(last[k] - first[k], 1) for k in ("server", "client", "machine")} \
+    cpu = {k: round(last[k] - first[k], 1) for k in ("server", "training", "client", "machine")} \
         if first else {}
     window = (last["at"] - first["at"]) if first else 0
     rss = [mb for _, mb in samples.rss] or [rss_start]
+    # the server's side of a page: request → script finished, for every student's rerun
+    fragment_runs = [t for s in students if s.session for t, frag in s.session.runs if frag]
+    full_runs = [t for s in students if s.session for t, frag in s.session.runs if not frag]
     figures = {
-        "sessions": args.sessions, "cap": args.cap, "epochs": args.epochs,
+        "sessions": args.sessions, "client": args.client, "cap": args.cap, "epochs": args.epochs,
         "train_limit": args.train_limit, "light": args.light,
         "server_errors": page_exceptions + page_tracebacks + log_tracebacks,
         "page_exceptions": page_exceptions, "page_tracebacks": page_tracebacks,
@@ -391,6 +454,13 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
         "probe_p95_s": round(percentile(seconds, 95), 2) if seconds else None,
         "probe_max_s": round(max(seconds), 2) if seconds else None,
         "client_pss_peak_mb": round(samples.client_pss_peak, 1),
+        "fragment_reruns": len(fragment_runs),
+        "fragment_rerun_median_s": round(median(fragment_runs), 3) if fragment_runs else None,
+        "fragment_rerun_p95_s": round(percentile(fragment_runs, 95), 3) if fragment_runs
+        else None,
+        "page_runs": len(full_runs),
+        "page_run_median_s": round(median(full_runs), 3) if full_runs else None,
+        "page_run_p95_s": round(percentile(full_runs, 95), 3) if full_runs else None,
         "job_total_s_median": round(median(totals), 1) if totals else None,
         "job_total_s_max": round(max(totals), 1) if totals else None,
         "cpu_seconds": {**cpu, "other": round(cpu["machine"] - cpu["server"] - cpu["client"], 1)}
@@ -410,8 +480,10 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
         f"{args.sessions} runs stored, all completed": len(runs) == args.sessions and
         statuses.get("completed", 0) == args.sessions,
         "ended before the deadline": ended is not None,
+        "a classmate's page rendered every time it was opened": bool(seconds) and
+        not seen["probe_failures"],
     }
-    print_table(f"Classroom load: {args.sessions} sessions, cap {args.cap}", [
+    print_table(f"Classroom load: {args.sessions} sessions ({args.client}), cap {args.cap}", [
         {"measure": "server errors (pages + log)", "value": figures["server_errors"]},
         {"measure": "max runs running at once", "value": f"{samples.max_running} (cap {args.cap})"},
         {"measure": "runs by status", "value": json.dumps(statuses)},
@@ -426,12 +498,19 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
             f"{figures['probe_median_s']} / {figures['probe_p95_s']} / "
             f"{figures['probe_max_s']} ({len(seconds)} probes, "
             f"{len(seen['probe_failures'])} failed)"},
-        {"measure": "client (Chromium + driver) PSS peak MB",
+        {"measure": "students' page runs (open, set, press): median / p95 s", "value":
+            f"{figures['page_run_median_s']} / {figures['page_run_p95_s']} "
+            f"({len(full_runs)} runs)"},
+        {"measure": "students' fragment reruns (queue, curves): median / p95 s", "value":
+            f"{figures['fragment_rerun_median_s']} / {figures['fragment_rerun_p95_s']} "
+            f"({len(fragment_runs)} reruns)"},
+        {"measure": "client (students + Chromium) PSS peak MB",
          "value": figures["client_pss_peak_mb"]},
         {"measure": "one job, worker start → stored, median / max s", "value":
             f"{figures['job_total_s_median']} / {figures['job_total_s_max']}"},
-        {"measure": "CPU s: server / browsers / rest of machine", "value":
-            f"{cpu.get('server')} / {cpu.get('client')} / "
+        {"measure": "CPU s: server (of which training) / students and probe / rest",
+         "value":
+            f"{cpu.get('server')} ({cpu.get('training')}) / {cpu.get('client')} / "
             f"{figures['cpu_seconds'].get('other')} "
             f"({figures['cores_busy_avg']} of {os.cpu_count()} cores busy)"},
         {"measure": "first click → all jobs ended s",
@@ -442,7 +521,7 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
                                for k, v in checks.items()])
     if first_traceback:
         print("\nThe server log's first traceback:\n" + "\n".join(first_traceback))
-    write_result("classroom_load", {**figures, "checks": checks,
+    write_result(args.out, {**figures, "checks": checks,
                                     "probes": [(p, round(t, 2)) for p, t in latencies],
                                     "rss_timeline": samples.rss[::4],
                                     "run_timeline": samples.timeline[::5]})

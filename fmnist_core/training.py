@@ -24,6 +24,9 @@ from fmnist_core.worker import WorkerProcess
 
 BATCH_UPDATES_PER_SECOND = 5.0
 EVAL_BATCH_SIZE = 1000
+# An idle worker process keeps Keras and the data loaded (0.5–1 GB) for the next job; after
+# this long without one it is ended, and the next job starts a new one.
+WORKER_IDLE_SECONDS = 600.0
 
 
 class OwnerLimitError(RuntimeError):
@@ -166,6 +169,8 @@ class TrainingJob:
     def _run_in_worker(self) -> None:
         try:
             self.worker.run(self)
+        except Exception as err:  # noqa: BLE001 - e.g. a job that cannot be sent over
+            self._finish("failed", failure_sentence(err))
         finally:
             self._done.set()
             if self._on_done is not None:
@@ -406,13 +411,15 @@ class JobQueue:
         worker_processes: train in worker processes (`fmnist_core.worker`) rather than in
             threads of this process; default True unless `$STUDIO_TRAINING_WORKER` is
             "thread".
+        worker_idle_seconds: how long an idle worker process is kept for the next job.
     """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None,
                  max_per_owner: int | None = None, limit_train: int | None = None,
                  limit_test: int | None = None,
                  dataset_loader: Callable[[str], Dataset] | None = None,
-                 worker_processes: bool | None = None):
+                 worker_processes: bool | None = None,
+                 worker_idle_seconds: float = WORKER_IDLE_SECONDS):
         self.store = store
         self.max_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
         self.max_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
@@ -422,6 +429,7 @@ class JobQueue:
         if worker_processes is None:
             worker_processes = os.environ.get("STUDIO_TRAINING_WORKER", "process") != "thread"
         self.worker_processes = worker_processes
+        self.worker_idle_seconds = worker_idle_seconds
         self._idle_workers: list[WorkerProcess] = []
         self._lock = threading.RLock()
         self._waiting: collections.deque[TrainingJob] = collections.deque()
@@ -492,9 +500,21 @@ class JobQueue:
                 # a worker is kept for the next job (Keras already imported), one per slot
                 if worker.alive and len(self._idle_workers) < self.max_concurrent:
                     self._idle_workers.append(worker)
+                    worker.idle_since = time.monotonic()
+                    timer = threading.Timer(self.worker_idle_seconds, self._retire, [worker])
+                    timer.daemon = True
+                    timer.start()
                 else:
                     worker.close()
             self._pump()
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            # it may have trained another job since, and be idle again for less long
+            idle = time.monotonic() - worker.idle_since
+            if worker in self._idle_workers and idle >= self.worker_idle_seconds * 0.99:
+                self._idle_workers.remove(worker)
+                worker.close()
 
     def close(self) -> None:
         """Ends the idle worker processes (running jobs keep theirs until they end)."""

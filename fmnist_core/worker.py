@@ -50,6 +50,7 @@ class WorkerProcess:
         self._from_child = Connection(to_parent_r, writable=False)
         self._to_child = Connection(to_child_w, readable=False)
         self.jobs_run = 0
+        self.idle_since = 0.0  # time.monotonic() when it last finished a job
 
     @property
     def pid(self) -> int:

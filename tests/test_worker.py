@@ -56,6 +56,21 @@ def test_a_job_trains_in_a_lower_priority_process_that_is_reused(queue, store):
     assert second.worker is worker and worker.jobs_run == 2  # Keras is imported once
 
 
+def test_an_idle_worker_is_ended_after_a_while_and_the_next_job_starts_a_new_one(store,
+                                                                                small_data):
+    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: small_data,
+                     worker_processes=True, worker_idle_seconds=1.0)
+    try:
+        first = queue.submit(TINY, "alice")
+        assert first.wait(120) and first.status == "completed"
+        wait_for(lambda: not first.worker.alive, timeout=10, what="the idle worker to end")
+        second = queue.submit(TINY, "alice")
+        assert second.wait(120) and second.status == "completed"
+        assert second.worker is not first.worker
+    finally:
+        queue.close()
+
+
 def test_stop_reaches_the_worker_and_ends_the_job_within_two_seconds(queue, store):
     job = queue.submit(TINY.replace(epochs=50, batch_size=16), "alice")
     wait_for(lambda: job.snapshot()["steps_done"] >= 130, what="the second epoch")
