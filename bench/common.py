@@ -231,15 +231,17 @@ def verdict(ok: bool | None) -> str:
 
 
 def run_job(spec, store, *, dataset=None, limit_train: int | None = None,
-            limit_test: int | None = None, timeout: float = 3600) -> tuple[Any, float]:
-    """Runs one `TrainingJob` to the end, as the studio does; returns (job, wall seconds
-    from `start()` until the job has ended). Raises when it did not complete."""
+            limit_test: int | None = None, timeout: float = 3600,
+            worker=None) -> tuple[Any, float]:
+    """Runs one `TrainingJob` to the end, as the studio does (in a thread, or in `worker`, a
+    `fmnist_core.worker.WorkerProcess`); returns (job, wall seconds from `start()` until the
+    job has ended). Raises when it did not complete."""
     from fmnist_core.training import TrainingJob
 
     job = TrainingJob(spec, owner="bench", store=store, dataset=dataset,
                       limit_train=limit_train, limit_test=limit_test)
     started = time.perf_counter()
-    job.start()
+    job.start(worker)
     if not job.wait(timeout):
         job.stop()
         raise TimeoutError(f"training {job.run_id} did not end within {timeout:.0f} s")

@@ -114,10 +114,10 @@ class Session:
             await self._ws.send(msg.SerializeToString())
             return 0.0
         self._finished.clear()
-        self._asked_at = time.perf_counter()
+        asked = self._asked_at = time.perf_counter()
         await self._ws.send(msg.SerializeToString())
         await asyncio.wait_for(self._finished.wait(), timeout)
-        return self.runs[-1][0]
+        return time.perf_counter() - asked
 
     async def _read(self) -> None:
         async for data in self._ws:
