@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import streamlit as st
 
 from fmnist_core.datasets import DATASETS
 from ui import resources
 
+DEVICE_PROBE_DELAY_SECONDS = 5.0
 DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (digits)"}
 
 
@@ -19,6 +21,9 @@ def _device_probe() -> dict[str, str]:
     found: dict[str, str] = {}
 
     def probe() -> None:
+        # the first page of a fresh server renders before this import competes with it for
+        # the interpreter lock and the cores (start-up: bench/startup.py)
+        time.sleep(DEVICE_PROBE_DELAY_SECONDS)
         from fmnist_core.device import device_label
 
         try:
