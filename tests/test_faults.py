@@ -6,11 +6,11 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from fmnist_core.__main__ import main
 from fmnist_core.runs import RunStore
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,16 +20,6 @@ def cli(home, *args, **popen):
     return subprocess.Popen(
         [sys.executable, "-m", "fmnist_core", "train", "--home", str(home), "--json", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-
-
-def wait_for(predicate, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sigkill_mid_training_leaves_an_interrupted_run_and_intact_others(tmp_path, capsys):
@@ -44,7 +34,7 @@ def test_sigkill_mid_training_leaves_an_interrupted_run_and_intact_others(tmp_pa
         killed = wait_for(
             lambda: [r for r in RunStore(home).list_runs()
                      if r["status"] == "running" and r["epochs_run"] >= 1],
-            what="the second run to finish an epoch")[0]["id"]
+            what="the second run to finish an epoch", every=0.2)[0]["id"]
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:

@@ -12,6 +12,7 @@ import pytest
 from fmnist_core.runs import RunStore, _pid_alive
 from fmnist_core.spec import ModelSpec, preset
 from fmnist_core.training import JobQueue
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
@@ -23,16 +24,6 @@ def queue(store, small_data):
                      worker_processes=True)
     yield queue
     queue.close()
-
-
-def wait_for(predicate, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_job_trains_in_a_lower_priority_process_that_is_reused(queue, store):
