@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
-                    rss_mb, studio_server, write_result)
+                    process_tree, rss_mb, studio_server, write_result)
 from stclient import Session
 
 FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
@@ -86,21 +86,6 @@ class Samples:
     client_pss_peak: float = 0.0  # this script, Playwright's driver and Chromium, MB
     cpu_first: dict = field(default_factory=dict)  # CPU seconds: server, client, machine
     cpu_last: dict = field(default_factory=dict)
-
-
-def process_tree(root: int) -> list[int]:
-    """root and every descendant (any thread's children), from /proc/*/stat."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += parents.get(pid, [])
-    return found
 
 
 def is_worker(pid: int) -> bool:

@@ -184,7 +184,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> float
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB (from /proc)."""
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in process_tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -194,14 +194,18 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    found = [int(k) for k in kids]
-    for k in list(found):
-        found += _children(k)
+def process_tree(root: int) -> list[int]:
+    """root and every descendant (the children of any of its threads), from /proc/*/stat."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
     return found
 
 
