@@ -105,8 +105,12 @@ def live() -> None:
         if c2.button("Stop", key="stop", disabled=job.stop_requested):
             queue.stop(job.run_id, owner)
             st.toast("Stopping after the current batch.")
-    st.plotly_chart(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
-                    width="stretch", key="curves")
+    if snap["batch_points"] or snap["history"]:
+        st.plotly_chart(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
+                        width="stretch", key="curves")
+    elif not job.done:
+        st.caption("The curves start with the first batches: building the network and "
+                   "preparing its first training step take a few seconds.")
     if job.done:
         _result(snap)
         if st.session_state.get("shown_done") != job.run_id:
