@@ -45,7 +45,7 @@ def press_stop(page):
     for _ in range(10):
         button = stop_button(page)
         if page.get_by_text("Stopped by you").count() or (
-                button.count() and button.first.is_disabled()):
+                button.count() and _disabled(button.first)):
             return
         if button.count():
             try:
@@ -53,6 +53,15 @@ def press_stop(page):
             except PlaywrightTimeout:
                 pass  # redrawn or already disabled between the check and the click
         page.wait_for_timeout(1500)
+
+
+def _disabled(button) -> bool:
+    """Whether `button` is disabled; False when it went away meanwhile (the run ended and the
+    page is redrawing to show the result)."""
+    try:
+        return button.is_disabled(timeout=2000)
+    except PlaywrightTimeout:
+        return False
 
 
 def set_number(page, label, value):
