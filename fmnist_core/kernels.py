@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import re
 import types
@@ -25,6 +26,9 @@ from numpy.typing import ArrayLike
 PADDINGS = ("valid", "same")
 POOL_MODES = ("max", "avg")
 MAX_KERNEL_SIZE = 7
+# Beyond ±255 a single weight on one bright pixel already saturates the drawn map.
+MAX_WEIGHT = 255.0
+READABLE_DIGITS = 3
 
 # Text kernels: rows end at "/", ";", a new line or "]" (so "[[1,2],[3,4]]" pastes too);
 # numbers are split by spaces, commas or "[".
@@ -323,6 +327,67 @@ def parse_kernel(text_or_rows: str | ArrayLike) -> np.ndarray:
             f"(1×1, 3×3, 5×5 or 7×7), received {size}×{size}."
         )
     return np.asarray(values, dtype=np.float32)
+
+
+def readable_weights(kernel: ArrayLike, digits: int = READABLE_DIGITS) -> np.ndarray:
+    """A kernel rounded for reading: `digits` significant digits, so 1/9 shows as 0.111.
+
+    Args:
+        kernel: `(k, k)` array of real numbers.
+        digits: Significant digits to keep, an integer >= 1.
+
+    Returns:
+        `(k, k) float64` array whose numbers print short (`0.111`, not `0.1111111119389534`).
+
+    Raises:
+        ValueError: If `kernel` is not a square array of odd size or `digits` is not >= 1.
+    """
+    kernel = _as_kernel(kernel)
+    digits = _check_int(digits, "digits")
+    return np.vectorize(lambda w: float(f"{w:.{digits}g}"), otypes=[np.float64])(kernel)
+
+
+def common_denominator(kernel: ArrayLike, limit: int = 64) -> int | None:
+    """The smallest `d` up to `limit` that makes every weight a whole number of `1/d`.
+
+    Example: 9 for the box blur (ninths), 16 for the Gaussian blur, 1 for the edge kernel.
+
+    Args:
+        kernel: `(k, k)` array of real numbers (float32 precision is enough).
+        limit: Largest denominator to try, an integer >= 1.
+
+    Returns:
+        The denominator, or `None` when no `d <= limit` fits.
+
+    Raises:
+        ValueError: If `kernel` is not a square array of odd size or `limit` is not >= 1.
+    """
+    weights = _as_kernel(kernel).astype(np.float64)
+    limit = _check_int(limit, "limit")
+    for d in range(1, limit + 1):
+        scaled = weights * d
+        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-5 * max(d, 1)):
+            return d
+    return None
+
+
+def clip_weight(value: float | None) -> tuple[float, str | None]:
+    """A weight typed in the lab, brought within `±MAX_WEIGHT`.
+
+    Args:
+        value: The typed number; `None` for an emptied cell.
+
+    Returns:
+        `(weight, sentence)`: the weight to use, and one sentence for the student saying
+        what was changed and why, or `None` when the value is kept as typed.
+    """
+    if value is None or math.isnan(value):
+        return 0.0, "An empty weight counts as 0."
+    limit = MAX_WEIGHT
+    if abs(value) <= limit:
+        return float(value), None
+    clipped = math.copysign(limit, value)
+    return clipped, f"A weight goes from -{limit:g} to {limit:g}, so {value:g} became {clipped:g}."
 
 
 def output_shape(

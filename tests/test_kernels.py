@@ -9,7 +9,10 @@ import pytest
 from fmnist_core.kernels import (
     KERNEL_NOTES,
     KERNELS,
+    MAX_WEIGHT,
     clip_to_uint8,
+    clip_weight,
+    common_denominator,
     convolve2d,
     explain_pixel,
     explain_pool,
@@ -17,6 +20,7 @@ from fmnist_core.kernels import (
     output_shape,
     parse_kernel,
     pool2d,
+    readable_weights,
 )
 
 EDGE = KERNELS["Edge detection (8 / −1)"]
@@ -295,6 +299,9 @@ IMAGE = np.zeros((6, 6), dtype=np.uint8)
         (lambda: output_shape(4, 3, 3), "pool_size"),
         (lambda: output_shape(28, 3, 0), "pool_size"),
         (lambda: output_shape(28, 3, 2, padding="causal"), "padding"),
+        (lambda: readable_weights(np.ones((2, 2))), "kernel"),
+        (lambda: readable_weights(EDGE, digits=0), "digits"),
+        (lambda: common_denominator(EDGE, limit=0), "limit"),
     ],
 )
 def test_every_error_names_its_argument(call, argument):
@@ -360,3 +367,34 @@ def test_convolve2d_agrees_with_keras_conv2d(fashion_image, padding, stride):
         out = convolve2d(image, kernel, padding=padding, stride=stride)
         assert out.shape == expected.shape
         np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+def test_readable_weights_round_for_reading():
+    box = readable_weights(KERNELS["Box blur"])
+    assert box.dtype == np.float64 and repr(float(box[0, 0])) == "0.111"
+    np.testing.assert_array_equal(readable_weights(KERNELS["Gaussian blur"]) * 16,
+                                  [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    np.testing.assert_array_equal(readable_weights(EDGE), EDGE)
+    assert readable_weights([[1234.5678]])[0, 0] == 1230
+    assert readable_weights([[1 / 3]], digits=2)[0, 0] == 0.33
+
+
+def test_common_denominator_names_the_fraction_of_each_catalogue_kernel():
+    assert common_denominator(KERNELS["Box blur"]) == 9
+    assert common_denominator(KERNELS["Gaussian blur"]) == 16
+    assert common_denominator(EDGE) == 1
+    assert common_denominator([[0.3183]]) is None
+
+
+@pytest.mark.parametrize("typed, kept, says", [
+    (3, 3.0, None),
+    (-MAX_WEIGHT, -MAX_WEIGHT, None),
+    (0.125, 0.125, None),
+    (300, 255.0, "A weight goes from -255 to 255, so 300 became 255."),
+    (-1000.5, -255.0, "A weight goes from -255 to 255, so -1000.5 became -255."),
+    (None, 0.0, "An empty weight counts as 0."),
+    (float("nan"), 0.0, "An empty weight counts as 0."),
+    (float("-inf"), -255.0, "A weight goes from -255 to 255, so -inf became -255."),
+])
+def test_clip_weight_keeps_the_range_and_says_so(typed, kept, says):
+    assert clip_weight(typed) == (kept, says)
