@@ -11,9 +11,32 @@ router.require_app()
 CUSTOM = "Custom"
 VIEWS = ("Samples per class", "Class counts", "Convolution by hand")
 SPLITS = {"Training set": "training", "Test set": "test"}
+WEIGHTS = [[f"lab_k{r}{c}" for c in range(3)] for r in range(3)]
+KEPT = ("data_class", "data_split", "data_index", "data_view", "lab_kernel", "lab_normalize",
+        "lab_explain", "lab_row", "lab_col", *(key for row in WEIGHTS for key in row))
+
+
+def keep_state() -> None:
+    """Streamlit forgets the state of widgets that were not drawn (another page, another
+    view), so the page keeps it under a plain key and writes it back."""
+    kept = st.session_state.setdefault("data_kept", {})
+    for key in KEPT:
+        if key in st.session_state:
+            kept[key] = st.session_state[key]
+        elif key in kept:
+            st.session_state[key] = kept[key]
+    st.session_state.setdefault("data_split", "Training set")
+    st.session_state.setdefault("data_view", VIEWS[0])
+
+
+def clip_weight(key: str) -> None:
+    st.session_state[key], st.session_state["lab_note"] = kernels.clip_weight(
+        st.session_state.get(key))
+
 
 data = resources.dataset()
 names = data.class_names
+keep_state()
 
 st.title("Data")
 st.caption(f"{len(data.x_train) + len(data.x_test):,} grayscale pictures of 28×28 pixels in "
@@ -25,8 +48,7 @@ pick, big = st.columns([1, 2])
 with pick:
     label = st.selectbox("Class", range(data.num_classes), format_func=names.__getitem__,
                          key="data_class")
-    split = SPLITS[st.segmented_control("Split", list(SPLITS), default="Training set",
-                                        required=True, key="data_split")]
+    split = SPLITS[st.segmented_control("Split", list(SPLITS), required=True, key="data_split")]
     x, y = (data.x_train, data.y_train) if split == "training" else (data.x_test, data.y_test)
     members = gallery.class_indices(y, label)
     if not len(members):
@@ -42,7 +64,7 @@ with pick:
 with big:
     st.plotly_chart(figures.image(image, f"{names[label]} · 28×28", height=420), width="stretch")
 
-view = st.segmented_control("Show", VIEWS, default=VIEWS[0], required=True, key="data_view")
+view = st.segmented_control("Show", VIEWS, required=True, key="data_view")
 
 if view == "Samples per class":
     st.caption("Eight pictures of every class. Look for the pairs a network might confuse: "
@@ -74,28 +96,38 @@ else:
         normalize = st.toggle("Stretch to min–max instead of clipping", key="lab_normalize",
                               help="Clipping hides negative responses; stretching shows them.")
     with right:
+        if choice != CUSTOM:  # the cells show the kernel in use, rounded for reading
+            shown = kernels.readable_weights(kernels.KERNELS[choice])
+            for (r, c), weight in np.ndenumerate(shown):
+                st.session_state[WEIGHTS[r][c]] = float(weight)
+        for r, row in enumerate(st.columns(3) for _ in range(3)):
+            for c, cell in enumerate(row):
+                cell.number_input(f"w{r}{c}", step=1.0, format="%g", key=WEIGHTS[r][c],
+                                  on_change=clip_weight, args=(WEIGHTS[r][c],),
+                                  label_visibility="collapsed", disabled=choice != CUSTOM)
+        if note := st.session_state.pop("lab_note", None):
+            st.info(note)
         if choice != CUSTOM:
-            for (r, c), weight in np.ndenumerate(kernels.KERNELS[choice]):
-                st.session_state[f"lab_k{r}{c}"] = float(weight)
-        cells = [st.columns(3) for _ in range(3)]
-        kernel = np.array([[cells[r][c].number_input(
-            f"w{r}{c}", -255.0, 255.0, step=1.0, format="%g", key=f"lab_k{r}{c}",
-            label_visibility="collapsed", disabled=choice != CUSTOM)
-            for c in range(3)] for r in range(3)], dtype=np.float32)
-        if choice != CUSTOM:
-            st.caption("Pick “Custom” to edit the weights.")
+            kernel = kernels.KERNELS[choice]
+            fraction = kernels.common_denominator(kernel)
+            st.caption("Pick “Custom” to edit the weights." + (
+                f" Shown rounded: every weight is a multiple of 1/{fraction}."
+                if fraction and fraction > 1 else ""))
+        else:
+            kernel = np.array([[st.session_state[key] for key in row] for row in WEIGHTS],
+                              dtype=np.float32)
 
     conv = kernels.convolve2d(image, kernel)
     pooled = kernels.pool2d(conv, 2, mode="max")
     show = kernels.normalize_for_display if normalize else kernels.clip_to_uint8
-    figs = [figures.image(image, "Image · 28×28"),
-            figures.response_map(show(conv), conv,
-                                 f"Convolved · {conv.shape[0]}×{conv.shape[1]}"),
-            figures.response_map(show(pooled), pooled,
-                                 f"Max-pooled · {pooled.shape[0]}×{pooled.shape[1]}")]
+    lab = figures.image_steps([
+        ("Image · 28×28", image, None),
+        (f"Convolved · {conv.shape[0]}×{conv.shape[1]}", show(conv), conv),
+        (f"Max-pooled · {pooled.shape[0]}×{pooled.shape[1]}", show(pooled), pooled)])
     st.caption(
         f"{image.shape[0]}×{image.shape[1]} → convolution {conv.shape[0]}×{conv.shape[1]} → "
-        f"2×2 max pooling {pooled.shape[0]}×{pooled.shape[1]}. "
+        f"2×2 max pooling {pooled.shape[0]}×{pooled.shape[1]}, drawn at one scale: a pixel is "
+        "as big in every map. "
         + ("Each map is stretched so its lowest value is black and its highest white."
            if normalize else "Sums below 0 are drawn black and above 255 white, as in the "
            "classic tutorial; hover shows the real sum."))
@@ -103,16 +135,17 @@ else:
     explain = st.toggle("Show the arithmetic of one pixel", key="lab_explain")
     if explain:
         a, b = st.columns(2)
-        row = a.slider("Output row", 0, conv.shape[0] - 1, conv.shape[0] // 2, key="lab_row")
-        col = b.slider("Output column", 0, conv.shape[1] - 1, conv.shape[1] // 2, key="lab_col")
+        st.session_state.setdefault("lab_row", conv.shape[0] // 2)
+        st.session_state.setdefault("lab_col", conv.shape[1] // 2)
+        row = a.slider("Output row", 0, conv.shape[0] - 1, key="lab_row")
+        col = b.slider("Output column", 0, conv.shape[1] - 1, key="lab_col")
         px = kernels.explain_pixel(image, kernel, row, col)
         window, kept = kernels.explain_pool(conv, row // 2, col // 2)
-        figures.outline(figs[0], row, col, kernel.shape[0])
-        figures.outline(figs[1], row, col)
-        figures.outline(figs[1], row // 2 * 2, col // 2 * 2, 2, color=figures.TRAIN_COLOR)
-        figures.outline(figs[2], row // 2, col // 2)
-    for column, fig in zip(st.columns(3), figs):
-        column.plotly_chart(fig, width="stretch")
+        figures.outline(lab, row, col, kernel.shape[0])
+        figures.outline(lab, row, col, panel=2)
+        figures.outline(lab, row // 2 * 2, col // 2 * 2, 2, color=figures.TRAIN_COLOR, panel=2)
+        figures.outline(lab, row // 2, col // 2, panel=3)
+    st.plotly_chart(lab, width="stretch", key="lab_maps")
 
     if explain:
         st.caption(f"Output pixel ({row}, {col}) sits on the 3×3 patch whose top-left corner "

@@ -1,7 +1,10 @@
+import base64
 import json
 
+import numpy as np
 from pagetools import page_test, page_text
 
+from fmnist_core import kernels
 from fmnist_core.datasets import FASHION_CLASSES
 
 
@@ -10,7 +13,22 @@ def chart_specs(at) -> list[dict]:
 
 
 def chart_titles(at) -> list[str]:
-    return [spec["layout"].get("title", {}).get("text", "") for spec in chart_specs(at)]
+    """Titles of every chart and of every panel of a chart with subplots."""
+    return [title for spec in chart_specs(at) for title in (
+        spec["layout"].get("title", {}).get("text", ""),
+        *(a.get("text", "") for a in spec["layout"].get("annotations", ())))]
+
+
+def array(value) -> np.ndarray:
+    """An array from a chart's JSON: a list, or plotly's {"dtype", "bdata", "shape"}."""
+    if isinstance(value, dict):
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]).reshape(shape)
+    return np.asarray(value)
+
+
+def lab_spec(at) -> dict:
+    return json.loads(at.get("plotly_chart")[1].proto.spec)
 
 
 def test_page_shows_the_classes_and_a_sample_grid():
@@ -87,5 +105,86 @@ def test_arithmetic_of_one_pixel_matches_the_feature_map():
     assert "rows 10–11, columns 6–7" in text
     titles = chart_titles(at)
     assert {"Patch of the image", "Kernel", "Products", "2×2 pooling window"} <= set(titles)
-    conv = next(s for s in chart_specs(at) if s["layout"]["title"]["text"].startswith("Conv"))
-    assert len(conv["layout"]["shapes"]) == 2, "the output pixel and its pooling window"
+    shapes = lab_spec(at)["layout"]["shapes"]
+    assert len([s for s in shapes if s["xref"] == "x2"]) == 2, "output pixel and pooling window"
+    assert [s["xref"] for s in shapes].count("x") == [s["xref"] for s in shapes].count("x3") == 1
+
+
+def open_lab(at):
+    at.segmented_control(key="data_view").set_value("Convolution by hand").run()
+    return at
+
+
+def weights(at) -> list[list[float]]:
+    return [[at.number_input(key=f"lab_k{r}{c}").value for c in range(3)] for r in range(3)]
+
+
+def test_a_weight_out_of_range_is_clipped_and_explained():
+    at = open_lab(page_test("pages/data.py"))
+    at.selectbox(key="lab_kernel").set_value("Custom").run()
+    at.number_input(key="lab_k11").set_value(300).run()
+    assert not at.exception
+    assert at.number_input(key="lab_k11").value == 255, "the cell shows the weight in use"
+    assert [el.value for el in at.info] == [
+        "A weight goes from -255 to 255, so 300 became 255."]
+    at.number_input(key="lab_k00").set_value(2).run()
+    assert not at.info, "the sentence goes once the weights are fine"
+    assert weights(at)[1][1] == 255
+
+
+def test_box_blur_cells_show_the_kernel_in_use_rounded(fashion):
+    at = open_lab(page_test("pages/data.py"))
+    at.selectbox(key="lab_kernel").set_value("Custom").run()
+    at.number_input(key="lab_k11").set_value(300).run()
+    at.selectbox(key="lab_kernel").set_value("Box blur").run()
+    assert not at.exception
+    assert weights(at) == [[0.111] * 3] * 3, "no stale 300, no 0.1111111119389534"
+    assert all(at.number_input(key=f"lab_k{r}{c}").disabled for r in range(3) for c in range(3))
+    assert "every weight is a multiple of 1/9" in page_text(at)
+    # the map is computed with the exact 1/9, not with the rounded 0.111
+    image = fashion.x_train[fashion.y_train == 0][0]
+    conv = lab_spec(at)["data"][1]
+    expected = kernels.convolve2d(image, kernels.KERNELS["Box blur"])
+    np.testing.assert_allclose(array(conv["customdata"]), expected, rtol=1e-6)
+
+
+def test_lab_draws_image_and_maps_at_one_pixel_scale():
+    at = open_lab(page_test("pages/data.py"))
+    layout = lab_spec(at)["layout"]
+    sizes = {"": 28, "2": 26, "3": 13}
+    per_cell = {s: (layout[f"xaxis{s}"]["domain"][1] - layout[f"xaxis{s}"]["domain"][0]) / n
+                for s, n in sizes.items()}
+    assert max(per_cell.values()) - min(per_cell.values()) < 1e-9, per_cell
+    for s in sizes:
+        y = layout[f"yaxis{s}"]
+        assert abs(y["range"][0] - y["range"][1]) == 28 and y["scaleanchor"] == f"x{s}"
+
+
+def test_state_survives_a_round_trip_through_another_page():
+    at = page_test("pages/data.py")
+    at.selectbox(key="data_class").set_value(3).run()
+    at.segmented_control(key="data_split").set_value("Test set").run()
+    at.number_input(key="data_index").set_value(7).run()
+    open_lab(at)
+    at.selectbox(key="lab_kernel").set_value("Custom").run()
+    at.number_input(key="lab_k11").set_value(3).run()
+    at.toggle(key="lab_normalize").set_value(True).run()
+    at.toggle(key="lab_explain").set_value(True).run()
+    at.slider(key="lab_row").set_value(4).run()
+    before = weights(at)
+    at.switch_page("pages/runs.py")
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="data_class").value == 3
+    assert at.segmented_control(key="data_split").value == "Test set"
+    assert at.number_input(key="data_index").value == 7
+    assert at.segmented_control(key="data_view").value == "Convolution by hand"
+    assert at.selectbox(key="lab_kernel").value == "Custom"
+    assert weights(at) == before and before[1][1] == 3
+    assert at.toggle(key="lab_normalize").value and at.slider(key="lab_row").value == 4
+    # a detour through another view keeps the lab too
+    at.segmented_control(key="data_view").set_value("Class counts").run()
+    open_lab(at)
+    assert at.selectbox(key="lab_kernel").value == "Custom" and weights(at) == before

@@ -10,7 +10,15 @@ from plotly.subplots import make_subplots
 
 TRAIN_COLOR = "#3b5bdb"
 VAL_COLOR = "#e8590c"
+# Okabe and Ito's palette, told apart with every common colour-vision deficiency; yellow last
+# because it is faint on white.
+RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#000000",
+              "#F0E442")
+RUN_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross",
+               "triangle-down")
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+_PERCENT_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+_MIN_PERCENT_SPAN = 0.02
 
 
 def image(img: np.ndarray, title: str = "", height: int = 260,
@@ -46,15 +54,21 @@ def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> tuple[np
     return mosaic, columns
 
 
-def mosaic(maps: np.ndarray, title: str, colorscale: str = "viridis",
-           symmetric: bool = False, height: int | None = None) -> go.Figure:
-    """Every channel of a (h, w, c) array in one heatmap; hover tells the channel."""
+def _channel_grid(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`tile(maps)` and, of the same shape, the 1-based channel under each cell (-1 in gaps)."""
     h, w, c = maps.shape
     grid, columns = tile(maps)
     channel = np.full(grid.shape, -1)
     for i in range(c):
         r, col = divmod(i, columns)
         channel[r * (h + 1): r * (h + 1) + h, col * (w + 1): col * (w + 1) + w] = i + 1
+    return grid, channel
+
+
+def mosaic(maps: np.ndarray, title: str, colorscale: str = "viridis",
+           symmetric: bool = False, height: int | None = None) -> go.Figure:
+    """Every channel of a (h, w, c) array in one heatmap; hover tells the channel."""
+    grid, channel = _channel_grid(maps)
     bound = float(np.nanmax(np.abs(grid))) if symmetric and np.isfinite(grid).any() else None
     fig = go.Figure(go.Heatmap(
         z=grid, customdata=channel, colorscale="RdBu_r" if symmetric else colorscale,
@@ -95,21 +109,92 @@ def curves(history: list[dict], batch_points: list | None = None,
                                      mode="lines+markers", line=dict(color=color),
                                      showlegend=False, legendgroup=label), 1, 2)
     fig.update_xaxes(title_text="epoch", range=[0, max(epochs or 1, max(ep, default=1))])
-    fig.update_yaxes(tickformat=".0%", col=1)
+    accuracies = [p[2] for p in batch_points or ()] + [
+        r.get(k) for r in history for k in ("accuracy", "val_accuracy")]
+    fig.update_yaxes(percent_axis(accuracies), col=1)
     fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     return fig
 
 
+def percent_axis(values, max_ticks: int = 6) -> dict:
+    """A y axis for fractions shown as percentages (accuracy), fitted to `values`.
+
+    The range covers the values with a margin (at least 2 points wide, never below 0 %), and
+    the ticks are 1, 2 or 5 times a power of ten apart, written with as many decimals
+    as their step needs, so no two ticks read the same ("10.5%", "11.0%", not "11%", "11%").
+
+    Args:
+        values: Fractions; `None` and non-finite ones are skipped.
+        max_ticks: Most intervals between ticks.
+
+    Returns:
+        Keyword arguments for `fig.update_yaxes`: range, tickvals, ticktext, hoverformat.
+    """
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    pad = max(_MIN_PERCENT_SPAN - (hi - lo), 0.0) / 2
+    lo, hi = lo - pad, hi + pad
+    # keep a widened range inside 0–100 % (a run at 99.5 % gets no "101 %" tick)
+    shift = min(max(hi - 1.0, 0.0), pad) - min(max(-lo, 0.0), pad)
+    lo, hi = lo - shift, hi - shift
+    margin = 0.08 * (hi - lo)
+    low, high = max(0.0, lo - margin), hi + margin
+    step = next((s for s in _PERCENT_STEPS if (high - low) / s <= max_ticks),
+                _PERCENT_STEPS[-1])
+    decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+    first = math.ceil(low / step - 1e-9)
+    ticks = [round(i * step, 6) for i in range(first, math.floor(high / step + 1e-9) + 1)]
+    return dict(range=[low, high], tickvals=ticks,
+                ticktext=[f"{t:.{decimals}%}" for t in ticks],
+                hoverformat=f".{decimals + 1}%")
+
+
 def overlay(curves_by_run: dict[str, list[dict]], metric: str = "val_accuracy") -> go.Figure:
-    """One line per run of `metric` per epoch."""
+    """One line per run of `metric` per epoch, each run in its own colour and marker; an
+    accuracy axis is fitted to the curves."""
     fig = go.Figure()
-    for label, rows in curves_by_run.items():
-        fig.add_trace(go.Scatter(x=[r["epoch"] for r in rows], y=[r.get(metric) for r in rows],
-                                 mode="lines+markers", name=label))
+    for i, (label, rows) in enumerate(curves_by_run.items()):
+        fig.add_trace(go.Scatter(
+            x=[r["epoch"] for r in rows], y=[r.get(metric) for r in rows],
+            mode="lines+markers", name=label,
+            line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
+            marker=dict(symbol=RUN_SYMBOLS[i % len(RUN_SYMBOLS)], size=9)))
     fig.update_layout(height=360, margin=_MARGIN, xaxis_title="epoch",
                       yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25))
     if "accuracy" in metric:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(percent_axis(
+            [r.get(metric) for rows in curves_by_run.values() for r in rows]))
+    return fig
+
+
+def filter_comparison(filters: dict[str, np.ndarray], height: int = 420) -> go.Figure:
+    """The first-layer kernels of several runs side by side on one colour scale.
+
+    Args:
+        filters: Subplot title → `(k, k, filters)` float array of one run's kernels.
+        height: Figure height in pixels.
+
+    Returns:
+        One mosaic per run; all share a colour axis symmetric around 0 with one colour bar,
+        so the same colour means the same weight in every run.
+    """
+    bound = max((float(np.abs(k).max()) for k in filters.values() if k.size), default=0.0)
+    fig = make_subplots(rows=1, cols=max(1, len(filters)), subplot_titles=list(filters),
+                        horizontal_spacing=0.04)
+    for i, maps in enumerate(filters.values(), start=1):
+        grid, channel = _channel_grid(maps)
+        fig.add_trace(go.Heatmap(
+            z=grid, customdata=channel, coloraxis="coloraxis",
+            hovertemplate="filter %{customdata}<br>weight %{z:.3g}<extra></extra>"), 1, i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}" if i > 1 else "x",
+                         constrain="domain", row=1, col=i)
+        fig.update_xaxes(constrain="domain", row=1, col=i)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(
+        coloraxis=dict(colorscale="RdBu_r", cmin=-(bound or 1.0), cmax=bound or 1.0,
+                       colorbar=dict(title="weight", thickness=14)),
+        height=height, margin=_MARGIN, plot_bgcolor="white")
     return fig
 
 
@@ -191,21 +276,51 @@ def grouped_bars(labels: list[str], series: dict[str, list[int]], title: str = "
     return fig
 
 
-def response_map(shown: np.ndarray, values: np.ndarray, title: str = "",
-                 height: int = 300) -> go.Figure:
-    """A feature map drawn from `shown` (0..255) while hover tells the real `values`."""
-    fig = image(shown, title=title, height=height)
-    fig.update_traces(customdata=np.asarray(values, dtype=np.float32),
-                      hovertemplate="row %{y}, col %{x}<br>sum %{customdata:.4g}"
-                                    "<br>drawn as %{z}<extra></extra>")
+def image_steps(panels: list[tuple[str, np.ndarray, np.ndarray | None]],
+                height: int = 420) -> go.Figure:
+    """Images side by side at one pixel scale: a 13×13 map is drawn half as wide as a 26×26.
+
+    Args:
+        panels: `(title, shown, values)` per panel: `shown` a `(h, w)` array drawn in gray
+            from 0 to 255; `values`, of the same shape or `None`, the real numbers that hover
+            tells (a convolution's sums before clipping).
+        height: Figure height in pixels.
+
+    Returns:
+        One figure, panel `i` on axes `x{i}` / `y{i}` (for `outline`). Each panel's width is
+        proportional to its columns and every y axis spans the tallest panel's rows, so one
+        cell has the same size in pixels everywhere; smaller maps sit at the top.
+    """
+    rows = max(shown.shape[0] for _, shown, _ in panels)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _, _ in panels],
+                        column_widths=[shown.shape[1] for _, shown, _ in panels],
+                        horizontal_spacing=0.03)
+    for i, (_, shown, values) in enumerate(panels, start=1):
+        shown = np.asarray(shown, dtype=np.float32)
+        trace = dict(z=shown, colorscale="gray", zmin=0, zmax=255, showscale=False,
+                     hovertemplate="row %{y}, col %{x}<br>value %{z:.3g}<extra></extra>")
+        if values is not None:
+            trace.update(customdata=np.asarray(values, dtype=np.float32),
+                         hovertemplate="row %{y}, col %{x}<br>sum %{customdata:.4g}"
+                                       "<br>drawn as %{z}<extra></extra>")
+        fig.add_trace(go.Heatmap(**trace), 1, i)
+        fig.update_xaxes(range=[-0.5, shown.shape[1] - 0.5], constrain="domain", row=1, col=i)
+        fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor=f"x{i}" if i > 1 else "x",
+                         constrain="domain", row=1, col=i)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(height=height, margin=_MARGIN, plot_bgcolor="white")
     return fig
 
 
 def outline(fig: go.Figure, row: int, col: int, size: int = 1,
-            color: str = VAL_COLOR) -> go.Figure:
-    """Draws a square around pixels `row..row+size-1` × `col..col+size-1` of an image figure."""
+            color: str = VAL_COLOR, panel: int = 1) -> go.Figure:
+    """Draws a square around pixels `row..row+size-1` × `col..col+size-1` of an image figure
+    (of its panel `panel` in an `image_steps` figure)."""
+    axis = "" if panel == 1 else str(panel)
     fig.add_shape(type="rect", x0=col - 0.5, x1=col + size - 0.5, y0=row - 0.5,
-                  y1=row + size - 0.5, line=dict(color=color, width=3))
+                  y1=row + size - 0.5, line=dict(color=color, width=3),
+                  xref=f"x{axis}", yref=f"y{axis}")
     return fig
 
 
