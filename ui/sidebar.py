@@ -11,6 +11,7 @@ from fmnist_core.datasets import DATASETS
 from ui import resources
 
 DEVICE_PROBE_DELAY_SECONDS = 5.0
+DEVICE_POLL_SECONDS = 2.0
 DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (digits)"}
 
 
@@ -18,6 +19,13 @@ DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (d
 def _device_probe() -> dict[str, str]:
     """Finds the device in a background thread: importing the Keras backend takes seconds,
     and the first page should not wait for it. The import also warms up the Train page."""
+    # plotly and narwhals look pandas and PIL up in sys.modules without importing them, so a
+    # chart drawn while the probe's Keras import is half-way through pandas fails
+    # ("partially initialized module"). Every script run passes here before its page draws,
+    # and waits while this runs once: imported here, they are whole before any chart.
+    import pandas  # noqa: F401
+    import PIL.Image  # noqa: F401
+
     found: dict[str, str] = {}
 
     def probe() -> None:
@@ -35,12 +43,24 @@ def _device_probe() -> dict[str, str]:
     return found
 
 
+@st.fragment(run_every=DEVICE_POLL_SECONDS)
+def _device_pending() -> None:
+    """The caption while the probe runs; polls it, and once it has answered, one full rerun
+    draws the plain caption, which no longer polls."""
+    if "label" in _device_probe():
+        st.rerun(scope="app")
+    st.caption("Device: detecting…")
+
+
 def render() -> None:
     owner = resources.owner()
     with st.sidebar:
         st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset",
                      help="Every page uses this dataset; MNIST needs mnist.npz (see README).")
-        st.caption(f"Device: {_device_probe().get('label', 'detecting…')}")
+        if label := _device_probe().get("label"):
+            st.caption(f"Device: {label}")
+        else:
+            _device_pending()
         active = [j for j in resources.job_queue().jobs(owner) if not j.done]
         if active:
             snap = active[0].snapshot()
