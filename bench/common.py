@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -240,12 +241,24 @@ def run_job(spec, store, *, dataset=None, limit_train: int | None = None,
     """Runs one `TrainingJob` to the end, as the studio does (in a thread, or in `worker`, a
     `fmnist_core.worker.WorkerProcess`); returns (job, wall seconds from `start()` until the
     job has ended). Raises when it did not complete."""
-    from fmnist_core.training import TrainingJob
+    from fmnist_core.job import TrainingJob
 
     job = TrainingJob(spec, owner="bench", store=store, dataset=dataset,
                       limit_train=limit_train, limit_test=limit_test)
     started = time.perf_counter()
-    job.start(worker)
+    if worker is None:
+        job.start()
+    else:
+        job.worker = worker
+        job.mark_started()
+
+        def relay() -> None:
+            try:
+                worker.run(job)
+            finally:
+                job.end()
+
+        threading.Thread(target=relay, daemon=True).start()
     if not job.wait(timeout):
         job.stop()
         raise TimeoutError(f"training {job.run_id} did not end within {timeout:.0f} s")

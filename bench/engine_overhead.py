@@ -34,7 +34,7 @@ def plain_fit_kwargs(spec, x, y) -> tuple[tuple, dict]:
     """(positional args, keyword args) of the plain `model.fit` that mirrors
     `TrainingJob._train`: the engine's own train/validation split and validation batch size
     where it has them, else Keras's `validation_split`."""
-    from fmnist_core import training
+    from fmnist_core import fitloop as training
 
     kwargs = {"batch_size": spec.batch_size, "epochs": spec.epochs, "verbose": 0}
     split = getattr(training, "split_validation", None)
@@ -53,7 +53,7 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
     """B: build, compile, fit, evaluate and save without the engine's job machinery."""
     import keras
 
-    from fmnist_core import training
+    from fmnist_core import fitloop as training
     from fmnist_core.model import build_model, compile_model
 
     started = time.perf_counter()

@@ -67,7 +67,7 @@ def matmul_rate(n: int, repeats: int) -> list[dict]:
 
 def n_fit(spec, n_train: int) -> int:
     """Images per epoch after the engine holds out its validation share."""
-    from fmnist_core import training
+    from fmnist_core import fitloop as training
 
     x = np.zeros((n_train, 1), np.uint8)
     split = getattr(training, "split_validation", None)

@@ -79,7 +79,7 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from fmnist_core.runs import RunStore
-    from fmnist_core.training import TrainingJob
+    from fmnist_core.job import TrainingJob
 
     spec = spec_from_args(args)
     store = RunStore(args.home) if args.home else RunStore()
@@ -101,7 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "run_id": job.run_id,
         "status": snap["status"],
         "message": snap["message"],
-        "epochs_run": len(snap["history"]),
+        "epochs_run": run["epochs_run"],
         "test_accuracy": snap["test_accuracy"],
         "test_loss": snap["test_loss"],
         "seconds": run["train_seconds"],

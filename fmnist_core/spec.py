@@ -110,20 +110,27 @@ class ModelSpec:
                 name = conv_name(block, conv, self.convs_per_block)
                 if self.padding == "valid":
                     if self.kernel_size > size:
-                        raise ValueError(
-                            f"Argument `kernel_size` must be at most {size} (the size of the "
-                            f"feature map that {name} meets), received {self.kernel_size}; "
-                            "use a smaller kernel, fewer blocks or padding='same'."
-                        )
+                        k = self.kernel_size
+                        raise SpecError(
+                            "kernel_size", f"Argument `kernel_size` must be at most {size} (the "
+                            f"size of the feature map that {name} meets), received {k}; use a "
+                            "smaller kernel, fewer blocks or padding='same'.",
+                            f"A {k}×{k} kernel does not fit the {size}×{size} map that "
+                            f"{_where(block, conv, self.convs_per_block)} sees; use fewer "
+                            "blocks, a smaller kernel or 'same' padding.")
                     size = size - self.kernel_size + 1
                 sizes.append((name, size))
             if self.pooling != "none":
                 if size < self.pool_size or size < 2:
-                    raise ValueError(
-                        f"Argument `pool_size` must be at most {size} and the map larger "
-                        f"than 1×1 for pool{block}, which meets a {size}×{size} map, received "
-                        f"{self.pool_size}; use a smaller pool, fewer blocks or pooling='none'."
-                    )
+                    p = self.pool_size
+                    raise SpecError(
+                        "pool_size", f"Argument `pool_size` must be at most {size} and the map "
+                        f"larger than 1×1 for pool{block}, which meets a {size}×{size} map, "
+                        f"received {p}; use a smaller pool, fewer blocks or pooling='none'.",
+                        f"A {p}×{p} pooling does not fit the {size}×{size} map that the "
+                        f"{_ORDINALS[block]} block's pooling meets; use fewer blocks, a smaller "
+                        "pool size" + (", 'same' padding" if self.padding == "valid" else "")
+                        + " or no pooling.")
                 size //= self.pool_size
                 sizes.append((f"pool{block}", size))
         return sizes
@@ -182,8 +189,39 @@ def conv_name(block: int, index: int, convs_per_block: int) -> str:
     return f"conv{block}" if convs_per_block == 1 else f"conv{block}{'abc'[index - 1]}"
 
 
+class SpecError(ValueError):
+    """An invalid or impossible spec. `str(err)` names the argument, Keras style;
+    `err.student` says the same for a student, and `err.field` is the field's name."""
+
+    def __init__(self, field: str, message: str, student: str):
+        super().__init__(message)
+        self.field = field
+        self.student = student
+
+
+# How the Train page names each field, for the sentences a student reads.
+FIELD_LABELS = {
+    "dataset": "The dataset", "conv_blocks": "Conv blocks", "filters": "Filters",
+    "convs_per_block": "Convs per block", "kernel_size": "The kernel size",
+    "padding": "Padding", "activation": "The activation", "pooling": "Pooling",
+    "pool_size": "The pool size", "batch_norm": "Batch norm", "dropout": "Dropout",
+    "dense_units": "Dense units", "optimizer": "The optimizer",
+    "learning_rate": "The learning rate", "lr_schedule": "The learning-rate schedule",
+    "batch_size": "The batch size", "epochs": "Epochs", "target_accuracy": "The target accuracy",
+    "validation_split": "The validation split", "seed": "The seed",
+}
+_ORDINALS = {1: "first", 2: "second", 3: "third"}
+
+
+def _where(block: int, conv: int, convs_per_block: int) -> str:
+    if convs_per_block == 1:
+        return f"the {_ORDINALS[block]} block"
+    return f"convolution {conv} of the {_ORDINALS[block]} block"
+
+
 def _fail(name: str, expected: str, received: Any) -> None:
-    raise ValueError(f"Argument `{name}` must be {expected}, received {received!r}.")
+    raise SpecError(name, f"Argument `{name}` must be {expected}, received {received!r}.",
+                    f"{FIELD_LABELS.get(name, name)} must be {expected}, not {received!r}.")
 
 
 def _int_range(name: str, value: Any, low: int, high: int) -> None:

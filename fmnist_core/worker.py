@@ -1,4 +1,4 @@
-"""Training in a separate worker process, relayed into the server's `TrainingJob`.
+"""A worker process that trains jobs for the server, relayed into the server's `TrainingJob`.
 
 A Streamlit server runs every session's page in threads of one Python process. Training in
 that process too means the pages and `model.fit` share one interpreter lock, and under a
@@ -6,10 +6,11 @@ full class a job's Python work waits behind thirty sessions' reruns. A worker pr
 its own interpreter, runs at a lower CPU priority than the pages (`WORKER_NICENESS`), and is
 reused job after job so Keras is imported once.
 
-The parent keeps the same `TrainingJob` the pages read: its thread sends the job to the
-worker and copies the worker's snapshots into the job's own. The worker runs the very same
-`TrainingJob` code and writes the run store itself (SQLite in WAL mode is safe across
-processes). It exits as soon as its parent is gone.
+The parent keeps the `TrainingJob` the pages read: a relay thread (`ProcessExecutor`) sends
+the job to the worker and copies the worker's snapshots into the job's own. The worker runs
+the same fit loop in its own `TrainingJob` and writes the run store itself (SQLite in WAL
+mode is safe across processes; PostgreSQL is a server). It exits as soon as its parent is
+gone.
 
     worker = WorkerProcess()
     worker.run(job)        # blocks until the job has ended (called from the job's thread)
@@ -27,7 +28,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fmnist_core.training import TrainingJob
+    from fmnist_core.job import TrainingJob
 
 # Pages answer first: a niceness of 10 gives the worker about a tenth of a busy core's time
 # against a page rerun, and all of it when the pages are idle.
@@ -64,8 +65,8 @@ class WorkerProcess:
         """Trains `job` in the worker; returns once the job has ended (or the worker died,
         in which case the job is marked failed with a sentence)."""
         payload = {"spec": job.spec, "owner": job.owner, "home": str(job.store.home),
-                   "run_id": job.run_id, "dataset": job._dataset,
-                   "limit_train": job._limit_train, "limit_test": job._limit_test}
+                   "url": job.store.url, "run_id": job.run_id, "dataset": job.dataset,
+                   "limit_train": job.limit_train, "limit_test": job.limit_test}
         final = False
         try:
             self._to_child.send(payload)
@@ -89,7 +90,7 @@ class WorkerProcess:
             pass
         self.jobs_run += 1
         if not final:
-            job._finish("failed", self._death_sentence())
+            job.finish("failed", self._death_sentence())
 
     def _death_sentence(self) -> str:
         try:
@@ -117,10 +118,11 @@ class WorkerProcess:
 
 def _serve(to_parent: Connection, from_parent: Connection) -> None:
     """The worker's loop: one job at a time, until the parent goes away."""
+    from fmnist_core.job import TrainingJob
     from fmnist_core.runs import RunStore
-    from fmnist_core.training import TrainingJob
 
     send_lock = threading.Lock()
+    stores: dict[tuple, RunStore] = {}
     current: dict[str, Any] = {}
     jobs: list[dict] = []
     arrived = threading.Condition()
@@ -155,7 +157,11 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
         if "keras" in sys.modules:
             # the last job's model and graphs go; this process trains one job at a time
             sys.modules["keras"].backend.clear_session()
-        job = TrainingJob(payload["spec"], payload["owner"], RunStore(payload["home"]),
+        where = (payload["home"], payload["url"])
+        if where not in stores:  # one store (and database pool) per place, job after job
+            stores[where] = RunStore(*where, recover=False)
+        store = stores[where]
+        job = TrainingJob(payload["spec"], payload["owner"], store,
                           dataset=payload["dataset"], limit_train=payload["limit_train"],
                           limit_test=payload["limit_test"], run_id=payload["run_id"])
         current["job"] = job
@@ -171,7 +177,7 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
 
         relayer = threading.Thread(target=relay, name="worker-relay", daemon=True)
         relayer.start()
-        job.start_here()
+        job.run_here()
         done.set()
         relayer.join()
         current.pop("job", None)

@@ -1,10 +1,10 @@
 """Train: the spec form, a preview of the network, start / stop, live curves."""
 
-import pandas as pd
 import streamlit as st
 
-from fmnist_core.training import OwnerLimitError
-from ui import figures, resources, router, spec_form
+from fmnist_core import estimate
+from fmnist_core.runs import OwnerLimitError
+from ui import figures, resources, router, spec_form, train_view
 
 router.require_app()
 
@@ -40,19 +40,12 @@ if problem:
 else:
     info = _describe(spec.to_json())
     images = resources.dataset(data_name).x_train.shape[0]
-    limit = queue.limit_train or images
-    n_fit = int(min(limit, images) * (1 - spec.validation_split))
-    seconds = info["train_flops_per_image"] * n_fit / resources.run_store().measured_flop_rate()
-    st.markdown(f"**{spec.summary()} → Dense 10 (softmax)**")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Parameters", f"{info['total_params']:,}")
-    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP")
-    c3.metric("Estimated time per epoch", f"≈ {seconds:.0f} s",
-              help=f"{n_fit:,} images per epoch at this machine's measured speed.")
-    if st.toggle("Show the layer table", key="show_layers"):
-        table = pd.DataFrame(info["layers"])
-        table["output_shape"] = table["output_shape"].map(lambda s: " × ".join(map(str, s)))
-        st.dataframe(table, hide_index=True, width="stretch")
+    n_train = min(queue.limit_train or images, images)
+    n_val = int(n_train * spec.validation_split)
+    guess = estimate.for_spec(spec, n_train - n_val, n_val, layers=info["layers"],
+                              store=resources.run_store(),
+                              n_test=len(resources.test_slice(resources.dataset(data_name))[1]))
+    train_view.preview(spec, info, guess, n_train - n_val)
 
 job = _my_job()
 busy = job is not None and not job.done
@@ -80,9 +73,8 @@ def live() -> None:
     snap = job.snapshot()
     status = snap["status"]
     if status == "queued":
-        position = queue.position(job)
-        ahead = position - 1 if position else 0
-        st.info(f"Queued: number {position or 1} in line ({ahead} waiting ahead of yours, "
+        position = snap["queue_position"] or 1
+        st.info(f"Queued: number {position} in line ({position - 1} waiting ahead of yours, "
                 f"{queue.running_count()} training now). It starts by itself when a slot is "
                 "free.")
         if st.button("Cancel my queued training", key="cancel"):
@@ -92,13 +84,9 @@ def live() -> None:
     if queued_at_draw:
         st.rerun()  # it has started: redraw the page at the training pace
     steps_total = (snap["batches_per_epoch"] or 0) * snap["epochs"]
-    if steps_total:
-        eta = f" · about {snap['eta']:.0f} s left" if snap["eta"] else ""
-        speed = f" · {snap['images_per_second']:,.0f} images/s" if snap["images_per_second"] \
-            else ""
+    if steps_total and not job.done:
         st.progress(min(1.0, snap["steps_done"] / steps_total),
-                    text=f"Epoch {snap['epoch']}/{snap['epochs']} · batch {snap['batch']}/"
-                         f"{snap['batches_per_epoch']}{speed}{eta}")
+                    text=train_view.progress_text(snap))
     if not job.done:
         c1, c2 = st.columns([3, 1])
         c1.caption(snap["message"])
@@ -119,22 +107,8 @@ def live() -> None:
 
 
 def _result(snap: dict) -> None:
-    status = snap["status"]
-    sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
-    if status == "completed":
-        st.success(sentence)
-    elif status == "stopped":
-        st.warning(sentence)
-    elif status == "cancelled":
-        st.info(sentence)
-    else:
-        st.error(sentence)
-    if snap["test_accuracy"] is not None:
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Test accuracy", f"{snap['test_accuracy']:.2%}")
-        c2.metric("Test loss", f"{snap['test_loss']:.3f}")
-        c3.metric("Training time", f"{snap['elapsed']:.0f} s")
-    if snap["model_path"]:
+    train_view.result(snap)
+    if snap["model_path"] and snap["status"] in ("completed", "stopped"):
         c1, c2 = st.columns(2)
         c1.page_link("pages/inspect.py", label="Open the confusion matrix and feature maps",
                      icon=":material/biotech:", query_params={"run": job.run_id})

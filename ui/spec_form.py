@@ -7,12 +7,13 @@ import dataclasses
 import streamlit as st
 
 from fmnist_core.spec import (ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
-                              PRESET_NOTES, ModelSpec, presets)
+                              PRESET_NOTES, ModelSpec, SpecError, presets)
 
 FILTER_CHOICES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
 LR_CHOICES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
 BATCH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
 DENSE_CHOICES = (0, 32, 64, 128, 256, 512, 1024)
+CUSTOM = "custom"
 
 
 def _key(field: str) -> str:
@@ -33,9 +34,27 @@ def _load(spec: ModelSpec) -> None:
 
 def _on_preset() -> None:
     name = st.session_state.get("preset")
-    st.session_state["train_preset"] = name
     if name in presets():
         _load(presets()[name])
+
+
+def _matching_preset(values: dict) -> str:
+    """The preset the form's current values are, or "custom" after any change."""
+    for name, spec in presets().items():
+        if all(values.get(k) == v for k, v in spec.to_dict().items() if k != "dataset"):
+            return name
+    return CUSTOM
+
+
+def _values_in_state(saved: ModelSpec) -> dict:
+    """The spec's fields as the form's widgets hold them now (before they are drawn)."""
+    blocks = st.session_state[_key("conv_blocks")]
+    values = {f.name: st.session_state.get(_key(f.name), getattr(saved, f.name))
+              for f in dataclasses.fields(ModelSpec)}
+    values["filters"] = [st.session_state[f"spec_filters_{b}"] for b in range(blocks)]
+    values["target_accuracy"] = (st.session_state["spec_target"]
+                                 if st.session_state["spec_use_target"] else None)
+    return values
 
 
 def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
@@ -45,69 +64,72 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     saved = st.session_state.get("train_spec") or presets()["seed-cnn"]
     if _key("epochs") not in st.session_state:
         _load(saved)
-    st.session_state.setdefault("preset", st.session_state.get("train_preset", "seed-cnn"))
     for field in dataclasses.fields(ModelSpec):
         st.session_state.setdefault(_key(field.name), getattr(saved, field.name))
     for block in range(3):
         st.session_state.setdefault(f"spec_filters_{block}", 32)
     st.session_state.setdefault("spec_use_target", saved.target_accuracy is not None)
     st.session_state.setdefault("spec_target", saved.target_accuracy or 0.9)
-    st.selectbox("Start from a preset", list(presets()), key="preset", on_change=_on_preset,
+    # the box names the preset the fields hold, or "custom" once any field changed
+    st.session_state["preset"] = _matching_preset(_values_in_state(saved))
+    st.selectbox("Start from a preset", [*presets(), CUSTOM], key="preset",
+                 on_change=_on_preset,
                  help="Choosing a preset fills in every field below; then change anything.")
-    st.caption(PRESET_NOTES.get(st.session_state.get("preset"), ""))
+    name = st.session_state["preset"]
+    st.caption(PRESET_NOTES.get(name) or "Custom: your own changes to a preset. Pick a "
+               "preset above to start again from it.")
 
-    arch, train = st.columns(2)
-    with arch:
-        st.markdown("**Architecture**")
-        blocks = st.slider("Conv blocks", 0, 3, key=_key("conv_blocks"),
-                           help="0 is the dense baseline: no convolution at all.")
-        if blocks:
-            cols = st.columns(blocks)
-            filters = tuple(
-                col.select_slider(f"Filters, block {b + 1}", FILTER_CHOICES,
-                                  key=f"spec_filters_{b}")
-                for b, col in enumerate(cols))
-            c1, c2, c3 = st.columns(3)
-            c1.select_slider("Kernel size", list(range(1, 10)), key=_key("kernel_size"))
-            c2.selectbox("Padding", PADDINGS, key=_key("padding"),
-                         help="valid: a 3×3 kernel shrinks 28→26; same: keeps 28.")
-            c3.selectbox("Convs per block", (1, 2, 3), key=_key("convs_per_block"))
-            c1, c2, c3 = st.columns(3)
-            c1.selectbox("Pooling", POOLINGS, key=_key("pooling"))
-            c2.select_slider("Pool size", list(range(1, 8)), key=_key("pool_size"),
-                             help="2 keeps one value per 2×2 block: the map shrinks to a quarter.")
-            c3.toggle("Batch norm", key=_key("batch_norm"))
-        else:
-            filters = ()
+    st.markdown("**Architecture**")
+    c1, c2, c3 = st.columns(3)
+    blocks = c1.slider("Conv blocks", 0, 3, key=_key("conv_blocks"),
+                       help="0 is the dense baseline: no convolution at all.")
+    c2.select_slider("Dense units", DENSE_CHOICES, key=_key("dense_units"))
+    c3.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
+              help="Fraction of the dense layer's inputs switched off at random while "
+                   "training, so the network cannot rely on any single one.")
+    if blocks:
+        filters = tuple(
+            col.select_slider(f"Filters, block {b + 1}", FILTER_CHOICES, key=f"spec_filters_{b}")
+            for b, col in enumerate(st.columns(3)[:blocks]))
         c1, c2, c3 = st.columns(3)
-        c1.select_slider("Dense units", DENSE_CHOICES, key=_key("dense_units"))
-        c2.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
-                  help="Fraction of the dense layer's inputs switched off at random while "
-                       "training, so the network cannot rely on any single one.")
+        c1.select_slider("Kernel size", list(range(1, 10)), key=_key("kernel_size"))
+        c2.selectbox("Padding", PADDINGS, key=_key("padding"),
+                     help="valid: a 3×3 kernel shrinks 28→26; same: keeps 28.")
+        c3.selectbox("Convs per block", (1, 2, 3), key=_key("convs_per_block"))
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Pooling", POOLINGS, key=_key("pooling"))
+        c2.select_slider("Pool size", list(range(1, 8)), key=_key("pool_size"),
+                         help="2 keeps one value per 2×2 block: the map shrinks to a quarter.")
         c3.selectbox("Activation", ACTIVATIONS, key=_key("activation"))
-    with train:
-        st.markdown("**Training**")
-        c1, c2 = st.columns(2)
-        c1.number_input("Epochs", 1, 200, key=_key("epochs"))
-        c2.select_slider("Batch size", BATCH_CHOICES, key=_key("batch_size"))
-        c1, c2 = st.columns(2)
-        c1.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
-        c2.select_slider("Learning rate", LR_CHOICES, key=_key("learning_rate"),
-                         format_func=lambda v: f"{v:g}")
-        st.segmented_control(
-            "Learning-rate schedule", LR_SCHEDULES, key=_key("lr_schedule"), required=True,
-            help="constant keeps the rate; cosine glides it down to 0 by the last epoch, so "
-                 "the last steps make small, careful changes.")
-        c1, c2 = st.columns(2)
-        use_target = c1.toggle("Stop at a target accuracy", key="spec_use_target",
-                               help="Like the classic callback: stop once validation "
-                                    "accuracy reaches the target.")
-        c2.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", disabled=not use_target,
-                  format="%.2f")
-        st.slider("Validation split", 0.0, 0.3, step=0.05, key=_key("validation_split"),
-                  help="The last part of the training images, kept aside to measure how well "
-                       "the network does on images it does not train on.")
-        st.number_input("Seed", 0, 2**31 - 1, key=_key("seed"))
+        st.toggle("Batch norm", key=_key("batch_norm"),
+                  help="Normalises each conv layer's output during training: steadier, "
+                       "faster learning.")
+    else:
+        filters = ()
+        st.selectbox("Activation", ACTIVATIONS, key=_key("activation"))
+
+    st.markdown("**Training**")
+    c1, c2, c3 = st.columns(3)
+    c1.number_input("Epochs", 1, 200, key=_key("epochs"))
+    c2.select_slider("Batch size", BATCH_CHOICES, key=_key("batch_size"))
+    c3.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
+    c1, c2, c3 = st.columns(3)
+    c1.select_slider("Learning rate", LR_CHOICES, key=_key("learning_rate"),
+                     format_func=lambda v: f"{v:g}")
+    c2.segmented_control(
+        "Rate schedule", LR_SCHEDULES, key=_key("lr_schedule"), required=True,
+        help="constant keeps the learning rate; cosine glides it down to 0 by the last "
+             "epoch, so the last steps make small, careful changes.")
+    c3.slider("Validation split", 0.0, 0.3, step=0.05, key=_key("validation_split"),
+              help="The last part of the training images, kept aside to measure how well "
+                   "the network does on images it does not train on.")
+    c1, c2, c3 = st.columns(3)
+    use_target = c1.toggle("Target accuracy", key="spec_use_target",
+                           help="Like the classic callback: stop once validation accuracy "
+                                "reaches the target.")
+    c2.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", disabled=not use_target,
+              format="%.2f")
+    c3.number_input("Seed", 0, 2**31 - 1, key=_key("seed"))
 
     values = {f.name: st.session_state.get(_key(f.name), getattr(saved, f.name))
               for f in dataclasses.fields(ModelSpec)}
@@ -117,7 +139,7 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
         values.update(conv_blocks=0)
     try:
         spec = ModelSpec(**values)
-    except ValueError as err:
-        return None, str(err)
+    except SpecError as err:
+        return None, err.student
     st.session_state["train_spec"] = spec
     return spec, None

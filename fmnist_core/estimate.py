@@ -1,0 +1,122 @@
+"""How long a spec takes to train, before it trains.
+
+An epoch's time is modelled from the layer table (`fmnist_core.model.describe`): the
+convolutions' arithmetic, the dense layers' arithmetic (memory-bound on a CPU: each weight
+is read for every batch), the feature maps written and read back (pooling, batch norm,
+activations), a fixed cost per training step (Python, dispatch), and a validation pass
+(forward only). The coefficients were fitted on a 2-core CPU (`bench/estimate.py` measures
+them again and prints estimate against measurement for every preset). A machine that is
+faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
+epochs of its own latest runs on the same device.
+
+    guess = for_spec(preset("seed-cnn"), n_fit=54_000, n_val=6_000)
+    guess.epoch_seconds, guess.total_seconds
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from typing import Any
+
+from fmnist_core.spec import ModelSpec
+
+# Seconds per unit on the reference 2-core CPU (fitted by bench/estimate.py).
+COEFFICIENTS = {
+    "conv_flop": 1 / 40e9,  # training FLOPs of Conv2D layers
+    "dense_flop": 1 / 14e9,  # training FLOPs of Dense layers
+    "activation": 1 / 0.9e9,  # feature-map values written per image (forward + backward)
+    "step": 2.0e-3,  # each training step (batch)
+    "forward_flop": 1 / 45e9,  # validation and test: forward FLOPs
+    "first_epoch": 1.5,  # tracing and compiling the training and prediction functions
+}
+MIN_FACTOR, MAX_FACTOR = 0.1, 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """Estimated seconds, and what they rest on.
+
+    Attributes:
+        train_seconds: one epoch's training steps.
+        val_seconds: one validation pass.
+        epoch_seconds: an epoch, training and validation (the first is `first_epoch`
+            longer).
+        total_seconds: every epoch, the first epoch's tracing and the test evaluation.
+        factor: the correction from this machine's own runs (1.0 without any).
+        basis: a phrase saying what the figures rest on, for the page.
+    """
+
+    train_seconds: float
+    val_seconds: float
+    epoch_seconds: float
+    total_seconds: float
+    factor: float
+    basis: str
+
+
+def cost_terms(layers: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-image work of a layer table: conv and dense training FLOPs, feature-map values,
+    forward FLOPs."""
+    conv = sum(row["flops"] for row in layers if row["type"] == "Conv2D")
+    dense = sum(row["flops"] for row in layers if row["type"] == "Dense")
+    values = sum(math.prod(row["output_shape"]) for row in layers
+                 if row["type"] not in ("InputLayer", "Dense"))
+    return {"conv_flop": 3.0 * conv, "dense_flop": 3.0 * dense, "activation": 2.0 * values,
+            "forward_flop": float(conv + dense)}
+
+
+def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
+              coefficients: dict[str, float] | None = None) -> tuple[float, float]:
+    """(training seconds, validation seconds) of one epoch on the reference machine."""
+    c = coefficients or COEFFICIENTS
+    terms = cost_terms(layers)
+    per_image = sum(terms[k] * c[k] for k in ("conv_flop", "dense_flop", "activation"))
+    steps = math.ceil(n_fit / spec.batch_size)
+    train = n_fit * per_image + steps * c["step"]
+    val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
+                   c["activation"])
+    return train, val
+
+
+def machine_factor(samples: list[dict[str, Any]], device: str | None) -> tuple[float, int]:
+    """Median of measured / estimated epoch seconds over `samples` of `device`
+    (`RunStore.timing_samples`); (1.0, 0) without any."""
+    # a stored estimate already carries the correction of its day: undo it
+    ratios = [s["epoch_seconds"] * (s.get("estimate_factor") or 1.0) / s["estimate_seconds"]
+              for s in samples if s.get("estimate_seconds") and s.get("epoch_seconds")
+              and (device is None or s.get("device") == device)]
+    if not ratios:
+        return 1.0, 0
+    return min(MAX_FACTOR, max(MIN_FACTOR, statistics.median(ratios))), len(ratios)
+
+
+def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
+             device: str | None = None, store=None,
+             layers: list[dict[str, Any]] | None = None) -> Estimate:
+    """The estimate for `spec` on `n_fit` training and `n_val` validation images.
+
+    Args:
+        device: the device the run will use, to pick this machine's past runs.
+        store: a RunStore whose finished runs correct the reference figures.
+        layers: the layer table when already at hand (`describe(spec)["layers"]`).
+    """
+    if layers is None:
+        from fmnist_core.model import describe
+
+        layers = describe(spec)["layers"]
+    train, val = raw_epoch(layers, spec, n_fit, n_val)
+    factor, used = 1.0, 0
+    if store is not None:
+        try:
+            factor, used = machine_factor(store.timing_samples(), device)
+        except Exception:  # noqa: BLE001 - an unreadable store leaves the reference figures
+            factor, used = 1.0, 0
+    epoch = (train + val) * factor
+    test = n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
+    total = spec.epochs * epoch + COEFFICIENTS["first_epoch"] * factor + test
+    basis = (f"this machine's speed, from its last {used} run(s)" if used else
+             "the speed of a 2-core CPU; it adjusts to this machine after its first runs")
+    return Estimate(train_seconds=train * factor, val_seconds=val * factor,
+                    epoch_seconds=epoch, total_seconds=total, factor=factor, basis=basis)

@@ -1,0 +1,303 @@
+"""The fit loop: build, train, validate, test and save one run, reporting into its job.
+
+This is the only place that calls `model.fit`; every executor (a thread here, a worker
+process, a Ray actor) runs it. A Keras callback writes the job's snapshot (throttled per
+batch, complete per epoch), validates at each epoch's end from one prediction pass (loss,
+accuracy and each class's accuracy), ends the run after the current batch on Stop, and
+catches a network that does not learn: a loss that becomes NaN or explodes far above where
+it started, or accuracy at chance after the first epoch.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fmnist_core.datasets import load_dataset
+
+if TYPE_CHECKING:
+    from fmnist_core.job import TrainingJob
+
+BATCH_UPDATES_PER_SECOND = 5.0
+EVAL_BATCH_SIZE = 1000
+# The running loss this many times above its start (and above ln(classes)) has exploded.
+EXPLODED_LOSS_FACTOR = 25.0
+# Accuracy below this many times chance (1 / classes) after an epoch: nothing was learnt.
+CHANCE_FACTOR = 1.5
+# The ETA is shown once the pace has been measured for this long after the first steps
+# (which include tracing).
+STEADY_SECONDS = 2.0
+STEADY_STEPS = 5
+# Fewer validation or test images than this cannot tell learning from guessing.
+MIN_JUDGED_IMAGES = 100
+
+
+def train(job: TrainingJob) -> None:
+    """Trains `job.spec` on its data and ends the job with a final status."""
+    import keras
+
+    from fmnist_core import estimate
+    from fmnist_core.device import device_info
+    from fmnist_core.model import build_model, compile_model, train_flops_per_image
+
+    if job.stop_requested:
+        job.finish("stopped", "Stopped before training began.")
+        return
+    info = device_info()
+    device = f"{info['device']} ({info['detail']})"
+    job.update(device=device)
+    job.store_fields(status="running", device=device, backend=info["backend"], pid=os.getpid())
+    data = job.dataset or load_dataset(job.spec.dataset)
+    x_train, y_train = data.x_train[: job.limit_train], data.y_train[: job.limit_train]
+    x_test, y_test = data.x_test[: job.limit_test], data.y_test[: job.limit_test]
+    fit_xy, val_xy = split_validation(x_train, y_train, job.spec.validation_split)
+    keras.utils.set_random_seed(job.spec.seed)
+    steps = math.ceil(len(fit_xy[0]) / job.spec.batch_size)
+    model = compile_model(build_model(job.spec, data.num_classes), job.spec,
+                          steps_per_epoch=steps)
+    guess = estimate.for_spec(job.spec, len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
+                              device=device, store=job.store)
+    job.update(estimate=guess.epoch_seconds)
+    job.store_fields(params=int(model.count_params()), estimate_seconds=guess.epoch_seconds,
+                     estimate_factor=guess.factor)
+    progress = _progress_callback(job, n_fit=len(fit_xy[0]), validation=val_xy,
+                                  num_classes=data.num_classes, guess=guess)
+    job.update(message="Training.")
+    fit_started = time.perf_counter()
+    model.fit(*fit_xy, batch_size=job.spec.batch_size, epochs=job.spec.epochs,
+              callbacks=[progress], verbose=0)
+    train_seconds = time.perf_counter() - fit_started
+    seen = progress.images_seen
+    rate = train_flops_per_image(model) * seen / train_seconds if seen else None
+    job.store_fields(train_seconds=train_seconds, flops_per_second=rate)
+    if progress.diverged:
+        job.finish("diverged", progress.diverged)
+        return
+    stopped = job.stop_requested and not progress.target_reached
+    job.update(message="Evaluating on the test set" + (" (the model as it was when you "
+               "pressed Stop)." if stopped else "."))
+    test_loss, test_accuracy = (float(v) for v in model.evaluate(
+        x_test, y_test, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    job.update(test_loss=test_loss, test_accuracy=test_accuracy)
+    job.store_fields(test_loss=test_loss, test_accuracy=test_accuracy)
+    if (not stopped and len(y_test) >= MIN_JUDGED_IMAGES
+            and test_accuracy < CHANCE_FACTOR / data.num_classes):
+        job.finish("diverged", _did_not_learn("test", test_accuracy, data.num_classes,
+                                              job.spec.learning_rate))
+        return
+    try:
+        path = job.store.write_model_file(job.run_id, model)
+    except OSError as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        job.finish("failed", f"Training finished but the model could not be saved ({reason}); "
+                   "free some disk space or check STUDIO_HOME.")
+        return
+    job.update(model_path=str(path))
+    job.store_fields(model_path=str(path))
+    if stopped:
+        epoch, batches = progress.stopped_at or (job.snapshot()["epoch"], None)
+        at = f", at batch {batches} of {progress.steps}" if batches else ""
+        job.finish("stopped", f"Stopped by you in epoch {epoch} of {job.spec.epochs}{at}; the "
+                   "model as it was then is saved and tested.")
+    else:
+        job.finish("completed", progress.target_reached
+                   or f"Finished {progress.epochs_done} epoch(s).")
+
+
+def _did_not_learn(which: str, accuracy: float, num_classes: int, learning_rate: float) -> str:
+    if learning_rate >= 0.01:
+        advice = "is probably too high; try 0.001"
+    elif learning_rate <= 1e-4:
+        advice = "may be too small; try 0.001"
+    else:
+        advice = "looks reasonable, so try the adam optimizer, or more filters and dense units"
+    return (f"The network did not learn: its {which} accuracy is {accuracy:.1%}, what "
+            f"guessing gets with {num_classes} classes. The learning rate ({learning_rate:g}) "
+            f"{advice}.")
+
+
+def _progress_callback(job: TrainingJob, n_fit: int,
+                       validation: tuple[np.ndarray, np.ndarray] | None, num_classes: int,
+                       guess):
+    """The Keras callback that reports into `job`; built here so keras loads lazily."""
+    import keras
+
+    spec = job.spec
+    chance = CHANCE_FACTOR / num_classes
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.steps = max(1, math.ceil(n_fit / spec.batch_size))
+            self.diverged: str | None = None
+            self.target_reached: str | None = None
+            self.stopped_at: tuple[int, int] | None = None  # (epoch, batches) of a Stop
+            self.epochs_done = 0
+            self.images_seen = 0
+            self.first_loss: float | None = None
+            self.val_seconds: float | None = None
+            self.recent = collections.deque(maxlen=50)  # (time, images seen) per call
+
+        def on_train_begin(self, logs=None):
+            self.t0 = time.perf_counter()
+            self.last_point = 0.0
+            self.steady_from: float | None = None
+            job.update(batches_per_epoch=self.steps)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_t0 = time.perf_counter()
+            self.epoch = epoch + 1
+            self.batches = 0
+            job.update(epoch=epoch + 1, batch=0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            # `batch` is the last step of this call: with steps_per_execution > 1 one call
+            # trains several batches, and Keras numbers the epoch's last call as if full
+            batch = min(batch, self.steps - 1)
+            self.batches = batch + 1
+            now = time.perf_counter()
+            epoch = self.epoch
+            self.images_seen = self.epochs_done * n_fit + min(n_fit, self.batches
+                                                              * spec.batch_size)
+            self.recent.append((now, self.images_seen))
+            steps_done = (epoch - 1) * self.steps + self.batches
+            stop = job.stop_requested
+            with job._lock:
+                job._state["steps_done"] = steps_done
+                if stop and job._state["stop_seen_at_step"] is None:
+                    job._state["stop_seen_at_step"] = steps_done
+            if stop:
+                self.model.stop_training = True
+            loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
+            if self._check_loss(loss, epoch, batch):
+                return
+            if self.steady_from is None and steps_done >= STEADY_STEPS:
+                self.steady_from = now
+            last = self.batches == self.steps
+            if now - self.last_point < 1.0 / BATCH_UPDATES_PER_SECOND and not last:
+                return
+            self.last_point = now
+            accuracy = float(logs.get("accuracy", float("nan")))
+            rate = self._rate()
+            job.add_batch_point(
+                (epoch - 1 + self.batches / self.steps, loss, accuracy), batch=self.batches,
+                elapsed=now - self.t0, images_per_second=rate, eta=self._eta(now, rate, epoch))
+
+        def _check_loss(self, loss: float, epoch: int, batch: int) -> bool:
+            """Stops a run whose loss became NaN or exploded; True if it did."""
+            if self.first_loss is None and math.isfinite(loss):
+                self.first_loss = loss
+            start = max(self.first_loss or 0.0, math.log(num_classes))
+            if math.isfinite(loss) and loss <= EXPLODED_LOSS_FACTOR * start:
+                return False
+            what = (f"became {loss}" if not math.isfinite(loss) else
+                    f"exploded to {loss:,.4g} (it started at {self.first_loss:.3g})")
+            self.diverged = (
+                f"The loss {what} at epoch {epoch}, batch {batch + 1}: the learning rate "
+                f"({spec.learning_rate:g}) is too high for this network; try 0.001.")
+            self.model.stop_training = True
+            return True
+
+        def _rate(self) -> float | None:
+            if len(self.recent) < 2:
+                return None
+            (t0, seen0), (t1, seen1) = self.recent[0], self.recent[-1]
+            return (seen1 - seen0) / (t1 - t0) if t1 > t0 else None
+
+        def _eta(self, now: float, rate: float | None, epoch: int) -> float | None:
+            """Seconds left, once the pace is steady: the images still to train at the
+            recent pace, plus the validation passes still to come."""
+            if (rate is None or self.steady_from is None
+                    or now - self.steady_from < STEADY_SECONDS):
+                return None
+            left_images = spec.epochs * n_fit - self.images_seen
+            val_each = self.val_seconds if self.val_seconds is not None else guess.val_seconds
+            return left_images / rate + (spec.epochs - epoch + 1) * val_each
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.diverged:
+                return
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            complete = self.batches == self.steps
+            per_class = None
+            if validation is not None and complete and not job.stop_requested:
+                # validation runs here rather than through fit(validation_split=…), so a
+                # Stop skips it and the worker ends right after the current batch
+                job.update(message="Measuring validation accuracy.")
+                t0 = time.perf_counter()
+                scores, per_class = validate(self.model, *validation, num_classes)
+                self.val_seconds = time.perf_counter() - t0
+                job.update(message="Training.")
+                logs.update(scores)
+            seconds = time.perf_counter() - self.epoch_t0
+            row = {"epoch": epoch + 1, "seconds": seconds, "complete": complete,
+                   "batches": self.batches, "position": epoch + self.batches / self.steps,
+                   "class_accuracy": per_class, **logs}
+            if complete:
+                self.epochs_done = epoch + 1
+            else:
+                self.stopped_at = (epoch + 1, self.batches)
+            job.add_history(row)
+            job.write(job.store.add_epoch, job.run_id, epoch + 1, row, seconds,
+                      complete=complete, batches=self.batches, class_accuracy=per_class)
+            job.publish_progress(force=True)
+            if not complete:
+                return
+            measured = row.get("val_accuracy", row.get("accuracy"))
+            which = "validation" if "val_accuracy" in row else "training"
+            judged = len(validation[1]) if "val_accuracy" in row else n_fit
+            if (epoch == 0 and measured is not None and measured < chance
+                    and judged >= MIN_JUDGED_IMAGES and not job.stop_requested):
+                self.diverged = _did_not_learn(f"{which}", measured, num_classes,
+                                               spec.learning_rate).replace(
+                    "accuracy is", "accuracy after the first epoch is")
+                self.model.stop_training = True
+                return
+            target = spec.target_accuracy
+            if target is not None and measured is not None and measured >= target:
+                self.target_reached = (
+                    f"Reached the target: {which} accuracy {measured:.1%} ≥ {target:.1%} at "
+                    f"epoch {epoch + 1}, so training stopped early.")
+                self.model.stop_training = True
+
+    return Progress()
+
+
+def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int
+             ) -> tuple[dict[str, float], list[float]]:
+    """Loss, accuracy and each class's accuracy from one prediction pass.
+
+    Returns:
+        ({"val_loss", "val_accuracy"}, per-class accuracy as a list of `num_classes`
+        floats, NaN for a class absent from `y_val`).
+    """
+    probs = np.asarray(model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    y = np.asarray(y_val, dtype=np.int64)
+    # the clip matches Keras's sparse categorical cross-entropy on probabilities
+    picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    right = probs.argmax(axis=1) == y
+    counts = np.bincount(y, minlength=num_classes)
+    hits = np.bincount(y[right], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+    scores = {"val_loss": float(-np.log(picked).mean()), "val_accuracy": float(right.mean())}
+    return scores, [float(v) for v in per_class]
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float
+                     ) -> tuple[tuple[np.ndarray, np.ndarray],
+                                tuple[np.ndarray, np.ndarray] | None]:
+    """Holds out the last `fraction` of the images, as Keras's `validation_split` does.
+
+    Returns:
+        ((x_fit, y_fit), (x_val, y_val)), or ((x, y), None) when nothing is held out.
+    """
+    n_val = int(len(x) * fraction)
+    if n_val == 0:
+        return (x, y), None
+    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])

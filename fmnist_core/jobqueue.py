@@ -1,0 +1,359 @@
+"""JobQueue: a server's view of the class's training queue, and handles the pages read.
+
+The line itself lives in the run store (`RunStore.enqueue` / `claim_next`), so FIFO order,
+the cap on trainings at once and the per-student limit hold across every server of a class.
+Each server's queue claims the next run when it has a free slot and hands it to its
+executor (`fmnist_core.executors`, or Ray); it never knows how or where a job trains.
+
+A background tick (every second) writes the server's heartbeat, passes on Stop requests that
+reached the store from any server, claims runs freed elsewhere, and marks runs of gone
+servers as interrupted.
+
+    queue = JobQueue(RunStore())
+    handle = queue.submit(preset("quick"), owner)     # OwnerLimitError past the limit
+    handle.snapshot()["status"], queue.position(handle)
+    queue.stop(handle.run_id, owner)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from fmnist_core.datasets import Dataset
+from fmnist_core.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
+from fmnist_core.job import TrainingJob, initial_state
+from fmnist_core.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
+                              RunNotFoundError, RunStore)
+from fmnist_core.spec import ModelSpec
+
+__all__ = ["JobQueue", "RunHandle", "OwnerLimitError", "env_int"]
+
+TICK_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+RECOVER_SECONDS = 10.0
+ORPHAN_GONE = "The server stopped while this run was training, and its trainer is gone."
+# Finished jobs whose live snapshots (batch points) stay in memory for their pages.
+KEEP_FINISHED = 200
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    """An integer from the environment; the default when unset or not a positive int."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+class JobQueue:
+    """This server's end of the class's queue.
+
+    Args:
+        store: the run store every job writes to (and where the line is kept).
+        max_concurrent: trainings at once across the class, and this server's slots;
+            default `$STUDIO_MAX_CONCURRENT_TRAININGS` or 1.
+        max_per_owner: queued or running jobs one owner may have; default
+            `$STUDIO_MAX_JOBS_PER_OWNER` or 1.
+        limit_train: default training-set limit for every job (`$STUDIO_TRAIN_LIMIT`).
+        limit_test: default test-set limit (`$STUDIO_TEST_LIMIT`).
+        dataset_loader: loads a dataset by name (lets tests inject small data).
+        worker_processes: train in worker processes rather than threads; default True
+            unless `$STUDIO_TRAINING_WORKER` is "thread". Ignored when `executor` is given.
+        worker_idle_seconds: how long an idle worker process is kept.
+        executor: where jobs train; default from `worker_processes`.
+        tick_seconds: the background tick's period; None for no tick (tests that step).
+    """
+
+    def __init__(self, store: RunStore, max_concurrent: int | None = None,
+                 max_per_owner: int | None = None, limit_train: int | None = None,
+                 limit_test: int | None = None,
+                 dataset_loader: Callable[[str], Dataset] | None = None,
+                 worker_processes: bool | None = None,
+                 worker_idle_seconds: float = WORKER_IDLE_SECONDS,
+                 executor: Any = None, tick_seconds: float | None = TICK_SECONDS):
+        self.store = store
+        self.max_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
+        self.max_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
+        self.limit_train = limit_train or env_int("STUDIO_TRAIN_LIMIT", None)
+        self.limit_test = limit_test or env_int("STUDIO_TEST_LIMIT", None)
+        self._loader = dataset_loader
+        if executor is None:
+            if worker_processes is None:
+                worker_processes = os.environ.get("STUDIO_TRAINING_WORKER",
+                                                  "process") != "thread"
+            executor = (ProcessExecutor(self.max_concurrent, worker_idle_seconds)
+                        if worker_processes else ThreadExecutor())
+        self.executor = executor
+        self.server_id = uuid.uuid4().hex[:12]
+        self._lock = threading.RLock()
+        self._pump_lock = threading.Lock()
+        self._jobs: dict[str, TrainingJob] = {}  # trained here, running or recently ended
+        self._running: set[str] = set()
+        self.peak_running = 0
+        self._closed = threading.Event()
+        self.store.heartbeat(self.server_id, self.executor.name)
+        self._adopt_orphans()
+        self._ticker = None
+        if tick_seconds:
+            self._ticker = threading.Thread(target=self._tick, args=(tick_seconds,),
+                                            name=f"queue-{self.server_id}", daemon=True)
+            self._ticker.start()
+
+    # -- what pages call -----------------------------------------------------------------
+
+    def submit(self, spec: ModelSpec, owner: str) -> RunHandle:
+        """Queues a run and starts it when a slot is free.
+
+        Raises:
+            OwnerLimitError: the owner already has `max_per_owner` active jobs.
+        """
+        run_id = self.store.enqueue(spec, owner, self.max_per_owner)
+        self.pump()
+        return RunHandle(self, run_id)
+
+    def get(self, run_id: str) -> RunHandle | None:
+        """A handle on any stored run (trained here or elsewhere), None if there is none."""
+        if run_id in self._jobs:
+            return RunHandle(self, run_id)
+        try:
+            self.store.get_run(run_id)
+        except (RunNotFoundError, ValueError):
+            return None
+        return RunHandle(self, run_id)
+
+    def jobs(self, owner: str | None = None) -> list[RunHandle]:
+        """Handles on the queued and running runs (of `owner`, when given)."""
+        runs = self.store.list_runs(owner=owner, statuses=ACTIVE_STATUSES)
+        return [RunHandle(self, run["id"]) for run in reversed(runs)]
+
+    def position(self, handle: RunHandle | str) -> int | None:
+        """1 for the next run to start, 0 while training, None once ended."""
+        run_id = handle if isinstance(handle, str) else handle.run_id
+        return self.store.queue_position(run_id)
+
+    def stop(self, run_id: str, owner: str | None) -> None:
+        """Stops (or, while queued, cancels) a run of `owner`'s; `owner=None` is the
+        teacher, who may stop any run.
+
+        Raises:
+            PermissionError: the run belongs to someone else.
+            KeyError: no such run.
+        """
+        try:
+            run = self.store.get_run(run_id)
+        except (RunNotFoundError, ValueError):
+            raise KeyError(f"There is no training {run_id}.") from None
+        if owner is not None and run["owner"] != owner:
+            raise PermissionError("Only the person who started this training can stop it.")
+        if run["status"] == "queued" and self.store.cancel_queued(run_id):
+            return
+        self.store.request_stop(run_id)
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.stop()
+
+    def cancel_queued(self, owner: str) -> int:
+        """Cancels every queued run of `owner`; returns how many."""
+        runs = self.store.list_runs(owner=owner, statuses=("queued",))
+        return sum(self.store.cancel_queued(run["id"]) for run in runs)
+
+    def running_count(self) -> int:
+        return self.store.count("running")
+
+    def waiting_count(self) -> int:
+        return self.store.count("queued")
+
+    def where(self) -> str:
+        """Where trainings run, for the sidebar."""
+        return self.executor.where()
+
+    def close(self) -> None:
+        """Ends the tick and the idle workers (running jobs keep theirs until they end)."""
+        self._closed.set()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        self.executor.close()
+        with self._lock:
+            idle = not self._running
+        if idle:
+            self.store.remove_server(self.server_id)
+
+    # -- claiming and ending -------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Claims queued runs while this server has free slots and the class is under its
+        cap, and starts them."""
+        with self._pump_lock:
+            while not self._closed.is_set():
+                with self._lock:
+                    if len(self._running) >= self.max_concurrent:
+                        return
+                run = self.store.claim_next(self.server_id, self.max_concurrent,
+                                            self.executor.name)
+                if run is None:
+                    return
+                self._start(run)
+
+    def _start(self, run: dict[str, Any]) -> None:
+        spec = run["spec"]
+        try:
+            dataset = self._loader(spec.dataset) if self._loader else None
+        except Exception as err:  # noqa: BLE001 - a missing dataset fails this run only
+            self.store.finish_run(run["id"], "failed", error=str(err), stop_reason=str(err))
+            return
+        job = TrainingJob(spec, run["owner"], self.store, dataset=dataset,
+                          limit_train=self.limit_train, limit_test=self.limit_test,
+                          on_done=self._job_done, run_id=run["id"])
+        with self._lock:
+            self._jobs[job.run_id] = job
+            self._running.add(job.run_id)
+            self.peak_running = max(self.peak_running, self.store.count("running"))
+            self._forget_old()
+        self.executor.start(job)
+
+    def _job_done(self, job: TrainingJob) -> None:
+        with self._lock:
+            self._running.discard(job.run_id)
+        self.pump()
+
+    def _forget_old(self) -> None:
+        ended = [rid for rid, job in self._jobs.items() if job.done]
+        for rid in ended[:-KEEP_FINISHED] if len(ended) > KEEP_FINISHED else ():
+            self._jobs.pop(rid, None)
+
+    def _adopt_orphans(self) -> None:
+        """Runs of gone servers that this executor can find again (Ray actors) become
+        this server's; the others are interrupted."""
+        if getattr(self.executor, "adopts", False):
+            for run in self.store.orphaned_runs():
+                if run["executor"] != self.executor.name:
+                    continue
+                if not self.store.adopt(run["id"], self.server_id):
+                    continue
+                job = self.executor.adopt(self.store.get_run(run["id"]), self)
+                if job is None:
+                    self.store.finish_run(run["id"], "interrupted", error=ORPHAN_GONE,
+                                          stop_reason=ORPHAN_GONE)
+                    continue
+                with self._lock:
+                    self._jobs[job.run_id] = job
+                    self._running.add(job.run_id)
+        self.store.recover()
+
+    def _tick(self, every: float) -> None:
+        last_beat = last_recover = time.monotonic()
+        while not self._closed.wait(every):
+            try:
+                if not self.store.home.exists():
+                    return  # a test's store that was removed
+                now = time.monotonic()
+                if now - last_beat >= HEARTBEAT_SECONDS:
+                    self.store.heartbeat(self.server_id, self.executor.name)
+                    last_beat = now
+                for run_id in self.store.stop_requests(self.server_id):
+                    job = self._jobs.get(run_id)
+                    if job is not None:
+                        job.stop()
+                if now - last_recover >= RECOVER_SECONDS:
+                    self._adopt_orphans()
+                    last_recover = now
+                self.pump()
+            except Exception:  # noqa: BLE001 - the database away: try again next tick
+                continue
+
+
+class RunHandle:
+    """What a page holds of a run: its live snapshot when it trains on this server, else
+    what the store knows (queued, training on another server, or ended)."""
+
+    def __init__(self, queue: JobQueue, run_id: str):
+        self.queue = queue
+        self.run_id = run_id
+
+    @property
+    def job(self) -> TrainingJob | None:
+        return self.queue._jobs.get(self.run_id)
+
+    @property
+    def worker(self):
+        job = self.job
+        return job.worker if job is not None else None
+
+    def snapshot(self) -> dict[str, Any]:
+        job = self.job
+        if job is not None:
+            return job.snapshot()
+        return stored_snapshot(self.queue.store, self.queue.store.get_run(self.run_id))
+
+    @property
+    def status(self) -> str:
+        job = self.job
+        if job is not None:
+            return job.status
+        return self.queue.store.get_run(self.run_id)["status"]
+
+    @property
+    def done(self) -> bool:
+        job = self.job
+        if job is not None:
+            return job.done
+        return self.status in FINAL_STATUSES
+
+    @property
+    def owner(self) -> str:
+        job = self.job
+        return job.owner if job is not None else self.queue.store.get_run(self.run_id)["owner"]
+
+    @property
+    def stop_requested(self) -> bool:
+        job = self.job
+        if job is not None:
+            return job.stop_requested
+        return self.queue.store.get_run(self.run_id)["stop_requested"]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until the run has ended; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.job
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if job is not None:
+                return job.wait(left)
+            if self.done:
+                return True
+            if left is not None and left <= 0:
+                return False
+            time.sleep(0.1 if left is None else min(0.1, left))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunHandle) and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+
+def stored_snapshot(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
+    """A run's snapshot from its row: the last progress its trainer wrote, its status and
+    final figures, and for a queued run its place in line."""
+    state = initial_state(run["id"], run["spec"])
+    if run.get("progress"):
+        state.update(run["progress"])
+    else:
+        state["history"] = [{**row, "position": row["epoch"]} for row in
+                            store.epochs(run["id"])]
+    status = run["status"]
+    state.update(status=status, run_id=run["id"], device=run["device"] or state["device"],
+                 test_loss=run["test_loss"], test_accuracy=run["test_accuracy"],
+                 model_path=run["model_path"], estimate=run.get("estimate_seconds"))
+    if status == "queued":
+        position = store.queue_position(run["id"])
+        state.update(queue_position=position, message=f"Queued: number {position} in line.",
+                     started_at=None)
+    elif status in FINAL_STATUSES:
+        state.update(message=run["stop_reason"] or run["error"] or status, eta=0.0)
+        if run.get("total_seconds"):
+            state["elapsed"] = run["total_seconds"]
+    elif not run.get("progress"):
+        state["message"] = "Preparing data and building the model."
+    return state

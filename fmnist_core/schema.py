@@ -1,0 +1,121 @@
+"""The run store's tables and their versions, the same on SQLite and PostgreSQL.
+
+Version 1 is the store the first releases wrote (runs and epochs, no version recorded).
+Each later version is a list of statements applied in one transaction, so a store of any
+earlier release opens and is upgraded in place without losing a run. The column types are
+ones both databases accept (`DOUBLE PRECISION` and `BIGINT` have REAL and INTEGER affinity
+in SQLite).
+"""
+
+from __future__ import annotations
+
+from fmnist_core.db import Database, Transaction
+
+VERSION_1 = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pid BIGINT,
+        device TEXT,
+        backend TEXT,
+        params BIGINT,
+        epochs_run BIGINT DEFAULT 0,
+        train_seconds DOUBLE PRECISION,
+        total_seconds DOUBLE PRECISION,
+        flops_per_second DOUBLE PRECISION,
+        best_val_accuracy DOUBLE PRECISION,
+        test_loss DOUBLE PRECISION,
+        test_accuracy DOUBLE PRECISION,
+        stop_reason TEXT,
+        error TEXT,
+        model_path TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS epochs (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch BIGINT NOT NULL,
+        loss DOUBLE PRECISION,
+        accuracy DOUBLE PRECISION,
+        val_loss DOUBLE PRECISION,
+        val_accuracy DOUBLE PRECISION,
+        seconds DOUBLE PRECISION,
+        PRIMARY KEY (run_id, epoch)
+    )""",
+)
+
+# Version 2: the queue, owners and servers live in the store (several studio servers share
+# one), epochs know whether they were complete, and a run keeps its live progress.
+VERSION_2 = (
+    "ALTER TABLE runs ADD COLUMN seq BIGINT",  # FIFO order of the queue
+    "ALTER TABLE runs ADD COLUMN host TEXT",  # machine of `pid`
+    "ALTER TABLE runs ADD COLUMN server TEXT",  # studio server that trains it
+    "ALTER TABLE runs ADD COLUMN executor TEXT",  # "thread", "process", "ray" or "cli"
+    "ALTER TABLE runs ADD COLUMN started DOUBLE PRECISION",
+    "ALTER TABLE runs ADD COLUMN finished DOUBLE PRECISION",
+    "ALTER TABLE runs ADD COLUMN stop_requested BIGINT DEFAULT 0",
+    "ALTER TABLE runs ADD COLUMN progress TEXT",  # JSON: the live snapshot, for any server
+    "ALTER TABLE runs ADD COLUMN estimate_seconds DOUBLE PRECISION",  # per epoch, at start
+    "ALTER TABLE runs ADD COLUMN estimate_factor DOUBLE PRECISION",  # this machine's correction
+    "ALTER TABLE epochs ADD COLUMN complete BIGINT DEFAULT 1",  # 0: a stopped epoch
+    "ALTER TABLE epochs ADD COLUMN batches BIGINT",  # batches trained in the epoch
+    "ALTER TABLE epochs ADD COLUMN class_accuracy TEXT",  # JSON list, validation per class
+    """CREATE TABLE IF NOT EXISTS owners (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        created DOUBLE PRECISION,
+        last_seen DOUBLE PRECISION
+    )""",
+    """CREATE TABLE IF NOT EXISTS servers (
+        id TEXT PRIMARY KEY,
+        host TEXT,
+        pid BIGINT,
+        executor TEXT,
+        started DOUBLE PRECISION,
+        heartbeat DOUBLE PRECISION
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_status_seq ON runs (status, seq)",
+    "CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner)",
+)
+
+MIGRATIONS = {2: VERSION_2}
+LATEST = max(MIGRATIONS)
+
+
+def table_exists(tx: Transaction, name: str) -> bool:
+    if tx.dialect == "sqlite":
+        return tx.one("SELECT name FROM sqlite_master WHERE type='table' AND name=?",
+                      (name,)) is not None
+    return tx.value("SELECT to_regclass(?) IS NOT NULL AS found", (name,))
+
+
+def migrate(db: Database) -> int:
+    """Creates the tables or upgrades them to `LATEST`; returns the version found.
+
+    Runs in a locked transaction, so servers starting together upgrade once.
+
+    Raises:
+        RuntimeError: the store was written by a newer release (a sentence).
+    """
+    with db.transaction(locked=True) as tx:
+        if table_exists(tx, "meta"):
+            found = int(tx.value("SELECT value FROM meta WHERE key='schema_version'") or 1)
+        else:
+            found = 1
+            for statement in VERSION_1:
+                tx.execute(statement)
+            tx.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        if found > LATEST:
+            raise RuntimeError(
+                f"The run store ({db.describe()}) was written by a newer release of the "
+                f"studio (schema {found}, this one knows {LATEST}); update the studio.")
+        for version in range(found + 1, LATEST + 1):
+            for statement in MIGRATIONS[version]:
+                tx.execute(statement)
+            # runs already stored come before any queued from now on (the queue orders by
+            # seq, then creation time)
+            tx.execute("UPDATE runs SET seq = 0 WHERE seq IS NULL")
+            tx.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        return found

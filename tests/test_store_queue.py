@@ -1,0 +1,168 @@
+"""The queue kept in the run store: the same contract for one server or several.
+
+Two `JobQueue`s on one store are two studio servers: FIFO order, the class's cap, the
+per-student limit and Stop hold across them, and no run is started twice.
+"""
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_core.datasets import Dataset
+from fmnist_core.jobqueue import JobQueue
+from fmnist_core.runs import OwnerLimitError, RunStore
+from fmnist_core.spec import ModelSpec
+from waiting import wait_for
+
+SPEC = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
+V1_STORE = Path(__file__).parent / "data" / "store_v1.sqlite"
+
+
+def tiny_data(n=256):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, n, dtype=np.uint8)
+    return Dataset("fashion_mnist", x, y, x[:64], y[:64], tuple("abcdefghij"), "test")
+
+
+@pytest.fixture
+def queues(store):
+    """Two servers' queues on one store (threads train; their ticks run every 0.2 s)."""
+    data = tiny_data()
+    made = [JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data,
+                     worker_processes=False, tick_seconds=0.2) for _ in range(2)]
+    yield made
+    for queue in made:
+        queue.close()
+
+
+def test_a_store_of_the_first_release_is_upgraded_in_place(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(V1_STORE, home / "runs.sqlite")
+    store = RunStore(home)
+    runs = {run["id"]: run for run in store.list_runs()}
+    assert {run_id: run["status"] for run_id, run in runs.items()} == {
+        "2dd910fa1c56": "completed", "cc0de4bfeb7b": "stopped", "443cc1b1dca6": "cancelled",
+        "5871ca0be9b3": "diverged",
+        "e0e0e0e0e0e0": "interrupted",  # it was training when that server died
+    }
+    done = store.get_run("2dd910fa1c56")
+    assert done["test_accuracy"] == 0.861 and done["params"] == 693962
+    assert done["best_val_accuracy"] == 0.87 and done["epochs_run"] == 2
+    epochs = store.epochs("2dd910fa1c56")
+    assert [(e["epoch"], e["complete"], e["val_accuracy"]) for e in epochs] == [
+        (1, True, 0.84), (2, True, 0.87)]
+    assert store.integrity_ok()
+    # the upgraded store works like a new one, and opens again without change
+    queued = store.enqueue(SPEC, "alice")
+    assert store.queue_position(queued) == 1
+    again = RunStore(home)
+    assert len(again.list_runs()) == 6 and again.get_run(queued)["status"] == "queued"
+
+
+def test_a_store_of_a_newer_release_is_refused_with_a_sentence(store):
+    with store.db.transaction() as tx:
+        tx.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(RuntimeError, match="newer release of the studio"):
+        RunStore(store.home)
+
+
+def test_the_line_is_fifo_and_capped_and_the_owner_limit_holds(store):
+    first, second, third = (store.enqueue(SPEC, who) for who in ("al", "bo", "cy"))
+    with pytest.raises(OwnerLimitError, match="already have a training"):
+        store.enqueue(SPEC, "al")
+    assert [store.queue_position(r) for r in (first, second, third)] == [1, 2, 3]
+    assert store.claim_next("server-a", cap=1, executor="thread")["id"] == first
+    assert store.claim_next("server-b", cap=1, executor="thread") is None  # the cap
+    assert [store.queue_position(r) for r in (first, second, third)] == [0, 1, 2]
+    store.finish_run(first, "completed")
+    assert store.claim_next("server-b", cap=1, executor="thread")["id"] == second
+    assert store.get_run(second)["server"] == "server-b"
+    assert store.cancel_queued(third) and not store.cancel_queued(second)
+    assert store.queue_position(third) is None
+
+
+def test_servers_racing_for_the_line_never_start_a_run_twice(store):
+    ids = [store.enqueue(SPEC, f"owner{i}") for i in range(12)]
+    claimed, barrier = [], threading.Barrier(4)
+
+    def server(name):
+        barrier.wait()
+        while (run := store.claim_next(name, cap=100, executor="thread")) is not None:
+            claimed.append(run["id"])
+
+    threads = [threading.Thread(target=server, args=(f"s{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(claimed) == sorted(ids)  # each exactly once
+
+
+def test_two_servers_share_the_cap_fifo_and_stop(queues, store):
+    a, b = queues
+    long = SPEC.replace(epochs=200, batch_size=8)
+    first = a.submit(long, "alice")
+    second = b.submit(SPEC, "bob")
+    third = a.submit(SPEC, "carol")
+    assert first.status == "running" and a.position(first) == 0
+    # B has a free slot, but the class's cap of one is taken by A's run
+    assert b.position(second) == 1 and a.position(third) == 2
+    assert second.snapshot()["message"] == "Queued: number 1 in line."
+    with pytest.raises(OwnerLimitError):
+        b.submit(SPEC, "alice")  # the same student on the other server
+    with pytest.raises(PermissionError):
+        b.stop(first.run_id, "bob")
+    wait_for(lambda: first.snapshot()["steps_done"] > 0, what="the first batch")
+    b.stop(first.run_id, "alice")  # alice's next request lands on server B
+    # A's tick passes the request on; the call in flight is the last one trained
+    assert first.wait(10)
+    snap = first.snapshot()
+    assert snap["status"] == "stopped" and snap["steps_done"] == snap["stop_seen_at_step"]
+    # B's run started next (FIFO), then A's: each on one server only
+    assert second.wait(60) and third.wait(60)
+    runs = {run["id"]: run for run in store.list_runs()}
+    assert runs[second.run_id]["status"] == runs[third.run_id]["status"] == "completed"
+    assert runs[second.run_id]["started"] <= runs[third.run_id]["started"]
+    assert max(a.peak_running, b.peak_running) == 1  # never two at once across servers
+
+
+def test_a_run_trained_on_another_server_is_seen_live(queues, store):
+    a, b = queues
+    job = a.submit(SPEC.replace(epochs=30, batch_size=8), "alice")
+    seen = b.get(job.run_id)
+    assert seen.job is None  # not trained on B
+    wait_for(lambda: seen.snapshot()["batch_points"], what="progress on the other server")
+    assert seen.snapshot()["status"] == "running" and not seen.done
+    a.stop(job.run_id, "alice")
+    assert seen.wait(10) and seen.status == "stopped"
+    assert seen.snapshot()["message"].startswith("Stopped by you")
+
+
+def test_runs_of_a_server_that_went_away_are_interrupted(store):
+    store.heartbeat("gone", "thread")
+    run = store.enqueue(SPEC, "alice")
+    assert store.claim_next("gone", cap=1, executor="thread")["id"] == run
+    with store.db.transaction() as tx:  # its last heartbeat was long ago
+        tx.execute("UPDATE servers SET heartbeat=? WHERE id='gone'", (time.time() - 3600,))
+    assert store.recover() == [run]
+    assert store.get_run(run)["status"] == "interrupted"
+
+
+def test_queued_runs_of_absent_owners_are_cancelled_after_a_grace(store):
+    kept, dropped = store.enqueue(SPEC, "here"), store.enqueue(SPEC, "gone")
+    with store.db.transaction() as tx:  # both queued a minute ago
+        tx.execute("UPDATE runs SET created=created-60")
+    store.touch_owners(["here"])
+    assert store.cancel_absent(grace_seconds=30) == [dropped]
+    assert store.get_run(kept)["status"] == "queued"
+    assert store.get_run(dropped)["status"] == "cancelled"
+
+
+def test_the_owner_secret_is_made_once_and_kept(store):
+    assert store.secret() == RunStore(store.home).secret() and len(store.secret()) == 32

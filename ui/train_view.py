@@ -1,0 +1,88 @@
+"""The Train page's pieces: the preview of a spec, the progress line and a run's result."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fmnist_core.estimate import Estimate
+from fmnist_core.spec import ModelSpec
+
+LAYER_COLUMNS = {"name": "Layer", "type": "Type", "output_shape": "Output shape",
+                 "params": "Parameters", "flops": "Work per image (MFLOP)"}
+
+
+def duration(seconds: float | None) -> str:
+    """"45 s", "3 min 20 s", "1 h 05 min"."""
+    if seconds is None:
+        return "–"
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def layer_table(info: dict) -> pd.DataFrame:
+    """The layer table with readable headers and numbers."""
+    table = pd.DataFrame(info["layers"])
+    table["output_shape"] = table["output_shape"].map(lambda s: " × ".join(map(str, s)))
+    table["params"] = table["params"].map(lambda v: f"{v:,}")
+    table["flops"] = table["flops"].map(lambda v: f"{v / 1e6:,.2f}" if v else "–")
+    return table.rename(columns=LAYER_COLUMNS)
+
+
+def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
+    """What the spec builds and what it will cost, before Start."""
+    st.markdown(f"**{spec.summary()} → Dense 10 (softmax)**")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Parameters", f"{info['total_params']:,}")
+    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP")
+    c3.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}",
+              help=f"{n_fit:,} training images per epoch plus the validation pass, at "
+                   f"{guess.basis}.")
+    c4.metric(f"All {spec.epochs} epoch(s)", f"≈ {duration(guess.total_seconds)}",
+              help="Every epoch, preparing the first one, and the test at the end.")
+    with st.expander("Layers: output shapes, parameters and work"):
+        st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table")
+        st.caption("Work per image counts multiply-adds of one forward pass; training costs "
+                   "about three times as much (forward, then backward).")
+
+
+def progress_text(snap: dict) -> str:
+    """"Epoch 2/5 · batch 120/422 · 1,830 images/s · about 1 min 05 s left"."""
+    parts = [f"Epoch {snap['epoch']}/{snap['epochs']}",
+             f"batch {snap['batch']}/{snap['batches_per_epoch']}"]
+    if snap["images_per_second"]:
+        parts.append(f"{snap['images_per_second']:,.0f} images/s")
+    if snap["status"] == "running":
+        parts.append(f"about {duration(snap['eta'])} left" if snap["eta"] is not None
+                     else "measuring the pace…")
+    return " · ".join(parts)
+
+
+def result(snap: dict) -> None:
+    """The run's outcome in one sentence, then its figures."""
+    status = snap["status"]
+    sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
+    {"completed": st.success, "stopped": st.warning,
+     "cancelled": st.info}.get(status, st.error)(sentence)
+    complete = [row for row in snap["history"] if row.get("complete", True)]
+    measured = (sum(row["seconds"] for row in complete[1:]) / (len(complete) - 1)
+                if len(complete) > 1 else complete[0]["seconds"] if complete else None)
+    if snap["test_accuracy"] is None and measured is None:
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    if snap["test_accuracy"] is not None:
+        c1.metric("Test accuracy", f"{snap['test_accuracy']:.2%}")
+        c2.metric("Test loss", f"{snap['test_loss']:.3f}")
+    c3.metric("Training time", duration(snap["elapsed"]))
+    if measured is not None:
+        c4.metric("Time per epoch", duration(measured),
+                  delta=(f"estimated {duration(snap['estimate'])}" if snap.get("estimate")
+                         else None), delta_color="off",
+                  help="Measured on this run (after the first epoch, which also prepares "
+                       "the training step), next to the estimate made before it started.")
