@@ -1,0 +1,212 @@
+"""Probing a trained network: the out-of-distribution score's AUROC, and probe latency.
+
+The quick and seed-cnn presets are trained as their specs say (build_model, compile_model,
+fit) on the official training images less the spec's validation split; the OOD score is
+fitted with `fmnist_core.ood.fit`, its threshold set on that held-out split. Then:
+
+- digits: the 1,797 handwritten digits bundled with scikit-learn (8×8, values 0–16), scaled
+  to 0–255, fitted into 20×20 keeping the aspect and placed by their centre of mass in
+  28×28, the way MNIST was made; MNIST's own test images too where they can be loaded;
+- photo-like uploads: Fashion-MNIST test garments drawn dark on a light, unevenly lit,
+  noisy 320×240 background, scaled and off-centre, then run through `preprocess`, as a
+  user's photo would be: these should pass;
+- AUROC of the Fashion-MNIST test images against each, for the combined score and for each
+  of its parts alone (Mahalanobis distance, energy) and the top softmax probability;
+- per change on the Predict and Inspect pages: a probe (transform + one prediction), a
+  sweep (53 images, one batch), a Grad-CAM, the OOD score of one image.
+
+Targets: digits AUROC ≥ 0.95 for both presets; a probe ≤ 100 ms (judged on p95).
+
+    .venv/bin/python bench/ood.py [--smoke]
+
+--smoke: 3,000 training images, 1 epoch, 1,000 test images, 300 photos, 20 repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from PIL import Image
+
+PRESETS = ("quick", "seed-cnn")
+DIGITS_AUROC = 0.95
+PROBE_P95_MS = 100.0
+
+
+def mnist_style(image: np.ndarray) -> np.ndarray:
+    """(h, w) uint8 light-on-dark digit → (28, 28) uint8: the box around the ink fitted into
+    20×20 keeping the aspect, then moved so its centre of mass is at (14, 14)."""
+    rows, cols = np.nonzero(image)
+    image = image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    height, width = image.shape
+    factor = 20 / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    height, width = image.shape
+    weights = image.astype(np.float64)
+    row = (weights.sum(axis=1) * np.arange(height)).sum() / weights.sum()
+    col = (weights.sum(axis=0) * np.arange(width)).sum() / weights.sum()
+    top = int(np.clip(round(14 - row), 0, 28 - height))
+    left = int(np.clip(round(14 - col), 0, 28 - width))
+    canvas = np.zeros((28, 28), np.uint8)
+    canvas[top:top + height, left:left + width] = image
+    return canvas
+
+
+def sklearn_digits() -> np.ndarray:
+    """(1797, 28, 28) uint8: scikit-learn's bundled handwritten digits, made like MNIST."""
+    from sklearn.datasets import load_digits
+
+    raw = np.rint(load_digits().images * (255 / 16)).astype(np.uint8)
+    return np.stack([mnist_style(digit) for digit in raw])
+
+
+def photo_like(garment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(240, 320) uint8: a (28, 28) light-on-dark garment drawn dark on a light, slightly
+    uneven and noisy background, 35–80 % of the height, anywhere in the frame."""
+    height, width = 240, 320
+    light, dark = rng.uniform(200, 245), rng.uniform(10, 60)
+    size = int(rng.uniform(0.35, 0.8) * height)
+    big = np.asarray(Image.fromarray(garment).resize((size, size), Image.Resampling.BICUBIC),
+                     np.float64)
+    top, left = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
+    ys, xs = np.mgrid[0:height, 0:width]
+    photo = (light + rng.uniform(-8, 8) * (xs / width - 0.5)
+             + rng.uniform(-8, 8) * (ys / height - 0.5))
+    region = photo[top:top + size, left:left + size]
+    photo[top:top + size, left:left + size] = region - np.clip(big, 0, 255) / 255 * (region - dark)
+    photo += rng.normal(0, 2.0, photo.shape)
+    return np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+
+
+def photo_uploads(garments: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
+    """The photos of `garments` after `preprocess`: ((n, 28, 28) uint8, how many it refused)."""
+    from fmnist_core.preprocessing import ImageError, preprocess
+
+    rng = np.random.default_rng(seed)
+    images, refused = [], 0
+    for garment in garments:
+        try:
+            images.append(preprocess(photo_like(garment, rng), "fashion_mnist").image)
+        except ImageError:
+            refused += 1
+    return np.stack(images), refused
+
+
+def train(spec, x, y):
+    """The spec's model fitted on (x, y) as `model.fit` would in the studio; (model, seconds)."""
+    import keras
+
+    from fmnist_core.model import build_model, compile_model
+
+    keras.utils.set_random_seed(spec.seed)
+    model = compile_model(build_model(spec), spec,
+                          steps_per_epoch=math.ceil(len(x) / spec.batch_size))
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs, verbose=0)
+    return model, time.perf_counter() - started
+
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.r_[np.zeros(len(inside)), np.ones(len(outside))]
+    return float(roc_auc_score(labels, np.r_[inside, outside]))
+
+
+def timed_ms(call, repeats: int) -> list[float]:
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    from common import (bench_args, engine_env, load_note, median, percentile, print_table,
+                        verdict, warm_keras, write_result)
+
+    args = bench_args(__doc__.splitlines()[0])
+    engine_env()
+    from fmnist_core import gradcam, ood, probes
+    from fmnist_core.datasets import load_dataset
+    from fmnist_core.spec import preset
+
+    data = load_dataset("fashion_mnist")
+    warm_keras()
+    limit_train, limit_test, n_photos, repeats = ((3000, 1000, 300, 20) if args.smoke
+                                                  else (None, None, 1000, 100))
+    x_test = data.x_test[:limit_test]
+    outside = {"digits": sklearn_digits()}
+    try:
+        outside["MNIST"] = load_dataset("mnist").x_test
+    except Exception as err:  # noqa: BLE001 - MNIST is optional here
+        print(f"MNIST not used: {err}")
+    photos, refused = photo_uploads(data.x_test[-n_photos:])
+    rows, latency, details = [], [], []
+    for name in PRESETS:
+        spec = preset(name).replace(epochs=1) if args.smoke else preset(name)
+        x_train, y_train = data.x_train[:limit_train], data.y_train[:limit_train]
+        n_val = int(len(x_train) * spec.validation_split)
+        print(f"training {name}: {spec.summary()}, {spec.epochs} epoch(s)", flush=True)
+        model, fit_s = train(spec, x_train[:-n_val], y_train[:-n_val])
+        accuracy = float(np.mean(np.asarray(model.predict(x_test, batch_size=1000, verbose=0))
+                                 .argmax(axis=1) == data.y_test[:limit_test]))
+        started = time.perf_counter()
+        score = ood.fit(model, x_train[:-n_val], y_train[:-n_val], x_train[-n_val:])
+        ood_fit_s = time.perf_counter() - started
+        sets = {"test": x_test, "photos": photos, **outside}
+        parts = {key: score.parts(model, images) for key, images in sets.items()}
+        combined = {key: score.score(model, images) for key, images in sets.items()}
+        top = {key: -np.asarray(model.predict(images, batch_size=1000, verbose=0)).max(axis=1)
+               for key, images in sets.items()}
+        for key in ["photos", *outside]:
+            rows.append({
+                "preset": name,
+                "test acc": accuracy,
+                "against": f"{key} ({len(sets[key])})",
+                "AUROC": auroc(combined["test"], combined[key]),
+                "distance only": auroc(parts["test"][0], parts[key][0]),
+                "energy only": auroc(parts["test"][1], parts[key][1]),
+                "top prob": auroc(top["test"], top[key]),
+                "test pass": float(np.mean(combined["test"] <= score.threshold)),
+                "its pass": float(np.mean(combined[key] <= score.threshold)),
+                "target": f"AUROC ≥ {DIGITS_AUROC}" if key == "digits" else "mostly pass",
+                "met": verdict(None if args.smoke else (
+                    auroc(combined["test"], combined[key]) >= DIGITS_AUROC if key == "digits"
+                    else float(np.mean(combined[key] <= score.threshold)) >= 0.8)),
+            })
+        image, label = data.x_test[0], int(data.y_test[0])
+        cam = gradcam.GradCam(model)
+        times = {
+            "probe (transform + predict)": timed_ms(
+                lambda: probes.probe(model, image, shift=(3, -2), rotate=15, noise=10), repeats),
+            "sweep (53 images)": timed_ms(lambda: probes.sweep(model, image, label), repeats),
+            "Grad-CAM": timed_ms(lambda: cam(image), repeats),
+            "OOD score of one image": timed_ms(lambda: score.score(model, image[None]), repeats),
+        }
+        for what, values in times.items():
+            latency.append({"preset": name, "call": what, "median ms": median(values),
+                            "p95 ms": percentile(values, 95),
+                            "target": f"p95 ≤ {PROBE_P95_MS:.0f} ms" if what.startswith("probe")
+                            else "–",
+                            "met": verdict(percentile(values, 95) <= PROBE_P95_MS)
+                            if what.startswith("probe") else "–"})
+        details.append({"preset": name, "fit_seconds": fit_s, "ood_fit_seconds": ood_fit_s,
+                        "threshold": score.threshold, "features": int(score.whitening.shape[0]),
+                        "photos_refused_by_preprocess": refused})
+    print_table("Out-of-distribution score: Fashion-MNIST test images against other inputs",
+                rows)
+    print_table("Probing latency per change (server side)", latency)
+    print_table("Fitting", details)
+    load_note()
+    write_result("ood", {"smoke": args.smoke, "rows": rows, "latency": latency,
+                         "fitting": details})
+
+
+if __name__ == "__main__":
+    main()

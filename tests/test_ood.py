@@ -1,0 +1,116 @@
+"""fmnist_core.ood on a small model trained here, against scikit-learn's handwritten digits."""
+
+import keras
+import numpy as np
+import pytest
+
+from bench.ood import mnist_style, sklearn_digits
+from fmnist_core import ood
+from fmnist_core.model import build_model, compile_model
+from fmnist_core.spec import ModelSpec, preset
+
+
+@pytest.fixture(scope="module")
+def trained(fashion):
+    """The quick preset, 2 epochs on 3,000 training images (a few seconds), and its score
+    fitted with 1,000 held-out training images."""
+    spec = preset("quick")
+    x, y = fashion.x_train[:3000], fashion.y_train[:3000]
+    keras.utils.set_random_seed(spec.seed)
+    model = compile_model(build_model(spec), spec, steps_per_epoch=24)
+    model.fit(x, y, batch_size=spec.batch_size, epochs=2, verbose=0)
+    return model, ood.fit(model, x, y, fashion.x_train[-1000:])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return sklearn_digits()[:300]
+
+
+def test_digits_are_flagged_far_more_often_than_fashion_mnist(trained, fashion, digits):
+    model, score = trained
+    fashion_flagged = score.is_unusual(model, fashion.x_test[:300])
+    digits_flagged = score.is_unusual(model, digits)
+    assert fashion_flagged.dtype == bool and fashion_flagged.shape == (300,)
+    assert fashion_flagged.mean() <= 0.12
+    assert digits_flagged.mean() >= 0.7
+    assert digits_flagged.mean() >= 5 * fashion_flagged.mean()
+
+
+def test_threshold_lets_the_asked_share_of_held_out_images_pass(trained, fashion):
+    model, score = trained
+    held_out = score.score(model, fashion.x_train[-1000:])
+    assert held_out.dtype == np.float64 and held_out.shape == (1000,)
+    assert score.quantile == 0.95
+    assert np.mean(held_out <= score.threshold) == pytest.approx(0.95, abs=0.002)
+
+
+def test_the_score_adds_the_standardised_distance_and_energy(trained, fashion):
+    model, score = trained
+    images = fashion.x_test[:20]
+    distance, energy = score.parts(model, images)
+    assert (distance >= 0).all()
+    probs = np.asarray(model.predict(images, verbose=0), np.float64)
+    kernel, bias = (np.asarray(w, np.float64) for w in model.layers[-1].weights)
+    # the softmax's log-probabilities differ from the logits by logsumexp = -energy
+    features = keras.Model(model.inputs[0], model.layers[-1].input).predict(images, verbose=0)
+    logits = np.asarray(features, np.float64) @ kernel + bias
+    np.testing.assert_allclose(np.log(probs), logits + energy[:, None], atol=1e-4)
+    mean_d, sd_d, mean_e, sd_e = score.stats
+    np.testing.assert_allclose(score.score(model, images),
+                               (distance - mean_d) / sd_d + (energy - mean_e) / sd_e)
+
+
+def test_save_and_load_give_the_same_scores(trained, digits, tmp_path):
+    model, score = trained
+    path = ood.path_for(tmp_path / "models" / "abc123.keras")
+    assert path == tmp_path / "models" / "abc123.ood.npz"
+    path.parent.mkdir()
+    assert score.save(path) == path
+    assert sorted(p.name for p in path.parent.iterdir()) == ["abc123.ood.npz"]
+    loaded = ood.OodModel.load(path)
+    assert loaded.threshold == score.threshold and loaded.pooled == score.pooled
+    np.testing.assert_allclose(loaded.score(model, digits[:10]), score.score(model, digits[:10]),
+                               rtol=1e-6)
+    (tmp_path / "junk.npz").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="`path`.*OodModel.save"):
+        ood.OodModel.load(tmp_path / "junk.npz")
+
+
+def test_a_score_refuses_a_model_it_was_not_fitted_for(trained, digits):
+    _, score = trained
+    other = build_model(preset("quick").replace(dense_units=64))
+    with pytest.raises(ValueError, match="`model` gives 64 features.*128"):
+        score.score(other, digits[:2])
+
+
+def test_wide_flatten_features_are_averaged_over_positions(fashion):
+    model = build_model(ModelSpec(conv_blocks=1, filters=8, pooling="none", dense_units=0))
+    x, y = fashion.x_train[:200], fashion.y_train[:200]
+    score = ood.fit(model, x, y, fashion.x_train[-50:])
+    assert score.pooled and score.whitening.shape == (8, 8)  # 26×26×8 flattened > 2048
+    assert score.score(model, fashion.x_test[:3]).shape == (3,)
+
+
+def test_bad_arguments_say_what_was_wrong(fashion):
+    model = build_model(ModelSpec(conv_blocks=1, filters=2, dense_units=8))
+    x, y = fashion.x_train[:100], fashion.y_train[:100]
+    with pytest.raises(ValueError, match="`x_held_out`.*at least 20.*received 5"):
+        ood.fit(model, x, y, x[:5])
+    with pytest.raises(ValueError, match="`x_train` and `y_train`"):
+        ood.fit(model, x, y[:50], x)
+    with pytest.raises(ValueError, match="`quantile`.*received 95"):
+        ood.fit(model, x, y, x, quantile=95)
+    with pytest.raises(ValueError, match="`images`.*uint8"):
+        ood.fit(model, x.astype(np.float32), y, x)
+
+
+def test_digits_are_made_the_way_mnist_was():
+    digit = np.zeros((8, 8), np.uint8)
+    digit[1:7, 5:7] = 255  # a "1" in the right half
+    image = mnist_style(digit)
+    rows, cols = np.nonzero(image)
+    assert image.shape == (28, 28) and rows.max() - rows.min() + 1 == 20
+    weights = image.astype(float)
+    assert np.average(np.arange(28), weights=weights.sum(axis=1)) == pytest.approx(14, abs=0.5)
+    assert np.average(np.arange(28), weights=weights.sum(axis=0)) == pytest.approx(14, abs=0.5)
