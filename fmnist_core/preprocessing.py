@@ -2,9 +2,11 @@
 
 Fashion-MNIST follows the dataset's own conversion (its README): grayscale, invert when the
 background is light (the dataset is light on dark), trim the background, longest edge to 28,
-centre on a 28×28 canvas. MNIST digits are fitted into 20×20 instead and placed so that their
-centre of mass lands in the middle of the 28×28 field. Every step keeps its image and a one
-sentence note, so a page can show what happened and why.
+stretch the contrast, centre on a 28×28 canvas. MNIST digits are fitted into 20×20 instead and
+placed so that their centre of mass lands in the middle of the 28×28 field. Photos get two more
+things from `fmnist_core.photo`: an unevenly lit or noisy background is evened out first, and
+a picture with no distinct object in it is refused rather than classified. Every step keeps its
+image and a one sentence note, so a page can show what happened and why.
 
 Typical use:
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fmnist_core import photo
+
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096  # our own decompression-bomb guard, checked from the header
 # Pillow's own guard, lowered from its 89 M pixels to ours: a second line of defence for any
@@ -32,13 +36,17 @@ DATASETS = ("fashion_mnist", "mnist")
 SIZE = 28
 MNIST_BOX = 20
 
+# File name endings an upload box should accept: those of _FORMATS below.
+UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff")
+
 # Formats offered to Pillow: the common upload formats only, so no exotic decoder sees user
 # bytes. Camera JPEGs that Pillow reads as MPO come through the "JPEG" opener.
 _FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 # Out of 255: a spread below this is blank (JPEG noise on a white page stays under it).
 _BLANK_RANGE = 12
-# Out of 255: pixels this far from the background colour belong to the shape when trimming.
-_TRIM_THRESHOLD = 24
+# Out of 255: a result whose brightest pixel is below this is stretched to reach 255, as in
+# the dataset, where every image's brightest pixel is 254 or 255.
+_BRIGHTEST = 250
 
 # What Pillow's decoders raise on damaged or truncated data.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
@@ -48,6 +56,10 @@ _EMPTY_CANVAS = "The canvas is empty: draw something first."
 _TOO_MANY_PIXELS = "The image has more pixels than the {limit} limit; upload a smaller picture."
 _DAMAGED = "The file is damaged or incomplete, so the image could not be read."
 _NOT_AN_IMAGE = "The file is not a PNG, JPEG, WebP, GIF, BMP or TIFF image."
+_NO_OBJECT = (
+    "No object found in the picture: photograph one piece of clothing on a plain background "
+    "that contrasts with it, filling most of the frame."
+)
 
 
 class ImageError(ValueError):
@@ -82,7 +94,7 @@ class Preprocessed:
     steps: tuple[Step, ...]
 
 
-def decode_image(data: bytes) -> Image.Image:
+def decode_image(data: bytes, *, max_edge: int | None = None) -> Image.Image:
     """Decodes the bytes of an uploaded file into a fully loaded image.
 
     EXIF orientation is applied, animated files give their first frame, and every mode is
@@ -91,6 +103,10 @@ def decode_image(data: bytes) -> Image.Image:
 
     Args:
         data: The file's bytes (PNG, JPEG, WebP, GIF, BMP or TIFF).
+        max_edge: When given, a JPEG larger than this is decoded at a half, a quarter or an
+            eighth of its size, as long as its longest edge stays at least `max_edge`: a
+            12-megapixel photo then decodes several times faster. Other formats decode
+            at full size.
 
     Returns:
         A loaded PIL image in mode "L", "LA", "RGB" or "RGBA".
@@ -99,6 +115,11 @@ def decode_image(data: bytes) -> Image.Image:
         ImageError: The file is empty, too big, not an image, damaged, or has too many pixels.
         ValueError: `data` is not bytes.
     """
+    return _decode(data, max_edge)[0]
+
+
+def _decode(data: bytes, max_edge: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    """Does `decode_image`'s work; also returns the picture's full (width, height)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"Expected `data` to be bytes, received {type(data).__name__}.")
     size = len(data)  # memoryview len counts items, but uploads are 1-byte items
@@ -121,11 +142,16 @@ def decode_image(data: bytes) -> Image.Image:
                     f"The image is {width}×{height} pixels, more than the "
                     f"{_pixel_limit_text()} limit; upload a smaller picture."
                 )
+            if max_edge and opened.format in ("JPEG", "MPO") and max(width, height) > max_edge:
+                ratio = max_edge / max(width, height)
+                opened.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
             opened.load()  # first frame only; raises on truncated data
+            stored = opened.size
             try:
                 image = ImageOps.exif_transpose(opened)
             except (*_DECODE_ERRORS, KeyError, TypeError):
                 image = opened.copy()  # a broken EXIF block should not cost the user the picture
+            full_size = (width, height) if image.size == stored else (height, width)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -134,7 +160,7 @@ def decode_image(data: bytes) -> Image.Image:
         raise ImageError(_NOT_AN_IMAGE) from err
     except _DECODE_ERRORS as err:
         raise ImageError(_DAMAGED) from err
-    return _normalize_mode(image)
+    return _normalize_mode(image), full_size
 
 
 def canvas_to_image(rgba: np.ndarray) -> Image.Image:
@@ -205,7 +231,7 @@ def preprocess(
         The `(28, 28) uint8` image, light on dark, and the steps that made it.
 
     Raises:
-        ImageError: The image cannot be read or is blank.
+        ImageError: The image cannot be read, is blank or has no distinct object in it.
         ValueError: An argument has the wrong type or value.
     """
     if dataset not in DATASETS:
@@ -216,13 +242,27 @@ def preprocess(
         if not isinstance(flag, bool):
             raise ValueError(f"Expected `{name}` to be True or False, received {flag!r}.")
 
-    image, first_note = _load_source(source)
+    image, first_note, full_size = _load_source(source)
+    image, reduced_from = photo.shrink(image, full_size)
     gray, gray_note = _grayscale(image)
     if _spread(gray) < _BLANK_RANGE:
         raise ImageError(_BLANK)
+    if reduced_from:
+        gray_note = (
+            f"{gray_note[:-1]}, after reducing the {_shape_text(reduced_from)} picture to "
+            f"{_shape_text(gray.shape)}."
+        )
     steps = [_step("Grayscale", gray, first_note or gray_note)]
 
     border = float(np.median(_border(gray)))
+    background = photo.estimate_background(gray, light=border > 127)
+    bounds = photo.find_object(gray, background)
+    if bounds is None:
+        raise ImageError(_NO_OBJECT)
+    if not background.even:
+        gray = photo.flatten(gray, background)
+        steps.append(_step("Background flattened", gray, background.note))
+
     if invert == "auto":
         flip = border > 127
         why = f"Background was {'light' if flip else 'dark'} (border median {border:.0f}), so"
@@ -239,7 +279,7 @@ def preprocess(
         steps.append(_step(name, gray, f"{why} the image was kept."))
 
     if trim:
-        gray, note = _trim(gray)
+        gray, note = _trim(gray, bounds, background)
         steps.append(_step("Trimmed background", gray, note))
 
     box = SIZE if dataset == "fashion_mnist" else MNIST_BOX
@@ -271,6 +311,18 @@ def preprocess(
                 f"Kept at {SIZE}×{SIZE}",
                 gray,
                 f"Fitting is off and the image is already {SIZE}×{SIZE}, so its size was kept.",
+            )
+        )
+
+    brightest = int(gray.max())
+    if 0 < brightest < _BRIGHTEST:
+        gray = np.rint(gray * (255 / brightest)).astype(np.uint8)
+        steps.append(
+            _step(
+                "Contrast stretched",
+                gray,
+                f"The brightest pixel was {brightest}, so every level was scaled to make it "
+                "255, as in the dataset's pictures.",
             )
         )
 
@@ -308,17 +360,21 @@ def preprocess(
     return Preprocessed(image=steps[-1].image, steps=tuple(steps))
 
 
-def _load_source(source) -> tuple[Image.Image, str]:
-    """Returns the source as a PIL image and, for a canvas, the note of its first step."""
+def _load_source(source) -> tuple[Image.Image, str, tuple[int, int]]:
+    """Returns the source as a PIL image, for a canvas the note of its first step, and the
+    picture's full (width, height), which a large JPEG's image may be a fraction of."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(source), ""
+        image, full_size = _decode(source, max_edge=photo.WORK_EDGE)
+        return image, "", full_size
     if isinstance(source, Image.Image):
-        return _normalize_mode(source), ""
+        return _normalize_mode(source), "", source.size
     if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.size > 0:
         if source.ndim == 2 or (source.ndim == 3 and source.shape[2] == 3):
-            return Image.fromarray(np.ascontiguousarray(source)), ""
+            image = Image.fromarray(np.ascontiguousarray(source))
+            return image, "", image.size
         if source.ndim == 3 and source.shape[2] == 4:
-            return canvas_to_image(source), "The canvas strokes were read as white ink on black."
+            image = canvas_to_image(source)
+            return image, "The canvas strokes were read as white ink on black.", image.size
     raise ValueError(
         "Expected `source` to be file bytes, a PIL image or a (h, w), (h, w, 3) or (h, w, 4) "
         f"uint8 array, received {_describe(source)}."
@@ -386,18 +442,16 @@ def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8), note
 
 
-def _trim(gray: np.ndarray) -> tuple[np.ndarray, str]:
-    """Crops `(h, w) uint8` to the box of pixels that differ from the border's median."""
-    background = float(np.median(_border(gray)))
-    shape = np.abs(gray.astype(np.int16) - background) > _TRIM_THRESHOLD
-    if not shape.any():
-        return gray, "Nothing stood out from the background, so nothing was trimmed."
-    rows = np.flatnonzero(shape.any(axis=1))
-    cols = np.flatnonzero(shape.any(axis=0))
-    trimmed = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+def _trim(
+    gray: np.ndarray, box: tuple[int, int, int, int], background: photo.Background
+) -> tuple[np.ndarray, str]:
+    """Crops `(h, w) uint8` to the object's (top, bottom, left, right) box."""
+    top, bottom, left, right = box
+    trimmed = gray[top:bottom, left:right]
+    threshold = max(photo.MIN_THRESHOLD, photo.NOISE_THRESHOLD * background.noise)
     return trimmed, (
-        f"Cropped {_shape_text(gray.shape)} to the {_shape_text(trimmed.shape)} box around "
-        f"the shape (background {background:.0f})."
+        f"Cropped {_shape_text(gray.shape)} to the {_shape_text(trimmed.shape)} box of the "
+        f"pixels more than {threshold:.0f} levels away from the background."
     )
 
 

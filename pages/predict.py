@@ -11,7 +11,7 @@ from ui import figures, resources, router
 router.require_app()
 
 INVERT = {"auto": "auto", "on": True, "off": False}
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 
 st.title("Predict")
 st.caption("Draw a piece of clothing or upload a photo. The studio turns it into the kind of "
@@ -64,7 +64,7 @@ with st.expander("Preprocessing switches: invert, trim, fit, centre"):
 if raw is None:
     st.caption("Draw something… the network answers as soon as you let go of the mouse."
                if source == "Draw"
-               else "Upload a PNG, JPEG, WebP, GIF or BMP picture to classify it.")
+               else "Upload a PNG, JPEG, WebP, GIF, BMP or TIFF picture to classify it.")
     st.stop()
 try:
     result = preprocess(raw, dataset, invert=INVERT[invert], trim=trim, fit=fit, center=center)

@@ -1,10 +1,13 @@
-"""Tests for fmnist_core.preprocessing: every awkward upload, the canvas, both datasets."""
+"""Tests for fmnist_core.preprocessing: every awkward upload, the canvas, both datasets, and
+photos (noise, JPEG, uneven light, pictures without an object)."""
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from fmnist_core.preprocessing import (
     MAX_UPLOAD_BYTES,
+    UPLOAD_EXTENSIONS,
     ImageError,
     Preprocessed,
     canvas_to_image,
@@ -21,13 +25,21 @@ from fmnist_core.preprocessing import (
 )
 
 FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+PREDICT_PAGE = Path(__file__).parents[1] / "pages" / "predict.py"
+NO_OBJECT = "No object found in the picture:"
 
-# The corpus generator is a script in tests/data, not a package, so it is loaded by path.
-_spec = importlib.util.spec_from_file_location(
-    "make_corpus", Path(__file__).parent / "data" / "make_corpus.py"
-)
-corpus_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus_module)
+
+def load_script(name: str):
+    """Loads a generator script from tests/data, which is not a package, by its path."""
+    path = Path(__file__).parent / "data" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus_module = load_script("make_corpus")
+photos = load_script("photo_corpus")
 
 SHIRTS = [
     "shirt.png",
@@ -259,6 +271,7 @@ def test_step_toggles_change_the_steps(corpus):
         "Inverted (dataset is light on dark)",
         "Trimmed background",
         "Longest edge to 28",
+        "Contrast stretched",  # the navy shirt inverts to 205 at most
         "Centred on 28×28",
     ]
     assert "Trimmed background" not in names(preprocess(data, trim=False))
@@ -310,3 +323,196 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument) as caught:
         preprocess(**kwargs)
     assert not isinstance(caught.value, ImageError)
+
+
+def test_upload_box_accepts_exactly_the_formats_the_sentence_lists(corpus):
+    page = ast.parse(PREDICT_PAGE.read_text())
+    page_types = next(
+        ast.literal_eval(node.value)
+        for node in page.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "UPLOAD_TYPES"
+    )
+    with pytest.raises(ImageError) as caught:
+        preprocess(corpus["not_an_image.png"])
+    sentence = str(caught.value).upper()
+
+    assert sorted(page_types) == sorted(UPLOAD_EXTENSIONS)
+    for extension in UPLOAD_EXTENSIONS:
+        pillow_format = Image.registered_extensions()[f".{extension}"]
+        assert pillow_format in sentence, extension
+        data = encode(corpus_module.shirt_rgb(), pillow_format)
+        assert decode_image(data).size == (corpus_module.WIDTH, corpus_module.HEIGHT), extension
+
+
+def encode(image: Image.Image, format: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def boot() -> np.ndarray:
+    """An ankle boot from the test set, `(28, 28) uint8`."""
+    return read_fashion_images(1)[0]
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG"])
+def test_noise_does_not_stop_the_trimming(boot, format):
+    clean = preprocess(photos.render_photo(boot, size=(300, 300), format=format))
+    noisy = preprocess(photos.render_photo(boot, size=(300, 300), noise=8, format=format))
+
+    trimmed = {step.name: step.image.shape for step in noisy.steps}["Trimmed background"]
+    expected = {step.name: step.image.shape for step in clean.steps}["Trimmed background"]
+    assert np.abs(np.subtract(trimmed, expected)).max() <= 4, (trimmed, expected)
+    assert correlation(noisy.image, clean.image) > 0.97
+    assert correlation(noisy.image, boot) > 0.9
+
+
+@pytest.mark.parametrize(
+    "light",
+    [
+        {"gradient": 0.35, "angle": 0.5},
+        {"vignette": 0.45},
+        {"gradient": 0.3, "angle": 2.5, "vignette": 0.3, "shadow": 0.2},
+    ],
+    ids=["gradient", "vignette", "gradient-vignette-shadow"],
+)
+def test_uneven_background_is_flattened_before_inverting(boot, light):
+    data = photos.render_photo(boot, paper=(225, 225, 230), noise=4, format="JPEG", **light)
+
+    result = preprocess(data)
+
+    assert names(result)[1:3] == ["Background flattened", "Inverted (dataset is light on dark)"]
+    assert_one_sentence(result.steps[1].note)
+    inverted = result.steps[2].image
+    assert np.percentile(inverted[:40], 99) <= 8 and np.percentile(inverted[-40:], 99) <= 8
+    # The boot is 15 rows high in the middle of the 28×28 result: the rest is background.
+    assert result.image[:6].max() <= 8 and result.image[-6:].max() <= 8
+    assert correlation(result.image, boot) > 0.85  # a shadow leaves a faint halo
+
+
+@pytest.mark.parametrize("name", sorted(photos.empty_pictures()))
+def test_picture_without_an_object_is_refused(name):
+    data = photos.empty_pictures()[name]
+
+    with pytest.raises(ImageError) as caught:
+        preprocess(data)
+
+    message = str(caught.value)
+    assert_one_sentence(message)
+    assert message.startswith(NO_OBJECT) or message.startswith("The image is blank")
+    for step_switches in ({"trim": False}, {"invert": False}, {"fit": False, "center": False}):
+        with pytest.raises(ImageError):
+            preprocess(data, **step_switches)
+
+
+def test_a_slightly_uneven_plain_picture_says_no_object_found():
+    # A teal wall photographed: not one flat colour, so not "blank", but nothing on it.
+    data = photos.empty_pictures()["teal_noisy.jpg"]
+
+    with pytest.raises(ImageError, match=f"^{NO_OBJECT} .*background"):
+        preprocess(data)
+
+
+GARMENTS = {
+    "black on white": {"ink": (20, 20, 22)},
+    "light grey on white": {"ink": (185, 185, 185), "noise": 4},
+    "beige on white": {"ink": (200, 180, 150), "format": "JPEG", "quality": 60},
+    "red on white": {"ink": (190, 35, 45), "noise": 8},
+    "white on a dark table": {"ink": (240, 240, 235), "paper": (30, 30, 30), "noise": 6},
+    "small, off-centre": {"scale": 0.33, "center": (0.05, 0.9), "noise": 8},
+    "filling the frame": {"scale": 1.0, "gradient": 0.2},
+    "in a dim, noisy corner": {"center": (1, 0), "scale": 0.5, "vignette": 0.4, "noise": 12},
+}
+
+
+@pytest.mark.parametrize("garment", sorted(GARMENTS))
+def test_real_garments_are_never_refused(garment):
+    images = read_fashion_images(10)
+    pictures = [
+        photos.render_photo(image, size=(320, 240), seed=index, **GARMENTS[garment])
+        for index, image in enumerate(images)
+    ]
+
+    results = [preprocess(data).image for data in pictures]
+
+    # A busy pattern shifted by a pixel correlates poorly, so the mean says more.
+    correlations = [correlation(result, image) for result, image in zip(results, images)]
+    assert np.mean(correlations) > 0.85 and min(correlations) > 0.5, np.round(correlations, 2)
+
+
+def test_clean_drawings_get_no_photo_steps():
+    canvas = draw_canvas(opaque=False)
+
+    result = preprocess(canvas)
+
+    assert names(result) == [
+        "Grayscale",
+        "Not inverted (already light on dark)",
+        "Trimmed background",
+        "Longest edge to 28",
+        "Centred on 28×28",
+    ]
+    assert result.steps[2].image.shape == (116, 131)  # the stroke's box, to the pixel
+
+
+def test_a_dim_result_is_stretched_to_full_contrast():
+    page = np.full((200, 200), 250, dtype=np.uint8)
+    page[50:150, 70:130] = 170  # a pale grey garment: 80 levels after inversion
+
+    result = preprocess(page)
+
+    assert "Contrast stretched" in names(result)
+    assert result.image.max() == 255
+
+
+def best_time(function, repeats: int) -> float:
+    """The fastest of a few runs, in seconds: other work on the machine only slows runs."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_preprocessing_stays_fast():
+    canvas = draw_canvas(opaque=False)
+    photo = Image.new("RGB", (4000, 3000), (235, 235, 230))
+    ImageDraw.Draw(photo).polygon(
+        [(x * 20 + 500, y * 15 + 400) for x, y in corpus_module._SHIRT], fill=(40, 50, 90)
+    )
+    large = encode(photo, "JPEG", quality=90)
+
+    assert best_time(lambda: preprocess(canvas), 5) < 0.02
+    result = preprocess(large)
+    assert max(result.steps[0].image.shape) <= 640
+    assert "reducing the 4000×3000 picture" in result.steps[0].note
+    assert best_time(lambda: preprocess(large), 3) < 0.3
+
+
+@pytest.fixture(scope="module")
+def photo_model(fashion):
+    """The quick preset trained for 3 epochs on 12,000 real images (about 10 s on 2 cores)."""
+    import keras
+
+    from fmnist_core.model import build_model, compile_model
+    from fmnist_core.spec import preset
+
+    spec = preset("quick").replace(epochs=3)
+    x_train, y_train = fashion.x_train[:12000], fashion.y_train[:12000]
+    keras.utils.set_random_seed(spec.seed)
+    model = compile_model(build_model(spec), spec, -(-len(x_train) // spec.batch_size))
+    model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=spec.epochs, verbose=0)
+    return model
+
+
+def test_photos_are_classified_as_well_as_the_raw_images(fashion, photo_model):
+    x_test, y_test = fashion.x_test[:400], fashion.y_test[:400]
+    pictures = photos.photo_corpus(x_test, seed=0)
+
+    x_photos = np.stack([preprocess(data).image for data in pictures])
+
+    raw = np.mean(photo_model.predict(x_test, verbose=0).argmax(axis=1) == y_test)
+    seen = np.mean(photo_model.predict(x_photos, verbose=0).argmax(axis=1) == y_test)
+    assert seen >= raw - 0.03, f"accuracy on the raw images {raw:.1%}, on the photos {seen:.1%}"
