@@ -28,8 +28,15 @@ def _describe(spec_json: str) -> dict:
 
 
 def _my_job():
+    """This browser's run: the one started here, else (after a reload, in a second tab)
+    its queued or training run."""
     run_id = st.session_state.get("job_id")
-    return queue.get(run_id) if run_id else None
+    if run_id is None:
+        active = queue.jobs(owner)
+        if not active:
+            return None
+        run_id = st.session_state["job_id"] = st.session_state["last_run"] = active[-1].run_id
+    return queue.get(run_id)
 
 
 with st.expander("Network and training settings", expanded=_my_job() is None):
@@ -59,7 +66,7 @@ if st.button("Start training", type="primary", disabled=bool(problem) or busy, k
         st.error(str(err))
 
 if job is None:
-    st.caption("No training yet in this session. Press Start to train the network above.")
+    st.caption("No training of yours is running. Press Start to train the network above.")
     st.stop()
 
 

@@ -9,7 +9,7 @@ def test_train_page_previews_the_seed_cnn():
     text = page_text(at)
     assert "862,410" in text and "Estimated time per epoch" in text
     assert "All 5 epoch(s)" in text  # the total, not only one epoch
-    assert "No training yet" in text
+    assert "No training of yours is running" in text
     # the layer table has readable headers and numbers
     table = at.dataframe[0].value
     assert list(table.columns) == ["Layer", "Type", "Output shape", "Parameters",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 
 import numpy as np
 import streamlit as st
@@ -78,13 +77,17 @@ def _sessions() -> dict[str, str]:
 
 
 def owner() -> str:
-    """This browser session's owner id (jobs, stop and delete rights belong to it)."""
-    if "owner" not in st.session_state:
-        st.session_state.owner = uuid.uuid4().hex[:12]
+    """This browser's owner id (jobs, stop and delete rights belong to it)."""
+    from ui import identity
+
+    return identity.owner()
+
+
+def register_session(owner_id: str) -> None:
+    """Notes that this Streamlit session is `owner_id`'s page (for the session reaper)."""
     ctx = _script_ctx()
     if ctx is not None:
-        _sessions()[ctx.session_id] = st.session_state.owner
-    return st.session_state.owner
+        _sessions()[ctx.session_id] = owner_id
 
 
 def _script_ctx():

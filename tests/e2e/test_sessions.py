@@ -109,7 +109,7 @@ def test_a_classmate_can_neither_stop_nor_delete_your_run(studio, studio_home, b
         # B opens Train while A's job runs: nothing of A's there, no Stop to press
         b.goto(studio + "/train")
         settle(b, "Start training")
-        assert b.get_by_text("No training yet in this session").count() == 1
+        assert b.get_by_text("No training of yours is running").count() == 1
         assert stop_button(b).count() == 0
         assert b.get_by_text(mine).count() == 0
 

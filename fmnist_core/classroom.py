@@ -1,0 +1,67 @@
+"""The class as a teacher sees it: who trained what, the leaderboard, the line.
+
+Pure functions of the store's rows (`RunStore.list_runs`, `owner_names`), so the teacher's
+page only lays them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist_core.runs import ACTIVE_STATUSES
+
+
+def student_label(owner: str, names: dict[str, str]) -> str:
+    """The name a student gave, else "student" and the start of their id."""
+    return names.get(owner) or f"student {owner[:6]}"
+
+
+def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Each student's best test accuracy and the run and spec that got it, best first;
+    students without a tested run are left out.
+
+    Returns:
+        Rows of {"rank", "student", "test_accuracy", "run", "model", "epochs", "runs"}.
+    """
+    best: dict[str, dict[str, Any]] = {}
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["owner"]] = counts.get(run["owner"], 0) + 1
+        if run["test_accuracy"] is None or run["status"] not in ("completed", "stopped"):
+            continue
+        held = best.get(run["owner"])
+        if held is None or run["test_accuracy"] > held["test_accuracy"]:
+            best[run["owner"]] = run
+    ordered = sorted(best.values(), key=lambda r: (-r["test_accuracy"], r["created"]))
+    return [{"rank": rank, "student": student_label(run["owner"], names),
+             "test_accuracy": run["test_accuracy"], "run": run["id"],
+             "model": run["spec"].summary(), "epochs": run["epochs_run"],
+             "runs": counts[run["owner"]]}
+            for rank, run in enumerate(ordered, start=1)]
+
+
+def by_student(runs: list[dict[str, Any]], names: dict[str, str]
+               ) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The runs grouped by student (alphabetically), each group newest first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(student_label(run["owner"], names), []).append(run)
+    return [(label, sorted(group, key=lambda r: -r["created"]))
+            for label, group in sorted(groups.items(), key=lambda item: item[0].lower())]
+
+
+def line(runs: list[dict[str, Any]], queued: list[dict[str, Any]],
+         names: dict[str, str]) -> list[dict[str, Any]]:
+    """Runs training now, then the waiting line in order, as table rows."""
+    running = sorted((r for r in runs if r["status"] == "running"),
+                     key=lambda r: r.get("started") or r["created"])
+    rows = [{"place": "training", "student": student_label(r["owner"], names), "run": r["id"],
+             "model": r["spec"].summary(), "epochs": r["spec"].epochs} for r in running]
+    rows += [{"place": str(i), "student": student_label(r["owner"], names), "run": r["id"],
+              "model": r["spec"].summary(), "epochs": r["spec"].epochs}
+             for i, r in enumerate(queued, start=1)]
+    return rows
+
+
+def is_active(run: dict[str, Any]) -> bool:
+    return run["status"] in ACTIVE_STATUSES

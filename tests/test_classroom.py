@@ -1,0 +1,34 @@
+from fmnist_core import classroom
+from fmnist_core.spec import preset
+
+
+def run(run_id, owner, status="completed", acc=None, created=0.0, spec="quick"):
+    return {"id": run_id, "owner": owner, "status": status, "test_accuracy": acc,
+            "created": created, "spec": preset(spec), "epochs_run": 2, "started": created}
+
+
+RUNS = [run("a1", "ann", acc=0.88, created=1), run("a2", "ann", acc=0.91, created=2,
+                                                   spec="seed-cnn"),
+        run("b1", "bob", acc=0.93, created=3), run("b2", "bob", "failed", created=4),
+        run("c1", "cat", "running", created=5), run("d1", "dan", "diverged", 0.1, created=6)]
+NAMES = {"ann": "Ann", "bob": "Bob"}
+
+
+def test_the_leaderboard_has_each_students_best_tested_run():
+    table = classroom.leaderboard(RUNS, NAMES)
+    assert [(r["rank"], r["student"], r["test_accuracy"], r["run"]) for r in table] == [
+        (1, "Bob", 0.93, "b1"), (2, "Ann", 0.91, "a2")]
+    assert table[1]["model"] == preset("seed-cnn").summary() and table[1]["runs"] == 2
+
+
+def test_runs_group_by_student_name_and_unnamed_students_by_id():
+    groups = classroom.by_student(RUNS, NAMES)
+    assert [label for label, _ in groups] == ["Ann", "Bob", "student cat", "student dan"]
+    assert [r["id"] for r in groups[0][1]] == ["a2", "a1"]  # newest first
+
+
+def test_the_line_lists_training_runs_then_the_queue_in_order():
+    queued = [run("q1", "eve", "queued", created=7), run("q2", "bob", "queued", created=8)]
+    rows = classroom.line(RUNS + queued, queued, NAMES)
+    assert [(r["place"], r["student"], r["run"]) for r in rows] == [
+        ("training", "student cat", "c1"), ("1", "student eve", "q1"), ("2", "Bob", "q2")]
