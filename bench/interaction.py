@@ -54,6 +54,21 @@ def drawing(size: int = 280) -> np.ndarray:
     return np.asarray(canvas, dtype=np.uint8).copy()
 
 
+def phone_photo() -> bytes:
+    """A 4000×3000 JPEG of a navy shirt on light paper, as a phone takes it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (4000, 3000), (235, 235, 230))
+    ImageDraw.Draw(picture).polygon([(500 + 20 * x, 400 + 15 * y) for x, y in (
+        (45, 15), (62, 15), (75, 30), (88, 15), (105, 15), (140, 48), (124, 72), (110, 60),
+        (110, 165), (40, 165), (40, 60), (26, 72), (10, 48))], fill=(40, 50, 90))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def timed(call, repeats: int, warmup: int = 3) -> list[float]:
     """Milliseconds of `repeats` calls after `warmup` unmeasured ones."""
     for _ in range(warmup):
@@ -149,8 +164,12 @@ def measure(args, home: Path, limit_test: int | None) -> list[dict]:
     models = {"quick": RunStore(home).load_model(run_id),
               "seed-cnn, untrained": build_model(preset("seed-cnn"))}
     canvas = drawing()
+    photo = phone_photo()
     rows = [latency_row("preprocessing only (280×280 canvas → 28×28)",
-                        timed(lambda: preprocess(canvas, "fashion_mnist"), repeats))]
+                        timed(lambda: preprocess(canvas, "fashion_mnist"), repeats), 20),
+            latency_row("preprocessing a 4000×3000 JPEG photo (reduced while decoding)",
+                        timed(lambda: preprocess(photo, "fashion_mnist"), max(5, repeats // 20),
+                              warmup=1), 300)]
     for name, model in models.items():
         extractor = FeatureExtractor(model)
         image = preprocess(canvas, "fashion_mnist").image
