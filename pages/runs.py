@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import pandas as pd
 import streamlit as st
 
 from fmnist_core import inspection
@@ -13,11 +14,26 @@ router.require_app()
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
            "val_loss": "Validation loss", "loss": "Training loss"}
 MAX_FILTER_COLUMNS = 4
-PERCENT = st.column_config.NumberColumn(format="%.1f %%")
+HIDDEN_STATUSES = ("cancelled",)
+# numbers as text with "–" for none; the frame keeps the numbers, so columns sort by value
+TABLE_FORMAT = {"test acc": "{:.1f} %", "best val acc": "{:.1f} %", "params": "{:,.0f}",
+                "train s": "{:.0f}", "created": "{:%Y-%m-%d %H:%M}"}
 
 
 def percent(fraction: float | None) -> float | None:
     return None if fraction is None else 100 * fraction
+
+
+def table(runs: dict[str, dict], me: str):
+    """The run table as a styled frame: empty cells read "–", not "None"."""
+    frame = pd.DataFrame([{
+        "id": run_id, "owner": "you" if run["owner"] == me else "classmate",
+        "status": run["status"], "test acc": percent(run["test_accuracy"]),
+        "best val acc": percent(run["best_val_accuracy"]), "model": run["spec"].summary(),
+        "params": run["params"], "train s": run["train_seconds"], "device": run["device"],
+        "created": datetime.fromtimestamp(run["created"]),
+    } for run_id, run in runs.items()])
+    return frame.style.format(na_rep="–").format(TABLE_FORMAT, na_rep="–")
 
 
 st.title("Runs")
@@ -31,24 +47,21 @@ runs = resources.require_runs(
     "No run yet: train a network (the quick preset takes about a minute) and it "
     "appears here.")
 
-st.dataframe([{
-    "id": run_id, "yours": "⭐ yours" if run["owner"] == me else "", "status": run["status"],
-    "test acc": percent(run["test_accuracy"]),
-    "best val acc": percent(run["best_val_accuracy"]),
-    "model": run["spec"].summary(), "params": run["params"], "train s": run["train_seconds"],
-    "device": run["device"], "created": datetime.fromtimestamp(run["created"]),
-} for run_id, run in runs.items()], hide_index=True, key="runs_table", column_config={
-    "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    "params": st.column_config.NumberColumn(format="localized"),
-    "best val acc": PERCENT, "test acc": PERCENT,
-    "train s": st.column_config.NumberColumn(format="%.0f"),
-})
+hidden = sum(run["status"] in HIDDEN_STATUSES for run in runs.values())
+if hidden and not st.toggle(f"Show cancelled runs ({hidden})", key="runs_show_cancelled",
+                            help="Runs cancelled before they trained, by you or a classmate."):
+    runs = {run_id: run for run_id, run in runs.items() if run["status"] not in HIDDEN_STATUSES}
+if not runs:
+    st.caption("Every run so far was cancelled: the switch above shows them.")
+    st.stop()
+st.dataframe(table(runs, me), hide_index=True, key="runs_table")
 st.caption("Best val acc is the best accuracy on the held-out validation images during "
            "training; test acc is measured once at the end on 10,000 (or fewer) test images.")
 
 if "runs_selected" not in st.session_state:
     st.session_state.runs_selected = [i for i in [resources.default_run_id()] if i]
-st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
+if any(i not in runs for i in st.session_state.runs_selected):  # deleted or hidden since
+    st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
 labels = {run_id: resources.run_label(run) for run_id, run in runs.items()}
 chosen = st.multiselect("Compare runs", list(runs), key="runs_selected", format_func=labels.get,
                         placeholder="Pick one or more runs")
@@ -57,41 +70,39 @@ if not chosen:
     st.stop()
 
 st.session_state.setdefault("runs_metric", "val_accuracy")
+# "required" still lets one rerun through with no choice when the browser sends a quick
+# series of changes (seen in Chromium while picking several runs)
 metric = st.segmented_control("Curve", list(METRICS), format_func=METRICS.get, required=True,
-                              key="runs_metric")
+                              key="runs_metric") or "val_accuracy"
 curves = {f"{i[:6]} · {runs[i]['spec'].summary()}": store.epochs(i) for i in chosen}
-overlay = figures.overlay(curves, metric)
-if "accuracy" in metric:
-    overlay.update_yaxes(range=[0, 1.02])  # a single epoch would otherwise span 0–150 %
-st.plotly_chart(overlay, width="stretch", key="runs_overlay")
+st.plotly_chart(figures.overlay(curves, metric), width="stretch", key="runs_overlay")
 st.caption("Validation images are held out from training. When training accuracy keeps "
            "climbing while validation stalls or drops, the network is memorising its "
            "training pictures instead of learning clothes (overfitting).")
 
 if st.toggle("Compare their first-layer filters", key="runs_filters"):
-    shown = chosen[:MAX_FILTER_COLUMNS]
-    for column, run_id in zip(st.columns(max(2, len(shown))), shown):
-        column.markdown(f"**{run_id[:6]}** · {runs[run_id]['spec'].summary()}")
-        if not store.model_file(run_id).is_file():
-            column.caption("No saved model: this run did not finish.")
-            continue
+    kernels, missing = {}, []
+    for run_id in chosen[:MAX_FILTER_COLUMNS]:
         try:
-            model = resources.model(run_id)
+            model = resources.model(run_id) if store.model_file(run_id).is_file() else None
         except (RunNotFoundError, OSError, ValueError):
-            column.caption("Its model file could not be opened.")
-            continue
-        convs = inspection.conv_layers(model)
+            model = None
+        convs = inspection.conv_layers(model) if model is not None else []
         if not convs:
-            column.caption("The dense baseline has no convolution, so no filters.")
+            missing.append(run_id[:6] + (" (the dense baseline has no convolution)"
+                                         if model is not None else " (no saved model)"))
             continue
-        kernel = inspection.filters(model)
-        column.plotly_chart(figures.mosaic(kernel[:, :, 0, :], f"{convs[0]} · "
-                                           f"{kernel.shape[-1]} filters", symmetric=True,
-                                           height=360), width="stretch",
-                            key=f"runs_filters_{run_id}")
-    st.caption("Each square is one learned kernel: red weights add the pixel under them, blue "
-               "ones subtract it. Compare how filter count, kernel size and training time "
-               "change them."
+        kernel = inspection.filters(model)[:, :, 0, :]
+        size = f"{kernel.shape[0]}×{kernel.shape[1]}"
+        kernels[f"{run_id[:6]} · {kernel.shape[-1]} of {size}"] = kernel
+    if kernels:
+        st.plotly_chart(figures.filter_comparison(kernels), width="stretch",
+                        key="runs_filters_chart")
+    st.caption("Each square is one learned kernel, all runs on one colour scale: red weights "
+               "add the pixel under them, blue ones subtract it, and the same colour is the "
+               "same weight in every run. Compare how filter count, kernel size and training "
+               "time change them."
+               + (f" No filters for {', '.join(missing)}." if missing else "")
                + (f" Only the first {MAX_FILTER_COLUMNS} picks are shown."
                   if len(chosen) > MAX_FILTER_COLUMNS else ""))
 
@@ -113,9 +124,22 @@ for run_id in chosen:
         remove.caption("A classmate's run")
         continue
     active = run["status"] in ACTIVE_STATUSES
-    if remove.button("Delete", key=f"runs_delete_{run_id}", icon=":material/delete:", disabled=active,
-                     help="Still training: stop it on the Train page first." if active else
-                     "Removes the run and its model file for everyone; this cannot be undone."):
+    if st.session_state.get("runs_confirm") != run_id:
+        if remove.button("Delete", key=f"runs_delete_{run_id}", icon=":material/delete:",
+                         disabled=active,
+                         help="Still training: stop it on the Train page first." if active else
+                         "Removes the run and its model file for everyone."):
+            st.session_state.runs_confirm = run_id
+            st.rerun()
+        continue
+    ask, yes, no = st.columns([6, 2, 2], vertical_alignment="center")
+    ask.warning(f"Delete run {run_id[:6]} and its model for everyone? This cannot be undone.")
+    if no.button("Keep it", key=f"runs_keep_{run_id}"):
+        st.session_state.runs_confirm = None
+        st.rerun()
+    if yes.button("Confirm delete", key=f"runs_confirm_{run_id}", type="primary",
+                  icon=":material/delete_forever:"):
+        st.session_state.runs_confirm = None
         try:
             store.delete_run(run_id, me)
         except PermissionError as err:

@@ -2,6 +2,8 @@
 
 import json
 
+import pyarrow as pa
+
 from fmnist_core.model import build_model
 from fmnist_core.runs import RunStore
 from fmnist_core.spec import preset
@@ -14,12 +16,18 @@ def keys(widgets, prefix: str) -> list[str]:
     return [w.key for w in widgets if w.key and w.key.startswith(prefix)]
 
 
+def shown_table(at):
+    """The run table as the page shows it: the text of every cell, indexed by run id."""
+    raw = at.dataframe[0].proto.arrow_data.styler.display_values
+    return pa.ipc.open_stream(raw).read_pandas().set_index("id")
+
+
 def test_table_lists_the_run(trained_run):
     at = page_test(PAGE)
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     row = table[table["id"] == trained_run].iloc[0]
-    assert row["status"] == "completed" and row["yours"] == ""
+    assert row["status"] == "completed" and row["owner"] == "classmate"
     assert row["model"] == "Conv 32 3×3 → MaxPool 2 → Dense 128"
     assert row["params"] == 693_962 and 0 < row["test acc"] <= 100  # percent
     assert {"created", "best val acc", "train s", "device"} <= set(table.columns)
@@ -34,13 +42,18 @@ def test_selecting_runs_overlays_their_curves(trained_run):
     assert overlay["data"][0]["name"].startswith(trained_run[:6])
     assert overlay["data"][0]["x"] == [1]  # one epoch
     assert overlay["layout"]["yaxis"]["title"]["text"] == "val accuracy"
+    low, high = overlay["layout"]["yaxis"]["range"]
+    assert 0 < low < high - 0.01 and high - low < 0.2, "fitted to the curve, not 0–100 %"
+    ticks = overlay["layout"]["yaxis"]["ticktext"]
+    assert len(set(ticks)) == len(ticks) >= 3
     at.segmented_control(key="runs_metric").set_value("loss").run()
     overlay = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert overlay["layout"]["yaxis"]["title"]["text"] == "loss"
     at.toggle(key="runs_filters").set_value(True).run()
     assert not at.exception
     filters = json.loads(at.get("plotly_chart")[1].proto.spec)
-    assert filters["layout"]["title"]["text"] == "conv1 · 32 filters"
+    assert [a["text"] for a in filters["layout"]["annotations"]] == [
+        f"{trained_run[:6]} · 32 of 3×3"]
 
 
 def test_download_and_inspect_link_but_no_delete_for_someone_elses_run(trained_run):
@@ -62,10 +75,17 @@ def test_delete_your_own_run(trained_run, app_home):
     at.session_state["owner"] = "me-test"
     at.run()
     table = at.dataframe[0].value
-    assert table.set_index("id").loc[mine, "yours"] == "⭐ yours"
+    assert table.set_index("id").loc[mine, "owner"] == "you"
     at.multiselect(key="runs_selected").set_value([mine, trained_run]).run()
     assert keys(at.button, "runs_delete_") == [f"runs_delete_{mine}"]
+    # the first click only asks
     at.button(key=f"runs_delete_{mine}").click().run()
+    assert not at.exception and path.exists()
+    assert f"Delete run {mine[:6]} and its model for everyone?" in page_text(at)
+    at.button(key=f"runs_keep_{mine}").click().run()
+    assert path.exists() and not at.warning and keys(at.button, "runs_confirm_") == []
+    at.button(key=f"runs_delete_{mine}").click().run()
+    at.button(key=f"runs_confirm_{mine}").click().run()
     assert not at.exception and not at.error
     assert f"Run {mine[:6]} is deleted." in page_text(at)
     assert not path.exists() and mine not in [run["id"] for run in store.list_runs()]
@@ -86,3 +106,61 @@ def test_your_run_still_training_cannot_be_deleted(app_home):
     finally:
         store.update_run(busy, status="cancelled")
         store.delete_run(busy, "me-busy")
+
+
+def test_empty_cells_read_a_dash_and_no_emoji(trained_run, app_home):
+    store = RunStore(app_home)
+    bare = store.create_run(preset("dense"), "me-bare", status="completed")  # no figures
+    try:
+        at = page_test(PAGE)
+        at.session_state["owner"] = "me-bare"
+        at.run()
+        table = shown_table(at)
+        assert (table.loc[bare, ["test acc", "best val acc", "params", "train s"]]
+                == "–").all(), table.loc[bare]
+        assert "None" not in table.to_string() and "nan" not in table.to_string()
+        assert table.loc[bare, "owner"] == "you"
+        assert table.loc[trained_run, "owner"] == "classmate"
+        assert table.loc[trained_run, "params"] == "693,962"
+        assert table.loc[trained_run, "test acc"].endswith(" %")
+        assert all(ord(ch) < 0x2600 for ch in table.to_string()), "no emoji in the table"
+    finally:
+        store.delete_run(bare, "me-bare")
+
+
+def test_cancelled_runs_are_hidden_until_asked_for(trained_run, app_home):
+    store = RunStore(app_home)
+    gone = store.create_run(preset("quick"), "me-gone", status="cancelled")
+    try:
+        at = page_test(PAGE)
+        assert gone not in list(at.dataframe[0].value["id"])
+        assert trained_run in list(at.dataframe[0].value["id"])
+        assert gone not in at.multiselect(key="runs_selected").options
+        at.toggle(key="runs_show_cancelled").set_value(True).run()
+        assert not at.exception
+        assert gone in list(at.dataframe[0].value["id"])
+    finally:
+        store.delete_run(gone, "me-gone")
+
+
+def test_filters_of_several_runs_share_one_colour_scale(trained_run, app_home):
+    store = RunStore(app_home)
+    spec = preset("quick").replace(epochs=1)
+    other = store.create_run(spec, "me-filters", status="completed")
+    store.save_model(other, build_model(spec))  # untrained: smaller weights than trained_run
+    try:
+        at = page_test(PAGE)
+        at.multiselect(key="runs_selected").set_value([trained_run, other]).run()
+        at.toggle(key="runs_filters").set_value(True).run()
+        assert not at.exception
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        mosaics = [s for s in specs if s["layout"].get("coloraxis")]
+        assert len(mosaics) == 1, "one figure for all the compared runs"
+        fig = mosaics[0]
+        assert [t.get("coloraxis") for t in fig["data"]] == ["coloraxis", "coloraxis"]
+        axis = fig["layout"]["coloraxis"]
+        assert axis["cmin"] == -axis["cmax"] > -10
+        assert [a["text"][:6] for a in fig["layout"]["annotations"]] == [trained_run[:6],
+                                                                        other[:6]]
+    finally:
+        store.delete_run(other, "me-filters")
