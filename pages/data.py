@@ -48,7 +48,8 @@ pick, big = st.columns([1, 2])
 with pick:
     label = st.selectbox("Class", range(data.num_classes), format_func=names.__getitem__,
                          key="data_class")
-    split = SPLITS[st.segmented_control("Split", list(SPLITS), required=True, key="data_split")]
+    split = SPLITS[st.segmented_control("Split", list(SPLITS), required=True,
+                                        key="data_split") or "Training set"]
     x, y = (data.x_train, data.y_train) if split == "training" else (data.x_test, data.y_test)
     members = gallery.class_indices(y, label)
     if not len(members):
@@ -64,7 +65,7 @@ with pick:
 with big:
     st.plotly_chart(figures.image(image, f"{names[label]} · 28×28", height=420), width="stretch")
 
-view = st.segmented_control("Show", VIEWS, required=True, key="data_view")
+view = st.segmented_control("Show", VIEWS, required=True, key="data_view") or VIEWS[0]
 
 if view == "Samples per class":
     st.caption("Eight pictures of every class. Look for the pairs a network might confuse: "

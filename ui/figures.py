@@ -187,10 +187,10 @@ def filter_comparison(filters: dict[str, np.ndarray], height: int = 420) -> go.F
             z=grid, customdata=channel, coloraxis="coloraxis",
             hovertemplate="filter %{customdata}<br>weight %{z:.3g}<extra></extra>"), 1, i)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}" if i > 1 else "x",
-                         constrain="domain", row=1, col=i)
+                         constrain="domain", constraintoward="top", row=1, col=i)
         fig.update_xaxes(constrain="domain", row=1, col=i)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_layout(
         coloraxis=dict(colorscale="RdBu_r", cmin=-(bound or 1.0), cmax=bound or 1.0,
                        colorbar=dict(title="weight", thickness=14)),
@@ -307,8 +307,8 @@ def image_steps(panels: list[tuple[str, np.ndarray, np.ndarray | None]],
         fig.update_xaxes(range=[-0.5, shown.shape[1] - 0.5], constrain="domain", row=1, col=i)
         fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor=f"x{i}" if i > 1 else "x",
                          constrain="domain", row=1, col=i)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=_MARGIN, plot_bgcolor="white")
     return fig
 
