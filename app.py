@@ -4,10 +4,18 @@ import streamlit as st
 
 from ui import resources, router, sidebar
 
+# The hanger of Material Symbols' "checkroom", inline: as ":material/checkroom:" the browser
+# fetches the tab icon from fonts.gstatic.com, which an offline classroom cannot reach.
+PAGE_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#3b5bdb" '
+             'd="M21.6 18.2 13 11.75v-.91c1.65-.49 2.8-2.17 2.43-4.05-.26-1.31-1.3-2.4-2.61-2.7'
+             'C10.54 3.57 8.5 5.3 8.5 7.5h2c0-.83.67-1.5 1.5-1.5s1.5.67 1.5 1.5c0 .84-.69 1.52'
+             '-1.53 1.5-.54-.01-.97.45-.97.99v1.76L2.4 18.2c-.77.58-.36 1.8.6 1.8h18c.96 0 1.37'
+             '-1.22.6-1.8zM6 18l6-4.5 6 4.5H6z"/></svg>')
+
 router.keep_keras_state()
 router.mark_routed()
 
-st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=":material/checkroom:", layout="wide")
+st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=PAGE_ICON, layout="wide")
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
