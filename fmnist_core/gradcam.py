@@ -7,8 +7,12 @@ as coarse as the layer: 11×11 for the seed CNN's last conv, 26×26 for its firs
 
 Grad-CAM's averaged gradients suit a head that averages over positions; behind a Flatten →
 Dense head (every preset here) the gradient differs at each position and its average can be
-negative everywhere, leaving an empty map. `method="hirescam"` (Draelos & Carin, 2020) keeps
-the positions: ReLU(sum_k dy/dA_k · A_k), the first-order share of each cell in the score.
+negative everywhere, leaving an empty map. And on the black background every conv unit
+still outputs its bias, so a channel's weight paints the whole background evenly: the
+network does use the empty space (above a sneaker, beside a dress), but the map then looks
+as if it ignored the garment. `method="hirescam"` (Draelos & Carin, 2020) keeps the
+positions: ReLU(sum_k dy/dA_k · A_k), the first-order share of each cell in the score; its
+heat lies on the garment far more often (bench/ood.py measures both).
 
 The upsampled map is placed by geometry, not stretched: every cell of the layer is centred on
 its receptive field in the 28×28 input (a 26×26 "valid" conv map starts at pixel 1, not 0),
@@ -62,6 +66,11 @@ class GradCamResult:
     probabilities: np.ndarray
     coarse: np.ndarray
     heatmap: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        """True when no region raises the class's score at this layer (an all-zero map)."""
+        return not self.coarse.any()
 
 
 class GradCam:

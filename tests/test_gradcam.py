@@ -58,8 +58,9 @@ def test_grad_cam_matches_a_hand_made_backprop_through_pooling_and_dense(tanh_cn
         assert result.coarse.dtype == result.heatmap.dtype == np.float32
         assert result.probability == pytest.approx(float(probs[c]), abs=1e-6)
         if cam.max() == 0:  # no region raises this class: an empty map, not NaN
-            assert not result.coarse.any() and not result.heatmap.any()
+            assert result.empty and not result.heatmap.any()
             continue
+        assert not result.empty
         explained += 1
         heat = conv_valid_upsampling(cam / cam.max())
         np.testing.assert_allclose(result.coarse, cam / cam.max(), atol=1e-5)
@@ -146,8 +147,9 @@ def test_heat_falls_on_the_garment_rather_than_the_background(trained_quick, sma
     for method, share in (("grad-cam", 0.6), ("hirescam", 0.9)):
         hotter, empty = [], 0
         for image in small_data.x_test[:100]:
-            heat = cam(image, method=method).heatmap
-            if not heat.any():
+            result = cam(image, method=method)
+            heat = result.heatmap
+            if result.empty:
                 empty += 1
                 continue
             hotter.append(heat[image > 32].mean() > heat[image == 0].mean())
