@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import resources, router, sidebar
+from ui import identity, resources, router, sidebar
 
 # The hanger of Material Symbols' "checkroom", inline: as ":material/checkroom:" the browser
 # fetches the tab icon from fonts.gstatic.com, which an offline classroom cannot reach.
@@ -24,7 +24,10 @@ pages = [
     st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
 ]
+if identity.teacher_passcode():  # no passcode set: no teacher view on this server
+    pages.append(st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"))
 page = st.navigation(pages)
 resources.run_store()  # a store that cannot be opened is one sentence on every page
+identity.keep_cookie()
 sidebar.render()
 page.run()

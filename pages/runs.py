@@ -24,10 +24,10 @@ def percent(fraction: float | None) -> float | None:
     return None if fraction is None else 100 * fraction
 
 
-def table(runs: dict[str, dict], me: str):
+def table(runs: dict[str, dict], me: str, names: dict[str, str]):
     """The run table as a styled frame: empty cells read "–", not "None"."""
     frame = pd.DataFrame([{
-        "id": run_id, "owner": "you" if run["owner"] == me else "classmate",
+        "id": run_id, "student": resources.student(run["owner"], names),
         "status": run["status"], "test acc": percent(run["test_accuracy"]),
         "best val acc": percent(run["best_val_accuracy"]), "model": run["spec"].summary(),
         "params": run["params"], "train s": run["train_seconds"], "device": run["device"],
@@ -54,7 +54,7 @@ if hidden and not st.toggle(f"Show cancelled runs ({hidden})", key="runs_show_ca
 if not runs:
     st.caption("Every run so far was cancelled: the switch above shows them.")
     st.stop()
-st.dataframe(table(runs, me), hide_index=True, key="runs_table")
+st.dataframe(table(runs, me, store.owner_names()), hide_index=True, key="runs_table")
 st.caption("Best val acc is the best accuracy on the held-out validation images during "
            "training; test acc is measured once at the end on 10,000 (or fewer) test images.")
 

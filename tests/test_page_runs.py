@@ -27,7 +27,7 @@ def test_table_lists_the_run(trained_run):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     row = table[table["id"] == trained_run].iloc[0]
-    assert row["status"] == "completed" and row["owner"] == "classmate"
+    assert row["status"] == "completed" and row["student"] == "classmate"
     assert row["model"] == "Conv 32 3×3 → MaxPool 2 → Dense 128"
     assert row["params"] == 693_962 and 0 < row["test acc"] <= 100  # percent
     assert {"created", "best val acc", "train s", "device"} <= set(table.columns)
@@ -75,7 +75,7 @@ def test_delete_your_own_run(trained_run, app_home):
     at.session_state["owner"] = "me-test"
     at.run()
     table = at.dataframe[0].value
-    assert table.set_index("id").loc[mine, "owner"] == "you"
+    assert table.set_index("id").loc[mine, "student"] == "you"
     at.multiselect(key="runs_selected").set_value([mine, trained_run]).run()
     assert keys(at.button, "runs_delete_") == [f"runs_delete_{mine}"]
     # the first click only asks
@@ -119,8 +119,8 @@ def test_empty_cells_read_a_dash_and_no_emoji(trained_run, app_home):
         assert (table.loc[bare, ["test acc", "best val acc", "params", "train s"]]
                 == "–").all(), table.loc[bare]
         assert "None" not in table.to_string() and "nan" not in table.to_string()
-        assert table.loc[bare, "owner"] == "you"
-        assert table.loc[trained_run, "owner"] == "classmate"
+        assert table.loc[bare, "student"] == "you"
+        assert table.loc[trained_run, "student"] == "classmate"
         assert table.loc[trained_run, "params"] == "693,962"
         assert table.loc[trained_run, "test acc"].endswith(" %")
         assert all(ord(ch) < 0x2600 for ch in table.to_string()), "no emoji in the table"

@@ -57,13 +57,15 @@ def _cookie_token(name: str) -> str | None:
 def owner() -> str:
     """This browser's owner id: from its cookie when it has a valid one, else a new one
     (which `keep_cookie` gives the browser)."""
-    if "owner" not in st.session_state:
-        store = resources.run_store()
-        secret = _secret(store.describe())
-        st.session_state.owner_cookie = cookie_name(secret)
-        found = owners.verify(_cookie_token(st.session_state.owner_cookie), secret)
-        st.session_state.owner = found or owners.new_owner_id()
-        st.session_state.owner_token = owners.sign(st.session_state.owner, secret)
+    state = st.session_state
+    if ("owner" not in state or state.get("owner_token_for") != state.owner
+            or "owner_cookie" not in state):
+        secret = _secret(resources.run_store().describe())
+        name = cookie_name(secret)
+        if "owner" not in state:
+            state.owner = owners.verify(_cookie_token(name), secret) or owners.new_owner_id()
+        state.owner_cookie, state.owner_token_for = name, state.owner
+        state.owner_token = owners.sign(state.owner, secret)
     resources.register_session(st.session_state.owner)
     return st.session_state.owner
 

@@ -10,13 +10,15 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
-from fmnist_core.runs import RunNotFoundError, RunStore, default_home
+from fmnist_core.runs import RunNotFoundError, RunStore, StoreUnavailableError, default_home
 from fmnist_core.jobqueue import JobQueue, env_int
 
 SESSION_CHECK_SECONDS = 5.0
 # A queued run is cancelled once its owner has had no page open for this long: long enough
 # for a reload, short enough that a closed tab does not hold a place in line.
 ABSENT_GRACE_SECONDS = 15.0
+# While the run store's database is away, a page checks this often whether it is back.
+STORE_CHECK_SECONDS = 3.0
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
@@ -48,14 +50,104 @@ def _run_store() -> RunStore:
 def run_store() -> RunStore:
     """The server's run store; when it cannot be opened (a read-only or full STUDIO_HOME),
     one sentence on the page and the run stops. It is tried again on the next rerun, since
-    a failed resource is not cached."""
+    a failed resource is not cached. When its database cannot be reached, the sentence says
+    so and the page comes back by itself once it answers (`store_unavailable`)."""
+    _catch_store_errors()
     try:
         return _run_store()
+    except StoreUnavailableError as err:
+        store_unavailable(err)
+        st.stop()
     except (OSError, sqlite3.Error) as err:
         reason = getattr(err, "strerror", None) or str(err)
         st.error(f"The run store in {default_home()} cannot be written ({reason}); point "
                  "STUDIO_HOME at a writable folder with free space and restart the studio.")
         st.stop()
+
+
+def run_page(page) -> None:
+    """Runs a page (app.py's `st.navigation` choice). The run store's database going away
+    anywhere in it is one sentence instead of a traceback, and the page comes back by
+    itself once the database answers again (`store_unavailable`)."""
+    _catch_store_errors()
+    try:
+        page.run()
+    except Exception as err:  # noqa: BLE001 - only the database's absence is handled here
+        found = store_error(err)
+        if found is None:
+            raise
+        # a fragment's failure has been shown in its place by `_on_script_error` already
+        if type(err).__name__ != "FragmentHandledException" or not _catching_here():
+            store_unavailable(found)
+
+
+def store_error(err: BaseException | None) -> StoreUnavailableError | None:
+    """The StoreUnavailableError that `err` is or was caused by, if any."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, StoreUnavailableError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def store_unavailable(err: StoreUnavailableError) -> None:
+    """The sentence, and a check every STORE_CHECK_SECONDS that reruns the page once the
+    database answers again."""
+    st.error(str(err), icon=":material/cloud_off:")
+    _await_store()
+
+
+@st.fragment(run_every=STORE_CHECK_SECONDS)
+def _await_store() -> None:
+    ctx = _script_ctx()
+    # only its own timed reruns check: drawn with the sentence, it waits a period first
+    if ctx is not None and ctx.fragment_ids_this_run and store_is_back():
+        st.rerun(scope="app")
+
+
+def store_is_back() -> bool:
+    """Whether the run store can be opened and its database answers."""
+    try:
+        return _run_store().available()
+    except Exception:  # noqa: BLE001 - whatever the reason, it is not back yet
+        return False
+
+
+def _on_script_error(err: Exception) -> bool | None:
+    """Streamlit's script error handler: the database's absence in the app script or in a
+    fragment's own rerun (a polling Train page) is the sentence, in place of a traceback;
+    anything else is shown as usual."""
+    found = store_error(err)
+    if found is None:
+        return None
+    store_unavailable(found)
+    return True
+
+
+def _catch_store_errors() -> None:
+    """Installs `_on_script_error` for this session: for this script run, and for the
+    session's later runs (a fragment's timed rerun gets a new script runner). Streamlit
+    versions without script error handlers show a traceback in a fragment instead."""
+    ctx = _script_ctx()
+    if ctx is None or getattr(ctx, "on_script_error", _on_script_error) is not None:
+        return  # no script run, no handlers in this Streamlit, or ours (or another) is set
+    ctx.on_script_error = _on_script_error
+    try:
+        from streamlit import runtime
+
+        session = runtime.get_instance()._session_mgr.get_active_session_info(
+            ctx.session_id).session
+        if getattr(session, "_on_script_error", _on_script_error) is None:
+            session._on_script_error = _on_script_error
+    except Exception:  # noqa: BLE001 - no server (AppTest): this run only
+        pass
+
+
+def _catching_here() -> bool:
+    ctx = _script_ctx()
+    return ctx is not None and getattr(ctx, "on_script_error", None) is _on_script_error
 
 
 @st.cache_resource
@@ -160,11 +252,19 @@ def run_or_none(run_id: str | None) -> dict | None:
         return None
 
 
-def run_label(run: dict) -> str:
+def student(owner_id: str, names: dict[str, str]) -> str:
+    """How a run's owner is shown: their name, "you" for this browser, else "classmate"."""
+    name = names.get(owner_id)
+    if owner_id == st.session_state.get("owner"):
+        return f"{name} (you)" if name else "you"
+    return name or "classmate"
+
+
+def run_label(run: dict, names: dict[str, str] | None = None) -> str:
     acc = f"{run['test_accuracy']:.1%}" if run["test_accuracy"] is not None else run["status"]
-    mine = " · yours" if run["owner"] == st.session_state.get("owner") else ""
+    who = student(run["owner"], names or {})
     when = time.strftime("%H:%M", time.localtime(run["created"]))
-    return f"{run['id'][:6]} · {run['spec'].summary()} · {acc} · {when}{mine}"
+    return f"{run['id'][:6]} · {run['spec'].summary()} · {acc} · {when} · {who}"
 
 
 def default_run_id() -> str | None:

@@ -1,4 +1,5 @@
-"""The sidebar every page shares: dataset, device, this session's active run."""
+"""The sidebar every page shares: dataset, device, where trainings run, the student's name
+and their active run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import streamlit as st
 
 from fmnist_core.datasets import DATASETS
-from ui import resources
+from ui import identity, resources
 
 DEVICE_PROBE_DELAY_SECONDS = 5.0
 DEVICE_POLL_SECONDS = 2.0
@@ -61,6 +62,8 @@ def render() -> None:
             st.caption(f"Device: {label}")
         else:
             _device_pending()
+        st.caption(f"Trainings run on {resources.job_queue().where()}.")
+        identity.name_field()
         active = [j for j in resources.job_queue().jobs(owner) if not j.done]
         if active:
             snap = active[0].snapshot()

@@ -1,0 +1,137 @@
+"""A browser's runs across reloads, a student's name, and the teacher's view, under AppTest.
+
+AppTest cannot send cookies, so a reload is a new AppTest whose cookie lookup returns the
+first session's token (what the browser sends back).
+"""
+
+import pytest
+
+from fmnist_core.spec import preset
+from pagetools import page_test, page_text
+from ui import identity
+from waiting import wait_for
+
+PASSCODE = "blue-heron-42"
+
+
+@pytest.fixture
+def teacher_env(monkeypatch):
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
+
+
+def unlock(at, code=PASSCODE):
+    at.text_input(key="teacher_attempt").input(code)
+    at.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
+    return at
+
+
+def test_a_reload_keeps_the_run_and_another_browser_gets_nothing(monkeypatch):
+    from ui import resources
+
+    at = page_test("pages/train.py")
+    at.selectbox(key="preset").set_value("dense").run()
+    at.number_input(key="spec_epochs").set_value(200).run()
+    at.button(key="start").click().run()
+    run_id, token = at.session_state["job_id"], at.session_state["owner_token"]
+    queue = resources.job_queue()
+    try:
+        monkeypatch.setattr(identity, "_cookie_token", lambda name: token)
+        again = page_test("pages/train.py")  # the same browser, a new session
+        assert again.session_state["owner"] == at.session_state["owner"]
+        assert again.session_state["job_id"] == run_id and not again.exception
+        assert again.button(key="start").disabled  # no second run behind the first
+        monkeypatch.setattr(identity, "_cookie_token", lambda name: None)
+        other = page_test("pages/train.py")  # another browser: a new owner
+        assert other.session_state["owner"] != at.session_state["owner"]
+        assert "No training of yours is running" in page_text(other)
+        forged = token.split(".")[0] + "." + "0" * 32
+        monkeypatch.setattr(identity, "_cookie_token", lambda name: forged)
+        assert page_test("pages/train.py").session_state["owner"] != at.session_state["owner"]
+        # the reloaded session still has Stop, and it works
+        wait_for(lambda: again.run() or again.button(key="stop"), timeout=120,
+                 what="the Stop button after the reload", every=0.5)
+        again.button(key="stop").click().run()
+        assert queue.get(run_id).wait(60)
+        assert queue.get(run_id).status == "stopped"
+    finally:
+        if not queue.get(run_id).done:
+            queue.stop(run_id, owner=None)
+            queue.get(run_id).wait(60)
+
+
+def test_a_name_is_kept_for_the_browser_and_shown_next_to_its_runs(monkeypatch, app_home):
+    from fmnist_core.runs import RunStore
+
+    at = page_test("pages/data.py")  # the sidebar, where the name is typed
+    at.text_input(key="student_name").input("  Ada   Lovelace ").run()
+    # (AppTest reruns the page without the router, so the sidebar shows on first runs only)
+    assert at.session_state["student_name"] == "Ada Lovelace"
+    me, token = at.session_state["owner"], at.session_state["owner_token"]
+    store = RunStore(app_home)
+    assert store.owner_names()[me] == "Ada Lovelace"
+    mine = store.create_run(preset("dense"), me, status="completed")
+    monkeypatch.setattr(identity, "_cookie_token", lambda name: token)
+    again = page_test("pages/data.py")  # a reload: the name comes back with the browser
+    assert again.text_input(key="student_name").value == "Ada Lovelace"
+    again.switch_page("pages/runs.py").run()
+    table = again.dataframe[0].value.set_index("id")
+    assert table.loc[mine, "student"] == "Ada Lovelace (you)"
+    monkeypatch.setattr(identity, "_cookie_token", lambda name: None)
+    classmate = page_test("pages/runs.py")
+    assert classmate.dataframe[0].value.set_index("id").loc[mine, "student"] == "Ada Lovelace"
+
+
+def test_without_a_passcode_there_is_no_teacher_view(monkeypatch):
+    monkeypatch.delenv("STUDIO_TEACHER_PASSCODE", raising=False)
+    at = page_test("pages/data.py")
+    assert not at.exception
+    assert identity.teacher_passcode() is None
+
+
+def test_a_wrong_passcode_is_one_sentence_and_slows_the_next_try(teacher_env):
+    at = page_test("pages/teacher.py")
+    assert not at.exception and "passcode" in page_text(at)
+    unlock(at, "guess")
+    assert [e.value for e in at.error] == [
+        "That passcode is not right; you can try again in 2 s."]
+    unlock(at)  # right, but too soon
+    assert at.error[0].value.startswith("Too many wrong tries: wait")
+    assert not identity.is_teacher() and "teacher" not in at.session_state
+
+
+def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard(
+        teacher_env, app_home, trained_run):
+    from fmnist_core.runs import RunStore
+    from ui import resources
+
+    store = RunStore(app_home)
+    store.set_owner_name("someone-else", "Grace")
+    queue = resources.job_queue()
+    busy = queue.submit(preset("dense").replace(epochs=200), "runaway-student")
+    try:
+        at = unlock(page_test("pages/teacher.py"))
+        assert not at.exception and at.session_state["teacher"]
+        text = page_text(at)
+        assert "Grace" in text and "student runawa" in text
+        # stop the runaway run
+        at.selectbox(key="teacher_pick").set_value(busy.run_id).run()
+        at.button(key=f"teacher_stop_{busy.run_id}").click().run()
+        assert busy.wait(60) and busy.status == "stopped"
+        assert "Stop sent for student runawa's run" in page_text(at)
+        # delete it, after a confirmation
+        at.selectbox(key="teacher_pick").set_value(busy.run_id).run()
+        at.button(key=f"teacher_delete_{busy.run_id}").click().run()
+        assert "This cannot be undone" in page_text(at)
+        at.button(key="teacher_delete_yes").click().run()
+        assert busy.run_id not in [r["id"] for r in store.list_runs()]
+        # the leaderboard lists Grace's best run
+        at.segmented_control(key="teacher_view").set_value("Leaderboard").run()
+        board = at.dataframe[0].value
+        assert list(board["student"])[:1] and "Grace" in list(board["student"])
+        assert trained_run[:6] in list(board["run"])
+        at.segmented_control(key="teacher_view").set_value("Line").run()
+        assert not at.exception
+    finally:
+        if not busy.done:
+            queue.stop(busy.run_id, owner=None)
+            busy.wait(60)
