@@ -91,3 +91,16 @@ def test_image_steps_draw_every_map_at_one_pixel_scale():
     figures.outline(fig, 4, 5, 2, panel=2)
     shape = fig.layout.shapes[0]
     assert (shape.xref, shape.yref, shape.x0, shape.y1) == ("x2", "y2", 4.5, 5.5)
+
+
+def test_a_stopped_epoch_is_drawn_where_it_ended_not_as_an_epoch_end():
+    history = [{"epoch": 1, "complete": True, "batches": 422, "position": 1.0, "loss": 0.5,
+                "accuracy": 0.8, "val_loss": 0.45, "val_accuracy": 0.84},
+               {"epoch": 2, "complete": False, "batches": 262, "position": 1 + 262 / 422,
+                "loss": 0.4, "accuracy": 0.86}]
+    fig = figures.curves(history, [(0.5, 0.9, 0.7), (1.62, 0.41, 0.85)], epochs=5)
+    ends = [t for t in fig.data if t.name and "epoch end" in t.name]
+    assert ends and all(list(t.x) == [1] for t in ends)  # complete epochs only
+    stopped = [t for t in fig.data if t.legendgroup == "stopped"]
+    assert len(stopped) == 2 and stopped[0].x[0] == pytest.approx(1.62, abs=0.01)
+    assert stopped[0].y[0] == 0.86 and "stopped at batch 262" in stopped[0].hovertemplate

@@ -98,17 +98,33 @@ def curves(history: list[dict], batch_points: list | None = None,
         fig.add_trace(go.Scatter(x=xs, y=[p[1] for p in batch_points], mode="lines",
                                  line=dict(color=TRAIN_COLOR, width=1), opacity=0.5,
                                  showlegend=False, legendgroup="batch"), 1, 2)
-    ep = [row["epoch"] for row in history]
+    # the epoch-end series holds complete epochs only; an epoch that Stop cut short is one
+    # hollow marker where it really ended (e.g. 1.62)
+    complete = [row for row in history if row.get("complete", True)]
+    ep = [row["epoch"] for row in complete]
     for key, label, color in (("", "train", TRAIN_COLOR), ("val_", "validation", VAL_COLOR)):
-        # a stopped epoch ends without validation: its point is a gap
-        if any(f"{key}accuracy" in r for r in history):
-            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}accuracy") for r in history],
+        if any(f"{key}accuracy" in r for r in complete):
+            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}accuracy") for r in complete],
                                      mode="lines+markers", name=f"{label} (epoch end)",
                                      line=dict(color=color), legendgroup=label), 1, 1)
-            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}loss") for r in history],
+            fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}loss") for r in complete],
                                      mode="lines+markers", line=dict(color=color),
                                      showlegend=False, legendgroup=label), 1, 2)
-    fig.update_xaxes(title_text="epoch", range=[0, max(epochs or 1, max(ep, default=1))])
+    for row in history:
+        if row.get("complete", True):
+            continue
+        where = row.get("position", row["epoch"])
+        marker = dict(color=TRAIN_COLOR, symbol="circle-open", size=10, line=dict(width=2))
+        hover = (f"stopped at batch {row.get('batches')} of epoch {row['epoch']}"
+                 "<br>%{y:.3g}<extra></extra>")
+        fig.add_trace(go.Scatter(x=[where], y=[row.get("accuracy")], mode="markers",
+                                 name="train when stopped", marker=marker,
+                                 hovertemplate=hover, legendgroup="stopped"), 1, 1)
+        fig.add_trace(go.Scatter(x=[where], y=[row.get("loss")], mode="markers",
+                                 marker=marker, hovertemplate=hover, showlegend=False,
+                                 legendgroup="stopped"), 1, 2)
+    last = max([row.get("position", row["epoch"]) for row in history], default=1)
+    fig.update_xaxes(title_text="epoch", range=[0, max(epochs or 1, last)])
     accuracies = [p[2] for p in batch_points or ()] + [
         r.get(k) for r in history for k in ("accuracy", "val_accuracy")]
     fig.update_yaxes(percent_axis(accuracies), col=1)
@@ -150,10 +166,11 @@ def percent_axis(values, max_ticks: int = 6) -> dict:
 
 
 def overlay(curves_by_run: dict[str, list[dict]], metric: str = "val_accuracy") -> go.Figure:
-    """One line per run of `metric` per epoch, each run in its own colour and marker; an
-    accuracy axis is fitted to the curves."""
+    """One line per run of `metric` per complete epoch, each run in its own colour and
+    marker; an accuracy axis is fitted to the curves."""
     fig = go.Figure()
     for i, (label, rows) in enumerate(curves_by_run.items()):
+        rows = [r for r in rows if r.get("complete", True)]  # not an epoch Stop cut short
         fig.add_trace(go.Scatter(
             x=[r["epoch"] for r in rows], y=[r.get(metric) for r in rows],
             mode="lines+markers", name=label,
