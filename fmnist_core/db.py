@@ -1,10 +1,13 @@
 """Connections for the run store: an SQLite file (the embedded default) or PostgreSQL.
 
 The store writes its SQL once, with `?` placeholders and types both databases accept
-(`TEXT`, `BIGINT`, `DOUBLE PRECISION`, `INSERT … ON CONFLICT`). What differs lives here:
-how to connect, the placeholder style, and how a transaction is serialised against every
-other server's (`locked()`: SQLite's `BEGIN IMMEDIATE`, PostgreSQL's transaction-level
-advisory lock), which keeps the queue's cap and FIFO order true across servers.
+(`TEXT`, `BIGINT`, `DOUBLE PRECISION`, `INSERT … ON CONFLICT`, `CAST(? AS TEXT)` where
+PostgreSQL cannot infer a parameter's type). What differs lives here: how to connect, the
+placeholder style, row locking for claims (`skip_locked`), and how a transaction is
+serialised against every other server's (`transaction(locked=True)`: SQLite's
+`BEGIN IMMEDIATE`, PostgreSQL's transaction-level advisory lock), which keeps the queue's cap
+and FIFO order true across servers. A database that cannot be reached is
+`StoreUnavailableError`, whose text is the sentence a page shows.
 
     db = open_database(url=None, home=Path("~/.fmnist_studio"))   # SQLite
     with db.transaction() as tx:
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
@@ -22,6 +27,7 @@ from urllib.parse import urlsplit
 # Any constant: the key of the advisory lock every PostgreSQL queue decision takes.
 _QUEUE_LOCK_KEY = 0x464D4E53  # "FMNS"
 CONNECT_TIMEOUT_SECONDS = 5
+POOL_WAIT_SECONDS = 1.0
 
 
 class StoreUnavailableError(RuntimeError):
@@ -37,7 +43,7 @@ class Transaction:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self.dialect == "postgresql":
-            sql = sql.replace("?", "%s")
+            sql = sql.replace("%", "%%").replace("?", "%s")
         return self._conn.execute(sql, tuple(params))
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
@@ -58,6 +64,9 @@ class Database:
     dialect = ""
     # appended to a SELECT that claims queued rows; SQLite serialises writers instead
     skip_locked = ""
+    # time.time() when the database came back after an outage (None: never lost); until
+    # other servers have written a heartbeat since, theirs are not taken as stale
+    reconnected_at: float | None = None
 
     def transaction(self, locked: bool = False) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction committed on success and rolled back on error.
@@ -117,55 +126,157 @@ class SqliteDatabase(Database):
 
 
 class PostgresDatabase(Database):
-    """PostgreSQL through psycopg 3 and its connection pool; a pooled connection is
-    checked before use, so the store comes back by itself after a database restart."""
+    """PostgreSQL through psycopg 3 and its connection pool.
+
+    A pooled connection is checked before use, so idle connections that a database restart
+    broke are replaced unseen. When the database cannot be reached at all, every call fails
+    at once with `StoreUnavailableError` (no page waits for a timeout), at most one call per
+    `RETRY_SECONDS` tries a plain connection, and the first that succeeds opens a fresh pool:
+    the store comes back by itself, without the pool's growing back-off after a long outage.
+    """
 
     dialect = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    RETRY_SECONDS = 1.0
 
     def __init__(self, url: str, max_size: int = 8):
         try:
             import psycopg
-            from psycopg.rows import dict_row
-            from psycopg_pool import ConnectionPool
+            import psycopg_pool
         except ImportError as err:
             raise StoreUnavailableError(
                 "STUDIO_DATABASE_URL points at PostgreSQL but its driver is not installed; "
                 "run: pip install -r requirements-cluster.txt") from err
         self.url = url
-        self._errors = (psycopg.OperationalError, psycopg.InterfaceError)
-        self._pool = ConnectionPool(
-            url, min_size=0, max_size=max_size, open=True, timeout=CONNECT_TIMEOUT_SECONDS,
-            check=ConnectionPool.check_connection,
+        self.max_size = max_size
+        self._psycopg = psycopg
+        self._pool_errors = (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._probing = False
+        self._retry_at = 0.0
+        self._closed = False
+        self._ever_connected = False
+
+    def _unavailable(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"The run store's database ({self.describe()}) cannot be reached; this page "
+            "comes back by itself once it is running again.")
+
+    def _new_pool(self) -> Any:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        return ConnectionPool(
+            self.url, min_size=1, max_size=self.max_size, open=True,
+            timeout=CONNECT_TIMEOUT_SECONDS, check=ConnectionPool.check_connection,
+            name="run-store",
+            # autocommit: `conn.transaction()` below is the only transaction, BEGIN … COMMIT
             kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                    "autocommit": False},
-        )
+                    "autocommit": True})
+
+    def _current_pool(self) -> Any:
+        """The open pool, or a new one once a plain connection succeeds again."""
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailableError("The run store has been closed.")
+            if self._pool is not None:
+                return self._pool
+            if self._probing or time.monotonic() < self._retry_at:
+                raise self._unavailable()
+            self._probing = True
+        if not self._reachable():
+            with self._lock:
+                self._probing = False
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            raise self._unavailable()
+        with self._lock:
+            self._probing = False
+            if self._pool is None:
+                self._pool = self._new_pool()
+                if self._ever_connected:
+                    self.reconnected_at = time.time()
+                self._ever_connected = True
+            return self._pool
+
+    def _lost(self, pool: Any) -> None:
+        """Drops a pool whose database went away; the next call after RETRY_SECONDS
+        probes."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS
+        # connections still out are closed as they come back
+        threading.Thread(target=pool.close, kwargs={"timeout": 1.0}, daemon=True,
+                         name="run-store-pool-close").start()
+
+    def _is_outage(self, err: BaseException) -> bool:
+        """Whether an error means the database is away (not a problem of one statement)."""
+        if isinstance(err, (self._psycopg.InterfaceError, *self._pool_errors)):
+            return True
+        if isinstance(err, self._psycopg.OperationalError):
+            state = getattr(err, "sqlstate", None)
+            # 08: connection exceptions; 57P01-57P03: the server shuts down or starts up
+            return state is None or state.startswith("08") or state in (
+                "57P01", "57P02", "57P03")
+        return False
+
+    def _reachable(self) -> bool:
+        try:
+            self._psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+        except self._psycopg.Error:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _connection(self, pool: Any) -> Iterator[Any]:
+        """A pooled connection. The pool waits for a connection without telling a busy pool
+        from a database that went away, so it is asked for one second at a time, and
+        between tries a plain connection tells which it is."""
+        deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+        while True:
+            try:
+                conn = pool.getconn(timeout=max(0.1, min(
+                    POOL_WAIT_SECONDS, deadline - time.monotonic())))
+                break
+            except self._pool_errors[0]:  # PoolTimeout
+                if time.monotonic() >= deadline or not self._reachable():
+                    raise
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
 
     @contextlib.contextmanager
     def transaction(self, locked: bool = False) -> Iterator[Transaction]:
-        from psycopg_pool import PoolTimeout
-
+        pool = self._current_pool()
         try:
-            with self._pool.connection() as conn:
+            with self._connection(pool) as conn:
                 with conn.transaction():
                     tx = Transaction(conn, self.dialect)
                     if locked:
                         tx.execute("SELECT pg_advisory_xact_lock(?)", (_QUEUE_LOCK_KEY,))
                     yield tx
-        except (PoolTimeout, *self._errors) as err:
-            raise StoreUnavailableError(
-                f"The run store's database ({self.describe()}) cannot be reached; the page "
-                "comes back by itself once it is running again.") from err
+        except self._psycopg.Error as err:
+            if not self._is_outage(err):
+                raise
+            self._lost(pool)
+            raise self._unavailable() from err
 
     def describe(self) -> str:
         parts = urlsplit(self.url)
-        return f"PostgreSQL at {parts.hostname or 'localhost'}{parts.path or ''}"
+        port = f":{parts.port}" if parts.port else ""
+        return f"PostgreSQL at {parts.hostname or 'localhost'}{port}{parts.path or ''}"
 
     def integrity_ok(self) -> bool:
         return True  # PostgreSQL checks its own pages; nothing like SQLite's PRAGMA
 
     def close(self) -> None:
-        self._pool.close()
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
 
 def open_database(url: str | None, home: Path) -> Database:

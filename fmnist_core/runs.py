@@ -32,7 +32,15 @@ FINAL_STATUSES = ("completed", "stopped", "failed", "diverged", "interrupted", "
 # A server that has not written its heartbeat for this long is gone: its runs are
 # interrupted (or, on a Ray cluster, adopted by a live server).
 SERVER_STALE_SECONDS = 30.0
+# Runs on a Ray cluster outlive their server: opening the store leaves them to the next
+# server's queue, which adopts them or interrupts them.
+ADOPTABLE_EXECUTORS = ("ray",)
 HOST = socket.gethostname()
+# Model files are saved as `<run>.<pid>.<host>.partial.keras`, then renamed. A partial file of
+# this machine whose process is gone is removed at once; one of another machine sharing the
+# models folder only once it is this old (no save takes that long).
+_HOST_TAG = re.sub(r"[^A-Za-z0-9-]", "-", HOST)[:63] or "host"
+PARTIAL_STALE_SECONDS = 3600.0
 
 _RUN_FIELDS = (
     "status", "device", "backend", "params", "epochs_run", "train_seconds", "total_seconds",
@@ -95,10 +103,24 @@ class RunStore:
         self.path = getattr(self.db, "path", None)  # the SQLite file, when it is one
         schema.migrate(self.db)
         if recover:
-            self.recover()
+            self.recover(keep_executors=ADOPTABLE_EXECUTORS)
 
     def describe(self) -> str:
         return self.db.describe()
+
+    def available(self) -> bool:
+        """Whether the database answers now (a page waiting for it to come back asks)."""
+        try:
+            with self.db.transaction() as tx:
+                tx.value("SELECT 1 AS one")
+        except StoreUnavailableError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Closes the database connections (a PostgreSQL pool); the store is unusable
+        after."""
+        self.db.close()
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -194,7 +216,9 @@ class RunStore:
         return rows
 
     def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
-        """Keeps a run's live snapshot (JSON) so a page on any server can draw it."""
+        """Keeps a run's live snapshot (JSON) so a page on any server can draw it; without
+        its trainer's note that the database was away (a reader has found it)."""
+        progress = {key: value for key, value in progress.items() if key != "store_error"}
         with self.db.transaction() as tx:
             tx.execute("UPDATE runs SET progress=? WHERE id=?",
                        (json.dumps(progress, default=float), run_id))
@@ -326,8 +350,15 @@ class RunStore:
             return tx.all("SELECT * FROM servers ORDER BY started")
 
     def orphaned_runs(self) -> list[dict[str, Any]]:
-        """Running runs whose server (or, without a server, whose process) is gone."""
+        """Running runs whose server (or, without a server, whose process) is gone.
+
+        Right after this store got its database back from an outage, every server's heartbeat
+        is old; they are judged by it only once they have had SERVER_STALE_SECONDS to write
+        a new one.
+        """
         now = time.time()
+        back = self.db.reconnected_at
+        heartbeats_count = back is None or now - back > SERVER_STALE_SECONDS
         with self.db.transaction() as tx:
             rows = tx.all("SELECT r.id, r.pid, r.host, r.server, r.executor, s.host AS s_host, "
                           "s.pid AS s_pid, s.heartbeat FROM runs r LEFT JOIN servers s ON "
@@ -336,7 +367,9 @@ class RunStore:
         for row in rows:
             if row["server"]:
                 same_host = row["s_host"] == HOST
-                dead = (row["heartbeat"] is None or now - row["heartbeat"] > SERVER_STALE_SECONDS
+                stale = (row["heartbeat"] is None
+                         or now - row["heartbeat"] > SERVER_STALE_SECONDS)
+                dead = ((stale and heartbeats_count)
                         or (same_host and not _pid_alive(row["s_pid"])))
             else:
                 dead = row["host"] in (None, HOST) and not _pid_alive(row["pid"])
@@ -362,7 +395,7 @@ class RunStore:
                             row["server"]))
             interrupted.append(row["id"])
         for partial in self.models_dir.glob("*.partial.keras"):
-            if not _pid_alive(_partial_pid(partial)):
+            if _partial_abandoned(partial):
                 partial.unlink(missing_ok=True)
         return interrupted
 
@@ -441,7 +474,7 @@ class RunStore:
             OSError: the disk is full or the store is read-only; nothing partial remains.
         """
         final = self.model_file(run_id)
-        partial = final.with_name(f"{run_id}.{os.getpid()}.partial.keras")
+        partial = _partial_file(final, run_id)
         try:
             model.save(partial)
             os.replace(partial, final)
@@ -459,7 +492,7 @@ class RunStore:
     def save_model_bytes(self, run_id: str, data: bytes) -> Path:
         """Writes a model file that was trained elsewhere (a cluster node), atomically."""
         final = self.model_file(run_id)
-        partial = final.with_name(f"{run_id}.{os.getpid()}.partial.keras")
+        partial = _partial_file(final, run_id)
         try:
             partial.write_bytes(data)
             os.replace(partial, final)
@@ -515,9 +548,21 @@ def _row_to_run(row: dict[str, Any], with_progress: bool = True) -> dict[str, An
     return run
 
 
-def _partial_pid(path: Path) -> int | None:
-    parts = path.name.split(".")
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+def _partial_file(final: Path, run_id: str) -> Path:
+    return final.with_name(f"{run_id}.{os.getpid()}.{_HOST_TAG}.partial.keras")
+
+
+def _partial_abandoned(path: Path) -> bool:
+    """Whether a partial model file's save has ended without renaming it."""
+    parts = path.name.split(".")  # run, pid, [host,] "partial", "keras"
+    pid = int(parts[1]) if len(parts) > 3 and parts[1].isdigit() else None
+    host = parts[2] if len(parts) == 5 else _HOST_TAG  # files of older releases: no host
+    if host == _HOST_TAG:
+        return not _pid_alive(pid)
+    try:
+        return time.time() - path.stat().st_mtime > PARTIAL_STALE_SECONDS
+    except OSError:
+        return False
 
 
 def _pid_alive(pid: int | None) -> bool:

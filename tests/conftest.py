@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 # Offline and quiet before anything imports Keras.
@@ -35,9 +36,74 @@ def small_data(fashion):
     return fashion.subset(limit_train=2000, limit_test=500)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "databases(*names): run the test's `store` on each of these databases "
+        "(\"sqlite\", \"postgresql\")")
+
+
+def pytest_generate_tests(metafunc):
+    """`@pytest.mark.databases("sqlite", "postgresql")` (on a test or a module) runs every
+    test that uses `store` once per database; unmarked tests use SQLite."""
+    marker = metafunc.definition.get_closest_marker("databases")
+    if marker is not None and "database" in metafunc.fixturenames:
+        metafunc.parametrize("database", marker.args, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this test session (tests/pgserver.py), started on first use and
+    stopped at the end; skipped where Debian's postgresql is not installed (make postgres)."""
+    from pgserver import PostgresServer
+
+    server = PostgresServer.find()
+    if server is None:
+        pytest.skip("Debian's postgresql is not installed (make postgres)")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "studio")
+def database(request):
+    """The database of `store`: "sqlite" unless the test is parametrised (`databases`)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(database, request):
+    """None for SQLite in STUDIO_HOME; else the URL of a new PostgreSQL database of this test
+    (dropped after it)."""
+    if database == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    if server.running:
+        server.drop_database(name)
+
+
+@pytest.fixture
+def make_store(tmp_path, database_url):
+    """Opens a RunStore on the test's database and STUDIO_HOME, as a server (re)starting
+    would; every store it made is closed after the test."""
+    made = []
+
+    def make(**kwargs):
+        made.append(RunStore(tmp_path / "studio", database_url, **kwargs))
+        return made[-1]
+
+    yield make
+    for opened in made:
+        opened.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
 
 
 @pytest.fixture(scope="session")

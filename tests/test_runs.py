@@ -2,32 +2,41 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
-from fmnist_core.runs import RunNotFoundError, RunStore, validate_run_id
+from fmnist_core.runs import RunNotFoundError, StoreUnavailableError, validate_run_id
 from fmnist_core.spec import ModelSpec, preset
+from waiting import wait_for
+
+# every test that uses `store` runs on SQLite and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 
-def test_store_survives_a_reopen(tmp_path):
-    store = RunStore(tmp_path)
+def test_store_survives_a_reopen(store, make_store):
     run_id = store.create_run(preset("quick"), "alice")
     store.add_epoch(run_id, 1, {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6,
                                 "val_accuracy": 0.78}, seconds=1.5)
     store.update_run(run_id, status="completed", test_accuracy=0.77)
-    again = RunStore(tmp_path)
+    again = make_store()
     run = again.get_run(run_id)
     assert run["spec"] == preset("quick") and run["test_accuracy"] == 0.77
     assert run["best_val_accuracy"] == 0.78 and run["epochs_run"] == 1
     assert again.epochs(run_id)[0]["seconds"] == 1.5
     assert again.integrity_ok()
-    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+
+
+@pytest.mark.databases("sqlite")
+def test_the_sqlite_file_is_in_wal_mode_and_intact(store):
+    store.create_run(preset("quick"), "alice")
+    assert store.path == store.home / "runs.sqlite" and store.integrity_ok()
+    with sqlite3.connect(store.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_only_the_owner_deletes(tmp_path):
-    store = RunStore(tmp_path)
+def test_only_the_owner_deletes(store):
     run_id = store.create_run(ModelSpec(), "alice")
     store.update_run(run_id, status="completed")
     store.model_file(run_id).write_bytes(b"model")
@@ -40,42 +49,38 @@ def test_only_the_owner_deletes(tmp_path):
         store.get_run(run_id)
 
 
-def test_active_runs_cannot_be_deleted(tmp_path):
-    store = RunStore(tmp_path)
+def test_active_runs_cannot_be_deleted(store):
     run_id = store.create_run(ModelSpec(), "alice", status="running")
     with pytest.raises(PermissionError, match="still training"):
         store.delete_run(run_id, "alice")
 
 
-def test_stale_running_rows_become_interrupted(tmp_path):
-    store = RunStore(tmp_path)
+def test_stale_running_rows_become_interrupted(store, make_store):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = store.create_run(ModelSpec(), "alice", status="running")
     store.update_run(stale, pid=dead.pid)
     (store.models_dir / f"{stale}.{dead.pid}.partial.keras").write_bytes(b"half")
     live = store.create_run(ModelSpec(), "bob", status="running")  # this process: alive
-    reopened = RunStore(tmp_path)
+    reopened = make_store()
     assert reopened.get_run(stale)["status"] == "interrupted"
     assert reopened.get_run(live)["status"] == "running"
     assert not list(reopened.models_dir.glob("*.partial.keras"))
 
 
-def test_save_is_atomic_and_load_is_safe(tmp_path):
+def test_save_is_atomic_and_load_is_safe(store):
     from fmnist_core.model import build_model
 
-    store = RunStore(tmp_path)
     run_id = store.create_run(preset("dense"), "alice")
     model = build_model(preset("dense"))
     path = store.save_model(run_id, model)
-    assert path.name == f"{run_id}.keras" and not list(tmp_path.glob("models/*.partial*"))
+    assert path.name == f"{run_id}.keras" and not list(store.models_dir.glob("*.partial*"))
     loaded = store.load_model(run_id)
     x = np.zeros((1, 28, 28), np.uint8)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
 
 
-def test_failed_save_leaves_nothing_partial(tmp_path):
-    store = RunStore(tmp_path)
+def test_failed_save_leaves_nothing_partial(store):
     run_id = store.create_run(ModelSpec(), "alice")
 
     class Exploding:
@@ -96,10 +101,66 @@ def test_run_ids_are_validated():
             validate_run_id(bad)
 
 
-def test_list_runs_newest_first_and_by_owner(tmp_path):
-    store = RunStore(tmp_path)
+def test_list_runs_newest_first_and_by_owner(store):
     a = store.create_run(ModelSpec(), "alice")
     b = store.create_run(ModelSpec(), "bob")
     assert [r["id"] for r in store.list_runs()] == [b, a]
     assert [r["id"] for r in store.list_runs(owner="alice")] == [a]
-    assert os.path.exists(tmp_path / "runs.sqlite")
+
+
+def test_a_transaction_that_fails_half_way_writes_nothing(store):
+    run_id = store.create_run(ModelSpec(), "alice", status="completed")
+    with pytest.raises(RuntimeError, match="half way"):
+        with store.db.transaction() as tx:
+            tx.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            tx.execute("UPDATE runs SET status='failed' WHERE id=?", (run_id,))
+            raise RuntimeError("half way")
+    assert store.get_run(run_id)["status"] == "completed"
+
+
+@pytest.mark.databases("postgresql")
+def test_the_database_away_is_one_sentence_at_once_and_the_store_comes_back(
+        store, postgres):
+    run_id = store.create_run(ModelSpec(), "alice")
+    postgres.stop()
+    try:
+        with pytest.raises(StoreUnavailableError, match="cannot be reached") as err:
+            store.get_run(run_id)
+        assert "\n" not in str(err.value) and store.describe() in str(err.value)
+        started = time.perf_counter()
+        for _ in range(20):  # a page polling meanwhile never waits for a timeout
+            assert not store.available()
+        assert time.perf_counter() - started < 2.0
+    finally:
+        postgres.start()
+    # the same store object (a server's) answers again by itself
+    wait_for(store.available, timeout=10, what="the store to come back")
+    assert store.get_run(run_id)["owner"] == "alice"
+
+
+@pytest.mark.databases("postgresql")
+def test_an_outage_does_not_make_live_servers_look_gone(store, postgres):
+    store.heartbeat("other", "thread")
+    run_id = store.enqueue(ModelSpec(), "alice")
+    store.claim_next("other", cap=1, executor="thread")
+    with store.db.transaction() as tx:  # its heartbeats failed while the database was away
+        tx.execute("UPDATE servers SET heartbeat=? WHERE id='other'", (time.time() - 60,))
+    postgres.stop()
+    assert not store.available()  # as this server's tick finds every second
+    postgres.start()
+    wait_for(store.available, timeout=10, what="the store to come back")
+    assert store.recover() == []  # it has not had the time to write one since
+    store.db.reconnected_at -= 60
+    assert store.recover() == [run_id]
+
+
+def test_a_partial_model_file_of_another_machine_is_left_to_it(store):
+    run_id = store.create_run(ModelSpec(), "alice")
+    theirs = store.models_dir / f"{run_id}.{os.getpid() + 1}.other-host.partial.keras"
+    theirs.write_bytes(b"being written on another server")
+    store.recover()
+    assert theirs.exists()
+    old = time.time() - 2 * 3600
+    os.utime(theirs, (old, old))
+    store.recover()
+    assert not theirs.exists()

@@ -4,7 +4,9 @@ Two `JobQueue`s on one store are two studio servers: FIFO order, the class's cap
 per-student limit and Stop hold across them, and no run is started twice.
 """
 
+import contextlib
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -12,11 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist_core import schema
 from fmnist_core.datasets import Dataset
 from fmnist_core.jobqueue import JobQueue
-from fmnist_core.runs import OwnerLimitError, RunStore
+from fmnist_core.runs import OwnerLimitError, StoreUnavailableError
 from fmnist_core.spec import ModelSpec
 from waiting import wait_for
+
+# every test that uses `store` runs on SQLite and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 SPEC = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
 V1_STORE = Path(__file__).parent / "data" / "store_v1.sqlite"
@@ -40,11 +46,32 @@ def queues(store):
         queue.close()
 
 
-def test_a_store_of_the_first_release_is_upgraded_in_place(tmp_path):
-    home = tmp_path / "home"
+@pytest.fixture
+def first_release_store(database, database_url, tmp_path):
+    """A store as the first release left it (tests/data/store_v1.sqlite, made by that
+    release): the file itself on SQLite; on PostgreSQL, the version-1 tables with the file's
+    rows in the test's new database."""
+    home = tmp_path / "studio"
     home.mkdir()
-    shutil.copy(V1_STORE, home / "runs.sqlite")
-    store = RunStore(home)
+    if database == "sqlite":
+        shutil.copy(V1_STORE, home / "runs.sqlite")
+        return
+    import psycopg
+
+    with contextlib.closing(sqlite3.connect(V1_STORE)) as old, \
+            psycopg.connect(database_url) as new:
+        for statement in schema.VERSION_1:
+            new.execute(statement)
+        for table in ("runs", "epochs"):
+            rows = old.execute(f"SELECT * FROM {table}")
+            columns = [d[0] for d in rows.description]
+            new.cursor().executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                f"({', '.join(['%s'] * len(columns))})", rows.fetchall())
+
+
+def test_a_store_of_the_first_release_is_upgraded_in_place(first_release_store, make_store):
+    store = make_store()
     runs = {run["id"]: run for run in store.list_runs()}
     assert {run_id: run["status"] for run_id, run in runs.items()} == {
         "2dd910fa1c56": "completed", "cc0de4bfeb7b": "stopped", "443cc1b1dca6": "cancelled",
@@ -61,15 +88,18 @@ def test_a_store_of_the_first_release_is_upgraded_in_place(tmp_path):
     # the upgraded store works like a new one, and opens again without change
     queued = store.enqueue(SPEC, "alice")
     assert store.queue_position(queued) == 1
-    again = RunStore(home)
+    again = make_store()
     assert len(again.list_runs()) == 6 and again.get_run(queued)["status"] == "queued"
+    with again.db.transaction() as tx:
+        assert tx.value("SELECT value FROM meta WHERE key='schema_version'") == str(
+            schema.LATEST)
 
 
-def test_a_store_of_a_newer_release_is_refused_with_a_sentence(store):
+def test_a_store_of_a_newer_release_is_refused_with_a_sentence(store, make_store):
     with store.db.transaction() as tx:
         tx.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(RuntimeError, match="newer release of the studio"):
-        RunStore(store.home)
+        make_store()
 
 
 def test_the_line_is_fifo_and_capped_and_the_owner_limit_holds(store):
@@ -164,5 +194,64 @@ def test_queued_runs_of_absent_owners_are_cancelled_after_a_grace(store):
     assert store.get_run(dropped)["status"] == "cancelled"
 
 
-def test_the_owner_secret_is_made_once_and_kept(store):
-    assert store.secret() == RunStore(store.home).secret() and len(store.secret()) == 32
+def test_the_owner_secret_is_made_once_and_kept(store, make_store):
+    assert store.secret() == make_store().secret() and len(store.secret()) == 32
+
+
+def test_servers_opening_a_new_store_together_create_it_once(make_store):
+    opened, barrier = [], threading.Barrier(4)
+
+    def server():
+        barrier.wait()
+        opened.append(make_store())
+
+    threads = [threading.Thread(target=server) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(opened) == 4
+    with opened[0].db.transaction() as tx:
+        assert tx.value("SELECT value FROM meta WHERE key='schema_version'") == str(
+            schema.LATEST)
+    assert len({store.secret() for store in opened}) == 1
+
+
+@pytest.mark.databases("postgresql")
+def test_a_training_that_ends_while_the_database_is_away_keeps_its_result(store, postgres):
+    from fmnist_core.job import TrainingJob
+
+    job = TrainingJob(SPEC.replace(epochs=200, batch_size=8), "alice", store,
+                      dataset=tiny_data())
+    job.start()
+    wait_for(lambda: store.epochs(job.run_id), what="the first epoch in the store")
+    postgres.stop()
+    try:
+        wait_for(lambda: "store_error" in job.snapshot(), timeout=30,
+                 what="the job to notice the database is away")
+        epochs_before = job.snapshot()["epoch"]
+        wait_for(lambda: job.snapshot()["epoch"] >= epochs_before + 2, timeout=60,
+                 what="training to go on while the database is away")
+        job.stop()
+        assert job.wait(60)
+        snap = job.snapshot()
+        assert snap["status"] == "stopped" and snap["test_accuracy"] is not None
+        assert store.model_file(job.run_id).exists()  # written to STUDIO_HOME regardless
+        assert not store.available()
+    finally:
+        postgres.start()
+
+    def stored_result():
+        try:
+            run = store.get_run(job.run_id)
+        except StoreUnavailableError:
+            return None  # still coming back
+        return run if run["status"] == "stopped" else None
+
+    run = wait_for(stored_result, timeout=30, what="the result written once the database is back")
+    assert run["test_accuracy"] == snap["test_accuracy"] and run["model_path"]
+    assert run["progress"]["status"] == "stopped" and "store_error" not in run["progress"]
+    complete = [row for row in snap["history"] if row.get("complete", True)]
+    assert run["epochs_run"] == len(complete) > epochs_before
+    assert len(store.epochs(job.run_id)) == len(snap["history"])
+    assert "store_error" not in job.snapshot()
