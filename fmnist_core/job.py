@@ -29,6 +29,10 @@ PROGRESS_SECONDS = 1.0
 MAX_BATCH_POINTS = 2000
 # A write that failed because the database was away is retried this long after the job.
 STORE_RETRY_SECONDS = 1800.0
+# Shown with a result whose writes wait for the database; a server relaying this job's
+# snapshot is not told when they succeed, so it says nothing that turns false then.
+STORE_AWAY = ("The run store's database could not be reached as this run ended; its result "
+              "is kept and written there as soon as the database answers.")
 
 
 def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:
@@ -188,6 +192,8 @@ class TrainingJob:
         """Calls a store method; when the database is away the call waits, in order, for
         the next write (and, after the job, for a retry thread)."""
         with self._write_lock:
+            if method == self.store.update_progress:  # only the newest snapshot need wait
+                self._pending = [p for p in self._pending if p[0] != method]
             self._pending.append((method, args, kwargs))
             self._flush()
 
@@ -200,9 +206,9 @@ class TrainingJob:
                 method, args, kwargs = self._pending[0]
                 try:
                     method(*args, **kwargs)
-                except StoreUnavailableError as err:
+                except StoreUnavailableError:
                     self._store_down = True
-                    self.update(store_error=str(err))
+                    self.update(store_error=STORE_AWAY)
                     return False
                 except Exception as err:  # noqa: BLE001 - a full or read-only disk: say so
                     self.update(store_error=f"The run store could not be written ({err}).")

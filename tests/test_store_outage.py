@@ -1,0 +1,74 @@
+"""The run store's database away, as a page shows it: one sentence, never a traceback, and a
+check that brings the page back (ui/resources.py `run_page`, `run_store`)."""
+
+from streamlit.testing.v1 import AppTest
+
+# the functions below run as scripts of their own (AppTest.from_function): this is theirs
+
+SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
+            "this page comes back by itself once it is running again.")
+
+
+def page_that_loses_the_database():
+    import streamlit as st
+
+    from fmnist_core.db import StoreUnavailableError
+    from ui import resources
+
+    SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
+                "this page comes back by itself once it is running again.")
+
+    class Page:
+        def run(self):
+            st.title("Runs")
+            where = st.session_state.get("where", "page")
+            if where == "page":
+                raise StoreUnavailableError(SENTENCE)
+
+            @st.fragment(run_every=1.0)
+            def live():
+                try:
+                    raise StoreUnavailableError(SENTENCE)
+                except StoreUnavailableError as err:
+                    raise KeyError("wrapped") from err  # a helper that re-raised it
+
+            live()
+            st.caption("after the fragment")
+
+    resources.run_page(Page())
+
+
+def page_with_another_error():
+    from ui import resources
+
+    class Page:
+        def run(self):
+            raise ValueError("a bug, not the database")
+
+    resources.run_page(Page())
+
+
+def outage_test(where: str) -> AppTest:
+    at = AppTest.from_function(page_that_loses_the_database, args=(), default_timeout=30)
+    at.session_state["where"] = where
+    at.run()
+    return at
+
+
+def test_the_database_away_in_a_page_is_one_sentence():
+    at = outage_test("page")
+    assert not at.exception
+    assert [e.value for e in at.error] == [SENTENCE]
+    assert at.title[0].value == "Runs"  # what was drawn before stays
+
+
+def test_the_database_away_in_a_fragment_is_one_sentence_in_its_place():
+    at = outage_test("fragment")
+    assert not at.exception
+    assert [e.value for e in at.error] == [SENTENCE]
+
+
+def test_other_errors_are_not_hidden():
+    at = AppTest.from_function(page_with_another_error, default_timeout=30)
+    at.run()
+    assert at.exception and not at.error
