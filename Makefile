@@ -1,5 +1,5 @@
 # make run   - set up .venv and the data, then start the studio
-# make test  - the same set-up plus dev tools and Chromium, then the whole test suite
+# make test  - the same set-up plus dev tools, Chromium and PostgreSQL, then the whole test suite
 # make bench - the benchmarks in bench/ (full data, minutes; tables and bench/results/*.json)
 VENV   ?= .venv
 PYTHON ?= python3
@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test bench setup dev data browser clean
+.PHONY: run test bench setup dev data browser postgres clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,13 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.dev-installed: requirements-dev.txt requirements-cluster.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed data
 
-dev: $(VENV)/.dev-installed data browser
+dev: $(VENV)/.dev-installed data browser postgres
 
 # Official Fashion-MNIST from Debian's dataset-fashion-mnist, unless FMNIST_DATA_DIR says where.
 data:
@@ -36,6 +36,17 @@ data:
 browser:
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# Debian's PostgreSQL for the run-store tests, which start their own server in a temporary
+# folder (tests/pgserver.py): only the binaries are needed, so no cluster is created at install.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-common && \
+	  $(SUDO) sed -i 's/^#* *create_main_cluster.*/create_main_cluster = false/' \
+	    /etc/postgresql-common/createcluster.conf && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
 run: setup
