@@ -138,17 +138,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def studio_server(home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def studio_server(home: Path, log_name: str = "server.log",
+                  **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real `streamlit run app.py` on a free loopback port with its own STUDIO_HOME.
 
     Yields (base URL, process) once `/_stcore/health` answers "ok"; the server log is
-    `home/server.log`. Extra keyword arguments become environment variables.
+    `home/<log_name>` (servers sharing a STUDIO_HOME each name their own). Extra keyword
+    arguments become environment variables.
     """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     full_env = dict(os.environ, STUDIO_HOME=str(home), STUDIO_NO_DOWNLOAD="1",
                     TF_CPP_MIN_LOG_LEVEL="3", **env)
-    log = open(home / "server.log", "w")
+    log = open(home / log_name, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
