@@ -78,15 +78,20 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fmnist_core.runs import RunStore
+    from fmnist_core.executors import ThreadExecutor, executor_from_env
     from fmnist_core.job import TrainingJob
+    from fmnist_core.runs import RunStore
 
     spec = spec_from_args(args)
     store = RunStore(args.home) if args.home else RunStore()
+    # a cluster (--ray or STUDIO_RAY_ADDRESS) that cannot be used is exit code 2, never a
+    # training on this machine instead
+    executor = executor_from_env(address=args.ray, local=ThreadExecutor())
+    run_id = store.create_run(spec, args.owner, executor=executor.name)
     job = TrainingJob(spec, owner=args.owner, store=store, limit_train=args.limit_train,
-                      limit_test=args.limit_test)
-    print(f"run {job.run_id}: {spec.summary()}", file=sys.stderr)
-    job.start()
+                      limit_test=args.limit_test, run_id=run_id)
+    print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
+    executor.start(job)
     reported = 0
     try:
         while not job.wait(0.5):
@@ -198,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit-test", type=int, default=None,
                        help="evaluate on the first N test images only")
     train.add_argument("--owner", default="cli", help="owner recorded with the run")
+    train.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="train on the Ray cluster at host:port (or auto); default "
+                            "$STUDIO_RAY_ADDRESS, else on this machine")
     predict = sub.add_parser("predict", help="classify image files with a stored run")
     predict.add_argument("--run", required=True, help="run id (see `runs`)")
     predict.add_argument("--top", type=int, default=3)

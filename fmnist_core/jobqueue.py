@@ -238,7 +238,8 @@ class JobQueue:
                     continue
                 with self._lock:
                     self._jobs[job.run_id] = job
-                    self._running.add(job.run_id)
+                    if not job.done:  # one that ended already has told `_job_done`
+                        self._running.add(job.run_id)
         self.store.recover()
 
     def _tick(self, every: float) -> None:

@@ -1,0 +1,511 @@
+"""Ray executor: each run trains in its own named actor on a Ray cluster.
+
+The studio server is a Ray driver. For a claimed run it starts a detached actor named
+`run-<run id>` in the studio's namespace, asking for `STUDIO_RAY_CPUS_PER_RUN` CPUs and
+`STUDIO_RAY_GPUS_PER_RUN` GPUs. The actor runs the one fit loop (`fmnist_core.fitloop`) on a
+`TrainingJob` whose store is a `RecordingStore`: no database and no STUDIO_HOME on the
+nodes, only a numbered log of the store calls the fit loop made and the finished `.keras` in
+a temporary folder. Each node loads Fashion-MNIST itself; the studio's code travels once per
+server start as a Ray package (`py_modules`, 0.3 MB).
+
+A relay thread on the server polls the actor at the page's pace for what is new since its
+last poll (store calls, batch points) and the current snapshot fields; it replays the calls
+into the real store and the points into the job the pages read. A slow call keeps the last
+snapshot. Stop is forwarded as a flag the fit loop's callback reads. At the end the server
+fetches the model's bytes, stores them, replays the last calls and kills the actor.
+
+A restarted server finds the actors of its runs again by name (`adopt`) and replays their
+logs from the start: every replayed call is idempotent (`add_epoch` upserts, `update_run`
+overwrites).
+
+    executor = RayExecutor("head.school.lan:6379")   # ClusterUnavailableError: one sentence
+    queue = JobQueue(RunStore(), executor=executor)
+"""
+
+from __future__ import annotations
+
+import os
+
+# A Ray driver exits when the cluster's head has been away for 60 s; the studio server is
+# one, and its pages must outlive the cluster. It waits instead, and its runs fail with a
+# sentence once their actors stay silent (SILENT_SECONDS).
+os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(7 * 24 * 3600))
+
+import logging  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import ray  # noqa: E402
+from ray.exceptions import ActorUnavailableError, RayActorError, RayError  # noqa: E402
+
+from fmnist_core.executors import ClusterUnavailableError  # noqa: E402
+from fmnist_core.job import TrainingJob, failure_sentence  # noqa: E402
+
+NAMESPACE = "fmnist-studio"
+POLL_SECONDS = 0.5
+# Connecting: a TCP probe of host:port first (Ray itself retries an absent head forever).
+PROBE_SECONDS = 3.0
+CONNECT_SECONDS = 60.0
+MODEL_SECONDS = 300.0
+# A run whose actor has not been placed on a node for this long fails (no node fits it), as
+# does one whose actor has not answered for SILENT_SECONDS (a head restarted, a network cut).
+PLACEMENT_SECONDS = 600.0
+SILENT_SECONDS = 300.0
+# An actor whose run has ended and that no server has asked for this long ends itself: a run
+# whose server never came back keeps no CPU, GPU or memory of the cluster.
+ORPHAN_KEEP_SECONDS = 1800.0
+WHERE_SECONDS = 10.0
+# Snapshot fields the server keeps for itself rather than taking from the actor.
+SERVER_FIELDS = ("run_id", "queue_position", "started_at", "model_path", "batch_points")
+NODE_LOST = ("The cluster node training this run went away (its machine stopped, lost the "
+             "network or ran out of memory); start the training again.")
+
+
+def actor_name(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+class RecordingStore:
+    """The run store's stand-in inside an actor: the store calls of the fit loop, numbered in
+    order for the server to replay, and the finished model in a temporary folder.
+
+    Args:
+        folder: where `write_model_file` saves.
+        samples: `RunStore.timing_samples()` of the server, for the epoch-time estimate.
+    """
+
+    def __init__(self, folder: Path, samples: list[dict[str, Any]] | None = None):
+        self.folder = folder
+        self._samples = samples or []
+        self._lock = threading.Lock()
+        self.records: list[tuple[int, str, tuple, dict]] = []  # (seq, method, args, kwargs)
+
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.records.append((len(self.records), method, args, kwargs))
+
+    def since(self, seq: int) -> list[tuple[int, str, tuple, dict]]:
+        with self._lock:
+            return self.records[seq:]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        self._record("update_run", run_id, **fields)
+
+    def add_epoch(self, *args: Any, **kwargs: Any) -> None:
+        self._record("add_epoch", *args, **kwargs)
+
+    def finish_run(self, run_id: str, status: str, **fields: Any) -> None:
+        self._record("finish_run", run_id, status, **fields)
+
+    def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
+        pass  # the server stores the snapshot it relays
+
+    def timing_samples(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._samples[:limit]
+
+    def model_file(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.keras"
+
+    def write_model_file(self, run_id: str, model: Any) -> Path:
+        final = self.model_file(run_id)
+        partial = final.with_name(f"{run_id}.partial.keras")
+        try:
+            model.save(partial)
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return final
+
+
+class _NodeJob(TrainingJob):
+    """The actor's job: it also keeps every batch point, unthinned, for the relay to take
+    by index."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.point_log: list[tuple[float, float, float]] = []
+
+    def add_batch_point(self, point: tuple[float, float, float], **fields: Any) -> None:
+        with self._lock:
+            self.point_log.append(point)
+        super().add_batch_point(point, **fields)
+
+
+class RunTrainer:
+    """The actor's body: trains one run in a thread from the moment it is created and
+    answers the server's polls meanwhile (Ray calls it as `ray.remote(RunTrainer)`)."""
+
+    def __init__(self, payload: dict[str, Any]):
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        self.run_id = payload["run_id"]
+        self.folder = Path(tempfile.mkdtemp(prefix=f"fmnist-{self.run_id}-"))
+        self.store = RecordingStore(self.folder, payload.get("timing_samples"))
+        self.job = _NodeJob(payload["spec"], payload["owner"], self.store,
+                            limit_train=payload.get("limit_train"),
+                            limit_test=payload.get("limit_test"), run_id=self.run_id)
+        self.cpus = payload.get("cpus", 1.0)
+        self.keep_seconds = payload.get("keep_seconds", ORPHAN_KEEP_SECONDS)
+        self.last_call = time.monotonic()
+        threading.Thread(target=self._train, name="train", daemon=True).start()
+        threading.Thread(target=self._watch, name="orphan-watch", daemon=True).start()
+
+    def _train(self) -> None:
+        try:
+            _limit_threads(self.cpus)
+            from fmnist_core.device import device_info
+
+            device_info()  # GPU memory growth on before anything else touches the GPU
+        except Exception:  # noqa: BLE001 - the fit loop reports a broken backend itself
+            pass
+        self.job.run_here()
+
+    def poll(self, records_from: int, points_from: int) -> dict[str, Any]:
+        """What is new since the server's last poll, and the current snapshot."""
+        self.last_call = time.monotonic()
+        done = self.job.done  # read first: a done run's records are then all included
+        state = self.job.snapshot()
+        state.pop("batch_points", None)
+        with self.job._lock:
+            points = self.job.point_log[points_from:]
+        return {"records": self.store.since(records_from), "points": points, "state": state,
+                "done": done}
+
+    def stop(self) -> None:
+        self.last_call = time.monotonic()
+        self.job.stop()
+
+    def model_bytes(self) -> bytes | None:
+        self.last_call = time.monotonic()
+        path = self.store.model_file(self.run_id)
+        return path.read_bytes() if path.is_file() else None
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(30.0, self.keep_seconds / 4))
+            if self.job.done and time.monotonic() - self.last_call > self.keep_seconds:
+                self.close()
+                os._exit(0)
+
+
+def _limit_threads(cpus: float) -> None:
+    """TensorFlow would use every core of the node; the run asked the cluster for `cpus` of
+    them, and classmates' runs train on the others."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    import tensorflow as tf
+
+    threads = max(1, round(cpus))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # already initialised in this process
+
+
+_RemoteTrainer = ray.remote(RunTrainer)
+
+
+def connect(address: str, namespace: str = NAMESPACE) -> None:
+    """Connects this process to the cluster (once per process: later calls only check that
+    the address answers).
+
+    Raises:
+        ClusterUnavailableError: the address is malformed, nothing answers there, or the
+            cluster refused the connection (token authentication).
+    """
+    if address != "auto":
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ClusterUnavailableError(
+                f"STUDIO_RAY_ADDRESS must be host:port or auto, received {address!r}.")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), PROBE_SECONDS).close()
+        except OSError as err:
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            raise ClusterUnavailableError(
+                f"The Ray cluster at {address} cannot be reached ({reason}); start its head "
+                "(README, \"A class on several machines\") or unset STUDIO_RAY_ADDRESS to "
+                "train on this machine.") from None
+    if ray.is_initialized():
+        return
+    import fmnist_core
+
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address, namespace=namespace, log_to_driver=False,
+                     logging_level=logging.WARNING,
+                     runtime_env={"py_modules": [str(Path(fmnist_core.__file__).parent)],
+                                  "excludes": ["__pycache__"]})
+        except Exception as err:  # noqa: BLE001 - said in one sentence below
+            failure.append(err)
+
+    # in a thread: a cluster that answers but never lets the driver in would hang this one
+    connecting = threading.Thread(target=init, name="ray-connect", daemon=True)
+    connecting.start()
+    connecting.join(CONNECT_SECONDS)
+    if connecting.is_alive() or failure:
+        if failure:
+            ray.shutdown()
+        raise ClusterUnavailableError(
+            f"The Ray cluster at {address} did not let the studio in; check that it runs Ray "
+            f"{ray.__version__} on Python {sys.version_info.major}.{sys.version_info.minor} "
+            "and that RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN are set for the studio too.")
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value and float(value) >= 0 else None
+    except ValueError:
+        return None
+
+
+class RayExecutor:
+    """Trains each job in a named, detached actor on a Ray cluster.
+
+    Args:
+        address: the head's `host:port`, or "auto" for a cluster started on this machine.
+        cpus_per_run: CPUs each run asks for; default `$STUDIO_RAY_CPUS_PER_RUN` or 1.
+        gpus_per_run: GPUs each run asks for (fractions share a card); default
+            `$STUDIO_RAY_GPUS_PER_RUN`, else 1 when the cluster has GPUs and 0 otherwise.
+        namespace: the Ray namespace of the studio's actors.
+
+    Raises:
+        ClusterUnavailableError: the cluster cannot be used (one sentence).
+    """
+
+    name = "ray"
+    adopts = True
+
+    def __init__(self, address: str, cpus_per_run: float | None = None,
+                 gpus_per_run: float | None = None, namespace: str = NAMESPACE):
+        connect(address, namespace)
+        self.address = address
+        self.namespace = namespace
+        self.cpus_per_run = cpus_per_run if cpus_per_run is not None else (
+            _env_float("STUDIO_RAY_CPUS_PER_RUN") or 1.0)
+        if gpus_per_run is None:
+            gpus_per_run = _env_float("STUDIO_RAY_GPUS_PER_RUN")
+        if gpus_per_run is None:
+            gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        self.gpus_per_run = gpus_per_run
+        self.keep_seconds = ORPHAN_KEEP_SECONDS
+        self._where = self._describe()
+        self._where_at = time.monotonic()
+        self._where_lock = threading.Lock()
+
+    # -- the executor seam ---------------------------------------------------------------
+
+    def start(self, job: TrainingJob) -> None:
+        job.mark_started()
+        job.update(message="Waiting for the cluster to start this training.")
+        try:
+            samples = job.store.timing_samples()
+        except Exception:  # noqa: BLE001 - the estimate then uses its reference figures
+            samples = []
+        payload = {"spec": job.spec, "owner": job.owner, "run_id": job.run_id,
+                   "limit_train": job.limit_train, "limit_test": job.limit_test,
+                   "timing_samples": samples, "cpus": self.cpus_per_run,
+                   "keep_seconds": self.keep_seconds}
+        try:
+            actor = _RemoteTrainer.options(
+                name=actor_name(job.run_id), namespace=self.namespace, lifetime="detached",
+                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_restarts=0,
+            ).remote(payload)
+        except Exception as err:  # noqa: BLE001 - e.g. the name taken, the cluster away
+            job.finish("failed", f"The cluster could not start this training "
+                       f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).")
+            job.end()
+            return
+        self._relay_in_thread(job, actor, placed=False)
+
+    def adopt(self, run: dict[str, Any], queue: Any) -> TrainingJob | None:
+        """The job of a run whose server is gone, relayed again from its actor; None when
+        the actor is gone too."""
+        try:
+            actor = ray.get_actor(actor_name(run["id"]), namespace=self.namespace)
+        except (ValueError, RayError):
+            return None
+        job = TrainingJob(run["spec"], run["owner"], queue.store, limit_train=queue.limit_train,
+                          limit_test=queue.limit_test, on_done=queue._job_done,
+                          run_id=run["id"])
+        job.update(status="running", queue_position=0,
+                   started_at=run.get("started") or time.time(),
+                   message="Picking this training up again on the cluster.")
+        self._relay_in_thread(job, actor, placed=True)
+        return job
+
+    def where(self) -> str:
+        """Where trainings run, for the sidebar; refreshed in the background, so a page
+        never waits on the cluster."""
+        if time.monotonic() - self._where_at > WHERE_SECONDS and self._where_lock.acquire(
+                blocking=False):
+            self._where_at = time.monotonic()
+            threading.Thread(target=self._refresh_where, name="ray-where", daemon=True).start()
+        return self._where
+
+    def close(self) -> None:
+        pass  # running relays keep their runs; a server that ends leaves them to the next
+
+    # -- relaying ------------------------------------------------------------------------
+
+    def _describe(self) -> str:
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        gpus = sum(node.get("Resources", {}).get("GPU", 0) for node in nodes)
+        gpus_text = f"{gpus:g} GPU" + ("" if gpus == 1 else "s")
+        return f"the Ray cluster ({len(nodes)} node{'' if len(nodes) == 1 else 's'}, " \
+               f"{gpus_text})"
+
+    def _refresh_where(self) -> None:
+        try:
+            self._where = self._describe()
+        except Exception:  # noqa: BLE001 - the cluster away: the last description stays
+            pass
+        finally:
+            self._where_lock.release()
+
+    def _relay_in_thread(self, job: TrainingJob, actor: Any, placed: bool) -> None:
+        threading.Thread(target=_Relay(job, actor, placed).run, name=f"ray-{job.run_id}",
+                         daemon=True).start()
+
+
+class _Relay:
+    """Polls one actor until its run has ended; then stores the model and kills it."""
+
+    def __init__(self, job: TrainingJob, actor: Any, placed: bool):
+        self.job = job
+        self.actor = actor
+        self.placed = placed  # the actor has answered once (an adopted one has)
+        self.records = 0
+        self.points = 0
+        self.stop_sent = False
+        self.save_failure: str | None = None
+
+    def run(self) -> None:
+        job = self.job
+        pending = None
+        heard = time.monotonic()
+        try:
+            while True:
+                if job.stop_requested and not self.stop_sent:
+                    self.actor.stop.remote()
+                    self.stop_sent = True
+                if pending is None:
+                    pending = self.actor.poll.remote(self.records, self.points)
+                ready, _ = ray.wait([pending], timeout=POLL_SECONDS)
+                if not ready:
+                    if self._silent_too_long(heard):
+                        break
+                    continue
+                try:
+                    news = ray.get(pending)
+                except ActorUnavailableError:
+                    news = None  # a blip between server and node: ask again
+                pending = None
+                if news is not None:
+                    heard, self.placed = time.monotonic(), True
+                    self._apply(news)
+                    if news["done"]:
+                        break
+                self._pause(POLL_SECONDS)
+        except RayActorError:
+            self._fail(NODE_LOST)
+        except Exception as err:  # noqa: BLE001 - any failure ends this run, not the server
+            self._fail(failure_sentence(err))
+        finally:
+            self._release()
+            job.end()
+
+    def _fail(self, sentence: str) -> None:
+        if self.job.status == "running":  # not a run whose end was replayed already
+            self.job.finish("failed", sentence)
+
+    def _silent_too_long(self, heard: float) -> bool:
+        quiet = time.monotonic() - heard
+        if not self.placed and quiet > PLACEMENT_SECONDS:
+            self._fail(f"No node of the Ray cluster started this training within "
+                       f"{PLACEMENT_SECONDS / 60:.0f} minutes: none has the CPUs and GPUs a "
+                       "run asks for free; lower STUDIO_MAX_CONCURRENT_TRAININGS or "
+                       "STUDIO_RAY_GPUS_PER_RUN, or add a node.")
+            return True
+        if self.placed and quiet > SILENT_SECONDS:
+            self._fail(f"The Ray cluster has not answered for {SILENT_SECONDS / 60:.0f} "
+                       "minutes, so this run was given up; check the cluster and start the "
+                       "training again.")
+            return True
+        return False
+
+    def _pause(self, seconds: float) -> None:
+        """Waits until the next poll, or less when Stop is pressed meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.job.stop_requested and not self.stop_sent:
+                return
+            time.sleep(0.05)
+
+    def _apply(self, news: dict[str, Any]) -> None:
+        job = self.job
+        self.records += len(news["records"])
+        self.points += len(news["points"])
+        for point in news["points"]:
+            job.add_batch_point(tuple(point))
+        job.update(**{k: v for k, v in news["state"].items() if k not in SERVER_FIELDS})
+        for _seq, method, args, kwargs in news["records"]:
+            self._replay(method, args, dict(kwargs))
+        if news["done"]:
+            job.publish_progress(force=True)
+
+    def _replay(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        job = self.job
+        if method == "update_run":
+            kwargs.pop("pid", None)  # a process of the node, not of this machine
+            if kwargs.pop("model_path", None) is not None:
+                self._store_model()
+            if kwargs:
+                job.write(job.store.update_run, *args, **kwargs)
+        elif method == "finish_run" and self.save_failure:
+            job.finish("failed", self.save_failure)
+        elif method in ("add_epoch", "finish_run"):
+            job.write(getattr(job.store, method), *args, **kwargs)
+
+    def _store_model(self) -> None:
+        """Fetches the finished `.keras` from the actor and stores it as this run's model."""
+        job = self.job
+        data = ray.get(self.actor.model_bytes.remote(), timeout=MODEL_SECONDS)
+        if data is None:
+            self.save_failure = "Training finished but its model file was lost on the node."
+            return
+        try:
+            path = job.store.save_model_bytes(job.run_id, data)
+        except OSError as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            self.save_failure = (f"Training finished but the model could not be saved "
+                                 f"({reason}); free some disk space or check STUDIO_HOME.")
+            return
+        except Exception:  # noqa: BLE001 - the database away: the row waits, the file is there
+            path = job.store.model_file(job.run_id)
+            job.write(job.store.update_run, job.run_id, model_path=str(path))
+        job.update(model_path=str(path))
+
+    def _release(self) -> None:
+        """No detached actor outlives its run: its temporary folder goes, then the actor."""
+        try:
+            ray.get(self.actor.close.remote(), timeout=10)
+        except Exception:  # noqa: BLE001 - a dead or silent actor: killing it is enough
+            pass
+        try:
+            ray.kill(self.actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
