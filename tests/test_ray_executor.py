@@ -294,3 +294,33 @@ def test_a_studio_without_the_clusters_token_is_refused_in_one_sentence(ray_head
     assert last.startswith(f"error: The Ray cluster at {ray_head.address} did not let the "
                            "studio in;") and "RAY_AUTH_TOKEN" in last
     assert RunStore(tmp_path).list_runs() == []  # nothing trained here instead
+
+
+def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_sentence(
+        monkeypatch, ray_head, executor):
+    from pagetools import page_test, page_text
+    from ui import resources
+
+    def fresh_queue() -> None:
+        """Closes the pages' queue; the next page makes it again from the environment."""
+        resources._job_queue(resources._run_store()).close()
+        resources._job_queue.clear()
+
+    monkeypatch.setenv("STUDIO_RAY_ADDRESS", ray_head.address)
+    fresh_queue()
+    try:
+        at = page_test("pages/data.py")
+        assert not at.exception and not at.error
+        assert "Trainings run on the Ray cluster (1 node, 0 GPUs)." in page_text(at)
+        address = f"127.0.0.1:{free_port()}"
+        monkeypatch.setenv("STUDIO_RAY_ADDRESS", address)
+        fresh_queue()
+        at = page_test("pages/data.py")
+        assert not at.exception
+        assert [e.value for e in at.error] == [
+            f"The Ray cluster at {address} cannot be reached (Connection refused); start its "
+            "head (README, \"A class on several machines\") or unset STUDIO_RAY_ADDRESS to "
+            "train on this machine."]
+    finally:
+        monkeypatch.delenv("STUDIO_RAY_ADDRESS")
+        fresh_queue()

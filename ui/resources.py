@@ -11,6 +11,7 @@ import streamlit as st
 
 from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
 from fmnist_core.runs import RunNotFoundError, RunStore, StoreUnavailableError, default_home
+from fmnist_core.executors import ClusterUnavailableError, executor_from_env
 from fmnist_core.jobqueue import JobQueue, env_int
 
 SESSION_CHECK_SECONDS = 5.0
@@ -152,14 +153,22 @@ def _catching_here() -> bool:
 
 @st.cache_resource
 def _job_queue(_store: RunStore) -> JobQueue:
-    queue = JobQueue(_store)
+    executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
+    queue = JobQueue(_store, executor=executor)
     _start_session_reaper(queue)
     return queue
 
 
 def job_queue() -> JobQueue:
-    """The server's one training queue (created with the run store)."""
-    return _job_queue(run_store())
+    """The server's one training queue (created with the run store); when the Ray cluster
+    it should train on cannot be used, one sentence on the page and the run stops (tried
+    again on the next rerun)."""
+    store = run_store()
+    try:
+        return _job_queue(store)
+    except ClusterUnavailableError as err:
+        st.error(str(err))
+        st.stop()
 
 
 @st.cache_resource
