@@ -10,6 +10,12 @@ background threads sample the run store (runs with status 'running' at once) and
 server's memory, and one real Chromium page, the probe, keeps opening the Data and Runs
 pages to time how fast a classmate's page renders while the queue drains.
 
+Trainings run in the server's worker process (`--executor local`, the default) or on a
+Ray cluster (`--executor ray`): a one-node cluster on this machine that the benchmark starts
+and ends itself (tests/raycluster.py: loopback, token authentication), its CPUs split
+between the cap's runs. `--executor local ray` runs both, one after the other, and prints
+them side by side, with the RSS of the server and of the cluster.
+
 Acceptance (exit code 1 when one fails): no exception or traceback in any page or in the
 server log, never more runs 'running' than the cap, every session's job completed or showed
 its queue position, and every run stored as completed. Exit code 2: the deadline was reached.
@@ -17,6 +23,7 @@ its queue position, and every run stored as completed. Exit code 2: the deadline
     .venv/bin/python bench/classroom_load.py                  # 30 sessions, cap 1
     .venv/bin/python bench/classroom_load.py --sessions 4 --deadline 300
     .venv/bin/python bench/classroom_load.py --client chromium --light
+    .venv/bin/python bench/classroom_load.py --sessions 6 --executor local ray
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -37,6 +45,8 @@ from pathlib import Path
 from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
                     process_tree, rss_mb, studio_server, write_result)
 from stclient import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
@@ -86,6 +96,9 @@ class Samples:
     client_pss_peak: float = 0.0  # this script, Playwright's driver and Chromium, MB
     cpu_first: dict = field(default_factory=dict)  # CPU seconds: server, client, machine
     cpu_last: dict = field(default_factory=dict)
+    cluster_rss: list = field(default_factory=list)  # (seconds, MB) of the Ray node
+    # CPU seconds of every Ray node process seen: a run's actor ends with its run
+    cluster_cpu: dict = field(default_factory=dict)
 
 
 def is_worker(pid: int) -> bool:
@@ -134,11 +147,12 @@ def stored_runs(db_path: Path) -> list[dict]:
     with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute(
-            "SELECT id, status, spec, model_path, total_seconds FROM runs")]
+            "SELECT id, status, spec, model_path, total_seconds, started, finished "
+            "FROM runs")]
 
 
 def sample_in_background(stop: threading.Event, db_path: Path, pid: int, sessions: int,
-                         t0: float, out: Samples) -> list[threading.Thread]:
+                         t0: float, out: Samples, cluster=None) -> list[threading.Thread]:
     def runs() -> None:
         while not stop.wait(0.2):
             counts = run_counts(db_path)
@@ -157,12 +171,18 @@ def sample_in_background(stop: threading.Event, db_path: Path, pid: int, session
         while not stop.wait(1.0):
             out.rss.append((round(time.time() - t0, 1), round(rss_mb(pid), 1)))
             server = set(process_tree(pid))
-            client = [p for p in process_tree(os.getpid()) if p not in server]
+            node = set(cluster.pids()) if cluster else set()
+            client = [p for p in process_tree(os.getpid()) if p not in server | node]
             out.client_pss_peak = max(out.client_pss_peak, sum(map(own_pss_mb, client)))
             workers = [p for p in server if is_worker(p)]
+            for p in node:
+                out.cluster_cpu[p] = max(out.cluster_cpu.get(p, 0.0), cpu_seconds([p]))
             out.cpu_last = {"server": cpu_seconds(list(server)), "client": cpu_seconds(client),
                             "training": cpu_seconds(workers),
+                            "cluster": sum(out.cluster_cpu.values()),
                             "machine": machine_cpu_seconds(), "at": time.time()}
+            if cluster:
+                out.cluster_rss.append((round(time.time() - t0, 1), round(cluster.rss_mb(), 1)))
             out.cpu_first = out.cpu_first or out.cpu_last
 
     threads = [threading.Thread(target=f, daemon=True) for f in (runs, memory)]
@@ -330,17 +350,21 @@ async def last_look(s: Student) -> None:
         read_state(s, await s.page.evaluate(PAGE_STATE))
 
 
-def watchdog(seconds: float, proc) -> None:
-    """The hard stop: if anything hangs past the deadline, kill the server and exit."""
+def watchdog(seconds: float, proc, cluster=None) -> threading.Timer:
+    """The hard stop: if anything hangs past the deadline, kill the server (and the Ray
+    node) and exit."""
     def fire() -> None:
         print(f"\nclassroom_load: hard deadline of {seconds:.0f} s reached, exiting", flush=True)
         with contextlib.suppress(Exception):
             proc.kill()
+        if cluster is not None:
+            cluster.stop()
         os._exit(2)
 
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def main() -> int:
@@ -359,11 +383,48 @@ def main() -> int:
                         help="name of the result in bench/results/ (default classroom_load)")
     parser.add_argument("--light", action="store_true",
                         help="students' contexts skip images and fonts (lighter Chromium)")
+    parser.add_argument("--executor", nargs="+", choices=("local", "ray"), default=["local"],
+                        help="where trainings run: the server's worker process (local), a "
+                             "one-node Ray cluster the benchmark starts (ray), or both, one "
+                             "after the other and side by side (local ray)")
+    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(),
+                        help="CPUs of the benchmark's Ray node, shared by the cap's runs")
     args = parser.parse_args()
     if args.smoke:
         args.sessions, args.train_limit, args.deadline = 6, 500, min(args.deadline, 300)
         args.out = args.out if args.out != "classroom_load" else "classroom_load_smoke"
+    results = []
+    for executor in args.executor:
+        out = args.out if executor == "local" else f"{args.out}_{executor}"
+        results.append(classroom_run(args, executor, out))
+    if len(results) > 1:
+        side_by_side(args, results)
+    return max(code for code, _ in results)
 
+
+def classroom_run(args, executor: str, out: str) -> tuple[int, dict]:
+    """One classroom against a fresh server (and, for "ray", a fresh one-node cluster)."""
+    cluster, env = None, {}
+    if executor == "ray":
+        from raycluster import RayHead
+
+        cluster = RayHead(num_cpus=args.ray_cpus).start()
+        env = {**cluster.client_env(), "STUDIO_RAY_ADDRESS": cluster.address,
+               "STUDIO_RAY_CPUS_PER_RUN": f"{args.ray_cpus / args.cap:g}"}
+        print(f"Ray node: started in {cluster.started_seconds:.1f} s, "
+              f"{cluster.rss_mb():.0f} MB RSS idle", flush=True)
+    try:
+        return run_classroom(args, executor, out, cluster, env)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run_classroom(args, executor: str, out: str, cluster, env: dict) -> tuple[int, dict]:
+    node = {"executor": executor}
+    if cluster is not None:
+        node.update(node_start_s=round(cluster.started_seconds, 1),
+                    node_rss_idle_mb=round(cluster.rss_mb(), 1), node_cpus=args.ray_cpus)
     t0 = time.time()
     # leave time to take a last look, report and shut the server down before the deadline
     t_stop = t0 + args.deadline - min(120, max(45, 0.15 * args.deadline))
@@ -374,22 +435,54 @@ def main() -> int:
         home = Path(tmp)
         with studio_server(home, STUDIO_TRAIN_LIMIT=str(args.train_limit),
                            STUDIO_TEST_LIMIT="500",
-                           STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap)) as (url, proc):
-            watchdog(args.deadline, proc)
+                           STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap), **env) as (url, proc):
+            timer = watchdog(args.deadline, proc, cluster)
             rss_start = rss_mb(proc.pid)
             ready = time.time()
             sample_in_background(stop, home / "runs.sqlite", proc.pid, args.sessions, t0,
-                                 samples)
+                                 samples, cluster)
             seen = asyncio.run(classroom(url, args, home / "runs.sqlite", samples, t_stop,
                                          shots))
             stop.set()
+            timer.cancel()
             runs = stored_runs(home / "runs.sqlite") if (home / "runs.sqlite").exists() else []
             log = (home / "server.log").read_text(errors="replace")
-            (shots / "server.log").write_text(log)
-            return report(args, seen, samples, runs, log, rss_start, t0, ready)
+            (shots / f"server-{executor}.log").write_text(log)
+            return report(args, seen, samples, runs, log, rss_start, t0, ready, out, node)
 
 
-def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
+def side_by_side(args, results: list[tuple[int, dict]]) -> None:
+    """The executors' main figures in one table, and in `<out>_side_by_side.json`."""
+    rows = [
+        ("jobs completed / sessions", lambda f: f"{f['sessions_completed']} / {f['sessions']}"),
+        ("first click → all jobs ended s", lambda f: f["first_click_to_all_ended_s"]),
+        ("one job, claimed → stored, median / max s",
+         lambda f: f"{f['job_claimed_to_stored_s_median']} / {f['job_claimed_to_stored_s_max']}"),
+        ("one job, trainer start → stored, median s", lambda f: f["job_total_s_median"]),
+        ("probe page latency median / p95 / max s",
+         lambda f: f"{f['probe_median_s']} / {f['probe_p95_s']} / {f['probe_max_s']}"),
+        ("students' fragment reruns median / p95 s",
+         lambda f: f"{f['fragment_rerun_median_s']} / {f['fragment_rerun_p95_s']}"),
+        ("server RSS peak MB (with its worker, if local)", lambda f: f["rss_peak_mb"]),
+        ("Ray node RSS idle / peak MB",
+         lambda f: f"{f.get('node_rss_idle_mb')} / {f.get('cluster_rss_peak_mb')}"
+         if f["executor"] == "ray" else "–"),
+        ("Ray node start-up s", lambda f: f.get("node_start_s", "–")),
+        ("CPU s: server / training or cluster",
+         lambda f: f"{f['cpu_seconds'].get('server')} / "
+                   f"{f['cpu_seconds'].get('cluster' if f['executor'] == 'ray' else 'training')}"),
+        ("server errors, max running (cap)",
+         lambda f: f"{f['server_errors']}, {f['max_running']} ({f['cap']})"),
+    ]
+    figures = [f for _, f in results]
+    print_table(f"Side by side: {args.sessions} sessions, cap {args.cap}",
+                [{"measure": name, **{f["executor"]: cell(f) for f in figures}}
+                 for name, cell in rows])
+    write_result(f"{args.out}_side_by_side", {"executors": figures})
+
+
+def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_load",
+           node=None) -> tuple[int, dict]:
     students, latencies = seen["students"], seen["latencies"]
     by_run = {r["id"][:6]: r for r in runs}
     statuses: dict[str, int] = {}
@@ -408,15 +501,20 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
                 if not (s.saw_queued or by_run.get(s.run or "", {}).get("status") == "completed")]
     seconds = [t for _, t in latencies]
     totals = [r["total_seconds"] for r in runs if r["total_seconds"]]
+    claimed = [r["finished"] - r["started"] for r in runs if r["finished"] and r["started"]]
     first, last = samples.cpu_first, samples.cpu_last
-    cpu = {k: round(last[k] - first[k], 1) for k in ("server", "training", "client", "machine")} \
-        if first else {}
+    cpu = {k: round(last[k] - first[k], 1)
+           for k in ("server", "training", "cluster", "client", "machine")} if first else {}
     window = (last["at"] - first["at"]) if first else 0
     rss = [mb for _, mb in samples.rss] or [rss_start]
     # the server's side of a page: request → script finished, for every student's rerun
     fragment_runs = [t for s in students if s.session for t, frag in s.session.runs if frag]
     full_runs = [t for s in students if s.session for t, frag in s.session.runs if not frag]
+    node = node or {"executor": "local"}
+    cluster_rss = [mb for _, mb in samples.cluster_rss]
     figures = {
+        **node,
+        "cluster_rss_peak_mb": max(cluster_rss) if cluster_rss else None,
         "sessions": args.sessions, "client": args.client, "cap": args.cap, "epochs": args.epochs,
         "train_limit": args.train_limit, "light": args.light,
         "server_errors": page_exceptions + page_tracebacks + log_tracebacks,
@@ -448,8 +546,10 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
         "page_run_p95_s": round(percentile(full_runs, 95), 3) if full_runs else None,
         "job_total_s_median": round(median(totals), 1) if totals else None,
         "job_total_s_max": round(max(totals), 1) if totals else None,
-        "cpu_seconds": {**cpu, "other": round(cpu["machine"] - cpu["server"] - cpu["client"], 1)}
-        if cpu else {},
+        "job_claimed_to_stored_s_median": round(median(claimed), 1) if claimed else None,
+        "job_claimed_to_stored_s_max": round(max(claimed), 1) if claimed else None,
+        "cpu_seconds": {**cpu, "other": round(cpu["machine"] - cpu["server"] - cpu["client"]
+                                              - cpu["cluster"], 1)} if cpu else {},
         "cores_busy_avg": round(cpu["machine"] / window, 2) if window else None,
         "server_ready_s": round(ready - t0, 1),
         "first_click_to_all_ended_s": round(ended - min(clicks), 1) if ended and clicks
@@ -468,7 +568,8 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
         "a classmate's page rendered every time it was opened": bool(seconds) and
         not seen["probe_failures"],
     }
-    print_table(f"Classroom load: {args.sessions} sessions ({args.client}), cap {args.cap}", [
+    print_table(f"Classroom load: {args.sessions} sessions ({args.client}), cap {args.cap}, "
+                f"trainings on {'a Ray node' if node['executor'] == 'ray' else 'this server'}", [
         {"measure": "server errors (pages + log)", "value": figures["server_errors"]},
         {"measure": "max runs running at once", "value": f"{samples.max_running} (cap {args.cap})"},
         {"measure": "runs by status", "value": json.dumps(statuses)},
@@ -493,6 +594,12 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
          "value": figures["client_pss_peak_mb"]},
         {"measure": "one job, worker start → stored, median / max s", "value":
             f"{figures['job_total_s_median']} / {figures['job_total_s_max']}"},
+        {"measure": "one job, claimed → stored, median / max s", "value":
+            f"{figures['job_claimed_to_stored_s_median']} / "
+            f"{figures['job_claimed_to_stored_s_max']}"},
+        {"measure": "Ray node RSS idle / peak MB", "value":
+            f"{figures.get('node_rss_idle_mb')} / {figures['cluster_rss_peak_mb']}"
+            if node["executor"] == "ray" else "–"},
         {"measure": "CPU s: server (of which training) / students and probe / rest",
          "value":
             f"{cpu.get('server')} ({cpu.get('training')}) / {cpu.get('client')} / "
@@ -506,13 +613,13 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready) -> int:
                                for k, v in checks.items()])
     if first_traceback:
         print("\nThe server log's first traceback:\n" + "\n".join(first_traceback))
-    write_result(args.out, {**figures, "checks": checks,
+    write_result(out, {**figures, "checks": checks,
                                     "probes": [(p, round(t, 2)) for p, t in latencies],
                                     "rss_timeline": samples.rss[::4],
                                     "run_timeline": samples.timeline[::5]})
     if figures["deadline_reached"]:
-        return 2
-    return 0 if all(checks.values()) else 1
+        return 2, figures
+    return (0 if all(checks.values()) else 1), figures
 
 
 if __name__ == "__main__":
