@@ -27,8 +27,8 @@ import ray  # noqa: E402
 
 from fmnist_core.executors import ClusterUnavailableError, executor_from_env  # noqa: E402
 from fmnist_core.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
-from fmnist_core.ray_executor import (NODE_LOST, RayExecutor, RecordingStore,  # noqa: E402
-                                      actor_name)
+from fmnist_core.ray_actor import RecordingStore  # noqa: E402
+from fmnist_core.ray_executor import NODE_LOST, RayExecutor, actor_name  # noqa: E402
 from fmnist_core.runs import RunStore  # noqa: E402
 from fmnist_core.spec import ModelSpec  # noqa: E402
 from waiting import wait_for  # noqa: E402
