@@ -40,9 +40,9 @@ TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=
 LONG = TINY.replace(epochs=200)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head():
-    """A one-node cluster (1 CPU: one training at a time) for the whole session; this
+    """A one-node cluster (1 CPU: one training at a time) for this file's tests; this
     process connects to it as a studio server does."""
     head = RayHead(num_cpus=1).start()
     try:
@@ -52,7 +52,7 @@ def ray_head():
         head.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def executor(ray_head):
     return RayExecutor(ray_head.address, namespace=NAMESPACE)
 
