@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 import ray  # noqa: E402
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError  # noqa: E402
 
+from fmnist_core.db import StoreUnavailableError  # noqa: E402
 from fmnist_core.executors import ClusterUnavailableError  # noqa: E402
 from fmnist_core.job import TrainingJob, failure_sentence  # noqa: E402
 from fmnist_core.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
@@ -349,7 +350,7 @@ class _Relay:
             self.save_failure = (f"Training finished but the model could not be saved "
                                  f"({reason}); free some disk space or check STUDIO_HOME.")
             return
-        except Exception:  # noqa: BLE001 - the database away: the row waits, the file is there
+        except StoreUnavailableError:  # the file is there; its row waits for the database
             path = job.store.model_file(job.run_id)
             job.write(job.store.update_run, job.run_id, model_path=str(path))
         job.update(model_path=str(path))
