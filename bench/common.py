@@ -138,19 +138,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def studio_server(home: Path, log_name: str = "server.log",
+def studio_server(home: Path, log_name: str = "server.log", port: int | None = None,
                   **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `streamlit run app.py` on a free loopback port with its own STUDIO_HOME.
+    """A real `streamlit run app.py` on a loopback port with its own STUDIO_HOME.
 
     Yields (base URL, process) once `/_stcore/health` answers "ok"; the server log is
-    `home/<log_name>` (servers sharing a STUDIO_HOME each name their own). Extra keyword
-    arguments become environment variables.
+    `home/<log_name>` (servers sharing a STUDIO_HOME each name their own). `port` defaults
+    to a free one (a restarted server passes the old one). Extra keyword arguments become
+    environment variables.
     """
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     full_env = dict(os.environ, STUDIO_HOME=str(home), STUDIO_NO_DOWNLOAD="1",
                     TF_CPP_MIN_LOG_LEVEL="3", **env)
-    log = open(home / log_name, "w")
+    log = open(home / log_name, "a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],

@@ -222,3 +222,33 @@ def _check_images(images: np.ndarray) -> np.ndarray:
         raise ValueError(f"Argument `images` must be uint8 as the data is stored, received "
                          f"{images.dtype}.")
     return images
+
+
+def class_progress(history: list[dict]) -> tuple[np.ndarray, list[int]]:
+    """Each class's validation accuracy after each epoch that measured it.
+
+    Args:
+        history: epoch rows with "epoch" and "class_accuracy" (a list per class, or None).
+
+    Returns:
+        ((num_classes, epochs) float64 with NaN for a class absent from the validation
+        images, the epoch numbers); an empty (0, 0) array when no epoch measured them.
+    """
+    rows = [row for row in history if row.get("class_accuracy")]
+    if not rows:
+        return np.zeros((0, 0)), []
+    matrix = np.array([[np.nan if v is None else v for v in row["class_accuracy"]]
+                       for row in rows], dtype=np.float64).T
+    return matrix, [int(row["epoch"]) for row in rows]
+
+
+def learned_last(matrix: np.ndarray, class_names: tuple[str, ...], count: int = 2
+                 ) -> list[tuple[str, float]]:
+    """The classes with the lowest accuracy at the latest epoch: (name, accuracy) pairs,
+    hardest first."""
+    if matrix.size == 0:
+        return []
+    latest = matrix[:, -1]
+    order = [i for i in np.argsort(np.where(np.isnan(latest), np.inf, latest))
+             if not np.isnan(latest[i])]
+    return [(class_names[i], float(latest[i])) for i in order[:count]]

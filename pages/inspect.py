@@ -53,7 +53,8 @@ if st.session_state.get("inspect_run") not in runs:
 for key in ("inspect_source", "inspect_class", "inspect_pick"):  # kept while hidden
     if key in st.session_state:
         st.session_state[key] = st.session_state[key]
-labels = {run_id: resources.run_label(run) for run_id, run in runs.items()}
+names = resources.run_store().owner_names()
+labels = {run_id: resources.run_label(run, names) for run_id, run in runs.items()}
 run_id = st.selectbox("Run", list(runs), format_func=labels.get, key="inspect_run",
                       help="Any finished run: yours or a classmate's.")
 st.query_params["run"] = st.session_state.inspect_linked = run_id  # a link to share

@@ -24,7 +24,8 @@ runs = resources.require_runs(
     "takes about a minute), then come back here.")
 if st.session_state.get("predict_run") not in runs:
     st.session_state["predict_run"] = resources.default_run_id()
-run_id = st.selectbox("Model", list(runs), format_func=lambda i: resources.run_label(runs[i]),
+names = resources.run_store().owner_names()
+run_id = st.selectbox("Model", list(runs), format_func=lambda i: resources.run_label(runs[i], names),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
 dataset = runs[run_id]["spec"].dataset
 names = class_names(dataset)

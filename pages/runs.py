@@ -54,7 +54,8 @@ if hidden and not st.toggle(f"Show cancelled runs ({hidden})", key="runs_show_ca
 if not runs:
     st.caption("Every run so far was cancelled: the switch above shows them.")
     st.stop()
-st.dataframe(table(runs, me, store.owner_names()), hide_index=True, key="runs_table")
+names = store.owner_names()
+st.dataframe(table(runs, me, names), hide_index=True, key="runs_table")
 st.caption("Best val acc is the best accuracy on the held-out validation images during "
            "training; test acc is measured once at the end on 10,000 (or fewer) test images.")
 
@@ -62,7 +63,7 @@ if "runs_selected" not in st.session_state:
     st.session_state.runs_selected = [i for i in [resources.default_run_id()] if i]
 if any(i not in runs for i in st.session_state.runs_selected):  # deleted or hidden since
     st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
-labels = {run_id: resources.run_label(run) for run_id, run in runs.items()}
+labels = {run_id: resources.run_label(run, names) for run_id, run in runs.items()}
 chosen = st.multiselect("Compare runs", list(runs), key="runs_selected", format_func=labels.get,
                         placeholder="Pick one or more runs")
 if not chosen:
@@ -79,6 +80,23 @@ st.plotly_chart(figures.overlay(curves, metric), width="stretch", key="runs_over
 st.caption("Validation images are held out from training. When training accuracy keeps "
            "climbing while validation stalls or drops, the network is memorising its "
            "training pictures instead of learning clothes (overfitting).")
+
+if st.toggle("Compare each class", key="runs_classes",
+             help="Which classes did a change help? Each class's validation accuracy at "
+                  "each run's last epoch."):
+    per_run = {}
+    for run_id in chosen:
+        measured = [r for r in store.epochs(run_id) if r.get("class_accuracy")]
+        if measured:
+            per_run[f"{run_id[:6]} · {runs[run_id]['spec'].summary()}"] = \
+                measured[-1]["class_accuracy"]
+    if per_run:
+        classes = resources.dataset(runs[chosen[0]]["spec"].dataset).class_names
+        st.plotly_chart(figures.class_comparison(per_run, classes), width="stretch",
+                        key="runs_class_comparison")
+    else:
+        st.caption("These runs did not measure each class (they were trained before the "
+                   "studio kept per-class accuracy, or without validation images).")
 
 if st.toggle("Compare their first-layer filters", key="runs_filters"):
     kernels, missing = {}, []
@@ -110,7 +128,8 @@ st.subheader("Download, inspect, delete")
 for run_id in chosen:
     run = runs[run_id]
     name, get, look, remove = st.columns([4, 2, 2, 2], vertical_alignment="center")
-    name.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']}")
+    name.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
+                  f"{resources.student(run['owner'], names)}")
     path = store.model_file(run_id)
     if path.is_file():
         get.download_button("Download .keras", path.read_bytes, file_name=f"fmnist-{run_id}.keras",

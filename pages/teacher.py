@@ -1,5 +1,6 @@
 """Teacher: every run with its student, stop or delete any run, the line, the leaderboard."""
 
+import pandas as pd
 import streamlit as st
 
 from fmnist_core import classroom
@@ -128,7 +129,10 @@ else:
     if not table:
         st.caption("No tested run yet: the leaderboard fills as runs finish.")
     else:
-        st.dataframe([{**row, "run": row["run"][:6], "test_accuracy": f"{row['test_accuracy']:.2%}"}
-                      for row in table], hide_index=True, width="stretch",
-                     column_config={"test_accuracy": "best test acc"})
+        # a plain table: readable on a projector, and printable
+        st.table(pd.DataFrame([{"": row["rank"], "student": row["student"],
+                                "best test acc": f"{row['test_accuracy']:.2%}",
+                                "network": row["model"], "epochs": row["epochs"],
+                                "run": row["run"][:6], "runs tried": row["runs"]}
+                               for row in table]).set_index(""))
         st.caption("Each student's best tested run, and the network that got it.")

@@ -106,6 +106,7 @@ def live() -> None:
     elif not job.done:
         st.caption("The curves start with the first batches: building the network and "
                    "preparing its first training step take a few seconds.")
+    train_view.class_progress(snap, resources.dataset(data_name).class_names)
     if job.done:
         _result(snap)
         if st.session_state.get("shown_done") != job.run_id:

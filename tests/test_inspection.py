@@ -170,3 +170,18 @@ def test_layer_notes_teach_the_shapes():
     assert "from 26×26 to 13×13" in inspection.layer_note(pool, (26, 26, 64), spec)
     assert inspection.layer_note(conv, (28, 28, 1), spec).startswith(
         "64 filters of 3×3 slide over the 28×28×1 input")
+
+
+def test_class_progress_and_the_classes_learned_last():
+    from fmnist_core.inspection import class_progress, learned_last
+
+    history = [{"epoch": 1, "class_accuracy": [0.9, 0.2, float("nan")]},
+               {"epoch": 2, "complete": False},  # stopped: no validation
+               {"epoch": 3, "class_accuracy": [0.95, 0.6, float("nan")]}]
+    matrix, epochs = class_progress(history)
+    assert epochs == [1, 3] and matrix.shape == (3, 2)
+    np.testing.assert_allclose(matrix[:2], [[0.9, 0.95], [0.2, 0.6]])
+    assert learned_last(matrix, ("a", "b", "c")) == [("b", 0.6), ("a", 0.95)]
+    empty, none = class_progress([{"epoch": 1}])
+    assert empty.size == 0 and none == []
+    assert learned_last(np.zeros((0, 0)), ("a",)) == []

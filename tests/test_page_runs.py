@@ -164,3 +164,12 @@ def test_filters_of_several_runs_share_one_colour_scale(trained_run, app_home):
                                                                         other[:6]]
     finally:
         store.delete_run(other, "me-filters")
+
+
+def test_runs_compare_each_class(trained_run):
+    at = page_test(PAGE)
+    at.multiselect(key="runs_selected").set_value([trained_run]).run()
+    at.toggle(key="runs_classes").set_value(True).run()
+    assert not at.exception
+    charts = [c for c in at.get("plotly_chart")]
+    assert any("Bag" in str(c.proto.spec) for c in charts)

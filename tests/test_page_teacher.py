@@ -126,9 +126,8 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         assert busy.run_id not in [r["id"] for r in store.list_runs()]
         # the leaderboard lists Grace's best run
         at.segmented_control(key="teacher_view").set_value("Leaderboard").run()
-        board = at.dataframe[0].value
-        assert list(board["student"])[:1] and "Grace" in list(board["student"])
-        assert trained_run[:6] in list(board["run"])
+        board = at.table[0].value
+        assert "Grace" in list(board["student"]) and trained_run[:6] in list(board["run"])
         at.segmented_control(key="teacher_view").set_value("Line").run()
         assert not at.exception
     finally:

@@ -59,7 +59,10 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     assert not at.exception
     text = page_text(at)
     assert "Test accuracy" in text and "Finished 2 epoch(s)." in text
-    assert at.get("plotly_chart"), "the curves are drawn"
+    assert len(at.get("plotly_chart")) >= 2, "the curves and the class × epoch view"
+    assert "learned last; here so far:" in text
+    (per_epoch,) = [m for m in at.metric if m.label == "Time per epoch"]
+    assert per_epoch.delta.startswith("estimated ")  # the estimate next to the actual
     from ui import resources
 
     run = resources.run_store().get_run(job_id)
@@ -151,3 +154,44 @@ def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):
     finally:
         queue.stop(blocker.run_id, "classmate")
         assert blocker.wait(30)
+
+
+def link_test(**params):
+    """The Train page opened from a link with these query parameters."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    return at
+
+
+def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
+    from fmnist_core.runs import RunStore
+
+    before = len(RunStore(app_home).list_runs())
+    at = link_test(preset="quick", kernel_size="5", filters="16", epochs="3")
+    assert not at.exception and not at.warning
+    assert at.select_slider(key="spec_kernel_size").value == 5
+    assert at.select_slider(key="spec_filters_0").value == 16
+    assert at.number_input(key="spec_epochs").value == 3
+    assert at.selectbox(key="preset").value == "custom"
+    assert "job_id" not in at.session_state and len(RunStore(app_home).list_runs()) == before
+    # the page's link follows the form, so a teacher can copy it
+    at.select_slider(key="spec_kernel_size").set_value(3).run()
+    assert "kernel_size" not in at.query_params and at.query_params["filters"] in (["16"], "16")
+    assert at.query_params["preset"] in (["quick"], "quick")
+
+
+def test_a_bad_link_is_one_sentence_and_the_defaults():
+    at = link_test(preset="seed-cnn", kernel_size="9", conv_blocks="3")
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning] == [
+        "The link's settings are not possible: A 9×9 kernel does not fit the 1×1 map that the "
+        "third block sees; use fewer blocks, a smaller kernel or 'same' padding. The form "
+        "shows the defaults."]
+    assert at.selectbox(key="preset").value == "seed-cnn"
+    assert at.select_slider(key="spec_kernel_size").value == 3

@@ -395,3 +395,36 @@ def confusion_clickable(matrix: np.ndarray, class_names: tuple[str, ...]) -> go.
     ))
     fig.update_layout(clickmode="event+select", hovermode="closest")
     return fig
+
+
+def class_epochs(matrix: np.ndarray, epochs: list[int], class_names: tuple[str, ...],
+                 height: int = 360) -> go.Figure:
+    """Classes × epochs of validation accuracy, each cell written in; the rows are sorted
+    by the latest epoch, so the classes learned last sit at the bottom."""
+    latest = np.nan_to_num(matrix[:, -1], nan=-1.0)
+    order = np.argsort(-latest, kind="stable")
+    fig = go.Figure(go.Heatmap(
+        z=matrix[order], x=[str(e) for e in epochs], y=[class_names[i] for i in order],
+        zmin=0, zmax=1, colorscale="Viridis",
+        text=[[("–" if np.isnan(v) else f"{v:.0%}") for v in row] for row in matrix[order]],
+        texttemplate="%{text}", colorbar=dict(title="right", tickformat=".0%"),
+        hovertemplate="%{y} after epoch %{x}<br>%{text} right<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="epoch", type="category")
+    fig.update_layout(height=height, margin=_MARGIN,
+                      title="Validation accuracy of each class, epoch by epoch")
+    return fig
+
+
+def class_comparison(per_run: dict[str, list[float]], class_names: tuple[str, ...],
+                     height: int = 380) -> go.Figure:
+    """Each class's validation accuracy at the last epoch, one bar per run."""
+    fig = go.Figure([
+        go.Bar(x=list(class_names), y=values, name=label,
+               marker_color=RUN_COLORS[i % len(RUN_COLORS)],
+               hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>")
+        for i, (label, values) in enumerate(per_run.items())])
+    fig.update_layout(barmode="group", height=height, margin=_MARGIN,
+                      legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(percent_axis([v for values in per_run.values() for v in values]))
+    return fig

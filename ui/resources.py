@@ -207,6 +207,8 @@ def _start_session_reaper(queue: JobQueue) -> None:
         return
     instance = runtime.get_instance()
 
+    started = time.monotonic()
+
     def reap() -> None:
         while True:
             time.sleep(SESSION_CHECK_SECONDS)
@@ -219,7 +221,9 @@ def _start_session_reaper(queue: JobQueue) -> None:
                     sessions.pop(session_id, None)
             try:
                 queue.store.touch_owners(sorted(present))
-                queue.store.cancel_absent(ABSENT_GRACE_SECONDS)
+                # just after a (re)start the class's pages are still reconnecting
+                if time.monotonic() - started > 2 * ABSENT_GRACE_SECONDS:
+                    queue.store.cancel_absent(ABSENT_GRACE_SECONDS)
             except Exception:  # noqa: BLE001 - the database away: next time
                 continue
 

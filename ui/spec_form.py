@@ -6,6 +6,7 @@ import dataclasses
 
 import streamlit as st
 
+from fmnist_core import links
 from fmnist_core.spec import (ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
                               PRESET_NOTES, ModelSpec, SpecError, presets)
 
@@ -57,8 +58,46 @@ def _values_in_state(saved: ModelSpec) -> dict:
     return values
 
 
+def _link_in_url() -> tuple:
+    """The spec's keys of the page's link, as a hashable tuple (empty without any)."""
+    return tuple(sorted((k, v) for k, v in st.query_params.to_dict().items()
+                        if k == links.PRESET_KEY or k in links.FIELDS))
+
+
+def _open_link() -> None:
+    """Fills the form from a link the first time it is seen (a shared link, a bookmark);
+    a bad one is one sentence and the defaults. A link never starts a training."""
+    link = _link_in_url()
+    if not link or st.session_state.get("spec_link") == link:
+        return
+    st.session_state["spec_link"] = link
+    spec, problem = links.from_query(dict(link))
+    if problem:
+        st.session_state["spec_link_problem"] = problem
+        spec = presets()["seed-cnn"]
+    _load(spec)
+    st.session_state["train_spec"] = spec
+    if spec.dataset != st.session_state.get("dataset", spec.dataset):
+        st.session_state["dataset"] = spec.dataset
+
+
+def _write_link(spec: ModelSpec) -> None:
+    """Keeps the page's link equal to the form, so copying it shares the settings."""
+    query = links.to_query(spec, st.session_state.get("preset"))
+    for key in list(st.query_params):
+        if (key == links.PRESET_KEY or key in links.FIELDS) and key not in query:
+            del st.query_params[key]
+    for key, value in query.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    st.session_state["spec_link"] = _link_in_url()
+
+
 def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     """Draws the form; returns (spec, None) or (None, the sentence saying what is wrong)."""
+    _open_link()
+    if problem := st.session_state.pop("spec_link_problem", None):
+        st.warning(problem)
     # Streamlit forgets the state of widgets that were not drawn (another page, a hidden
     # field), so the last valid spec is kept under a plain key and written back.
     saved = st.session_state.get("train_spec") or presets()["seed-cnn"]
@@ -142,4 +181,5 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     except SpecError as err:
         return None, err.student
     st.session_state["train_spec"] = spec
+    _write_link(spec)
     return spec, None

@@ -5,18 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fmnist_core import inspection
 from fmnist_core.estimate import Estimate
 from fmnist_core.spec import ModelSpec
+from ui import figures
 
 LAYER_COLUMNS = {"name": "Layer", "type": "Type", "output_shape": "Output shape",
                  "params": "Parameters", "flops": "Work per image (MFLOP)"}
 
 
 def duration(seconds: float | None) -> str:
-    """"45 s", "3 min 20 s", "1 h 05 min"."""
+    """"0.4 s", "45 s", "3 min 20 s", "1 h 05 min"."""
     if seconds is None:
         return "–"
-    seconds = max(0, round(seconds))
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = round(seconds)
     if seconds < 90:
         return f"{seconds} s"
     minutes, secs = divmod(seconds, 60)
@@ -38,13 +42,16 @@ def layer_table(info: dict) -> pd.DataFrame:
 def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
     """What the spec builds and what it will cost, before Start."""
     st.markdown(f"**{spec.summary()} → Dense 10 (softmax)**")
-    c1, c2, c3, c4 = st.columns(4)
+    # two by two: four metrics in a row do not fit a projector's 1024 pixels
+    c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{info['total_params']:,}")
-    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP")
-    c3.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}",
+    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP",
+              help="Multiply-adds of one image's forward and backward pass.")
+    c1, c2 = st.columns(2)
+    c1.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}",
               help=f"{n_fit:,} training images per epoch plus the validation pass, at "
                    f"{guess.basis}.")
-    c4.metric(f"All {spec.epochs} epoch(s)", f"≈ {duration(guess.total_seconds)}",
+    c2.metric(f"All {spec.epochs} epoch(s)", f"≈ {duration(guess.total_seconds)}",
               help="Every epoch, preparing the first one, and the test at the end.")
     with st.expander("Layers: output shapes, parameters and work"):
         st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table")
@@ -75,7 +82,8 @@ def result(snap: dict) -> None:
                 if len(complete) > 1 else complete[0]["seconds"] if complete else None)
     if snap["test_accuracy"] is None and measured is None:
         return
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2 = st.columns(2)
+    c3, c4 = st.columns(2)
     if snap["test_accuracy"] is not None:
         c1.metric("Test accuracy", f"{snap['test_accuracy']:.2%}")
         c2.metric("Test loss", f"{snap['test_loss']:.3f}")
@@ -86,3 +94,17 @@ def result(snap: dict) -> None:
                          else None), delta_color="off",
                   help="Measured on this run (after the first epoch, which also prepares "
                        "the training step), next to the estimate made before it started.")
+
+
+def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
+    """Which classes the network learns first and last: classes × epochs, growing live."""
+    matrix, epochs = inspection.class_progress(snap["history"])
+    if not epochs:
+        return
+    st.plotly_chart(figures.class_epochs(matrix, epochs, class_names), width="stretch",
+                    key="class_epochs")
+    hardest = inspection.learned_last(matrix, class_names)
+    said = " and ".join(f"{name} ({acc:.0%})" for name, acc in hardest)
+    st.caption("Each row is one class of the validation images, each column an epoch: the "
+               "brighter, the more of that class the network gets right. Classes that share "
+               f"a silhouette are learned last; here so far: {said}.")

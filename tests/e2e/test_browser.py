@@ -4,6 +4,7 @@ Tests run in file order and share one server: the training test leaves the model
 prediction tests use.
 """
 
+import re
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import wait_rendered
-from browsertools import shot
+from browsertools import TRAINING_MS, charts_drawn, shot
 
 PAGES = {"data": "/", "train": "/train", "inspect": "/inspect", "predict": "/predict",
          "runs": "/runs"}
@@ -22,7 +23,7 @@ CURVE_POINTS = """() => {
 }"""
 
 
-def settle(page, text=None, timeout=60_000):
+def settle(page, text=None, timeout=120_000):
     """Waits for the app to finish its run (and for `text`, if given); fails on an
     exception shown on the page."""
     wait_rendered(page, text, timeout)
@@ -39,10 +40,11 @@ def stop_button(page):
                                                                  exact=True)
 
 
-def press_stop(page):
+def press_stop(page, timeout_s: float = 120):
     """Clicks Stop until the page says it is stopping: the live view redraws every second,
     and a click that lands during a redraw is lost."""
-    for _ in range(10):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
         button = stop_button(page)
         if page.get_by_text("Stopped by you").count() or (
                 button.count() and _disabled(button.first)):
@@ -52,7 +54,8 @@ def press_stop(page):
                 button.first.click(timeout=3000)
             except PlaywrightTimeout:
                 pass  # redrawn or already disabled between the check and the click
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1000)  # the poll's pace, not a wait for something to happen
+    raise AssertionError("Stop was never accepted")
 
 
 def _disabled(button) -> bool:
@@ -64,18 +67,20 @@ def _disabled(button) -> bool:
         return False
 
 
-def set_number(page, label, value):
-    box = page.get_by_label(label, exact=True).first
-    box.fill(str(value))
+def set_epochs(page, epochs):
+    """Types the epochs and waits until the preview counts them (the rerun has run)."""
+    box = page.get_by_label("Epochs", exact=True).first
+    box.fill(str(epochs))
     box.press("Enter")
-    page.wait_for_timeout(800)
+    page.get_by_text(f"All {epochs} epoch(s)").first.wait_for(timeout=60_000)
+    settle(page)
 
 
 def start_training(page, studio, epochs):
     """Opens Train in `page`, sets the epochs of the default spec and presses Start."""
     page.goto(studio + "/train")
     settle(page, "Start training")
-    set_number(page, "Epochs", epochs)
+    set_epochs(page, epochs)
     page.get_by_role("button", name="Start training").click()
 
 
@@ -94,7 +99,7 @@ def test_every_page_opens_without_an_exception(studio, page):
         page.goto(studio + path)
         page.get_by_role("heading", name=name.capitalize()).first.wait_for(timeout=60_000)
         settle(page)
-        page.wait_for_timeout(1500)
+        charts_drawn(page)
         no_exception(page)
         shot(page, f"page-{name}-empty")
 
@@ -112,9 +117,9 @@ def test_convolution_by_hand_lab(studio, page):
 
 def test_train_shows_live_curves_that_change_while_training(studio, page):
     start_training(page, studio, 4)
-    page.get_by_text("Epoch").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Epoch \d/4")).first.wait_for(timeout=TRAINING_MS)
     seen = []
-    deadline = time.time() + 120
+    deadline = time.time() + TRAINING_MS / 1000
     while time.time() < deadline:
         value = page.evaluate(CURVE_POINTS)
         if value and (not seen or seen[-1] != value):
@@ -123,9 +128,9 @@ def test_train_shows_live_curves_that_change_while_training(studio, page):
             break
         page.wait_for_timeout(400)
     assert len(seen) >= 3, f"the curves changed only {len(seen) - 1} times: {seen}"
-    page.get_by_text("Download the model (.keras)").wait_for(timeout=30_000)
+    page.get_by_text("Download the model (.keras)").wait_for(timeout=TRAINING_MS)
     settle(page)
-    page.get_by_text("Your latest run").wait_for(timeout=10_000)  # the sidebar caught up
+    page.get_by_text("Your latest run").wait_for(timeout=60_000)  # the sidebar caught up
     shot(page, "train-finished")
     no_exception(page)
     assert page.get_by_text("Test accuracy").count() == 1
@@ -133,9 +138,9 @@ def test_train_shows_live_curves_that_change_while_training(studio, page):
 
 def test_stop_ends_a_running_training(studio, page):
     start_training(page, studio, 40)
-    page.get_by_text("Epoch 1/40").first.wait_for(timeout=60_000)
+    page.get_by_text("Epoch 1/40").first.wait_for(timeout=TRAINING_MS)
     press_stop(page)
-    page.get_by_text("Stopped by you").first.wait_for(timeout=30_000)
+    page.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
     no_exception(page)
     shot(page, "train-stopped")
 
@@ -190,13 +195,13 @@ def test_inspect_and_runs_show_the_trained_model(studio, page):
     page.goto(studio + "/inspect")
     page.get_by_role("heading", name="Inspect").first.wait_for()
     settle(page)
-    page.wait_for_timeout(2000)
+    charts_drawn(page)
     no_exception(page)
     shot(page, "inspect-feature-maps")
     page.goto(studio + "/runs")
     page.get_by_role("heading", name="Runs").first.wait_for()
     settle(page)
-    page.wait_for_timeout(1500)
+    charts_drawn(page)
     no_exception(page)
     shot(page, "runs")
 
@@ -210,11 +215,11 @@ def test_two_students_train_at_once_and_see_only_their_own_stop(studio, browser)
             pg.set_default_timeout(60_000)
             pg.goto(studio + "/train")
             settle(pg, "Start training")
-            set_number(pg, "Epochs", 30)
+            set_epochs(pg, 30)
         for pg in pages:
             pg.get_by_role("button", name="Start training").click()
         for pg in pages:
-            pg.get_by_text("Epoch 1/30").first.wait_for(timeout=90_000)
+            pg.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
             shot(pg, f"student-{pages.index(pg)}")
             assert stop_button(pg).count() == 1
         shot(pages[1], "two-students")
@@ -222,13 +227,13 @@ def test_two_students_train_at_once_and_see_only_their_own_stop(studio, browser)
         # two trainings and two browsers share the CI machine's 2 cores: the first batch,
         # which compiles the model, can take a while before the stop is seen
         t0 = time.time()
-        pages[0].get_by_text("Stopped by you").first.wait_for(timeout=120_000)
+        pages[0].get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
         print(f"stop took {time.time() - t0:.1f} s with two trainings running")
         # the other student's training goes on
         assert pages[1].get_by_text("Stopped by you").count() == 0
         assert stop_button(pages[1]).count() == 1
         press_stop(pages[1])
-        pages[1].get_by_text("Stopped by you").first.wait_for(timeout=120_000)
+        pages[1].get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
         for pg in pages:
             no_exception(pg)
     finally:

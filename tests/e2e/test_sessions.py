@@ -10,11 +10,12 @@ import sqlite3
 import time
 from contextlib import closing
 
-from browsertools import shot
+from browsertools import TRAINING_MS, shot
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
 REAPER_SECONDS = 5
+ABSENT_GRACE_SECONDS = 15
 
 
 def new_page(browser):
@@ -57,7 +58,7 @@ def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser)
         for _, page in blockers:
             start_training(page, studio, 30)
         for _, page in blockers:
-            page.get_by_text("Epoch 1/30").first.wait_for(timeout=90_000)
+            page.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
         assert all(stored(studio_home, run_of(p))["status"] == "running" for _, p in blockers)
 
         context, page = new_page(browser)
@@ -70,21 +71,23 @@ def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser)
         assert stored(studio_home, queued)["status"] == "queued"
         context.close()
 
-        row, seen = wait_status(studio_home, queued, {"cancelled"}, 4 * REAPER_SECONDS)
+        # cancelled once its browser has had no page open for the grace a reload gets
+        row, seen = wait_status(studio_home, queued, {"cancelled"},
+                                ABSENT_GRACE_SECONDS + 6 * REAPER_SECONDS)
         assert row["status"] == "cancelled", seen
         assert "running" not in seen and row["model_path"] is None
     finally:
         for _, page in blockers:
             press_stop(page)
         for context, page in blockers:
-            page.get_by_text("Stopped by you").first.wait_for(timeout=120_000)
+            page.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
             context.close()
 
 
 def test_a_tab_closed_while_running_finishes_and_stores_its_job(studio, studio_home, browser):
     context, page = new_page(browser)
     start_training(page, studio, 3)
-    page.get_by_text("Epoch 1/3").first.wait_for(timeout=90_000)
+    page.get_by_text("Epoch 1/3").first.wait_for(timeout=TRAINING_MS)
     running = run_of(page)
     assert stored(studio_home, running)["status"] == "running"
     context.close()
@@ -103,7 +106,7 @@ def test_a_classmate_can_neither_stop_nor_delete_your_run(studio, studio_home, b
     (ctx_a, a), (ctx_b, b) = new_page(browser), new_page(browser)
     try:
         start_training(a, studio, 1)
-        a.get_by_text("Epoch 1/1").first.wait_for(timeout=90_000)
+        a.get_by_text("Epoch 1/1").first.wait_for(timeout=TRAINING_MS)
         mine = run_of(a)
 
         # B opens Train while A's job runs: nothing of A's there, no Stop to press
@@ -113,11 +116,10 @@ def test_a_classmate_can_neither_stop_nor_delete_your_run(studio, studio_home, b
         assert stop_button(b).count() == 0
         assert b.get_by_text(mine).count() == 0
 
-        a.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+        a.get_by_text("Test accuracy").first.wait_for(timeout=TRAINING_MS)
         assert stored(studio_home, mine)["status"] == "completed"
 
-        # A, the owner, may delete the finished run (through the app's own navigation: a
-        # reload or a typed URL is a new session, and runs belong to the session)...
+        # A, the owner, may delete the finished run...
         a.get_by_role("link", name="Runs").first.click()
         settle(a, "Download, inspect, delete")
         a.get_by_text(f"{mine} ·").first.wait_for()
