@@ -248,6 +248,7 @@ class _Relay:
         self.points = 0
         self.stop_sent = False
         self.save_failure: str | None = None
+        self.finished = False  # the run's end is in the store
 
     def run(self) -> None:
         job = self.job
@@ -285,8 +286,9 @@ class _Relay:
             job.end()
 
     def _fail(self, sentence: str) -> None:
-        if self.job.status == "running":  # not a run whose end was replayed already
+        if not self.finished:  # not a run whose end was replayed already
             self.job.finish("failed", sentence)
+            self.finished = True
 
     def _silent_too_long(self, heard: float) -> bool:
         quiet = time.monotonic() - heard
@@ -332,9 +334,11 @@ class _Relay:
             if kwargs:
                 job.write(job.store.update_run, *args, **kwargs)
         elif method == "finish_run" and self.save_failure:
-            job.finish("failed", self.save_failure)
+            self._fail(self.save_failure)
         elif method in ("add_epoch", "finish_run"):
             job.write(getattr(job.store, method), *args, **kwargs)
+            if method == "finish_run":
+                self.finished = True
 
     def _store_model(self) -> None:
         """Fetches the finished `.keras` from the actor and stores it as this run's model."""
