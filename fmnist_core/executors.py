@@ -69,7 +69,7 @@ class ThreadExecutor:
     def start(self, job: TrainingJob) -> None:
         job.start()
 
-    def adopt(self, run: dict) -> TrainingJob | None:
+    def adopt(self, run: dict, queue) -> TrainingJob | None:
         return None  # a thread of a gone process cannot be found again
 
     def where(self) -> str:
@@ -149,7 +149,7 @@ class ProcessExecutor:
                 self._idle.remove(worker)
                 worker.close()
 
-    def adopt(self, run: dict) -> TrainingJob | None:
+    def adopt(self, run: dict, queue) -> TrainingJob | None:
         return None  # a worker ends with its server: its run is interrupted
 
     def where(self) -> str:

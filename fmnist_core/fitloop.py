@@ -35,6 +35,8 @@ STEADY_SECONDS = 2.0
 STEADY_STEPS = 5
 # Fewer validation or test images than this cannot tell learning from guessing.
 MIN_JUDGED_IMAGES = 100
+# Epoch checkpoints kept per run (seed-cnn: 3.4 MB each): a long run keeps every k-th.
+MAX_CHECKPOINTS = 12
 
 
 def train(job: TrainingJob) -> None:
@@ -98,6 +100,9 @@ def train(job: TrainingJob) -> None:
                    "free some disk space or check STUDIO_HOME.")
         return
     job.update(model_path=str(path))
+    keep_last_checkpoint(job, model, progress)
+    job.update(message="Fitting the check for unusual inputs.")
+    fit_unusual_input_check(job, model, fit_xy, val_xy[0] if val_xy is not None else x_test)
     job.store_fields(model_path=str(path))
     if stopped:
         epoch, batches = progress.stopped_at or (job.snapshot()["epoch"], None)
@@ -107,6 +112,47 @@ def train(job: TrainingJob) -> None:
     else:
         job.finish("completed", progress.target_reached
                    or f"Finished {progress.epochs_done} epoch(s).")
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch-{epoch:03d}.weights.h5"
+
+
+def keeps_checkpoint(epoch: int, epochs: int) -> bool:
+    """Whether the weights after `epoch` are kept: every epoch of a short run; for a long
+    one every k-th, so at most MAX_CHECKPOINTS, always the first and the last."""
+    every = math.ceil(epochs / MAX_CHECKPOINTS)
+    return epoch == 1 or epoch == epochs or epoch % every == 0
+
+
+def save_checkpoint(job: TrainingJob, model, epoch: int) -> None:
+    """The weights after `epoch`, beside the model (the epoch scrubber replays them)."""
+    try:
+        job.store.write_run_file(job.run_id, checkpoint_name(epoch), model.save_weights)
+    except OSError as err:  # a full disk costs the replay of this epoch, not the run
+        reason = getattr(err, "strerror", None) or str(err)
+        job.update(store_error=f"The weights of epoch {epoch} could not be kept ({reason}).")
+
+
+def keep_last_checkpoint(job: TrainingJob, model, progress) -> None:
+    """A run that ended early (its target reached, or a Stop after an epoch) keeps the
+    weights of its last complete epoch too; after a partial epoch the model file itself
+    holds the weights as they were when it stopped."""
+    last = progress.epochs_done
+    if last and progress.stopped_at is None and last not in progress.checkpointed:
+        save_checkpoint(job, model, last)
+
+
+def fit_unusual_input_check(job: TrainingJob, model, fit_xy, held_out) -> None:
+    """Fits the out-of-distribution score (`fmnist_core.ood`) beside the model, so Predict
+    can warn that a drawing or photo looks unlike the training images."""
+    from fmnist_core import ood
+
+    try:
+        fitted = ood.fit(model, *fit_xy, held_out)
+        job.store.write_run_file(job.run_id, ood.FILE_NAME, fitted.save)
+    except (ValueError, OSError, np.linalg.LinAlgError):
+        pass  # too few images, or no disk: Predict then shows no unusual-input cue
 
 
 def _did_not_learn(which: str, accuracy: float, num_classes: int, learning_rate: float) -> str:
@@ -142,6 +188,7 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             self.first_loss: float | None = None
             self.val_seconds: float | None = None
             self.recent = collections.deque(maxlen=50)  # (time, images seen) per call
+            self.checkpointed: set[int] = set()
 
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
@@ -248,6 +295,9 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             job.publish_progress(force=True)
             if not complete:
                 return
+            if keeps_checkpoint(epoch + 1, spec.epochs):
+                save_checkpoint(job, self.model, epoch + 1)
+                self.checkpointed.add(epoch + 1)
             measured = row.get("val_accuracy", row.get("accuracy"))
             which = "validation" if "val_accuracy" in row else "training"
             judged = len(validation[1]) if "val_accuracy" in row else n_fit

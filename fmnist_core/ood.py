@@ -39,6 +39,7 @@ import numpy as np
 
 from fmnist_core.inspection import _check_images
 
+FILE_NAME = "ood.npz"  # beside the model: models/<run id>.ood.npz
 FIT_LIMIT = 10_000  # training images read by `fit`; class centres settle well before that
 MIN_HELD_OUT = 20
 QUANTILE = 0.95

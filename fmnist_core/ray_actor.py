@@ -66,6 +66,23 @@ class RecordingStore:
     def model_file(self, run_id: str) -> Path:
         return self.folder / f"{run_id}.keras"
 
+    def run_file(self, run_id: str, name: str) -> Path:
+        return self.folder / f"{run_id}.{name}"
+
+    def write_run_file(self, run_id: str, name: str, write: Any) -> Path:
+        """Writes a file beside the model (an epoch's weights, the unusual-input check) in
+        the temporary folder; the server fetches it when the run ends."""
+        final = self.run_file(run_id, name)
+        partial = final.with_name(f"{run_id}.partial.{name}")
+        try:
+            write(partial)
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        self._record("write_run_file", run_id, name)
+        return final
+
     def write_model_file(self, run_id: str, model: Any) -> Path:
         final = self.model_file(run_id)
         partial = final.with_name(f"{run_id}.partial.keras")
@@ -138,6 +155,11 @@ class RunTrainer:
     def model_bytes(self) -> bytes | None:
         self.last_call = time.monotonic()
         path = self.store.model_file(self.run_id)
+        return path.read_bytes() if path.is_file() else None
+
+    def run_file_bytes(self, name: str) -> bytes | None:
+        self.last_call = time.monotonic()
+        path = self.store.run_file(self.run_id, name)
         return path.read_bytes() if path.is_file() else None
 
     def close(self) -> None:

@@ -40,7 +40,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import ray  # noqa: E402
-from ray.exceptions import ActorUnavailableError, RayActorError, RayError  # noqa: E402
+from ray.exceptions import (ActorUnavailableError, GetTimeoutError, RayActorError,  # noqa: E402
+                            RayError)
 
 from fmnist_core.db import StoreUnavailableError  # noqa: E402
 from fmnist_core.executors import ClusterUnavailableError  # noqa: E402
@@ -248,6 +249,7 @@ class _Relay:
         self.points = 0
         self.stop_sent = False
         self.save_failure: str | None = None
+        self.files: list[str] = []  # run files the actor wrote, to fetch at the end
         self.finished = False  # the run's end is in the store
 
     def run(self) -> None:
@@ -333,12 +335,29 @@ class _Relay:
                 self._store_model()
             if kwargs:
                 job.write(job.store.update_run, *args, **kwargs)
+        elif method == "write_run_file":
+            self.files.append(args[1])  # fetched once, when the run ends
         elif method == "finish_run" and self.save_failure:
             self._fail(self.save_failure)
         elif method in ("add_epoch", "finish_run"):
+            if method == "finish_run":
+                self._store_files()
             job.write(getattr(job.store, method), *args, **kwargs)
             if method == "finish_run":
                 self.finished = True
+
+    def _store_files(self) -> None:
+        """Fetches the files the run kept beside its model (epoch weights, the unusual-input
+        check) from the actor; one that cannot be had costs only its own view."""
+        job = self.job
+        for name in dict.fromkeys(self.files):
+            try:
+                data = ray.get(self.actor.run_file_bytes.remote(name), timeout=MODEL_SECONDS)
+                if data is not None:
+                    job.store.save_run_file_bytes(job.run_id, name, data)
+            except (OSError, GetTimeoutError) as err:
+                job.update(store_error=f"The run's file {name} could not be kept ({err}).")
+        self.files.clear()
 
     def _store_model(self) -> None:
         """Fetches the finished `.keras` from the actor and stores it as this run's model."""

@@ -20,13 +20,14 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fmnist_core import schema
 from fmnist_core.db import StoreUnavailableError, open_database
 from fmnist_core.spec import ModelSpec
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
+RUN_FILE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+$")
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 # A server that has not written its heartbeat for this long is gone: its runs are
@@ -394,7 +395,7 @@ class RunStore:
                            (time.time(), message, message, row["id"], row["server"],
                             row["server"]))
             interrupted.append(row["id"])
-        for partial in self.models_dir.glob("*.partial.keras"):
+        for partial in self.models_dir.glob("*.partial.*"):
             if _partial_abandoned(partial):
                 partial.unlink(missing_ok=True)
         return interrupted
@@ -465,6 +466,42 @@ class RunStore:
         """Every file of a run: the model and whatever is stored beside it."""
         validate_run_id(run_id)
         return sorted(self.models_dir.glob(f"{run_id}.*"))
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """A file kept beside a run's model, e.g. "ood.npz" or "epoch-003.weights.h5"."""
+        if not RUN_FILE_PATTERN.match(name):
+            raise ValueError(f"Argument `name` must be a plain file name, received {name!r}.")
+        return self.models_dir / f"{validate_run_id(run_id)}.{name}"
+
+    def write_run_file(self, run_id: str, name: str, write: Callable[[Path], Any]) -> Path:
+        """Writes a file beside a run's model atomically: `write(path)` fills a partial
+        file, which is renamed once complete.
+
+        Raises:
+            OSError: the disk is full or the store is read-only; nothing partial remains.
+        """
+        final = self.run_file(run_id, name)
+        partial = _partial_file(final, run_id)
+        try:
+            write(partial)
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return final
+
+    def save_run_file_bytes(self, run_id: str, name: str, data: bytes) -> Path:
+        """A run file that was written elsewhere (a cluster node), stored atomically."""
+        return self.write_run_file(run_id, name, lambda path: path.write_bytes(data))
+
+    def checkpoints(self, run_id: str) -> dict[int, Path]:
+        """The weights kept after each stored epoch, by epoch number."""
+        found = {}
+        for path in self.models_dir.glob(f"{validate_run_id(run_id)}.epoch-*.weights.h5"):
+            number = path.name.split(".")[1][len("epoch-"):]
+            if number.isdigit():
+                found[int(number)] = path
+        return dict(sorted(found.items()))
 
     def write_model_file(self, run_id: str, model: Any) -> Path:
         """Saves a model's file atomically: a partial file first, renamed once complete
@@ -549,14 +586,17 @@ def _row_to_run(row: dict[str, Any], with_progress: bool = True) -> dict[str, An
 
 
 def _partial_file(final: Path, run_id: str) -> Path:
-    return final.with_name(f"{run_id}.{os.getpid()}.{_HOST_TAG}.partial.keras")
+    """`<run>.<pid>.<host>.partial.<the final name's ending>`, e.g. `….partial.keras`."""
+    ending = final.name[len(run_id) + 1:]
+    return final.with_name(f"{run_id}.{os.getpid()}.{_HOST_TAG}.partial.{ending}")
 
 
 def _partial_abandoned(path: Path) -> bool:
-    """Whether a partial model file's save has ended without renaming it."""
-    parts = path.name.split(".")  # run, pid, [host,] "partial", "keras"
+    """Whether a partial file's save has ended without renaming it."""
+    parts = path.name.split(".")  # run, pid, [host,] "partial", the final name's ending
     pid = int(parts[1]) if len(parts) > 3 and parts[1].isdigit() else None
-    host = parts[2] if len(parts) == 5 else _HOST_TAG  # files of older releases: no host
+    # files of older releases have no host
+    host = parts[2] if len(parts) > 4 and parts[3] == "partial" else _HOST_TAG
     if host == _HOST_TAG:
         return not _pid_alive(pid)
     try:

@@ -168,3 +168,38 @@ def test_last_drawing_can_be_chosen(at):
     assert "For your last drawing the network says" in page_text(at)
     show(at, "What it looks at")
     assert "For your last drawing" in page_text(at)
+
+
+@pytest.fixture(scope="module")
+def three_epoch_run(app_home, small_data):
+    """A finished 3-epoch run in the pages' store, its weights kept after every epoch."""
+    from fmnist_core.job import TrainingJob
+    from fmnist_core.spec import ModelSpec
+
+    spec = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=3, batch_size=64)
+    job = TrainingJob(spec, "scrubber-owner", RunStore(app_home), dataset=small_data)
+    job.start()
+    assert job.wait(120) and job.status == "completed"
+    return job.run_id
+
+
+def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
+        three_epoch_run):
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(three_epoch_run).run()
+    show(at, "Filters")
+    slider = at.select_slider(key=f"inspect_epoch_{three_epoch_run}")
+    assert slider.options == ["after epoch 1", "after epoch 2", "after epoch 3"]
+    assert slider.value == 3
+    last = chart_titles(at)
+    slider.set_value(1).run()
+    first = chart_titles(at)
+    assert not at.exception and "after epoch 1" in first and first != last
+    assert "filter 1" in first  # a filter's life across the epochs
+    show(at, "Feature maps")
+    assert "the network after epoch 1 says" in page_text(at)
+    assert "Its answer for this picture, epoch by epoch" in chart_titles(at)
+    show(at, "Confusion matrix")
+    assert not at.exception
+    at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(3).run()
+    assert not at.exception

@@ -291,3 +291,41 @@ def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_da
     scores, per_class = validate(model, x_val, y_val, 10)
     assert per_class == pytest.approx(rows[-1]["class_accuracy"], abs=1e-6)
     assert scores["val_accuracy"] == pytest.approx(rows[-1]["val_accuracy"], abs=1e-6)
+
+
+def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small_data):
+    from fmnist_core.fitloop import split_validation, validate
+    from fmnist_core.model import build_model
+
+    spec = TINY.replace(epochs=3)
+    job = run_job(spec, store, small_data)
+    assert job.status == "completed"
+    saved = store.checkpoints(job.run_id)
+    assert list(saved) == [1, 2, 3]
+    _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
+    rows = {row["epoch"]: row for row in store.epochs(job.run_id)}
+    weights = []
+    for epoch, path in saved.items():
+        model = build_model(spec)
+        model.load_weights(path)
+        weights.append(model.get_layer("conv1").get_weights()[0])
+        # the per-class accuracy stored with the epoch is what its weights give
+        scores, per_class = validate(model, x_val, y_val, 10)
+        assert per_class == pytest.approx(rows[epoch]["class_accuracy"], abs=1e-6)
+        assert scores["val_accuracy"] == pytest.approx(rows[epoch]["val_accuracy"], abs=1e-6)
+    assert not np.allclose(weights[0], weights[-1])  # the filters changed as it learned
+    # the unusual-input check is kept beside the model, and everything goes with the run
+    assert store.run_file(job.run_id, "ood.npz").is_file()
+    store.delete_run(job.run_id, "alice")
+    assert store.run_files(job.run_id) == []
+
+
+def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_first_and_last():
+    from fmnist_core.fitloop import MAX_CHECKPOINTS, keeps_checkpoint
+
+    for epochs in (1, 5, 12, 13, 50, 200):
+        kept = [e for e in range(1, epochs + 1) if keeps_checkpoint(e, epochs)]
+        assert kept[0] == 1 and kept[-1] == epochs
+        assert len(kept) <= MAX_CHECKPOINTS + 2
+        if epochs <= MAX_CHECKPOINTS:
+            assert kept == list(range(1, epochs + 1))

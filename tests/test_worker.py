@@ -79,7 +79,7 @@ def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(qu
     waiting = queue.submit(TINY, "bob")
     wait_for(lambda: doomed.snapshot()["steps_done"] > 0, what="the first batch")
     os.kill(doomed.worker.pid, signal.SIGKILL)
-    assert doomed.wait(10)
+    assert doomed.wait(60)
     snap = doomed.snapshot()
     assert snap["status"] == "failed"
     assert snap["message"].startswith("The training process was killed (signal 9)")

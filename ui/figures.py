@@ -428,3 +428,39 @@ def class_comparison(per_run: dict[str, list[float]], class_names: tuple[str, ..
                       legend=dict(orientation="h", y=-0.25))
     fig.update_yaxes(percent_axis([v for values in per_run.values() for v in values]))
     return fig
+
+
+def epoch_answers(epochs: list[int], probs: np.ndarray, class_names: tuple[str, ...],
+                  label: int | None = None, height: int = 260) -> go.Figure:
+    """One sample's class probabilities after each epoch: a line per class that was ever
+    among the top two (the true class thick)."""
+    shown = sorted({int(i) for row in probs for i in np.argsort(row)[-2:]}
+                   | ({label} if label is not None else set()))
+    fig = go.Figure()
+    for n, c in enumerate(shown):
+        true = c == label
+        fig.add_trace(go.Scatter(
+            x=epochs, y=probs[:, c], mode="lines+markers", name=class_names[c]
+            + (" (true class)" if true else ""),
+            line=dict(width=4 if true else 2, color=RUN_COLORS[n % len(RUN_COLORS)])))
+    fig.update_xaxes(title="after epoch", tickmode="array", tickvals=epochs)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=height, margin=_MARGIN, legend=dict(orientation="h", y=-0.3),
+                      title="Its answer for this picture, epoch by epoch")
+    return fig
+
+
+def filter_life(life: np.ndarray, epochs: list[int], title: str,
+                height: int = 240) -> go.Figure:
+    """One (k, k) filter after each epoch in one row, on one symmetric colour scale."""
+    k, _, n = life.shape
+    grid, _ = tile(life, columns=n)
+    bound = float(np.nanmax(np.abs(grid))) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=grid, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
+        hovertemplate="weight %{z:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(tickmode="array", tickvals=[i * (k + 1) + (k - 1) / 2 for i in range(n)],
+                     ticktext=[str(e) for e in epochs], title="after epoch")
+    fig.update_layout(title=title, height=height, margin=_MARGIN)
+    return fig

@@ -242,6 +242,27 @@ def extractor(run_id: str):
     return FeatureExtractor(model(run_id))
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading the run's epochs…")
+def replay(run_id: str):
+    """The run's stored epochs in one network (`EpochReplay`), or None for a run trained
+    before the studio kept them."""
+    from fmnist_core.replay import EpochReplay
+
+    store = run_store()
+    checkpoints = store.checkpoints(run_id)
+    if not checkpoints:
+        return None
+    run = store.get_run(run_id)
+    return EpochReplay(run["spec"], checkpoints, _dataset(run["spec"].dataset).num_classes)
+
+
+@st.cache_data(max_entries=24, show_spinner="Classifying the test set at that epoch…")
+def epoch_test_probabilities(run_id: str, epoch: int, dataset_name: str,
+                             limit: int | None) -> np.ndarray:
+    """(n, 10) float32 probabilities on the test images with the weights after `epoch`."""
+    return replay(run_id).predict(epoch, _dataset(dataset_name).x_test[:limit])
+
+
 @st.cache_data(max_entries=12, show_spinner="Classifying the test set…")
 def test_probabilities(run_id: str, dataset_name: str, limit: int | None) -> np.ndarray:
     """(n, 10) float32 probabilities of a run on the test images."""

@@ -1,0 +1,195 @@
+"""Inspect's views of a run at one epoch: the sample, feature maps, filters (and a filter's
+life across the epochs), the confusion matrix with its gallery, and per-class accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from fmnist_core import inspection
+from fmnist_core.replay import EpochReplay
+from ui import figures, resources
+
+TEST, DRAWING = "Test set", "My last drawing"
+GALLERY = 10
+NO_CONV = ("This run is the dense baseline: it has no convolution layers, so it has no {} to "
+           "show. The confusion matrix, per-class accuracy and saliency views still work.")
+
+
+def epoch_slider(replay: EpochReplay | None, run: dict) -> int | None:
+    """The epoch to look at (None: the saved model); no slider for a run without stored
+    epochs (trained before the studio kept them) or with only one."""
+    if replay is None or len(replay.epochs) < 2:
+        return None
+    options = list(replay.epochs)
+    stopped = run["status"] == "stopped" and run["epochs_run"] not in options[-1:]
+    if stopped:
+        options.append("when stopped")
+    key = f"inspect_epoch_{run['id']}"
+    st.session_state.setdefault(key, options[-1])
+    if st.session_state[key] not in options:
+        st.session_state[key] = options[-1]
+    choice = st.select_slider(
+        "Epoch", options, key=key,
+        format_func=lambda e: e if isinstance(e, str) else f"after epoch {e}",
+        help="Replay the learning: the feature maps, filters and confusion matrix as they "
+             "were after each epoch.")
+    return None if isinstance(choice, str) or (choice == options[-1] and not stopped) else choice
+
+
+def open_sample(label: int, position: int) -> None:
+    st.session_state.update(inspect_source=TEST, inspect_class=label, inspect_pick=position,
+                            inspect_view="Feature maps")
+
+
+def pick_sample(names: tuple[str, ...], x_test: np.ndarray, y_test: np.ndarray
+                ) -> tuple[np.ndarray, int | None, str]:
+    """The test image (by class and example) or the student's last drawing:
+    ((28, 28) uint8, its true label or None, words for it)."""
+    drawing = st.session_state.get("last_drawing")
+    sources = [TEST] + ([DRAWING] if np.shape(drawing) == (28, 28) else [])
+    if st.session_state.get("inspect_source") not in sources:
+        st.session_state.inspect_source = TEST
+    pick_source, pick_class, pick_index = st.columns(3)
+    if pick_source.segmented_control("Sample", sources, required=True,
+                                     key="inspect_source") == DRAWING:
+        return np.asarray(drawing, dtype=np.uint8), None, "your last drawing"
+    label = pick_class.selectbox("Class", range(len(names)), format_func=names.__getitem__,
+                                 key="inspect_class")
+    members = np.flatnonzero(y_test == label)
+    if not members.size:
+        st.caption(f"The evaluated test images hold no {names[label]}; pick another class.")
+        st.stop()
+    st.session_state.inspect_pick = min(st.session_state.get("inspect_pick", 0),
+                                        members.size - 1)
+    position = pick_index.number_input(f"Example (0–{members.size - 1})", 0,
+                                       members.size - 1, key="inspect_pick")
+    return x_test[members[position]], int(label), f"test image #{members[position]}"
+
+
+def say_answer(probs: np.ndarray, names: tuple[str, ...], label: int | None, what: str,
+               epoch: int | None) -> None:
+    top = int(probs.argmax())
+    when = f" after epoch {epoch}" if epoch else ""
+    truth = f"; it really is a **{names[label]}**" if label is not None else ""
+    st.markdown(f"For {what} the network{when} says **{names[top]}** ({probs[top]:.0%}){truth}.")
+
+
+def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
+    left, right = st.columns([1, 2])
+    left.plotly_chart(figures.image(image, "Input · 28×28×1", height=300), width="stretch")
+    right.plotly_chart(figures.probabilities(probs, names, top_k=5), width="stretch")
+    if not has_convs:
+        st.caption(NO_CONV.format("feature maps"))
+    before = (28, 28, 1)
+    for fm in maps:
+        title = f"{fm.name} · {'×'.join(map(str, fm.shape))}"
+        st.caption(inspection.layer_note(fm, before, spec))
+        st.plotly_chart(figures.mosaic(fm.maps, title), width="stretch", key=f"inspect_{title}")
+        before = fm.shape
+
+
+def answers_by_epoch(replay: EpochReplay, image: np.ndarray, names, label: int | None) -> None:
+    """The network's answer for this sample after every stored epoch, as a small chart."""
+    probs = replay.class_probabilities(image)
+    st.plotly_chart(figures.epoch_answers(replay.epochs, probs, names, label), width="stretch",
+                    key="inspect_epoch_answers")
+    st.caption("How sure the network was about this picture after each epoch: watch the "
+               "right class win, or two look-alike classes trade places.")
+
+
+def filters(kernel: np.ndarray, layer: str, epoch: int | None) -> None:
+    k, n = kernel.shape[0], kernel.shape[-1]
+    when = f" · after epoch {epoch}" if epoch else ""
+    st.plotly_chart(figures.mosaic(kernel[:, :, 0, :], f"{layer} · {n} filters of {k}×{k}{when}",
+                                   symmetric=True), width="stretch", key="inspect_filters")
+    st.caption(f"Each square is one learned {k}×{k} kernel, like the hand-made edge kernel on "
+               "the Data page: red weights add the pixel under them, blue ones subtract it. "
+               "Many become edge and stripe detectors.")
+
+
+def filter_life(replay: EpochReplay, layer: str, count: int) -> None:
+    """One filter across all stored epochs, side by side: noise becoming a detector."""
+    st.session_state.inspect_life_filter = min(st.session_state.get("inspect_life_filter", 1),
+                                               count)
+    index = st.number_input(f"A filter's life: filter (1–{count})", 1, count,
+                            key="inspect_life_filter")
+    life = replay.filter_life(layer, index - 1)
+    st.plotly_chart(figures.filter_life(life, replay.epochs, f"{layer} · filter {index}"),
+                    width="stretch", key="inspect_filter_life")
+    st.caption("The same filter after each stored epoch, on one colour scale: it starts as "
+               "random weights and settles into a pattern detector.")
+
+
+def deeper_filters(model, convs: list[str], k: int) -> None:
+    pick_layer, pick_filter = st.columns(2)
+    layer = pick_layer.selectbox("Layer", convs[1:], key="inspect_deep_layer")
+    kernel = inspection.filters(model, layer)
+    st.session_state.inspect_deep_filter = min(
+        st.session_state.get("inspect_deep_filter", 1), kernel.shape[-1])
+    out = pick_filter.number_input(f"Filter (1–{kernel.shape[-1]})", 1, kernel.shape[-1],
+                                   key="inspect_deep_filter")
+    st.plotly_chart(figures.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
+                                   f"{k}×{k} kernel per input map ({kernel.shape[2]})",
+                                   symmetric=True), width="stretch", key="inspect_deep")
+    st.caption("A deeper filter holds one kernel per feature map of the layer before and "
+               "adds up all their answers, so it can combine edges into parts: a collar, "
+               "a heel, a strap.")
+
+
+def per_class(matrix: np.ndarray, names, count: int) -> None:
+    acc = inspection.per_class_accuracy(matrix)
+    st.plotly_chart(figures.bars(list(names), acc.tolist(), percent=True, title="Right "
+                                 f"answers per class · {count:,} test images"),
+                    width="stretch", key="inspect_per_class")
+    worst = int(np.nanargmin(acc))
+    st.caption("Each bar is the share of one class's test images the network got right. "
+               f"Hardest here: {names[worst]} ({acc[worst]:.0%}); the confusion matrix "
+               "shows what it is mistaken for.")
+
+
+def _pick_cell(names: tuple[str, ...]) -> None:
+    """A clicked confusion-matrix cell sets the two class selectboxes under the chart."""
+    cell = (st.session_state["inspect_confusion"].selection.points or [{}])[0]
+    if str(cell.get("y")) in names and str(cell.get("x")) in names:
+        st.session_state.update(inspect_true=names.index(str(cell["y"])),
+                                inspect_pred=names.index(str(cell["x"])))
+
+
+def confusion(matrix: np.ndarray, probs: np.ndarray, names, x_test, y_test) -> None:
+    st.caption("Rows are the true class, columns the network's answer. The right answers "
+               "(the diagonal) are left blank so the mistakes stand out: the redder, the "
+               "more often. Click a cell, or pick the two classes below, to see them.")
+    st.plotly_chart(figures.confusion_clickable(matrix, names), width="stretch",
+                    key="inspect_confusion", on_select=lambda: _pick_cell(names),
+                    selection_mode="points")
+    if "inspect_true" not in st.session_state:
+        true, pred = inspection.most_common_mistake(matrix)
+        st.session_state.update(inspect_true=true, inspect_pred=pred)
+    pick_true, pick_pred = st.columns(2)
+    true = pick_true.selectbox("True class", range(len(names)), format_func=names.__getitem__,
+                               key="inspect_true")
+    pred = pick_pred.selectbox("Predicted as", range(len(names)),
+                               format_func=names.__getitem__, key="inspect_pred")
+    idx, confidence = inspection.cell_examples(y_test, probs, true, pred)
+    st.caption(f"{idx.size} {names[true]} image(s) "
+               + ("right" if true == pred else f"called {names[pred]}")
+               + f", most confident first{' (the first 10)' if idx.size > GALLERY else ''}. "
+               "Open one to see its feature maps.")
+    columns = st.columns(5)
+    for slot, (i, conf) in enumerate(zip(idx[:GALLERY], confidence)):
+        with columns[slot % 5]:
+            st.plotly_chart(figures.image(x_test[i], f"#{i} · {conf:.0%}", height=170),
+                            width="stretch", config={"displayModeBar": False},
+                            key=f"inspect_cell_{slot}")
+            st.button("Feature maps", key=f"inspect_open_{i}", on_click=open_sample,
+                      args=(int(y_test[i]), int((y_test[:i] == y_test[i]).sum())))
+
+
+def test_probabilities(run_id: str, dataset: str, count: int, epoch: int | None
+                       ) -> np.ndarray:
+    """(n, classes) probabilities on the evaluated test images, of the saved model or of
+    the weights after `epoch`."""
+    if epoch is None:
+        return resources.test_probabilities(run_id, dataset, count)
+    return resources.epoch_test_probabilities(run_id, epoch, dataset, count)
