@@ -5,7 +5,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import inspection
+from fmnist_core import export, inspection
 from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
 from ui import figures, resources, router
 
@@ -127,14 +127,22 @@ if st.toggle("Compare their first-layer filters", key="runs_filters"):
 st.subheader("Download, inspect, delete")
 for run_id in chosen:
     run = runs[run_id]
-    name, get, look, remove = st.columns([4, 2, 2, 2], vertical_alignment="center")
-    name.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
-                  f"{resources.student(run['owner'], names)}")
+    st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
+                f"{resources.student(run['owner'], names)}")
+    # short labels in four columns: nothing is cut off on a 1024-pixel projector
+    get, history, look, remove = st.columns(4, vertical_alignment="center")
+    history.download_button("History", lambda run_id=run_id: export.csv_text(store, run_id),
+                            file_name=f"fmnist-{run_id}-history.csv", mime="text/csv",
+                            on_click="ignore", key=f"runs_csv_{run_id}",
+                            icon=":material/table_view:",
+                            help="Per-batch and per-epoch figures and each class's accuracy "
+                                 "as a CSV file.")
     path = store.model_file(run_id)
     if path.is_file():
-        get.download_button("Download .keras", path.read_bytes, file_name=f"fmnist-{run_id}.keras",
+        get.download_button("Model", path.read_bytes, file_name=f"fmnist-{run_id}.keras",
                             mime="application/octet-stream", on_click="ignore",
-                            key=f"runs_download_{run_id}", icon=":material/download:")
+                            key=f"runs_download_{run_id}", icon=":material/download:",
+                            help="The trained network as a .keras file.")
         look.page_link("pages/inspect.py", label="Inspect", icon=":material/biotech:",
                        query_params={"run": run_id})
     else:
