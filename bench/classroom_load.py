@@ -16,6 +16,11 @@ and ends itself (tests/raycluster.py: loopback, token authentication), its CPUs 
 between the cap's runs. `--executor local ray` runs both, one after the other, and prints
 them side by side, with the RSS of the server and of the cluster.
 
+A school: `--servers 2 --database postgresql` splits the students over two servers that share
+one STUDIO_HOME and one PostgreSQL (tests/pgserver.py: a throwaway server on loopback), the
+class's cap and line held by the database; it runs one server on SQLite first and prints the
+two side by side (`--no-baseline`: the school only). The probe alternates between servers.
+
 Acceptance (exit code 1 when one fails): no exception or traceback in any page or in the
 server log, never more runs 'running' than the cap, every session's job completed or showed
 its queue position, and every run stored as completed. Exit code 2: the deadline was reached.
@@ -24,6 +29,7 @@ its queue position, and every run stored as completed. Exit code 2: the deadline
     .venv/bin/python bench/classroom_load.py --sessions 4 --deadline 300
     .venv/bin/python bench/classroom_load.py --client chromium --light
     .venv/bin/python bench/classroom_load.py --sessions 6 --executor local ray
+    .venv/bin/python bench/classroom_load.py --servers 2 --database postgresql
 """
 
 from __future__ import annotations
@@ -133,29 +139,54 @@ def machine_cpu_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def run_counts(db_path: Path) -> dict[str, int] | None:
-    if not db_path.exists():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
-            return dict(db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
-    except sqlite3.Error:
-        return None
+RUN_COLUMNS = "id, status, spec, model_path, total_seconds, started, finished, server"
 
 
-def stored_runs(db_path: Path) -> list[dict]:
-    with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(
-            "SELECT id, status, spec, model_path, total_seconds, started, finished "
-            "FROM runs")]
+class RunTable:
+    """The runs table the servers share, read straight from the SQLite file or PostgreSQL."""
+
+    def __init__(self, db_path: Path, url: str | None = None):
+        self.db_path, self.url = db_path, url
+
+    def counts(self) -> dict[str, int] | None:
+        query = "SELECT status, COUNT(*) FROM runs GROUP BY status"
+        if self.url:
+            import psycopg
+
+            try:
+                with psycopg.connect(self.url, connect_timeout=2) as db:
+                    return dict(db.execute(query).fetchall())
+            except psycopg.Error:
+                return None
+        if not self.db_path.exists():
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(self.db_path, timeout=1)) as db:
+                return dict(db.execute(query))
+        except sqlite3.Error:
+            return None
+
+    def rows(self) -> list[dict]:
+        query = f"SELECT {RUN_COLUMNS} FROM runs"
+        if self.url:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(self.url, row_factory=dict_row) as db:
+                return db.execute(query).fetchall()
+        if not self.db_path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(self.db_path, timeout=5)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(query)]
 
 
-def sample_in_background(stop: threading.Event, db_path: Path, pid: int, sessions: int,
-                         t0: float, out: Samples, cluster=None) -> list[threading.Thread]:
+def sample_in_background(stop: threading.Event, table: RunTable, pids: list[int],
+                         sessions: int, t0: float, out: Samples,
+                         cluster=None) -> list[threading.Thread]:
     def runs() -> None:
         while not stop.wait(0.2):
-            counts = run_counts(db_path)
+            counts = table.counts()
             if counts is None:
                 continue
             out.statuses = counts
@@ -169,8 +200,8 @@ def sample_in_background(stop: threading.Event, db_path: Path, pid: int, session
 
     def memory() -> None:
         while not stop.wait(1.0):
-            out.rss.append((round(time.time() - t0, 1), round(rss_mb(pid), 1)))
-            server = set(process_tree(pid))
+            out.rss.append((round(time.time() - t0, 1), round(sum(map(rss_mb, pids)), 1)))
+            server = {p for pid in pids for p in process_tree(pid)}
             node = set(cluster.pids()) if cluster else set()
             client = [p for p in process_tree(os.getpid()) if p not in server | node]
             out.client_pss_peak = max(out.client_pss_peak, sum(map(own_pss_mb, client)))
@@ -282,13 +313,14 @@ async def student(s: Student, browser, url: str, args, everyone_ended: asyncio.E
         s.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
 
 
-async def probe(browser, url: str, every: float, done: asyncio.Event,
+async def probe(browser, urls: list[str], every: float, done: asyncio.Event,
                 latencies: list, failures: list) -> None:
     context = await browser.new_context(viewport={"width": 1100, "height": 900})
     page = await context.new_page()
     turn = 0
     while not done.is_set():
         path, heading, needs = PROBES[turn % len(PROBES)]
+        url = urls[turn // len(PROBES) % len(urls)]  # each page, then the next server
         turn += 1
         started = time.perf_counter()
         try:
@@ -302,8 +334,9 @@ async def probe(browser, url: str, every: float, done: asyncio.Event,
     await context.close()
 
 
-async def classroom(url: str, args, db_path: Path, samples: Samples, t_stop: float,
+async def classroom(urls: list[str], args, samples: Samples, t_stop: float,
                     shots: Path) -> dict:
+    """The students (split over the servers in turn) and the probe, until every job ended."""
     from playwright.async_api import async_playwright
 
     students = [Student(i) for i in range(args.sessions)]
@@ -313,15 +346,17 @@ async def classroom(url: str, args, db_path: Path, samples: Samples, t_stop: flo
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if args.client == "chromium":
-            tasks = [asyncio.create_task(student(s, browser, url, args, everyone_ended, shots))
+            tasks = [asyncio.create_task(student(s, browser, urls[s.index % len(urls)], args,
+                                                 everyone_ended, shots))
                      for s in students]
         else:
-            tasks = [asyncio.create_task(protocol_student(s, url, args, everyone_ended))
+            tasks = [asyncio.create_task(protocol_student(s, urls[s.index % len(urls)], args,
+                                                          everyone_ended))
                      for s in students]
         while not any(s.clicked_at for s in students) and time.time() < t_stop \
                 and not all(t.done() for t in tasks):
             await asyncio.sleep(0.2)
-        prober = asyncio.create_task(probe(browser, url, args.probe_every, everyone_ended,
+        prober = asyncio.create_task(probe(browser, urls, args.probe_every, everyone_ended,
                                            latencies, probe_failures))
         while samples.all_ended_at is None and time.time() < t_stop:
             await asyncio.sleep(0.5)
@@ -350,15 +385,19 @@ async def last_look(s: Student) -> None:
         read_state(s, await s.page.evaluate(PAGE_STATE))
 
 
-def watchdog(seconds: float, proc, cluster=None) -> threading.Timer:
-    """The hard stop: if anything hangs past the deadline, kill the server (and the Ray
-    node) and exit."""
+def watchdog(seconds: float, procs: list, cluster=None, database=None) -> threading.Timer:
+    """The hard stop: if anything hangs past the deadline, kill the servers (and stop the Ray
+    node and the PostgreSQL server) and exit."""
     def fire() -> None:
         print(f"\nclassroom_load: hard deadline of {seconds:.0f} s reached, exiting", flush=True)
-        with contextlib.suppress(Exception):
-            proc.kill()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.kill()
         if cluster is not None:
             cluster.stop()
+        if database is not None:
+            with contextlib.suppress(Exception):
+                database.remove()
         os._exit(2)
 
     timer = threading.Timer(seconds, fire)
@@ -389,21 +428,40 @@ def main() -> int:
                              "after the other and side by side (local ray)")
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count(),
                         help="CPUs of the benchmark's Ray node, shared by the cap's runs")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="studio servers sharing one STUDIO_HOME and one run store, the "
+                             "students split between them")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the run store: SQLite in STUDIO_HOME (one server only) or a "
+                             "PostgreSQL server the benchmark starts")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="with --servers/--database: skip the one-server SQLite run that "
+                             "is otherwise measured first, side by side")
     args = parser.parse_args()
+    if args.servers > 1 and args.database == "sqlite":
+        parser.error("several servers share a run store on PostgreSQL: add --database "
+                     "postgresql (SQLite over a shared folder is not safe)")
     if args.smoke:
         args.sessions, args.train_limit, args.deadline = 6, 500, min(args.deadline, 300)
         args.out = args.out if args.out != "classroom_load" else "classroom_load_smoke"
+    school = (args.servers, args.database)
+    setups = [school] if school == (1, "sqlite") or args.no_baseline else [(1, "sqlite"), school]
     results = []
     for executor in args.executor:
-        out = args.out if executor == "local" else f"{args.out}_{executor}"
-        results.append(classroom_run(args, executor, out))
+        for servers, database in setups:
+            out = args.out if executor == "local" else f"{args.out}_{executor}"
+            if (servers, database) != (1, "sqlite"):
+                out += f"_{servers}servers_{database}"
+            results.append(classroom_run(args, executor, out, servers, database))
     if len(results) > 1:
         side_by_side(args, results)
     return max(code for code, _ in results)
 
 
-def classroom_run(args, executor: str, out: str) -> tuple[int, dict]:
-    """One classroom against a fresh server (and, for "ray", a fresh one-node cluster)."""
+def classroom_run(args, executor: str, out: str, servers: int = 1,
+                  database: str = "sqlite") -> tuple[int, dict]:
+    """One classroom against fresh servers (and, for "ray", a fresh one-node cluster; for
+    "postgresql", a fresh database server)."""
     cluster, env = None, {}
     if executor == "ray":
         from raycluster import RayHead
@@ -413,15 +471,30 @@ def classroom_run(args, executor: str, out: str) -> tuple[int, dict]:
                "STUDIO_RAY_CPUS_PER_RUN": f"{args.ray_cpus / args.cap:g}"}
         print(f"Ray node: started in {cluster.started_seconds:.1f} s, "
               f"{cluster.rss_mb():.0f} MB RSS idle", flush=True)
+    pg = None
+    if database == "postgresql":
+        from pgserver import PostgresServer
+
+        pg = PostgresServer.find()
+        if pg is None:
+            raise SystemExit("Debian's postgresql is not installed (make postgres)")
+        pg.start()
+        env["STUDIO_DATABASE_URL"] = pg.create_database("school")
     try:
-        return run_classroom(args, executor, out, cluster, env)
+        return run_classroom(args, executor, out, cluster, env, servers, pg)
     finally:
         if cluster is not None:
             cluster.stop()
+        if pg is not None:
+            pg.remove()
 
 
-def run_classroom(args, executor: str, out: str, cluster, env: dict) -> tuple[int, dict]:
-    node = {"executor": executor}
+def run_classroom(args, executor: str, out: str, cluster, env: dict, servers: int = 1,
+                  pg=None) -> tuple[int, dict]:
+    database = "postgresql" if pg is not None else "sqlite"
+    node = {"executor": executor, "servers": servers, "database": database,
+            "setup": f"{executor}, {servers} server{'s' if servers > 1 else ''} on "
+                     f"{'PostgreSQL' if pg is not None else 'SQLite'}"}
     if cluster is not None:
         node.update(node_start_s=round(cluster.started_seconds, 1),
                     node_rss_idle_mb=round(cluster.rss_mb(), 1), node_cpus=args.ray_cpus)
@@ -431,30 +504,44 @@ def run_classroom(args, executor: str, out: str, cluster, env: dict) -> tuple[in
     shots = RESULTS / "classroom_load"
     shots.mkdir(parents=True, exist_ok=True)
     samples, stop = Samples(), threading.Event()
-    with tempfile.TemporaryDirectory(prefix="classroom-") as tmp:
-        home = Path(tmp)
-        with studio_server(home, STUDIO_TRAIN_LIMIT=str(args.train_limit),
-                           STUDIO_TEST_LIMIT="500",
-                           STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap), **env) as (url, proc):
-            timer = watchdog(args.deadline, proc, cluster)
-            rss_start = rss_mb(proc.pid)
-            ready = time.time()
-            sample_in_background(stop, home / "runs.sqlite", proc.pid, args.sessions, t0,
-                                 samples, cluster)
-            seen = asyncio.run(classroom(url, args, home / "runs.sqlite", samples, t_stop,
-                                         shots))
-            stop.set()
-            timer.cancel()
-            runs = stored_runs(home / "runs.sqlite") if (home / "runs.sqlite").exists() else []
-            log = (home / "server.log").read_text(errors="replace")
-            (shots / f"server-{executor}.log").write_text(log)
-            return report(args, seen, samples, runs, log, rss_start, t0, ready, out, node)
+    with tempfile.TemporaryDirectory(prefix="classroom-") as tmp, \
+            contextlib.ExitStack() as running:
+        home = Path(tmp)  # one STUDIO_HOME: the models folder every server mounts
+        logs = [f"server-{i + 1}.log" if servers > 1 else "server.log" for i in range(servers)]
+        started = [running.enter_context(studio_server(
+            home, log_name=log, STUDIO_TRAIN_LIMIT=str(args.train_limit),
+            STUDIO_TEST_LIMIT="500", STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap), **env))
+            for log in logs]
+        urls, procs = [url for url, _ in started], [proc for _, proc in started]
+        timer = watchdog(args.deadline, procs, cluster, pg)
+        rss_start = sum(rss_mb(proc.pid) for proc in procs)
+        ready = time.time()
+        table = RunTable(home / "runs.sqlite", env.get("STUDIO_DATABASE_URL"))
+        sample_in_background(stop, table, [proc.pid for proc in procs], args.sessions, t0,
+                             samples, cluster)
+        seen = asyncio.run(classroom(urls, args, samples, t_stop, shots))
+        stop.set()
+        timer.cancel()
+        runs = table.rows()
+        node["sessions_per_server"] = [len(range(i, args.sessions, servers))
+                                       for i in range(servers)]
+        node["runs_per_server"] = sorted(
+            sum(1 for r in runs if r["server"] == s) for s in {r["server"] for r in runs})
+        log = ""
+        for name in logs:
+            text = (home / name).read_text(errors="replace")
+            (shots / f"{executor}-{database}-{name}").write_text(text)
+            log += text
+        return report(args, seen, samples, runs, log, rss_start, t0, ready, out, node)
 
 
 def side_by_side(args, results: list[tuple[int, dict]]) -> None:
-    """The executors' main figures in one table, and in `<out>_side_by_side.json`."""
+    """The setups' main figures (executors, servers, databases) in one table, and in
+    `<out>_side_by_side.json`."""
     rows = [
         ("jobs completed / sessions", lambda f: f"{f['sessions_completed']} / {f['sessions']}"),
+        ("sessions per server / runs trained per server",
+         lambda f: f"{f['sessions_per_server']} / {f['runs_per_server']}"),
         ("first click → all jobs ended s", lambda f: f["first_click_to_all_ended_s"]),
         ("one job, claimed → stored, median / max s",
          lambda f: f"{f['job_claimed_to_stored_s_median']} / {f['job_claimed_to_stored_s_max']}"),
@@ -463,7 +550,10 @@ def side_by_side(args, results: list[tuple[int, dict]]) -> None:
          lambda f: f"{f['probe_median_s']} / {f['probe_p95_s']} / {f['probe_max_s']}"),
         ("students' fragment reruns median / p95 s",
          lambda f: f"{f['fragment_rerun_median_s']} / {f['fragment_rerun_p95_s']}"),
-        ("server RSS peak MB (with its worker, if local)", lambda f: f["rss_peak_mb"]),
+        ("students' page runs median / p95 s",
+         lambda f: f"{f['page_run_median_s']} / {f['page_run_p95_s']}"),
+        ("servers' RSS peak MB, all together (with their workers, if local)",
+         lambda f: f["rss_peak_mb"]),
         ("Ray node RSS idle / peak MB",
          lambda f: f"{f.get('node_rss_idle_mb')} / {f.get('cluster_rss_peak_mb')}"
          if f["executor"] == "ray" else "–"),
@@ -476,9 +566,9 @@ def side_by_side(args, results: list[tuple[int, dict]]) -> None:
     ]
     figures = [f for _, f in results]
     print_table(f"Side by side: {args.sessions} sessions, cap {args.cap}",
-                [{"measure": name, **{f["executor"]: cell(f) for f in figures}}
+                [{"measure": name, **{f["setup"]: cell(f) for f in figures}}
                  for name, cell in rows])
-    write_result(f"{args.out}_side_by_side", {"executors": figures})
+    write_result(f"{args.out}_side_by_side", {"setups": figures})
 
 
 def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_load",
@@ -510,7 +600,7 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_
     # the server's side of a page: request → script finished, for every student's rerun
     fragment_runs = [t for s in students if s.session for t, frag in s.session.runs if frag]
     full_runs = [t for s in students if s.session for t, frag in s.session.runs if not frag]
-    node = node or {"executor": "local"}
+    node = node or {"executor": "local", "setup": "local"}
     cluster_rss = [mb for _, mb in samples.cluster_rss]
     figures = {
         **node,
@@ -569,7 +659,10 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_
         not seen["probe_failures"],
     }
     print_table(f"Classroom load: {args.sessions} sessions ({args.client}), cap {args.cap}, "
-                f"trainings on {'a Ray node' if node['executor'] == 'ray' else 'this server'}", [
+                f"trainings on {'a Ray node' if node['executor'] == 'ray' else 'this server'}"
+                + (f", {node['servers']} servers on {node['database']}"
+                   if node.get("servers", 1) > 1 or node.get("database") == "postgresql"
+                   else ""), [
         {"measure": "server errors (pages + log)", "value": figures["server_errors"]},
         {"measure": "max runs running at once", "value": f"{samples.max_running} (cap {args.cap})"},
         {"measure": "runs by status", "value": json.dumps(statuses)},
