@@ -143,24 +143,43 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     store = RunStore(args.home) if args.home else RunStore()
     run = store.get_run(validate_run_id(args.run))
-    model = store.load_model(args.run)
-    names = class_names(run["spec"].dataset)
-    status = 0
+    dataset = run["spec"].dataset
+    # every file is read before the backend loads, so a wrong one is refused at once
+    files, images, status = [], [], 0
     for file in args.images:
         try:
-            data = Path(file).read_bytes()
-            image = preprocess(data, dataset=run["spec"].dataset).image
+            images.append(preprocess(Path(file).read_bytes(), dataset=dataset).image)
+            files.append(file)
         except (OSError, ImageError) as err:
             print(f"{file}: {_sentence(err)}", file=sys.stderr)
             status = 2
-            continue
-        probs = np.asarray(model.predict(image[None], verbose=0))[0]
-        top = [{"class": names[i], "probability": round(float(probs[i]), 4)}
-               for i in np.argsort(probs)[::-1][: args.top]]
+    if not images:
+        return status
+    model = store.load_model(args.run)
+    from fmnist_core import ood  # imports Keras, so only once every file has been read
+
+    check_file = store.run_file(args.run, ood.FILE_NAME)
+    try:
+        check = ood.OodModel.load(check_file) if check_file.is_file() else None
+    except ValueError:
+        check = None  # unreadable: answered without the unusual-input check, as an old run
+    batch = np.stack(images)
+    probs = np.asarray(model.predict(batch, verbose=0))
+    scores = check.score(model, batch) if check is not None else [None] * len(batch)
+    names = class_names(dataset)
+    for file, row, score in zip(files, probs, scores):
+        top = [{"class": names[i], "probability": round(float(row[i]), 4)}
+               for i in np.argsort(row)[::-1][: args.top]]
+        unusual = None if score is None else bool(score > check.threshold)
         if args.json:
-            print(json.dumps({"file": file, "top": top}))
+            print(json.dumps({"file": file, "top": top,
+                              "ood_score": None if score is None else round(float(score), 4),
+                              "unusual": unusual}))
         else:
-            print(file + ": " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top))
+            note = (" (unlike the training images: the answer may be a guess)" if unusual
+                    else "")
+            print(file + ": " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top)
+                  + note)
     return status
 
 

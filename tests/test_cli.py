@@ -1,9 +1,13 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.ood import sklearn_digits
 from fmnist_core.__main__ import main
 
 
@@ -58,6 +62,21 @@ def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     assert sum(t["probability"] for t in line["top"]) <= 1.0001
     assert {"class", "probability"} == set(line["top"][0])
     assert "junk.png" in captured.err and "Traceback" not in captured.err
+    # the run's unusual-input check: a garment passes, a handwritten digit does not
+    assert isinstance(line["ood_score"], float) and line["unusual"] is False
+    digits = []
+    for n, digit in enumerate(sklearn_digits()[:20]):
+        digits.append(str(tmp_path / f"digit-{n}.png"))
+        Image.fromarray(255 - digit).resize((140, 140)).save(digits[-1])
+    assert main(["predict", "--run", result["run_id"], "--home", home, "--json",
+                 *digits]) == 0
+    lines = [json.loads(text) for text in capsys.readouterr().out.strip().splitlines()]
+    assert [line["file"] for line in lines] == digits
+    flagged = [line["file"] for line in lines if line["unusual"]]
+    assert len(flagged) >= 10, [line["ood_score"] for line in lines]
+    assert all(isinstance(line["ood_score"], float) for line in lines)
+    assert main(["predict", "--run", result["run_id"], "--home", home, flagged[0]]) == 0
+    assert "unlike the training images" in capsys.readouterr().out
 
     assert main(["runs", "--home", home, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
@@ -68,6 +87,40 @@ def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
     assert main(["predict", "--run", "0123456789ab", "--home", str(tmp_path), "x.png"]) == 2
     assert "no run 0123456789ab" in capsys.readouterr().err
     assert main(["predict", "--run", "../../etc", "--home", str(tmp_path), "x.png"]) == 2
+
+
+def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashion):
+    from fmnist_core.model import build_model
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    store = RunStore(tmp_path)
+    spec = preset("quick").replace(epochs=1)
+    run_id = store.create_run(spec, "cli", status="completed")
+    store.save_model(run_id, build_model(spec))  # as a run trained before runs kept the check
+    picture = tmp_path / "shirt.png"
+    Image.fromarray(fashion.x_test[1]).save(picture)
+    assert main(["predict", "--run", run_id, "--home", str(tmp_path), "--json",
+                 str(picture)]) == 0
+    line = last_json(capsys.readouterr().out)
+    assert line["ood_score"] is None and line["unusual"] is None and len(line["top"]) == 3
+
+
+def test_predict_refuses_a_non_image_before_loading_the_backend(tmp_path):
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    run_id = RunStore(tmp_path).create_run(preset("quick"), "cli", status="completed")
+    junk = tmp_path / "notes.png"
+    junk.write_text("not a picture")
+    probe = ("import sys; from fmnist_core.__main__ import main; "
+             f"code = main(['predict', '--run', '{run_id}', '--home', r'{tmp_path}', "
+             f"r'{junk}']); print(code, any(name.split('.')[0] in ('keras', 'tensorflow') "
+             "for name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert "notes.png: The file is not a PNG" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_bad_flag_value_is_rejected_by_argparse(capsys):
