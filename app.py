@@ -30,4 +30,4 @@ page = st.navigation(pages)
 resources.run_store()  # a store that cannot be opened is one sentence on every page
 identity.keep_cookie()
 sidebar.render()
-page.run()
+resources.run_page(page)  # a lost database anywhere on the page is one sentence

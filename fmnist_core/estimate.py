@@ -29,6 +29,7 @@ COEFFICIENTS = {
     "activation": 1 / 0.9e9,  # feature-map values written per image (forward + backward)
     "step": 2.0e-3,  # each training step (batch)
     "forward_flop": 1 / 45e9,  # validation and test: forward FLOPs
+    "activation_val": 1 / 5.4e9,  # validation: feature-map values written per image
     "first_epoch": 1.5,  # tracing and compiling the training and prediction functions
 }
 MIN_FACTOR, MAX_FACTOR = 0.1, 10.0
@@ -76,7 +77,7 @@ def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: 
     steps = math.ceil(n_fit / spec.batch_size)
     train = n_fit * per_image + steps * c["step"]
     val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
-                   c["activation"])
+                   c["activation_val"])
     return train, val
 
 

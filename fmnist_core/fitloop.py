@@ -33,8 +33,10 @@ CHANCE_FACTOR = 1.5
 # (which include tracing).
 STEADY_SECONDS = 2.0
 STEADY_STEPS = 5
-# Fewer validation or test images than this cannot tell learning from guessing.
+# Fewer validation or test images than this cannot tell learning from guessing; a first
+# epoch of fewer steps may not have moved a network with batch norm far enough yet.
 MIN_JUDGED_IMAGES = 100
+MIN_JUDGED_STEPS = 100
 # Epoch checkpoints kept per run (seed-cnn: 3.4 MB each): a long run keeps every k-th.
 MAX_CHECKPOINTS = 12
 
@@ -285,6 +287,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             row = {"epoch": epoch + 1, "seconds": seconds, "complete": complete,
                    "batches": self.batches, "position": epoch + self.batches / self.steps,
                    "class_accuracy": per_class, **logs}
+            if per_class is not None:
+                row["val_seconds"] = self.val_seconds
             if complete:
                 self.epochs_done = epoch + 1
             else:
@@ -302,7 +306,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             which = "validation" if "val_accuracy" in row else "training"
             judged = len(validation[1]) if "val_accuracy" in row else n_fit
             if (epoch == 0 and measured is not None and measured < chance
-                    and judged >= MIN_JUDGED_IMAGES and not job.stop_requested):
+                    and judged >= MIN_JUDGED_IMAGES and self.steps >= MIN_JUDGED_STEPS
+                    and not job.stop_requested):
                 self.diverged = _did_not_learn(f"{which}", measured, num_classes,
                                                spec.learning_rate).replace(
                     "accuracy is", "accuracy after the first epoch is")

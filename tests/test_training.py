@@ -223,7 +223,8 @@ def test_one_owner_racing_two_submits_gets_one_job(store):
 
 
 def test_a_runaway_learning_rate_is_diverged_never_a_success(store, small_data):
-    job = run_job(preset("quick").replace(learning_rate=10.0, epochs=3), store, small_data)
+    job = run_job(preset("quick").replace(learning_rate=10.0, epochs=3, batch_size=16), store,
+                  small_data)
     snap = job.snapshot()
     assert snap["status"] == "diverged", snap["message"]
     assert "learning rate (10)" in snap["message"] and "try 0.001" in snap["message"]
@@ -243,7 +244,7 @@ def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_
         return {"val_loss": 2.30, "val_accuracy": 0.1}, [0.1] * num_classes
 
     monkeypatch.setattr(fitloop, "validate", guessing)
-    job = run_job(TINY.replace(epochs=5, learning_rate=1e-6), store, small_data)
+    job = run_job(TINY.replace(epochs=5, learning_rate=1e-6, batch_size=16), store, small_data)
     snap = job.snapshot()
     assert snap["status"] == "diverged"
     assert snap["message"].startswith("The network did not learn: its validation accuracy "
@@ -329,3 +330,11 @@ def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_first_and_last():
         assert len(kept) <= MAX_CHECKPOINTS + 2
         if epochs <= MAX_CHECKPOINTS:
             assert kept == list(range(1, epochs + 1))
+
+
+def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data):
+    # 15 steps an epoch: too few to judge the first epoch, so the test set judges the end
+    job = run_job(preset("quick").replace(learning_rate=10.0, epochs=2), store, small_data)
+    snap = job.snapshot()
+    assert snap["status"] == "diverged" and "learning rate (10)" in snap["message"]
+    assert store.get_run(job.run_id)["status"] == "diverged"

@@ -1,0 +1,135 @@
+"""Epoch-time estimates against measured epochs, for every preset (and the fit behind them).
+
+Each spec trains 2 epochs on the full official data in a fresh worker process, as the server
+trains; the second epoch (its training steps and its validation pass; the first epoch also
+traces the functions) is the measurement. The estimate is `fmnist_core.estimate.for_spec`
+with no correction from earlier runs: what the Train page shows on a fresh studio.
+
+Target: every preset's estimate within ±25 % of its measured epoch.
+
+    .venv/bin/python bench/estimate.py [--smoke] [--fit]
+
+--fit: also trains variants (kernel size, filter counts, dense width, batch size) and fits
+the coefficients by non-negative least squares on all of them; prints the values for
+fmnist_core/estimate.py and the estimates they would give.
+--smoke: 3,000 images, not judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+from pathlib import Path
+
+from common import engine_env, load_note, print_table, run_job, verdict, write_result
+
+TOLERANCE = 0.25
+
+
+def variants():
+    from fmnist_core.spec import preset
+
+    seed = preset("seed-cnn")
+    return {
+        "seed-cnn 5×5": seed.replace(kernel_size=5),
+        "seed-cnn 32,32": seed.replace(filters=(32, 32)),
+        "one block of 64": seed.replace(conv_blocks=1, filters=(64,)),
+        "dense 512": preset("dense").replace(dense_units=512, batch_size=128),
+        "quick batch 32": preset("quick").replace(batch_size=32),
+        "3 blocks same": seed.replace(conv_blocks=3, filters=(16, 32, 64), padding="same"),
+    }
+
+
+def measure(name, spec, store, data, limit):
+    """(layers, n_fit, n_val, epoch-2 training seconds, epoch-2 validation seconds)."""
+    from fmnist_core.fitloop import split_validation
+    from fmnist_core.model import describe
+    from fmnist_core.worker import WorkerProcess
+
+    spec = spec.replace(epochs=2, target_accuracy=None)
+    x = data.x_train[:limit]
+    fit_xy, val_xy = split_validation(x, data.y_train[:limit], spec.validation_split)
+    worker = WorkerProcess()
+    try:
+        print(f"training {name}: {spec.summary()}, batch {spec.batch_size}", flush=True)
+        job, _ = run_job(spec, store, dataset=data, limit_train=limit, limit_test=1000,
+                         worker=worker, timeout=3600)
+    finally:
+        worker.close()
+    second = job.snapshot()["history"][1]
+    val = second.get("val_seconds") or 0.0
+    return (describe(spec)["layers"], len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
+            second["seconds"] - val, val, spec)
+
+
+def fit(samples):
+    """Non-negative least squares for the training and validation coefficients."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    from fmnist_core.estimate import cost_terms
+
+    a_train, b_train, a_val, b_val = [], [], [], []
+    for layers, n_fit, n_val, train, val, spec in samples:
+        terms = cost_terms(layers)
+        steps = math.ceil(n_fit / spec.batch_size)
+        a_train.append([n_fit * terms["conv_flop"], n_fit * terms["dense_flop"],
+                        n_fit * terms["activation"], steps])
+        b_train.append(train)
+        if n_val:
+            a_val.append([n_val * terms["forward_flop"], n_val * terms["activation"] / 6])
+            b_val.append(val)
+    train_c, _ = nnls(np.array(a_train), np.array(b_train))
+    val_c, _ = nnls(np.array(a_val), np.array(b_val)) if a_val else ([0.0, 0.0], 0)
+    return {"conv_flop": train_c[0], "dense_flop": train_c[1], "activation": train_c[2],
+            "step": train_c[3], "forward_flop": val_c[0], "activation_val": val_c[1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="3,000 images, not judged")
+    parser.add_argument("--fit", action="store_true", help="also fit the coefficients")
+    args = parser.parse_args()
+    engine_env()
+    from fmnist_core.datasets import load_dataset
+    from fmnist_core.estimate import raw_epoch
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import presets
+
+    data = load_dataset("fashion_mnist")
+    limit = 3000 if args.smoke else None
+    specs = dict(presets())
+    if args.fit:
+        specs.update(variants())
+    rows, samples = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-estimate-") as tmp:
+        store = RunStore(Path(tmp) / "studio")
+        for name, spec in specs.items():
+            sample = measure(name, spec, store, data, limit)
+            samples.append(sample)
+            layers, n_fit, n_val, train, val, spec2 = sample
+            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val)
+            measured, estimated = train + val, est_train + est_val
+            error = estimated / measured - 1
+            judged = name in presets() and not args.smoke
+            rows.append({"spec": name, "images": n_fit, "measured s": measured,
+                         "estimated s": estimated, "error": f"{error:+.0%}",
+                         "train s (est.)": f"{train:.1f} ({est_train:.1f})",
+                         "validation s (est.)": f"{val:.1f} ({est_val:.1f})",
+                         "target": "±25 %" if judged else "–",
+                         "met": verdict(abs(error) <= TOLERANCE if judged else None)})
+    print_table("Estimated against measured seconds per epoch (epoch 2, full data)", rows)
+    payload = {"rows": rows}
+    if args.fit:
+        coefficients = fit(samples)
+        print("\nfitted coefficients (seconds per unit):")
+        for key, value in coefficients.items():
+            print(f"  {key:16s} {value:.4g}")
+        payload["fitted"] = coefficients
+    write_result("estimate" + ("_smoke" if args.smoke else ""), payload)
+    load_note()
+
+
+if __name__ == "__main__":
+    main()
