@@ -5,13 +5,14 @@ import streamlit as st
 
 from fmnist_core import inspection
 from fmnist_core.runs import RunNotFoundError, validate_run_id
-from ui import explain_views, inspect_views, resources, router
+from ui import explain_views, inspect_views, probe_views, resources, router
 
 router.require_app()
 
-VIEWS = ("Feature maps", "Filters", "Confusion matrix", "Per-class accuracy", "What it looks at")
+VIEWS = ("Feature maps", "Filters", "Confusion matrix", "Per-class accuracy", "What it looks at",
+         "Invariance")
 EPOCH_VIEWS = VIEWS[:4]  # the views the epoch slider replays
-SAMPLE_VIEWS = ("Feature maps", "What it looks at")
+SAMPLE_VIEWS = ("Feature maps", "What it looks at", "Invariance")
 
 st.title("Inspect")
 st.caption("Look inside a trained network: what each layer responds to, what its filters "
@@ -83,5 +84,7 @@ elif view in ("Confusion matrix", "Per-class accuracy"):
         inspect_views.per_class(matrix, names, len(y_test))
     else:
         inspect_views.confusion(matrix, probs, names, x_test, y_test)
+elif view == "Invariance":
+    probe_views.invariance(run_id, image, label, probs, names, runs, labels)
 else:
-    explain_views.looks_at(model, image, probs, names, key="inspect")
+    explain_views.looks_at(run_id, image, probs, names, key="inspect")

@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.datasets import class_names
 from fmnist_core.preprocessing import ImageError, preprocess
-from ui import figures, resources, router
+from ui import explain_views, figures, probe_views, resources, router
 
 router.require_app()
 
@@ -24,8 +24,9 @@ runs = resources.require_runs(
     "takes about a minute), then come back here.")
 if st.session_state.get("predict_run") not in runs:
     st.session_state["predict_run"] = resources.default_run_id()
-names = resources.run_store().owner_names()
-run_id = st.selectbox("Model", list(runs), format_func=lambda i: resources.run_label(runs[i], names),
+students = resources.run_store().owner_names()
+run_id = st.selectbox("Model", list(runs),
+                      format_func=lambda i: resources.run_label(runs[i], students),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
 dataset = runs[run_id]["spec"].dataset
 names = class_names(dataset)
@@ -88,6 +89,7 @@ for column, step in zip(st.columns(len(result.steps)), result.steps):
 
 maps, probs = resources.extractor(run_id)(image)
 best = int(np.argmax(probs))
+probe_views.unusual_warning(run_id, image, dataset, source)
 st.subheader(f"The network thinks: {names[best]} ({probs[best]:.0%})")
 seen, chart = st.columns([1, 2])
 seen.plotly_chart(figures.image(image, "What the network sees · 28×28", height=340),
@@ -98,6 +100,9 @@ with chart:
     st.caption("The last layer's softmax turns the network's scores into probabilities that "
                "add up to 100 %. A drawing is not a photo: a low score often means your "
                "picture looks unlike the training images — compare it on the Data page.")
+
+if st.toggle("Show what it looks at: occlusion and Grad-CAM", key="predict_looks"):
+    explain_views.looks_at(run_id, image, probs, names, key="predict")
 
 if st.toggle("Show the feature maps of your picture", key="predict_maps"):
     if not maps:

@@ -1,5 +1,6 @@
 """The Inspect page under AppTest, on a small finished run of someone else."""
 
+import base64
 import json
 
 import numpy as np
@@ -203,3 +204,119 @@ def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
     assert not at.exception
     at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(3).run()
     assert not at.exception
+
+
+def figures_of(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def decoded(values) -> np.ndarray:
+    """A plotly figure's array as numpy: plain lists, or plotly's typed arrays
+    ({"dtype", "bdata" in base64, "shape"})."""
+    if isinstance(values, dict):
+        flat = np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"])
+        shape = [int(n) for n in str(values.get("shape", len(flat))).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(values)
+
+
+def top_three(at) -> dict[str, float]:
+    """The Invariance view's top-3 bars: class name → probability."""
+    bars = [f["data"][0] for f in figures_of(at)
+            if f["data"][0]["type"] == "bar" and len(f["data"][0]["y"]) == 3]
+    assert len(bars) == 1
+    return dict(zip(bars[0]["y"], bars[0]["x"]))
+
+
+def changed_image(at) -> np.ndarray:
+    shown = [f for f in figures_of(at) if f["layout"].get("title", {}).get("text", "")
+             .startswith("Changed")]
+    assert len(shown) == 1
+    return decoded(shown[0]["data"][0]["z"]).astype(np.float32)
+
+
+def sweep_figure(at) -> dict:
+    found = [f for f in figures_of(at)
+             if "as the picture moves and turns" in f["layout"].get("title", {}).get("text", "")]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_grad_cam_beside_the_occlusion_map(at):
+    show(at, "What it looks at")
+    titles = chart_titles(at)
+    assert "· occlusion" in titles and "Grad-CAM at conv1 · " in titles
+    assert at.selectbox(key="inspect_cam_layer").value == "conv1"
+    text = page_text(at)
+    assert "Occlusion: a black 4×4 square" in text
+    assert "Grad-CAM, the field's standard" in text or "The map is empty" in text
+    assert "26×26 grid" in text or "at conv1 the gradients" in text
+    at.segmented_control(key="inspect_cam_method").set_value("HiResCAM").run()
+    at.selectbox(key="inspect_explain").set_value(7).run()
+    assert not at.exception and not at.error
+    assert "HiResCAM at conv1 · Sneaker" in chart_titles(at)
+    assert "What matters for Sneaker" in chart_titles(at)
+    cam = [f for f in figures_of(at) if "HiResCAM at" in f["layout"]["title"]["text"]][0]
+    heat = decoded(cam["data"][1]["z"])
+    assert heat.shape == (28, 28) and 0 <= heat.min() and heat.max() <= 1
+
+
+def test_grad_cam_at_a_chosen_layer_and_none_for_the_dense_baseline(untrained_run):
+    seed_cnn, dense = untrained_run("seed-cnn"), untrained_run("dense")
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(seed_cnn).run()
+    show(at, "What it looks at")
+    layers = at.selectbox(key="inspect_cam_layer")
+    assert layers.options == ["conv1", "conv2"] and layers.value == "conv2"
+    layers.set_value("conv1").run()
+    assert not at.exception
+    assert "Grad-CAM at conv1" in chart_titles(at)
+    at.selectbox(key="inspect_run").set_value(dense).run()
+    assert not at.exception and not at.error
+    assert "dense baseline: it has no convolution layer, so it has no Grad-CAM" in page_text(at)
+    assert "What matters for" in chart_titles(at) and "Grad-CAM at" not in chart_titles(at)
+    show(at, "Invariance")
+    assert not at.error and len(top_three(at)) == 3
+
+
+def test_invariance_sliders_change_the_picture_and_the_probabilities(at):
+    show(at, "Invariance")
+    before, still = top_three(at), changed_image(at)
+    at.slider(key="probe_dx").set_value(8).run()
+    moved = changed_image(at)
+    assert not at.exception
+    assert not moved[:, :8].any() and np.array_equal(moved[:, 8:], still[:, :-8])
+    at.slider(key="probe_rotate").set_value(45).run()
+    at.slider(key="probe_noise").set_value(60).run()
+    after = top_three(at)
+    assert after != before
+    assert "Changed, the network says" in page_text(at)
+    at.toggle(key="probe_erase").set_value(True).run()
+    at.slider(key="probe_erase_size").set_value(14).run()
+    at.toggle(key="probe_invert").set_value(True).run()
+    assert not at.exception and changed_image(at)[10:24, 10:24].max() == 0
+    at.button(key="probe_reset").click().run()
+    assert at.slider(key="probe_dx").value == 0 and not at.toggle(key="probe_invert").value
+    assert np.array_equal(changed_image(at), still) and top_three(at) == before
+
+
+def test_sweep_chart_and_a_second_run_dashed(trained_run, untrained_run):
+    other = untrained_run("seed-cnn")
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(trained_run).run()
+    show(at, "Invariance")
+    sweep = sweep_figure(at)
+    assert "Confidence in T-shirt/top" in sweep["layout"]["title"]["text"]
+    assert [t["name"] for t in sweep["data"]] == [
+        "shifted sideways (x)", "shifted up or down (y)", "turned"]
+    assert [len(t["x"]) for t in sweep["data"]] == [17, 17, 19]
+    assert all(0 <= p <= 1 for t in sweep["data"] for p in t["y"])
+    centre = [t["y"][t["x"].index(0)] for t in sweep["data"]]
+    assert max(centre) - min(centre) < 1e-6  # unmoved, all three lines see the same picture
+    assert "CNN with pooling usually shrugs off a shift" in page_text(at)
+    at.selectbox(key="probe_compare").set_value(other).run()
+    assert not at.exception
+    dashes = [t["line"].get("dash", "solid") for t in sweep_figure(at)["data"]]
+    names = [t["name"] for t in sweep_figure(at)["data"]]
+    assert dashes == ["solid"] * 3 + ["dash"] * 3
+    assert names[3].startswith(other[:6]) and "(this run)" in names[0]

@@ -121,3 +121,127 @@ def test_junk_upload_is_one_sentence(predict_page):
     message = at.error[0].value
     assert message.count(".") == 1 and message.endswith(".") and "Traceback" not in message
     assert not probability_bars(at)
+
+
+# -- the unusual-input warning and what it looks at --------------------------------------------
+
+UNUSUAL = "This picture looks unlike the training images"
+
+
+def canvas_of(image: np.ndarray) -> np.ndarray:
+    """(280, 280, 4) uint8: a (28, 28) light-on-dark picture as the canvas hands it over."""
+    big = Image.fromarray(image).resize((280, 280), Image.Resampling.BILINEAR)
+    return np.asarray(big.convert("RGBA")).copy()
+
+
+@pytest.fixture(scope="module")
+def scored_canvases(trained_run, app_home, fashion):
+    """The most unusual of 60 scikit-learn digits and the most usual of 60 Fashion-MNIST
+    test garments, drawn on the canvas, as the trained run's own check scores them after
+    the page's preprocessing: (digit canvas, garment canvas)."""
+    from bench.ood import sklearn_digits
+    from fmnist_core import ood
+    from fmnist_core.preprocessing import preprocess
+    from fmnist_core.runs import RunStore
+
+    store = RunStore(app_home)
+    check = ood.OodModel.load(store.run_file(trained_run, ood.FILE_NAME))
+    model = store.load_model(trained_run)
+
+    def scored(images):
+        canvases = [canvas_of(image) for image in images]
+        seen = np.stack([preprocess(c, "fashion_mnist").image for c in canvases])
+        return canvases, check.score(model, seen)
+
+    digits, digit_scores = scored(sklearn_digits()[:60])
+    garments, garment_scores = scored(fashion.x_test[:60])
+    assert digit_scores.max() > check.threshold >= garment_scores.min()
+    return digits[int(digit_scores.argmax())], garments[int(garment_scores.argmin())]
+
+
+def in_order(at) -> list[str]:
+    """The page's warnings and subheaders, top to bottom."""
+    return [f"{node.type}: {node.value}" for node in at.main
+            if getattr(node, "type", None) in ("alert", "warning", "subheader")]
+
+
+@pytest.fixture
+def run_page(trained_run):
+    def open_with(run_id: str):
+        at = page_test("pages/predict.py")
+        at.selectbox(key="predict_run").set_value(run_id).run()
+        assert not at.exception
+        return at
+    return open_with
+
+
+def test_unusual_drawing_is_warned_above_the_prediction(run_page, trained_run,
+                                                        scored_canvases):
+    at = run_page(trained_run)
+    at.session_state["injected_canvas"] = scored_canvases[0]
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 1
+    message = at.warning[0].value
+    assert message.startswith(UNUSUAL) and "draw one garment filling the frame" in message
+    assert message.count(". ") == 0 and message.endswith(".")
+    order = in_order(at)
+    assert order.index(f"warning: {message}") < next(
+        i for i, line in enumerate(order) if "The network thinks:" in line)
+    at.segmented_control(key="predict_source").set_value("Upload").run()
+    assert not at.warning
+
+
+def test_usual_drawing_gets_no_warning(run_page, trained_run, scored_canvases):
+    at = run_page(trained_run)
+    at.session_state["injected_canvas"] = scored_canvases[1]
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    assert "The network thinks:" in page_text(at)
+
+
+def test_unusual_upload_says_to_photograph_one_garment(run_page, trained_run, scored_canvases):
+    at = run_page(trained_run)
+    at.segmented_control(key="predict_source").set_value("Upload").run()
+    buffer = io.BytesIO()
+    Image.fromarray(scored_canvases[0]).convert("L").save(buffer, format="PNG")
+    at.file_uploader(key="predict_upload").set_value(("digit.png", buffer.getvalue(),
+                                                      "image/png"))
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 1 and "photograph one garment alone" in at.warning[0].value
+
+
+def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canvases):
+    from fmnist_core.model import build_model
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    store = RunStore(app_home)
+    spec = preset("quick").replace(epochs=1)
+    run_id = store.create_run(spec, "old-owner", status="completed")
+    store.save_model(run_id, build_model(spec))  # an older run: a model and nothing beside it
+    try:
+        at = page_test("pages/predict.py")
+        at.selectbox(key="predict_run").set_value(run_id).run()
+        at.session_state["injected_canvas"] = scored_canvases[0]
+        at.run()
+        assert not at.exception and not at.error and not at.warning
+        assert "The network thinks:" in page_text(at)
+    finally:
+        store.delete_run(run_id, "old-owner")
+
+
+def test_what_it_looks_at_on_your_drawing(run_page, trained_run):
+    at = run_page(trained_run)
+    at.session_state["injected_canvas"] = drawing()
+    at.run()
+    assert not [t for t in chart_titles(at) if "Grad-CAM" in t]
+    at.toggle(key="predict_looks").set_value(True).run()
+    assert not at.exception and not at.error
+    titles = chart_titles(at)
+    assert any(t.startswith("Grad-CAM at conv1 · ") for t in titles)
+    assert any(t.startswith("What matters for") for t in titles)
+    at.segmented_control(key="predict_cam_method").set_value("HiResCAM").run()
+    at.selectbox(key="predict_explain").set_value(1).run()
+    assert "HiResCAM at conv1 · Trouser" in chart_titles(at)

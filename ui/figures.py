@@ -464,3 +464,59 @@ def filter_life(life: np.ndarray, epochs: list[int], title: str,
                      ticktext=[str(e) for e in epochs], title="after epoch")
     fig.update_layout(title=title, height=height, margin=_MARGIN)
     return fig
+
+
+# -- probing a trained network: Grad-CAM, invariance sweeps ----------------------------------
+
+_SWEEP_LINES = (("shift_x", "correct_x", "shifted sideways (x)", 1),
+                ("shift_y", "correct_y", "shifted up or down (y)", 1),
+                ("rotation", "correct_rotation", "turned", 2))
+
+
+def grad_cam(img: np.ndarray, heat: np.ndarray, title: str = "", height: int = 380) -> go.Figure:
+    """The image in gray with a (28, 28) Grad-CAM map in [0, 1] on top: clear where the map
+    is 0, so the picture shows through, yellow to red where the layer saw the class."""
+    fig = image(img, title=title, height=height)
+    fig.add_trace(go.Heatmap(
+        z=np.asarray(heat, dtype=np.float32), zmin=0, zmax=1, colorscale=[
+            [0.0, "rgba(255,230,0,0)"], [0.25, "rgba(255,200,0,0.35)"],
+            [0.6, "rgba(240,110,0,0.65)"], [1.0, "rgba(200,0,20,0.9)"]],
+        colorbar=dict(title="heat", tickvals=[0, 0.5, 1]),
+        hovertemplate="row %{y}, col %{x}<br>heat %{z:.2f}<extra></extra>",
+    ))
+    return fig
+
+
+def probe_sweep(sweeps: dict[str, object], class_name: str, height: int = 340) -> go.Figure:
+    """Confidence in one class against shift (left) and rotation (right), one set of lines
+    per run: the first solid, the next dashed. A filled dot: the class is still the top
+    answer there; a hollow one: another class won.
+
+    Args:
+        sweeps: run label → `fmnist_core.probes.Sweep` (shifts, angles, shift_x, shift_y,
+            rotation and their correct_* arrays).
+        class_name: the class followed.
+    """
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("shifted by (pixels)", "turned by (degrees)"))
+    for n, (label, sweep) in enumerate(sweeps.items()):
+        dash = ("solid", "dash", "dot", "dashdot")[n % 4]
+        for i, (values, correct, what, col) in enumerate(_SWEEP_LINES):
+            x = sweep.shifts if col == 1 else sweep.angles
+            right = np.asarray(getattr(sweep, correct), bool)
+            fig.add_trace(go.Scatter(
+                x=np.asarray(x).tolist(), y=np.asarray(getattr(sweep, values)).tolist(),
+                mode="lines+markers", name=f"{label} · {what}" if len(sweeps) > 1 else what,
+                line=dict(color=RUN_COLORS[i], dash=dash, width=3 if n == 0 else 2),
+                marker=dict(size=7, color=RUN_COLORS[i],
+                            symbol=["circle" if r else "circle-open" for r in right]),
+                hovertemplate=f"{label} · {what} %{{x}}<br>{class_name} %{{y:.1%}}"
+                              "<extra></extra>"), row=1, col=col)
+    for col in (1, 2):
+        fig.add_vline(x=0, line=dict(color="#adb5bd", width=1), row=1, col=col)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", showticklabels=False, row=1, col=2)
+    fig.update_layout(title=f"Confidence in {class_name} as the picture moves and turns",
+                      height=height, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

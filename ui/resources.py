@@ -321,3 +321,38 @@ def require_runs(runs: list[dict], sentence: str) -> dict[str, dict]:
                      icon=":material/show_chart:")
         st.stop()
     return {run["id"]: run for run in runs}
+
+
+@st.cache_resource(max_entries=12)
+def grad_cam(run_id: str):
+    """The run's `GradCam` (its sub-models built once per layer), or None for a model
+    without a conv layer (the dense baseline)."""
+    from fmnist_core.gradcam import GradCam
+
+    try:
+        return GradCam(model(run_id))
+    except ValueError:
+        return None
+
+
+@st.cache_resource(max_entries=12)
+def unusual_check(run_id: str):
+    """The run's fitted check for unusual inputs (`fmnist_core.ood.OodModel`), or None for
+    a run trained before runs kept one, or whose file cannot be read. A run's files are
+    complete before it is listed as finished, so a None is never stale."""
+    from fmnist_core import ood
+
+    path = run_store().run_file(run_id, ood.FILE_NAME)
+    try:
+        return ood.OodModel.load(path) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def sweep(run_id: str, image: np.ndarray, label: int):
+    """The run's confidence in `label` for the image shifted and rotated
+    (`fmnist_core.probes.sweep`, one batched prediction)."""
+    from fmnist_core.probes import sweep as probe_sweep
+
+    return probe_sweep(model(run_id), image, label)
