@@ -11,9 +11,14 @@ is timed beside it. Every figure is the engine call the page makes:
 - confusion matrix: `predict_proba` on the test images, `confusion_matrix`, per-class
   accuracy;
 - page rerun: pages/inspect.py through the router under Streamlit's AppTest (as
-  tests/test_page_inspect.py does), timing reruns once the model is cached.
+  tests/test_page_inspect.py does), timing reruns once the model is cached;
+- probing, as the views do it with their figures serialised (the engine calls alone, and
+  the OOD score, are bench/ood.py's rows): one change of an Invariance slider (a probe: the
+  changed picture and its top 3, what the view's fragment reruns), the sweep chart (53
+  copies in one batch), and What it looks at (occlusion and Grad-CAM side by side).
 
-Targets: prediction p95 ≤ 50 ms; all feature maps of one sample ≤ 150 ms (judged on p95).
+Targets: prediction p95 ≤ 50 ms; all feature maps of one sample ≤ 150 ms; a probe change
+≤ 100 ms (judged on p95).
 
     .venv/bin/python bench/interaction.py [--smoke]
 
@@ -22,6 +27,7 @@ Targets: prediction p95 ≤ 50 ms; all feature maps of one sample ≤ 150 ms (ju
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -35,6 +41,7 @@ from common import (ROOT, bench_args, engine_env, load_note, median, percentile,
 
 PREDICT_P95_MS = 50.0
 MAPS_P95_MS = 150.0
+PROBE_P95_MS = 100.0
 
 
 def drawing(size: int = 280) -> np.ndarray:
@@ -122,6 +129,48 @@ def page_reruns(run_id: str, reruns: int) -> list[dict]:
                  "met": "–"})
     rows.append(latency_row("Inspect rerun, Confusion matrix view (probabilities cached)",
                             timed(rerun, reruns, warmup=0)))
+    at.segmented_control(key="inspect_view").set_value("Invariance").run()
+    rows.append(latency_row("Inspect rerun, Invariance view (the whole page; a slider change "
+                            "reruns only the probe's fragment)", timed(rerun, reruns, warmup=1)))
+    return rows
+
+
+def probe_rows(models: dict, data, repeats: int) -> list[dict]:
+    """What the Invariance and What it looks at views compute per change, with their plotly
+    figures serialised, for each model."""
+    from fmnist_core import inspection, probes
+    from fmnist_core.gradcam import GradCam
+    from ui import figures
+
+    image, label = data.x_test[0], int(data.y_test[0])
+    names = data.class_names
+    rows = []
+    for name, model in models.items():
+        shifts = itertools.cycle(range(-8, 9))  # a new setting each time, as a dragged slider
+        cam = GradCam(model)
+
+        def change() -> None:
+            result = probes.probe(model, image, shift=(next(shifts), 0), rotate=15.0, noise=10.0)
+            figures.image(result.image, "Changed · 28×28", height=300).to_json()
+            figures.probabilities(result.probabilities, names, top_k=3).to_json()
+
+        def sweep() -> None:
+            curves = {"run": probes.sweep(model, image, label)}
+            figures.probe_sweep(curves, names[label]).to_json()
+
+        def looks_at() -> None:
+            heat = inspection.occlusion_saliency(model, image, label)
+            figures.saliency(image, heat, "occlusion").to_json()
+            figures.grad_cam(image, cam(image, label).heatmap, "Grad-CAM").to_json()
+
+        rows += [
+            latency_row(f"Invariance: one slider change (probe + 2 figures), {name}",
+                        timed(change, repeats), PROBE_P95_MS),
+            latency_row(f"Invariance: sweep chart (53 images in one batch + figure), {name}",
+                        timed(sweep, max(10, repeats // 2))),
+            latency_row(f"What it looks at: occlusion + Grad-CAM + 2 figures, {name}",
+                        timed(looks_at, max(10, repeats // 4))),
+        ]
     return rows
 
 
@@ -198,6 +247,7 @@ def measure(args, home: Path, limit_test: int | None) -> list[dict]:
 
     rows.append(latency_row(f"confusion matrix on {len(x_test):,} test images, quick",
                             timed(confusion, 2 if args.smoke else 5, warmup=1)))
+    rows += probe_rows(models, data, repeats)
     print("timing the Inspect page under AppTest", flush=True)
     rows += page_reruns(run_id, 3 if args.smoke else 10)
     return rows
