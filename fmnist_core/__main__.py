@@ -187,6 +187,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from fmnist_core.runs import RunStore
 
     store = RunStore(args.home) if args.home else RunStore()
+    if args.runs_command == "export":
+        return _export(store, args)
     runs = store.list_runs()
     if args.json:
         rows = [{**run, "spec": run["spec"].to_dict()} for run in runs]
@@ -199,6 +201,26 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created"]))
         print(f"{run['id']}  {when}  {run['status']:<11} test {acc:<7} "
               f"{run['owner']:<10} {run['spec'].summary()}")
+    return 0
+
+
+def _export(store, args: argparse.Namespace) -> int:
+    """`runs export RUN --csv FILE --tensorboard DIR`: the run's history out of the studio."""
+    from fmnist_core import export
+    from fmnist_core.runs import validate_run_id
+
+    run_id = validate_run_id(args.run)
+    store.get_run(run_id)  # one sentence for a run that does not exist
+    if not args.csv and not args.tensorboard:
+        raise ValueError("Say where to export: --csv FILE, --tensorboard DIR, or both.")
+    if args.csv:
+        print(f"wrote {export.write_csv(store, run_id, args.csv)}", file=sys.stderr)
+    if args.tensorboard:
+        try:
+            folder = export.write_tensorboard(store, run_id, args.tensorboard)
+        except RuntimeError as err:
+            raise ValueError(str(err)) from err
+        print(f"wrote {folder} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
     return 0
 
 
@@ -229,7 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--run", required=True, help="run id (see `runs`)")
     predict.add_argument("--top", type=int, default=3)
     predict.add_argument("images", nargs="+")
-    runs = sub.add_parser("runs", help="list stored runs")
+    runs = sub.add_parser("runs", help="list stored runs, or export one")
+    runs_sub = runs.add_subparsers(dest="runs_command")
+    export = runs_sub.add_parser("export", help="a run's history as CSV or TensorBoard files")
+    export.add_argument("run", help="run id (see `runs`)")
+    export.add_argument("--csv", metavar="FILE", help="per-batch and per-epoch figures")
+    export.add_argument("--tensorboard", metavar="DIR",
+                        help="event files for `tensorboard --logdir DIR`")
+    export.add_argument("--home", default=None, help="run store folder (default STUDIO_HOME)")
     for p in (describe, train, predict, runs):
         p.add_argument("--json", action="store_true", help="machine-readable output")
     for p in (train, predict, runs):

@@ -63,7 +63,8 @@ if "runs_selected" not in st.session_state:
     st.session_state.runs_selected = [i for i in [resources.default_run_id()] if i]
 if any(i not in runs for i in st.session_state.runs_selected):  # deleted or hidden since
     st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
-labels = {run_id: resources.run_label(run, names) for run_id, run in runs.items()}
+# short chips (id · accuracy · student): the networks are named in the rows below
+labels = {run_id: resources.run_label(run, names, short=True) for run_id, run in runs.items()}
 chosen = st.multiselect("Compare runs", list(runs), key="runs_selected", format_func=labels.get,
                         placeholder="Pick one or more runs")
 if not chosen:

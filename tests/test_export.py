@@ -61,3 +61,22 @@ def test_the_tensorboard_files_read_back_hold_the_stored_values(finished, tmp_pa
     assert any(tag == "batch/loss" for tag, _ in scalars)
     assert sorted(images) == [1, 2]  # the filters after each stored epoch, as PNG images
     assert all(np.asarray(v).size == 3 for v in images.values())  # width, height, PNG bytes
+
+
+def test_the_cli_exports_a_run(finished, tmp_path):
+    import subprocess
+    import sys
+
+    store, run_id = finished
+    done = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "runs", "export", run_id, "--home",
+         str(store.home), "--csv", str(tmp_path / "h.csv"), "--tensorboard",
+         str(tmp_path / "tb")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "h.csv").read_text().startswith("kind,epoch,position,loss")
+    assert list((tmp_path / "tb" / run_id).glob("events.out.tfevents.*"))
+    missing = subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "export",
+                              "0123456789ab", "--home", str(store.home), "--csv", "x.csv"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "There is no run 0123456789ab" in missing.stderr

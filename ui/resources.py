@@ -294,9 +294,13 @@ def student(owner_id: str, names: dict[str, str]) -> str:
     return name or "classmate"
 
 
-def run_label(run: dict, names: dict[str, str] | None = None) -> str:
+def run_label(run: dict, names: dict[str, str] | None = None, short: bool = False) -> str:
+    """"3f9a2c · Conv 32 3×3 → … · 91.2% · 10:42 · Ada"; `short` leaves out the network
+    and the time (a chip in a narrow multiselect)."""
     acc = f"{run['test_accuracy']:.1%}" if run["test_accuracy"] is not None else run["status"]
     who = student(run["owner"], names or {})
+    if short:
+        return f"{run['id'][:6]} · {acc} · {who}"
     when = time.strftime("%H:%M", time.localtime(run["created"]))
     return f"{run['id'][:6]} · {run['spec'].summary()} · {acc} · {when} · {who}"
 

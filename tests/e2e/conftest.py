@@ -1,16 +1,40 @@
 """A real studio server on a free loopback port and Debian's Chromium driven by Playwright."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from bench.common import CHROMIUM, CHROMIUM_ARGS, studio_server
 
 
+SERVER_LOGS: list[Path] = []  # every studio server's log, for a failed test's report
+
+
 @pytest.fixture(scope="session")
 def studio_home(tmp_path_factory):
     """STUDIO_HOME of the browser tests' server: runs.sqlite, models/ and server.log."""
-    return tmp_path_factory.mktemp("e2e-home")
+    home = tmp_path_factory.mktemp("e2e-home")
+    SERVER_LOGS.append(home / "server.log")
+    return home
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test's report ends with the tracebacks its servers logged, since a
+    page shows none (showErrorDetails is off)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or "/e2e/" not in str(item.fspath):
+        return
+    for log in SERVER_LOGS:
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        if "Traceback" in text:
+            report.sections.append((f"tracebacks in {log}",
+                                    text[text.find("Traceback", max(0, len(text) - 20000)):]))
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +76,27 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath) and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(900))
+
+
+@pytest.fixture(autouse=True)
+def quiet_queue(request):
+    """After each test on the shared server, stops what it left training or queued (a test
+    that failed half-way must not hold the training slots of the tests after it)."""
+    yield
+    if "studio" not in request.fixturenames:
+        return
+    import time
+
+    from fmnist_core.runs import RunStore
+
+    store = RunStore(request.getfixturevalue("studio_home"), recover=False)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        active = store.list_runs(statuses=("queued", "running"))
+        if not active:
+            return
+        for run in active:
+            if not store.cancel_queued(run["id"], "Cancelled by the test suite."):
+                store.request_stop(run["id"])
+        time.sleep(1.0)
+    raise AssertionError(f"runs still active after the test: {[r['id'] for r in active]}")
