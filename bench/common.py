@@ -233,6 +233,18 @@ def bench_args(description: str, argv: list[str] | None = None):
     return parser.parse_args(argv)
 
 
+def timed(call, repeats: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of `repeats` calls after `warmup` unmeasured ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def verdict(ok: bool | None) -> str:
     """The 'met' cell: yes / no, or 'n/a' where the measurement cannot be judged (smoke)."""
     return "n/a" if ok is None else ("yes" if ok else "no")

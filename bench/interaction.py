@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (ROOT, bench_args, engine_env, load_note, median, percentile, print_table,
-                    train_small_run, verdict, warm_keras, write_result)
+                    timed, train_small_run, verdict, warm_keras, write_result)
 
 PREDICT_P95_MS = 50.0
 MAPS_P95_MS = 150.0
@@ -74,18 +74,6 @@ def phone_photo() -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
-
-
-def timed(call, repeats: int, warmup: int = 3) -> list[float]:
-    """Milliseconds of `repeats` calls after `warmup` unmeasured ones."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
 
 
 def latency_row(what: str, times: list[float], target_ms: float | None = None) -> dict:

@@ -119,19 +119,9 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.r_[inside, outside]))
 
 
-def timed_ms(call, repeats: int) -> list[float]:
-    call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
 def main() -> None:
     from common import (bench_args, engine_env, load_note, median, percentile, print_table,
-                        verdict, warm_keras, write_result)
+                        timed, verdict, warm_keras, write_result)
 
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
@@ -197,11 +187,11 @@ def main() -> None:
                               "empty maps": empty / 300})
         image, label = data.x_test[0], int(data.y_test[0])
         times = {
-            "probe (transform + predict)": timed_ms(
+            "probe (transform + predict)": timed(
                 lambda: probes.probe(model, image, shift=(3, -2), rotate=15, noise=10), repeats),
-            "sweep (53 images)": timed_ms(lambda: probes.sweep(model, image, label), repeats),
-            "Grad-CAM": timed_ms(lambda: cam(image), repeats),
-            "OOD score of one image": timed_ms(lambda: score.score(model, image[None]), repeats),
+            "sweep (53 images)": timed(lambda: probes.sweep(model, image, label), repeats),
+            "Grad-CAM": timed(lambda: cam(image), repeats),
+            "OOD score of one image": timed(lambda: score.score(model, image[None]), repeats),
         }
         for what, values in times.items():
             latency.append({"preset": name, "call": what, "median ms": median(values),

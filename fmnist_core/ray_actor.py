@@ -72,27 +72,24 @@ class RecordingStore:
     def write_run_file(self, run_id: str, name: str, write: Any) -> Path:
         """Writes a file beside the model (an epoch's weights, the unusual-input check) in
         the temporary folder; the server fetches it when the run ends."""
-        final = self.run_file(run_id, name)
-        partial = final.with_name(f"{run_id}.partial.{name}")
-        try:
-            write(partial)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        final = _write_atomic(self.run_file(run_id, name), write)
         self._record("write_run_file", run_id, name)
         return final
 
     def write_model_file(self, run_id: str, model: Any) -> Path:
-        final = self.model_file(run_id)
-        partial = final.with_name(f"{run_id}.partial.keras")
-        try:
-            model.save(partial)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return final
+        return _write_atomic(self.model_file(run_id), model.save)
+
+
+def _write_atomic(final: Path, write: Any) -> Path:
+    """`write(partial)`, then renamed to `final`; nothing partial remains on failure."""
+    partial = final.with_name(f"partial.{final.name}")
+    try:
+        write(partial)
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return final
 
 
 class _NodeJob(TrainingJob):

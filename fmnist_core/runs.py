@@ -480,15 +480,7 @@ class RunStore:
         Raises:
             OSError: the disk is full or the store is read-only; nothing partial remains.
         """
-        final = self.run_file(run_id, name)
-        partial = _partial_file(final, run_id)
-        try:
-            write(partial)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return final
+        return _write_atomic(self.run_file(run_id, name), run_id, write)
 
     def save_run_file_bytes(self, run_id: str, name: str, data: bytes) -> Path:
         """A run file that was written elsewhere (a cluster node), stored atomically."""
@@ -510,15 +502,7 @@ class RunStore:
         Raises:
             OSError: the disk is full or the store is read-only; nothing partial remains.
         """
-        final = self.model_file(run_id)
-        partial = _partial_file(final, run_id)
-        try:
-            model.save(partial)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return final
+        return _write_atomic(self.model_file(run_id), run_id, model.save)
 
     def save_model(self, run_id: str, model: Any) -> Path:
         """`write_model_file` and the row's `model_path`."""
@@ -528,14 +512,7 @@ class RunStore:
 
     def save_model_bytes(self, run_id: str, data: bytes) -> Path:
         """Writes a model file that was trained elsewhere (a cluster node), atomically."""
-        final = self.model_file(run_id)
-        partial = _partial_file(final, run_id)
-        try:
-            partial.write_bytes(data)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        final = _write_atomic(self.model_file(run_id), run_id, lambda path: path.write_bytes(data))
         self.update_run(run_id, model_path=str(final))
         return final
 
@@ -583,6 +560,19 @@ def _row_to_run(row: dict[str, Any], with_progress: bool = True) -> dict[str, An
         run["progress"] = json.loads(progress) if progress else None
     run["stop_requested"] = bool(run.get("stop_requested"))
     return run
+
+
+def _write_atomic(final: Path, run_id: str, write: Callable[[Path], Any]) -> Path:
+    """`write(partial)`, then the partial file renamed to `final`; nothing partial remains
+    when `write` fails."""
+    partial = _partial_file(final, run_id)
+    try:
+        write(partial)
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return final
 
 
 def _partial_file(final: Path, run_id: str) -> Path:
