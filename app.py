@@ -30,4 +30,5 @@ page = st.navigation(pages)
 resources.run_store()  # a store that cannot be opened is one sentence on every page
 identity.keep_cookie()
 sidebar.render()
-resources.run_page(page)  # a lost database anywhere on the page is one sentence
+with router.routing():
+    resources.run_page(page)  # a lost database anywhere on the page is one sentence

@@ -1,6 +1,9 @@
 """Keeps every page behind app.py's router."""
 
+import contextlib
 import sys
+import threading
+from typing import Iterator
 
 import streamlit as st
 
@@ -19,13 +22,29 @@ def require_app() -> None:
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        if not st.session_state.get("routed"):
-            st.rerun()
+    # Two sessions of a fresh server (a class reconnecting after a restart) can both start
+    # in the legacy mode before either switches it off: a run that did not come through
+    # app.py reruns, whoever switched the mode off.
+    if not getattr(_this_run, "through_app", False) and not st.session_state.get("routed"):
+        st.rerun()
+
+
+_this_run = threading.local()  # script runs happen one per thread at a time
 
 
 def mark_routed() -> None:
     """Called by app.py: this session has been through the router."""
     st.session_state["routed"] = True
+
+
+@contextlib.contextmanager
+def routing() -> Iterator[None]:
+    """app.py runs the chosen page inside this: the page knows it came through the router."""
+    _this_run.through_app = True
+    try:
+        yield
+    finally:
+        _this_run.through_app = False
 
 
 def keep_keras_state() -> None:

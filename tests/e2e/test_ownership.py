@@ -130,7 +130,7 @@ def test_a_restarted_server_keeps_every_owner(browser, tmp_path):
             start_training(a, url, 30)
             a.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
             training = run_of(a)
-            start_training(b, url, 30)
+            start_training(b, url, 200)  # long enough to be stopped after the restart
             b.get_by_text("Queued:").first.wait_for(timeout=TRAINING_MS)
             queued = run_of(b)
             server.kill()  # the server dies; its worker ends with it
@@ -139,7 +139,8 @@ def test_a_restarted_server_keeps_every_owner(browser, tmp_path):
             # the queued run survives and starts; its owner, reloaded, can watch and stop it
             b.reload()
             settle(b, "Train")
-            b.get_by_text(re.compile(r"Epoch \d+/30")).first.wait_for(timeout=TRAINING_MS)
+            b.get_by_text(re.compile(r"Epoch \d+/200")).first.wait_for(timeout=TRAINING_MS)
+            shot(b, "ownership-after-restart")
             assert run_of(b) == queued
             stop_button(b).first.wait_for(timeout=60_000)
             shot(b, "ownership-after-restart")
