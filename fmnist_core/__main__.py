@@ -1,18 +1,22 @@
 """Command line: python -m fmnist_core describe | train | predict | runs.
 
 Spec flags use the spec's field names: `--filters 32,64 --kernel-size 5 --pooling avg`.
-Errors are one sentence on stderr with exit code 2, never a traceback.
+Errors are one sentence on stderr with exit code 2, never a traceback. Only the studio's own
+lines reach stderr; `--verbose` also shows the backend's start-up log.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from fmnist_core.spec import ModelSpec, preset, presets
 
@@ -261,20 +265,48 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--home", default=None, help="run store folder (default STUDIO_HOME)")
     for p in (describe, train, predict, runs):
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--verbose", action="store_true",
+                       help="also show the backend's own start-up log (TensorFlow's lines)")
     for p in (train, predict, runs):
         p.add_argument("--home", default=None, help="run store folder (default STUDIO_HOME)")
     return parser
+
+
+@contextlib.contextmanager
+def _backend_log_captured(show: bool) -> Iterator[None]:
+    """Keeps what the backend's C++ side writes to stderr (TensorFlow's start-up lines)
+    off the terminal: file descriptor 2 goes to a temporary file while Python's own
+    `sys.stderr` (the studio's lines) keeps the real stderr. `show` (--verbose) leaves
+    everything as it is."""
+    if show or sys.stderr is not sys.__stderr__:  # --verbose, or stderr is captured already
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    python_stderr = sys.stderr
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        sys.stderr = open(real, "w", buffering=1, closefd=False)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            sys.stderr.close()
+            os.close(real)
+            sys.stderr = python_stderr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"describe": _cmd_describe, "train": _cmd_train, "predict": _cmd_predict,
                "runs": _cmd_runs}[args.command]
-    try:
-        return command(args)
-    except (ValueError, KeyError, PermissionError, OSError) as err:
-        print(f"error: {_sentence(err)}", file=sys.stderr)
-        return 2
+    with _backend_log_captured(args.verbose):
+        try:
+            return command(args)
+        except (ValueError, KeyError, PermissionError, OSError) as err:
+            print(f"error: {_sentence(err)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,21 @@ def test_train_with_an_impossible_spec_starts_no_job(tmp_path, capsys):
     from fmnist_core.runs import RunStore
 
     assert RunStore(home).list_runs() == []
+
+
+def test_only_the_studios_own_lines_reach_stderr(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
+                            "quick"], capture_output=True, text=True, timeout=120, env=env)
+    assert quiet.returncode == 0 and quiet.stderr == "" and "693,962" in quiet.stdout
+    trained = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "train", "--preset", "dense", "--epochs", "1",
+         "--limit-train", "500", "--limit-test", "200", "--home", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert trained.returncode == 0, trained.stderr
+    lines = trained.stderr.splitlines()
+    assert lines and all(line.startswith(("run ", "epoch ")) for line in lines), lines
+    loud = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
+                           "quick", "--verbose"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert loud.returncode == 0 and loud.stdout == quiet.stdout
