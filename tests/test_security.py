@@ -35,7 +35,8 @@ def test_uploads_take_pictures_only_never_model_files():
     namespace: dict = {}
     exec(next(line for line in source.splitlines() if line.startswith("UPLOAD_TYPES")),
          namespace)
-    assert set(namespace["UPLOAD_TYPES"]) <= {"png", "jpg", "jpeg", "webp", "gif", "bmp"}
+    assert set(namespace["UPLOAD_TYPES"]) <= {"png", "jpg", "jpeg", "webp", "gif", "bmp", "tif",
+                                              "tiff"}
     assert source.count("st.file_uploader") == 1
     assert "load_model" not in source
 
