@@ -1,5 +1,6 @@
 """Helpers for the browser tests."""
 
+import re
 from pathlib import Path
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -9,6 +10,12 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 TRAINING_MS = 300_000
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .every(p => p._fullLayout && p.querySelector('.main-svg'))"""
+
+
+def training_shown(page, epochs: int, timeout_ms: int = TRAINING_MS) -> None:
+    """Waits until the page shows its run training ("Epoch k/epochs", any k): on small data an
+    epoch takes a second or two, so a page looked at after another may be past epoch 1."""
+    page.get_by_text(re.compile(rf"Epoch \d+/{epochs}\b")).first.wait_for(timeout=timeout_ms)
 
 
 def charts_drawn(page, timeout_ms: int = 60_000) -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import CHROMIUM, free_port, studio_server
-from browsertools import TRAINING_MS, shot
+from browsertools import TRAINING_MS, shot, training_shown
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
 PASSCODE = "blue-heron-42"
@@ -72,7 +72,7 @@ def test_a_reload_brings_stop_back_and_a_classmate_or_a_link_gets_nothing(studio
         settle(a, "Start training")
         give_name(a, "Ada")
         start_training(a, studio, 30)
-        a.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
+        training_shown(a, 30, TRAINING_MS)
         mine = run_of(a)
 
         a.reload()  # a new Streamlit session of the same browser
@@ -128,7 +128,7 @@ def test_a_restarted_server_keeps_every_owner(browser, tmp_path):
     try:
         with studio_server(home, port=port, **env) as (url, server):
             start_training(a, url, 30)
-            a.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
+            training_shown(a, 30, TRAINING_MS)
             training = run_of(a)
             start_training(b, url, 200)  # long enough to be stopped after the restart
             b.get_by_text("Queued:").first.wait_for(timeout=TRAINING_MS)
@@ -175,7 +175,7 @@ def test_the_teacher_stops_and_deletes_a_students_run_and_sees_the_leaderboard(
         settle(student, "Start training")
         give_name(student, "Runaway Rita")
         start_training(student, studio, 200)
-        student.get_by_text("Epoch 1/200").first.wait_for(timeout=TRAINING_MS)
+        training_shown(student, 200, TRAINING_MS)
         runaway = run_of(student)
 
         teacher.goto(studio + "/teacher")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bench.common import CHROMIUM, studio_server
-from browsertools import shot
+from browsertools import shot, training_shown
 from fmnist_core.runs import RunStore, StoreUnavailableError
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 from test_sessions import new_page, run_of
@@ -64,7 +64,7 @@ def test_one_class_on_two_servers(school, browser):
     try:
         # a student starts a run on server A
         start_training(on_a, a, 40)
-        on_a.get_by_text("Epoch 1/40").first.wait_for(timeout=120_000)
+        training_shown(on_a, 40, 120_000)
         theirs = run_of(on_a)
         run = stored(store, theirs)
         assert run["status"] == "running" and run["executor"] == "process"
@@ -133,7 +133,7 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
     (student, on_a), (classmate, on_b) = new_page(browser), new_page(browser)
     try:
         start_training(on_a, a, 3)
-        on_a.get_by_text("Epoch 1/3").first.wait_for(timeout=120_000)
+        training_shown(on_a, 3, 120_000)
         mine = run_of(on_a)
         on_b_too = student.new_page()  # the student's Train page on the other server
         on_b_too.set_default_timeout(60_000)

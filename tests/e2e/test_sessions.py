@@ -10,7 +10,7 @@ import sqlite3
 import time
 from contextlib import closing
 
-from browsertools import TRAINING_MS, shot
+from browsertools import TRAINING_MS, shot, training_shown
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
@@ -56,9 +56,9 @@ def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser)
     blockers = [new_page(browser) for _ in range(2)]  # the cap is 2: they fill both slots
     try:
         for _, page in blockers:
-            start_training(page, studio, 30)
+            start_training(page, studio, 200)  # long enough to still train when stopped
         for _, page in blockers:
-            page.get_by_text("Epoch 1/30").first.wait_for(timeout=TRAINING_MS)
+            training_shown(page, 200, TRAINING_MS)
         assert all(stored(studio_home, run_of(p))["status"] == "running" for _, p in blockers)
 
         context, page = new_page(browser)
@@ -87,7 +87,7 @@ def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser)
 def test_a_tab_closed_while_running_finishes_and_stores_its_job(studio, studio_home, browser):
     context, page = new_page(browser)
     start_training(page, studio, 3)
-    page.get_by_text("Epoch 1/3").first.wait_for(timeout=TRAINING_MS)
+    training_shown(page, 3, TRAINING_MS)
     running = run_of(page)
     assert stored(studio_home, running)["status"] == "running"
     context.close()
@@ -106,7 +106,7 @@ def test_a_classmate_can_neither_stop_nor_delete_your_run(studio, studio_home, b
     (ctx_a, a), (ctx_b, b) = new_page(browser), new_page(browser)
     try:
         start_training(a, studio, 1)
-        a.get_by_text("Epoch 1/1").first.wait_for(timeout=TRAINING_MS)
+        training_shown(a, 1, TRAINING_MS)
         mine = run_of(a)
 
         # B opens Train while A's job runs: nothing of A's there, no Stop to press
