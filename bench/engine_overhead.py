@@ -97,6 +97,43 @@ def fresh_keras() -> None:
     gc.collect()
 
 
+def consecutive_runs(data, limit_train, limit_test, jobs: int) -> list[dict]:
+    """The same quick epoch again and again in one process: plain `model.fit` in this
+    process without clearing Keras's state between runs (what slowed the earlier benchmark's
+    long-lived process), the same with `clear_session` first, and the server's reused worker
+    process (which clears it before every job)."""
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+    from fmnist_core.worker import WorkerProcess
+
+    spec = preset("quick").replace(epochs=1)
+    series = {"plain fit, state kept": [], "plain fit, clear_session first": [],
+              "the server's reused worker": []}
+    worker = WorkerProcess()
+    with tempfile.TemporaryDirectory(prefix="bench-consecutive-") as tmp:
+        store, out_dir = RunStore(Path(tmp) / "studio"), Path(tmp)
+        fresh_keras()
+        for _ in range(jobs):
+            series["plain fit, state kept"].append(
+                plain_run(spec, data, limit_train, limit_test, out_dir)["fit_seconds"])
+        for _ in range(jobs):
+            fresh_keras()
+            series["plain fit, clear_session first"].append(
+                plain_run(spec, data, limit_train, limit_test, out_dir)["fit_seconds"])
+        for _ in range(jobs):
+            series["the server's reused worker"].append(
+                engine_run(spec, data, store, limit_train, limit_test, worker)["fit_seconds"])
+    worker.close()
+    rows = []
+    for what, seconds in series.items():
+        row = {"process": what}
+        row.update({f"job {i + 1}": value for i, value in enumerate(seconds)})
+        row["last / first"] = seconds[-1] / seconds[0]
+        rows.append(row)
+        print(f"{what}: {', '.join(f'{v:.1f}' for v in seconds)} s", flush=True)
+    return rows
+
+
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
@@ -162,15 +199,19 @@ def main() -> None:
                 "worker val acc": w[-1]["val_accuracy"],
             })
     worker.close()
+    slowdown = consecutive_runs(data, limit_train, limit_test, 2 if args.smoke else 4)
     title = ("Engine overhead: TrainingJob (thread, worker process) vs plain model.fit, "
              "1 epoch, median of rounds")
     if args.smoke:
         title += " (smoke: 2,000 images, not judged)"
     print_table(title, rows)
     print_table("Every measured run", raw)
+    print_table("The long-lived-process slowdown: quick, 1 epoch, the same process job after "
+                "job (fit seconds)", slowdown)
     load_note()
     write_result("engine_overhead", {
         "smoke": args.smoke, "rows": rows, "runs": raw, "target_ratio": TARGET_RATIO,
+        "consecutive": slowdown,
         "baseline": "build_model + compile_model + model.fit(verbose=0) with the engine's "
                     "train/validation split and validation batch size; same seed",
     })

@@ -19,7 +19,7 @@ import time
 from common import RESULTS, ROOT, load_note, print_table
 
 BENCH = ROOT / "bench"
-SCRIPTS = ("engine_overhead", "time_to_accuracy", "epoch_time", "estimate", "interaction",
+SCRIPTS = ("engine_overhead", "time_to_accuracy", "epoch_time", "estimate", "interaction", "cli",
            "memory", "startup", "classroom_load")
 
 

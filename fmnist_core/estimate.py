@@ -3,8 +3,8 @@
 An epoch's time is modelled from the layer table (`fmnist_core.model.describe`): the
 convolutions' arithmetic, the dense layers' arithmetic (memory-bound on a CPU: each weight
 is read for every batch), the feature maps written and read back (pooling, batch norm,
-activations), a fixed cost per training step (Python, dispatch), and a validation pass
-(forward only). The coefficients were fitted on a 2-core CPU (`bench/estimate.py` measures
+activations), a fixed cost per batch and per call of the training function (Python,
+dispatch; one call trains up to 8 small batches), and a validation pass (forward only). The coefficients were fitted on a 2-core CPU (`bench/estimate.py` measures
 them again and prints estimate against measurement for every preset). A machine that is
 faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
 epochs of its own latest runs on the same device.
@@ -24,12 +24,13 @@ from fmnist_core.spec import ModelSpec
 
 # Seconds per unit on the reference 2-core CPU (fitted by bench/estimate.py).
 COEFFICIENTS = {
-    "conv_flop": 1 / 40e9,  # training FLOPs of Conv2D layers
-    "dense_flop": 1 / 14e9,  # training FLOPs of Dense layers
-    "activation": 1 / 0.9e9,  # feature-map values written per image (forward + backward)
-    "step": 2.0e-3,  # each training step (batch)
-    "forward_flop": 1 / 45e9,  # validation and test: forward FLOPs
-    "activation_val": 1 / 5.4e9,  # validation: feature-map values written per image
+    "conv_flop": 5.93e-12,  # training FLOPs of Conv2D layers (≈ 170 GFLOP/s)
+    "dense_flop": 1.15e-11,  # training FLOPs of Dense layers (≈ 87 GFLOP/s)
+    "activation": 9.6e-10,  # feature-map values written per image (forward + backward)
+    "step": 8.5e-4,  # each training batch
+    "call": 3.1e-3,  # each call of the training function (one or several batches)
+    "forward_flop": 2.93e-12,  # validation and test: forward FLOPs
+    "activation_val": 3.98e-9,  # validation: feature-map values written per image
     "first_epoch": 1.5,  # tracing and compiling the training and prediction functions
 }
 MIN_FACTOR, MAX_FACTOR = 0.1, 10.0
@@ -68,14 +69,24 @@ def cost_terms(layers: list[dict[str, Any]]) -> dict[str, float]:
             "forward_flop": float(conv + dense)}
 
 
+def calls(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int) -> int:
+    """Calls of the compiled training function per epoch: the engine trains several small
+    batches per call (`steps_per_execution`), and Python's cost is paid per call."""
+    from fmnist_core.model import steps_per_execution_for, train_flops_from
+
+    per_call = steps_per_execution_for(train_flops_from([row["flops"] for row in layers]),
+                                       spec.batch_size)
+    return math.ceil(math.ceil(n_fit / spec.batch_size) / per_call)
+
+
 def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
               coefficients: dict[str, float] | None = None) -> tuple[float, float]:
     """(training seconds, validation seconds) of one epoch on the reference machine."""
     c = coefficients or COEFFICIENTS
     terms = cost_terms(layers)
     per_image = sum(terms[k] * c[k] for k in ("conv_flop", "dense_flop", "activation"))
-    steps = math.ceil(n_fit / spec.batch_size)
-    train = n_fit * per_image + steps * c["step"]
+    train = (n_fit * per_image + math.ceil(n_fit / spec.batch_size) * c["step"]
+             + calls(layers, spec, n_fit) * c["call"])
     val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
                    c["activation_val"])
     return train, val

@@ -69,7 +69,12 @@ MAX_STEPS_PER_EXECUTION = 8
 
 def steps_per_execution(model: keras.Model, spec: ModelSpec) -> int:
     """Batches per call of the training function: 1 for heavy models, up to 8 for tiny ones."""
-    per_step = train_flops_per_image(model) * spec.batch_size
+    return steps_per_execution_for(train_flops_per_image(model), spec.batch_size)
+
+
+def steps_per_execution_for(train_flops: int, batch_size: int) -> int:
+    """`steps_per_execution` for a model of `train_flops` training FLOPs per image."""
+    per_step = train_flops * batch_size
     return int(max(1, min(MAX_STEPS_PER_EXECUTION, WORK_PER_EXECUTION // max(per_step, 1))))
 
 
@@ -136,7 +141,11 @@ def layer_flops(layer: keras.layers.Layer) -> int:
 def train_flops_per_image(model: keras.Model) -> int:
     """Training FLOPs for one image: forward + backward (about twice the forward), less the
     input gradient of the first weighted layer, which nothing needs."""
-    costs = [layer_flops(layer) for layer in model.layers]
+    return train_flops_from([layer_flops(layer) for layer in model.layers])
+
+
+def train_flops_from(costs: list[int]) -> int:
+    """`train_flops_per_image` from the layers' forward FLOPs, in order."""
     weighted = [c for c in costs if c]
     return 3 * sum(costs) - (weighted[0] if weighted else 0)
 

@@ -249,8 +249,9 @@ PRESET_NOTES = {
     "about 88 % on Fashion-MNIST.",
     "seed-cnn": "The classic tutorial CNN: Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 "
     "→ Dense 512 → Dense 10, 862,410 parameters.",
-    "quick": "A small CNN that reaches about 90 % in two epochs, with the learning rate "
-    "gliding down to 0 (cosine schedule).",
+    "quick": "A small CNN that passes 90 % in three short epochs: 16 filters keep the dense "
+    "layer small, small batches take many steps, and the learning rate glides down to 0 "
+    "(cosine schedule).",
     "best": "Two VGG-style blocks with batch norm and dropout: the highest accuracy here in "
     "minutes on a CPU.",
 }
@@ -263,8 +264,8 @@ def presets() -> dict[str, ModelSpec]:
                            batch_size=32),
         "seed-cnn": ModelSpec(conv_blocks=2, filters=(64, 64), kernel_size=3, pooling="max",
                               pool_size=2, dense_units=512, epochs=5, batch_size=128),
-        "quick": ModelSpec(conv_blocks=1, filters=(32,), kernel_size=3, pooling="max",
-                           dense_units=128, epochs=2, batch_size=128, learning_rate=2e-3,
+        "quick": ModelSpec(conv_blocks=1, filters=(16,), kernel_size=3, pooling="max",
+                           dense_units=128, epochs=3, batch_size=64, learning_rate=3e-3,
                            lr_schedule="cosine"),
         "best": ModelSpec(conv_blocks=2, filters=(32, 64), convs_per_block=2, padding="same",
                           batch_norm=True, dropout=0.4, dense_units=256, epochs=8,

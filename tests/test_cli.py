@@ -81,7 +81,7 @@ def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
 
     assert main(["runs", "--home", home, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
-    assert runs[0]["id"] == result["run_id"] and runs[0]["spec"]["filters"] == [32]
+    assert runs[0]["id"] == result["run_id"] and runs[0]["spec"]["filters"] == [16]
 
 
 def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
@@ -144,7 +144,7 @@ def test_only_the_studios_own_lines_reach_stderr(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     quiet = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
                             "quick"], capture_output=True, text=True, timeout=120, env=env)
-    assert quiet.returncode == 0 and quiet.stderr == "" and "693,962" in quiet.stdout
+    assert quiet.returncode == 0 and quiet.stderr == "" and "347,690" in quiet.stdout
     trained = subprocess.run(
         [sys.executable, "-m", "fmnist_core", "train", "--preset", "dense", "--epochs", "1",
          "--limit-train", "500", "--limit-test", "200", "--home", str(tmp_path)],

@@ -60,7 +60,7 @@ def test_renders_with_the_run_and_its_feature_maps(at, trained_run):
     assert "Pooling keeps the strongest response of each 2×2 block" in text
     assert "the network says" in text
     titles = chart_titles(at)
-    assert "conv1 · 26×26×32" in titles and "pool1 · 13×13×32" in titles
+    assert "conv1 · 26×26×16" in titles and "pool1 · 13×13×16" in titles
     assert not at.error
 
 
@@ -73,7 +73,7 @@ def test_another_class_and_example(at):
 
 def test_filters_view(at):
     show(at, "Filters")
-    assert "conv1 · 32 filters of 3×3" in chart_titles(at)
+    assert "conv1 · 16 filters of 3×3" in chart_titles(at)
     assert "learned 3×3 kernel" in page_text(at)
     assert not [t for t in at.toggle if t.key == "inspect_deeper"]  # one conv layer only
 

@@ -28,8 +28,8 @@ def test_table_lists_the_run(trained_run):
     table = at.dataframe[0].value
     row = table[table["id"] == trained_run].iloc[0]
     assert row["status"] == "completed" and row["student"] == "classmate"
-    assert row["model"] == "Conv 32 3×3 → MaxPool 2 → Dense 128"
-    assert row["params"] == 693_962 and 0 < row["test acc"] <= 100  # percent
+    assert row["model"] == "Conv 16 3×3 → MaxPool 2 → Dense 128"
+    assert row["params"] == 347_690 and 0 < row["test acc"] <= 100  # percent
     assert {"created", "best val acc", "train s", "device"} <= set(table.columns)
 
 
@@ -53,7 +53,7 @@ def test_selecting_runs_overlays_their_curves(trained_run):
     assert not at.exception
     filters = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert [a["text"] for a in filters["layout"]["annotations"]] == [
-        f"{trained_run[:6]} · 32 of 3×3"]
+        f"{trained_run[:6]} · 16 of 3×3"]
 
 
 def test_download_and_inspect_link_but_no_delete_for_someone_elses_run(trained_run):
@@ -123,7 +123,7 @@ def test_empty_cells_read_a_dash_and_no_emoji(trained_run, app_home):
         assert "None" not in table.to_string() and "nan" not in table.to_string()
         assert table.loc[bare, "student"] == "you"
         assert table.loc[trained_run, "student"] == "classmate"
-        assert table.loc[trained_run, "params"] == "693,962"
+        assert table.loc[trained_run, "params"] == "347,690"
         assert table.loc[trained_run, "test acc"].endswith(" %")
         assert all(ord(ch) < 0x2600 for ch in table.to_string()), "no emoji in the table"
     finally:

@@ -71,7 +71,9 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     at.switch_page("pages/data.py").run()
     at.switch_page("pages/train.py").run()
     assert "Test accuracy" in page_text(at) and not at.button(key="start").disabled
-    assert at.selectbox(key="preset").value == "quick"
+    # the form as it was: quick with 2 epochs instead of its 3, so "custom"
+    assert at.number_input(key="spec_epochs").value == 2
+    assert at.selectbox(key="preset").value == "custom"
 
 
 def wait_for_text(at, text, timeout=120):
@@ -173,16 +175,16 @@ def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
     from fmnist_core.runs import RunStore
 
     before = len(RunStore(app_home).list_runs())
-    at = link_test(preset="quick", kernel_size="5", filters="16", epochs="3")
+    at = link_test(preset="quick", kernel_size="5", filters="8", epochs="4")
     assert not at.exception and not at.warning
     assert at.select_slider(key="spec_kernel_size").value == 5
-    assert at.select_slider(key="spec_filters_0").value == 16
-    assert at.number_input(key="spec_epochs").value == 3
+    assert at.select_slider(key="spec_filters_0").value == 8
+    assert at.number_input(key="spec_epochs").value == 4
     assert at.selectbox(key="preset").value == "custom"
     assert "job_id" not in at.session_state and len(RunStore(app_home).list_runs()) == before
     # the page's link follows the form, so a teacher can copy it
     at.select_slider(key="spec_kernel_size").set_value(3).run()
-    assert "kernel_size" not in at.query_params and at.query_params["filters"] in (["16"], "16")
+    assert "kernel_size" not in at.query_params and at.query_params["filters"] in (["8"], "8")
     assert at.query_params["preset"] in (["quick"], "quick")
 
 

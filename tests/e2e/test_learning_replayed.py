@@ -1,0 +1,84 @@
+"""Learning replayed in Chromium: a shared link fills Train's form without starting anything,
+the class × epoch view grows while the run trains, and Inspect's epoch slider replays the
+run (its answer and feature maps after epoch 1, then after the last).
+"""
+
+import re
+import time
+
+from browsertools import TRAINING_MS, charts_drawn, shot
+from test_browser import no_exception, settle
+
+EPOCHS = 8
+CLASS_EPOCHS = """() => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => {
+    const title = p.layout && p.layout.title;
+    return String((title && title.text) || title || '')
+      .includes('Validation accuracy of each class');  // Streamlit bolds titles
+  });
+  return plot ? plot.data[0].x.length : 0;
+}"""
+
+
+def stored_run(studio_home, before: set) -> str:
+    """The one run stored since `before` (the run ids there were)."""
+    from fmnist_core.runs import RunStore
+
+    runs = [run["id"] for run in RunStore(studio_home, recover=False).list_runs()
+            if run["id"] not in before]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_a_shared_link_trains_and_inspect_replays_its_epochs(studio, page, studio_home):
+    from fmnist_core.runs import RunStore
+
+    before = {run["id"] for run in RunStore(studio_home, recover=False).list_runs()}
+    page.goto(f"{studio}/train?preset=quick&epochs={EPOCHS}&filters=8")
+    settle(page, "Start training")
+    page.get_by_text("Conv 8 3×3").first.wait_for(timeout=60_000)  # the link filled the form
+    page.get_by_text(f"All {EPOCHS} epoch(s)").first.wait_for(timeout=60_000)
+    assert page.get_by_text(re.compile(r"Epoch \d+/")).count() == 0  # nothing started
+    shot(page, "replay-link-filled")
+
+    page.get_by_role("button", name="Start training").click()
+    columns, deadline = [], time.time() + TRAINING_MS / 1000
+    while time.time() < deadline:
+        shown = page.evaluate(CLASS_EPOCHS)
+        if shown and (not columns or columns[-1] != shown):
+            columns.append(shown)
+        if page.get_by_text("Download the model (.keras)").count():
+            break
+        page.wait_for_timeout(300)
+    settle(page)
+    charts_drawn(page)
+    shown = page.evaluate(CLASS_EPOCHS)
+    if not columns or columns[-1] != shown:
+        columns.append(shown)
+    titles = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+      .map(p => JSON.stringify(p.layout && p.layout.title))""")
+    assert columns[-1] == EPOCHS and len(columns) >= 2, f"the view grew through {columns}; {titles}"
+    shot(page, "replay-class-epochs")
+    no_exception(page)
+
+    run_id = stored_run(studio_home, before)
+    page.goto(f"{studio}/inspect?run={run_id}")
+    settle(page, "Inspect")
+    charts_drawn(page)
+    page.get_by_text(f"after epoch {EPOCHS}").first.wait_for(timeout=60_000)  # the slider
+    answer = page.get_by_text(re.compile(r"the network (after epoch \d+ )?says"))
+    assert "after epoch" not in answer.first.inner_text()  # the saved model: the last epoch
+    thumb = page.locator('[data-testid="stSlider"]').filter(
+        has_text="Epoch").get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")
+    page.get_by_text(re.compile(r"the network after epoch 1 says")).first.wait_for(
+        timeout=60_000)
+    settle(page)
+    charts_drawn(page)
+    no_exception(page)
+    shot(page, "replay-inspect-epoch-1")
+    thumb.press("End")
+    page.get_by_text(re.compile(r"the network says")).first.wait_for(timeout=60_000)
+    settle(page)
+    no_exception(page)
