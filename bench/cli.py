@@ -61,7 +61,8 @@ def main() -> None:
         pictures = []
         for index in range(PICTURES):
             path = Path(tmp) / f"test-{index}.png"
-            Image.fromarray(255 - data.x_test[index]).save(path)  # dark garment, light paper
+            # dark garment on light paper, enlarged as a phone photo of it would be
+            Image.fromarray(255 - data.x_test[index]).resize((140, 140)).save(path)
             pictures.append(str(path))
         not_a_picture = Path(tmp) / "notes.png"
         not_a_picture.write_text("these are my notes, not a picture\n")

@@ -25,6 +25,7 @@ from PIL import Image, ImageFilter
 WORK_EDGE = 640
 # Out of 255: a pixel this far from the background belongs to the object. Noisy photos use a
 # higher threshold, NOISE_THRESHOLD times their noise level.
+DATASET_EDGE = 28  # pictures this small are taken as they are (no photo model)
 MIN_THRESHOLD = 24
 NOISE_THRESHOLD = 2.0
 # Flattening turns pixels within this many times the noise of the background into background.
@@ -140,6 +141,12 @@ def estimate_background(gray: np.ndarray, light: bool) -> Background:
     height, width = gray.shape
     noise = noise_level(gray)
     edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    # A picture no larger than the dataset's own 28×28 is an image in the dataset's format
+    # (one saved from the Data page, say), not a photo: a garment there often touches the
+    # border, where a surface or a noise model would take it for background.
+    if max(height, width) <= DATASET_EDGE:
+        level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)
+        return Background(light=light, level=level, noise=0.0)
     # Too small for a surface, or a drawing (a clean, uniform border): one level throughout.
     if min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
         level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)

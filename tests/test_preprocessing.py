@@ -502,3 +502,23 @@ def test_photos_are_classified_as_well_as_the_raw_images(fashion, photo_model):
     raw = np.mean(photo_model.predict(x_test, verbose=0).argmax(axis=1) == y_test)
     seen = np.mean(photo_model.predict(x_photos, verbose=0).argmax(axis=1) == y_test)
     assert seen >= raw - 0.03, f"accuracy on the raw images {raw:.1%}, on the photos {seen:.1%}"
+
+
+def test_a_fashion_mnist_image_itself_is_taken_as_it_is(fashion):
+    """A 28×28 test image saved as a PNG (light on dark as in the dataset, or inverted), even
+    a garment that fills the frame and touches its border, is accepted, the same either way,
+    and close to the image it was (centring by mass may shift it by a pixel or two)."""
+    import io
+
+    from PIL import Image
+
+    likeness = []
+    for image in fashion.x_test[:40]:
+        results = []
+        for picture in (image, 255 - image):
+            data = io.BytesIO()
+            Image.fromarray(picture).save(data, "PNG")
+            results.append(preprocess(data.getvalue()).image)  # no "No object found"
+        assert correlation(results[0], results[1]) > 0.95
+        likeness.append(correlation(results[0], image))
+    assert np.median(likeness) > 0.9 and min(likeness) > 0.6, likeness
