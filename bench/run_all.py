@@ -19,8 +19,8 @@ import time
 from common import RESULTS, ROOT, load_note, print_table
 
 BENCH = ROOT / "bench"
-SCRIPTS = ("engine_overhead", "time_to_accuracy", "epoch_time", "estimate", "interaction", "cli",
-           "memory", "startup", "classroom_load")
+SCRIPTS = ("engine_overhead", "time_to_accuracy", "epoch_time", "estimate", "interaction",
+           "cli", "ood", "memory", "startup", "classroom_load")
 
 
 def available() -> list[str]:

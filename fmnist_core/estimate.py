@@ -4,8 +4,9 @@ An epoch's time is modelled from the layer table (`fmnist_core.model.describe`):
 convolutions' arithmetic, the dense layers' arithmetic (memory-bound on a CPU: each weight
 is read for every batch), the feature maps written and read back (pooling, batch norm,
 activations), a fixed cost per batch and per call of the training function (Python,
-dispatch; one call trains up to 8 small batches), and a validation pass (forward only). The coefficients were fitted on a 2-core CPU (`bench/estimate.py` measures
-them again and prints estimate against measurement for every preset). A machine that is
+dispatch; one call trains up to 8 small batches), and a validation pass (forward only).
+The coefficients were fitted on a 2-core CPU (`bench/estimate.py --fit` measures them again
+and prints estimate against measurement for every preset). A machine that is
 faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
 epochs of its own latest runs on the same device.
 

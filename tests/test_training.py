@@ -43,8 +43,8 @@ def test_small_job_learns_and_reports_batches_and_epochs(store, small_data):
 
 
 def test_stop_during_an_epoch_ends_training_after_the_call_in_flight(store, small_data):
-    # how long a Stop takes in seconds is measured in bench/stop_latency.py; a test on a
-    # busy 2-core machine checks the count of batches, which load does not change
+    # seconds vary with the load of a busy 2-core machine; the count of batches trained
+    # after the Stop was seen does not
     spec = TINY.replace(epochs=50, batch_size=16)
     job = TrainingJob(spec, "alice", store, dataset=small_data)
     job.start()

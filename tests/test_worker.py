@@ -68,7 +68,7 @@ def test_stop_reaches_the_worker_and_ends_its_training(queue, store):
     assert job.wait(60), "the job did not end after Stop"
     snap = job.snapshot()
     assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you"), snap
-    # the worker trained nothing after it saw the Stop (seconds: bench/stop_latency.py)
+    # the worker trained nothing after it saw the Stop (counted in batches, not seconds)
     assert snap["steps_done"] == snap["stop_seen_at_step"]
     assert store.get_run(job.run_id)["status"] == "stopped"
     assert store.model_file(job.run_id).is_file()
