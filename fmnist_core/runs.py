@@ -102,7 +102,11 @@ class RunStore:
         self.url = url if url is not None else os.environ.get("STUDIO_DATABASE_URL") or None
         self.db = open_database(self.url, self.home)
         self.path = getattr(self.db, "path", None)  # the SQLite file, when it is one
-        schema.migrate(self.db)
+        try:
+            schema.migrate(self.db)
+        except BaseException:
+            self.db.close()  # a store that cannot be used keeps no connections open
+            raise
         if recover:
             self.recover(keep_executors=ADOPTABLE_EXECUTORS)
 
