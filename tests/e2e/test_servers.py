@@ -19,6 +19,7 @@ from test_browser import no_exception, press_stop, settle, start_training, stop_
 from test_sessions import new_page, run_of
 
 UNREACHABLE = "cannot be reached"
+OUTAGE_EPOCHS = 15
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +133,16 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
     a, b, store = school
     (student, on_a), (classmate, on_b) = new_page(browser), new_page(browser)
     try:
-        start_training(on_a, a, 3)
-        training_shown(on_a, 3, 120_000)
+        # long enough to be still training when the database stops (3 epochs of 2,700
+        # images could end while B's page was still opening), short enough to end while
+        # it is away
+        start_training(on_a, a, OUTAGE_EPOCHS)
+        training_shown(on_a, OUTAGE_EPOCHS, 120_000)
         mine = run_of(on_a)
         on_b_too = student.new_page()  # the student's Train page on the other server
         on_b_too.set_default_timeout(60_000)
         on_b_too.goto(b + "/train")
-        on_b_too.get_by_text(re.compile(r"Epoch \d/3")).first.wait_for(timeout=30_000)
+        training_shown(on_b_too, OUTAGE_EPOCHS, 30_000)
 
         postgres.stop()
         try:
@@ -181,9 +185,9 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
         shot(on_a, "servers-outage-over-a-train")
         shot(on_b_too, "servers-outage-over-b-train")
         run = wait_stored(store, mine, {"completed"}, 60)
-        assert run["epochs_run"] == 3 and run["test_accuracy"] is not None
+        assert run["epochs_run"] == OUTAGE_EPOCHS and run["test_accuracy"] is not None
         assert run["model_path"] and store.model_file(run["id"]).exists()
-        assert len(store.epochs(run["id"])) == 3
+        assert len(store.epochs(run["id"])) == OUTAGE_EPOCHS
     finally:
         student.close()
         classmate.close()
