@@ -97,7 +97,18 @@ class SqliteDatabase(Database):
         self.path = Path(path)
         conn = sqlite3.connect(self.path, timeout=30)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Two connections switching a new file to WAL at once would deadlock, so SQLite
+            # answers one of them "locked" at once instead of waiting its busy timeout:
+            # servers opening a new store together take turns here
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as err:
+                    if "locked" not in str(err) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         finally:
             conn.close()
 
