@@ -23,9 +23,10 @@ from PIL import Image, ImageFilter
 
 # Photos are reduced to this longest edge first: ample for a 28×28 result, and fast.
 WORK_EDGE = 640
+# A picture no larger than the dataset's own 28×28 is taken as it is (no photo model).
+DATASET_EDGE = 28
 # Out of 255: a pixel this far from the background belongs to the object. Noisy photos use a
 # higher threshold, NOISE_THRESHOLD times their noise level.
-DATASET_EDGE = 28  # pictures this small are taken as they are (no photo model)
 MIN_THRESHOLD = 24
 NOISE_THRESHOLD = 2.0
 # Flattening turns pixels within this many times the noise of the background into background.
@@ -144,13 +145,11 @@ def estimate_background(gray: np.ndarray, light: bool) -> Background:
     # A picture no larger than the dataset's own 28×28 is an image in the dataset's format
     # (one saved from the Data page, say), not a photo: a garment there often touches the
     # border, where a surface or a noise model would take it for background.
-    if max(height, width) <= DATASET_EDGE:
+    dataset_sized = max(height, width) <= DATASET_EDGE
+    # That, too small for a surface, or a drawing (a clean, uniform border): one level.
+    if dataset_sized or min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
         level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)
-        return Background(light=light, level=level, noise=0.0)
-    # Too small for a surface, or a drawing (a clean, uniform border): one level throughout.
-    if min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
-        level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)
-        return Background(light=light, level=level, noise=noise)
+        return Background(light=light, level=level, noise=0.0 if dataset_sized else noise)
 
     # The surface is fitted to block means, where the noise is averaged away: a faint
     # object then stands out from the background by more than the noise.
