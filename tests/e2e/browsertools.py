@@ -1,6 +1,7 @@
 """Helpers for the browser tests."""
 
 import re
+import time
 from pathlib import Path
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -16,6 +17,21 @@ def training_shown(page, epochs: int, timeout_ms: int = TRAINING_MS) -> None:
     """Waits until the page shows its run training ("Epoch k/epochs", any k): on small data an
     epoch takes a second or two, so a page looked at after another may be past epoch 1."""
     page.get_by_text(re.compile(rf"Epoch \d+/{epochs}\b")).first.wait_for(timeout=timeout_ms)
+
+
+def watch_while_training(page, expression: str, until_text: str,
+                         every_ms: int = 300) -> list:
+    """The distinct values of the JavaScript `expression` on the page, in the order seen,
+    polled until `until_text` appears (the training has ended) or TRAINING_MS has passed."""
+    seen, deadline = [], time.time() + TRAINING_MS / 1000
+    while time.time() < deadline:
+        value = page.evaluate(expression)
+        if value and (not seen or seen[-1] != value):
+            seen.append(value)
+        if page.get_by_text(until_text).count():
+            break
+        page.wait_for_timeout(every_ms)
+    return seen
 
 
 def charts_drawn(page, timeout_ms: int = 60_000) -> None:

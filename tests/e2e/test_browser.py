@@ -12,7 +12,8 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import wait_rendered
-from browsertools import TRAINING_MS, charts_drawn, shot, training_shown
+from browsertools import (TRAINING_MS, charts_drawn, shot, training_shown,
+                          watch_while_training)
 
 PAGES = {"data": "/", "train": "/train", "inspect": "/inspect", "predict": "/predict",
          "runs": "/runs"}
@@ -118,15 +119,7 @@ def test_convolution_by_hand_lab(studio, page):
 def test_train_shows_live_curves_that_change_while_training(studio, page):
     start_training(page, studio, 4)
     page.get_by_text(re.compile(r"Epoch \d/4")).first.wait_for(timeout=TRAINING_MS)
-    seen = []
-    deadline = time.time() + TRAINING_MS / 1000
-    while time.time() < deadline:
-        value = page.evaluate(CURVE_POINTS)
-        if value and (not seen or seen[-1] != value):
-            seen.append(value)
-        if page.get_by_text("Test accuracy").count():
-            break
-        page.wait_for_timeout(400)
+    seen = watch_while_training(page, CURVE_POINTS, "Test accuracy", every_ms=400)
     assert len(seen) >= 3, f"the curves changed only {len(seen) - 1} times: {seen}"
     page.get_by_text("Download the model (.keras)").wait_for(timeout=TRAINING_MS)
     settle(page)
