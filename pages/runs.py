@@ -55,7 +55,8 @@ if not runs:
     st.caption("Every run so far was cancelled: the switch above shows them.")
     st.stop()
 names = store.owner_names()
-st.dataframe(table(runs, me, names), hide_index=True, key="runs_table")
+# the styler's "–" reaches AppTest and exports; the browser's grid draws its own placeholder
+st.dataframe(table(runs, me, names), hide_index=True, key="runs_table", placeholder="–")
 st.caption("Best val acc is the best accuracy on the held-out validation images during "
            "training; test acc is measured once at the end on 10,000 (or fewer) test images.")
 
@@ -77,7 +78,11 @@ st.session_state.setdefault("runs_metric", "val_accuracy")
 metric = st.segmented_control("Curve", list(METRICS), format_func=METRICS.get, required=True,
                               key="runs_metric") or "val_accuracy"
 curves = {f"{i[:6]} · {runs[i]['spec'].summary()}": store.epochs(i) for i in chosen}
-st.plotly_chart(figures.overlay(curves, metric), width="stretch", key="runs_overlay")
+if any(curves.values()):
+    st.plotly_chart(figures.overlay(curves, metric), width="stretch", key="runs_overlay")
+else:  # not an empty chart: what there will be, and when
+    st.info("No epoch of these runs has finished yet: their curves appear here after the "
+            "first epoch.")
 st.caption("Validation images are held out from training. When training accuracy keeps "
            "climbing while validation stalls or drops, the network is memorising its "
            "training pictures instead of learning clothes (overfitting).")

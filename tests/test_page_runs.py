@@ -104,6 +104,9 @@ def test_your_run_still_training_cannot_be_deleted(app_home):
         button = at.button(key=f"runs_delete_{busy}")
         assert button.disabled and "stop it" in button.help
         assert "No saved model" in page_text(at)
+        # no epoch yet: a sentence, not an empty chart
+        assert "No epoch of these runs has finished yet" in page_text(at)
+        assert not at.get("plotly_chart")
         assert keys(at.get("download_button"), "runs_") == [f"runs_csv_{busy}"]  # history only
     finally:
         store.update_run(busy, status="cancelled")
@@ -121,6 +124,8 @@ def test_empty_cells_read_a_dash_and_no_emoji(trained_run, app_home):
         assert (table.loc[bare, ["test acc", "best val acc", "params", "train s"]]
                 == "–").all(), table.loc[bare]
         assert "None" not in table.to_string() and "nan" not in table.to_string()
+        # the browser's grid draws its own placeholder in an empty cell, not the styler's
+        assert at.dataframe[0].proto.placeholder == "–"
         assert table.loc[bare, "student"] == "you"
         assert table.loc[trained_run, "student"] == "classmate"
         assert table.loc[trained_run, "params"] == "347,690"
