@@ -35,7 +35,7 @@ view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key=
 
 
 if view == "Class":
-    teacher_views.class_tables()
+    teacher_views.class_table()
     teacher_views.class_actions()
 elif view == "Line":
     teacher_views.line_table()

@@ -11,6 +11,7 @@ from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
 from ui import resources
 
 CLUTTER = ("cancelled", "failed")
+TABLE_ROW_PX = 35  # the height of a row in st.dataframe
 
 
 def label(run: dict, names: dict) -> str:
@@ -70,8 +71,8 @@ def action_row(run: dict, names: dict) -> None:
 
 
 @st.fragment(run_every=5.0)
-def class_tables() -> None:
-    """Every student's runs; refreshed by itself (the choices below are not, so a menu a
+def class_table() -> None:
+    """Every run of the class with its student; refreshed by itself (the choices below are not, so a menu a
     teacher has open stays open)."""
     store = resources.run_store()
     runs, names = store.list_runs(), store.owner_names()
@@ -79,15 +80,16 @@ def class_tables() -> None:
         st.caption("No run yet: the students' runs appear here as they start them.")
         return
     groups = classroom.by_student(runs, names)
-    st.caption(f"{len(runs)} run(s) by {len(groups)} student(s); the tables refresh by "
-               "themselves.")
-    for student, group in groups:
-        st.markdown(f"**{student}** · {len(group)} run(s)")
-        st.dataframe([{"run": r["id"][:6], "status": r["status"], "model": r["spec"].summary(),
-                       "epochs": f"{r['epochs_run']}/{r['spec'].epochs}",
-                       "test acc": (f"{r['test_accuracy']:.1%}" if r["test_accuracy"]
-                                    is not None else "–")} for r in group],
-                     hide_index=True, width="stretch")
+    st.caption(f"{len(runs)} run(s) by {len(groups)} student(s), grouped by student; the "
+               "table refreshes by itself.")
+    rows = [{"student": student, "run": r["id"][:6], "status": r["status"],
+             "model": r["spec"].summary(), "epochs": f"{r['epochs_run']}/{r['spec'].epochs}",
+             "test acc": (f"{r['test_accuracy']:.1%}" if r["test_accuracy"] is not None
+                          else "–")}
+            for student, group in groups for r in group]
+    # one table for the class (30 students are 30 rows, not 30 tables), up to 20 rows tall
+    st.dataframe(rows, hide_index=True, width="stretch", placeholder="–",
+                 height=TABLE_ROW_PX * (min(len(rows), 20) + 1) + 3, key="teacher_class")
 
 
 def class_actions() -> None:
@@ -118,7 +120,7 @@ def line_table() -> None:
     st.caption(f"At most {resources.job_queue().max_concurrent} training(s) at once; the rest "
                "start in this order. It refreshes by itself.")
     st.dataframe([{**row, "run": row["run"][:6]} for row in rows], hide_index=True,
-                 width="stretch")
+                 width="stretch", placeholder="–")
 
 
 def line_actions() -> None:

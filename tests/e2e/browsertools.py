@@ -11,6 +11,8 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 TRAINING_MS = 300_000
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .every(p => p._fullLayout && p.querySelector('.main-svg'))"""
+TABLES_DRAWN = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+  .every(t => t.querySelector('[data-testid="data-grid-canvas"]'))"""
 
 
 def training_shown(page, epochs: int, timeout_ms: int = TRAINING_MS) -> None:
@@ -37,6 +39,12 @@ def watch_while_training(page, expression: str, until_text: str,
 def charts_drawn(page, timeout_ms: int = 60_000) -> None:
     """Waits until every plotly chart on the page has been drawn (before a screenshot)."""
     page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
+
+
+def tables_drawn(page, timeout_ms: int = 60_000) -> None:
+    """Waits until every st.dataframe on the page has its grid (before a screenshot: until
+    then it is an empty grey box)."""
+    page.wait_for_function(TABLES_DRAWN, timeout=timeout_ms)
 
 
 def shot(page, name: str) -> Path:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import CHROMIUM, free_port, studio_server
-from browsertools import TRAINING_MS, shot, training_shown
+from browsertools import TRAINING_MS, shot, tables_drawn, training_shown
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
 PASSCODE = "blue-heron-42"
@@ -90,6 +90,7 @@ def test_a_reload_brings_stop_back_and_a_classmate_or_a_link_gets_nothing(studio
         open_runs_with(b, studio, mine)
         assert b.get_by_text(f"{mine} ·").first.inner_text().endswith("Ada")
         assert b.get_by_role("button", name="Delete").count() == 0
+        tables_drawn(b)
         shot(b, "ownership-classmate-runs")
 
         press_stop(a)  # the reloaded page's Stop works
@@ -194,6 +195,7 @@ def test_the_teacher_stops_and_deletes_a_students_run_and_sees_the_leaderboard(
             except PlaywrightTimeout:
                 continue
         teacher.get_by_text("Runaway Rita").first.wait_for()
+        tables_drawn(teacher)
         shot(teacher, "teacher-class")
 
         chooser = teacher.locator('[data-testid="stSelectbox"]').filter(
