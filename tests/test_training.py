@@ -255,17 +255,22 @@ def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_
 def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
     from fmnist_core import fitloop
 
-    job = TrainingJob(TINY.replace(epochs=10, batch_size=16), "alice", store, dataset=small_data)
+    # many epochs, stopped once an ETA shows: on a fast machine a short run could end
+    # before its pace had been steady for STEADY_SECONDS
+    job = TrainingJob(TINY.replace(epochs=200, batch_size=16), "alice", store,
+                      dataset=small_data)
     seen = []
     original = job.add_batch_point
 
     def record(point, **fields):
         seen.append((time.perf_counter(), job.snapshot()["steps_done"], fields.get("eta")))
         original(point, **fields)
+        if fields.get("eta") is not None:
+            job.stop()
 
     job.add_batch_point = record
     job.start()
-    assert job.wait(120) and job.status == "completed"
+    assert job.wait(180) and job.status == "stopped", job.snapshot()["message"]
     assert seen[0][2] is None  # the first points: tracing, no pace yet
     shown = [i for i, (_, _, eta) in enumerate(seen) if eta is not None]
     assert shown, "an ETA was shown once the pace was steady"
