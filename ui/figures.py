@@ -243,7 +243,8 @@ def probabilities(probs: np.ndarray, class_names: tuple[str, ...], top_k: int = 
     return fig
 
 
-def bars(labels: list[str], values: list[float], title: str = "", percent: bool = False) -> go.Figure:
+def bars(labels: list[str], values: list[float], title: str = "",
+         percent: bool = False) -> go.Figure:
     fig = go.Figure(go.Bar(x=labels, y=values, marker_color=TRAIN_COLOR,
                            text=[f"{v:.1%}" if percent else f"{v:,}" for v in values],
                            textposition="auto"))

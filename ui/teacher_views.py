@@ -72,8 +72,8 @@ def action_row(run: dict, names: dict) -> None:
 
 @st.fragment(run_every=5.0)
 def class_table() -> None:
-    """Every run of the class with its student; refreshed by itself (the choices below are not, so a menu a
-    teacher has open stays open)."""
+    """Every run of the class with its student; refreshed by itself (the choices below are
+    not, so a menu a teacher has open stays open)."""
     store = resources.run_store()
     runs, names = store.list_runs(), store.owner_names()
     if not runs:
