@@ -130,7 +130,7 @@ def test_train_shows_live_curves_that_change_while_training(studio, page):
 
 
 def test_stop_ends_a_running_training(studio, page):
-    start_training(page, studio, 200)  # still training when Stop is pressed, on a fast machine too
+    start_training(page, studio, 200)  # still training at Stop, even on a fast machine
     training_shown(page, 200, TRAINING_MS)
     press_stop(page)
     page.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)

@@ -71,7 +71,7 @@ def test_a_reload_brings_stop_back_and_a_classmate_or_a_link_gets_nothing(studio
         a.goto(studio + "/train")
         settle(a, "Start training")
         give_name(a, "Ada")
-        start_training(a, studio, 200)  # still training when Stop is pressed, on a fast machine too
+        start_training(a, studio, 200)  # still training at Stop, even on a fast machine
         training_shown(a, 200, TRAINING_MS)
         mine = run_of(a)
 

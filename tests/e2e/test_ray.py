@@ -45,7 +45,7 @@ def actor_processes(head: RayHead) -> list[int]:
 
 def test_a_run_on_the_cluster_shows_moving_curves_and_stops(ray_studio, page):
     studio, head = ray_studio
-    start_training(page, studio, 200)  # still training when Stop is pressed, on a fast machine too
+    start_training(page, studio, 200)  # still training at Stop, even on a fast machine
     page.get_by_text("Trainings run on the Ray cluster (1 node, 0 GPUs).").first.wait_for()
     page.get_by_text(re.compile(r"Epoch \d+/200")).first.wait_for(timeout=TRAINING_MS)
     assert actor_processes(head), "the run does not train in an actor of the cluster"

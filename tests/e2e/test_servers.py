@@ -64,7 +64,7 @@ def test_one_class_on_two_servers(school, browser):
     third = None
     try:
         # a student starts a run on server A
-        start_training(on_a, a, 200)  # still training when Stop is pressed, on a fast machine too
+        start_training(on_a, a, 200)  # still training at Stop, even on a fast machine
         training_shown(on_a, 200, 120_000)
         theirs = run_of(on_a)
         run = stored(store, theirs)
