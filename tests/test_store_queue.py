@@ -164,7 +164,7 @@ def test_two_servers_share_the_cap_fifo_and_stop(queues, store):
 
 def test_a_run_trained_on_another_server_is_seen_live(queues, store):
     a, b = queues
-    job = a.submit(SPEC.replace(epochs=30, batch_size=8), "alice")
+    job = a.submit(SPEC.replace(epochs=200, batch_size=8), "alice")  # stopped below
     seen = b.get(job.run_id)
     assert seen.job is None  # not trained on B
     wait_for(lambda: seen.snapshot()["batch_points"], what="progress on the other server")
