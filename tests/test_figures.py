@@ -104,3 +104,19 @@ def test_a_stopped_epoch_is_drawn_where_it_ended_not_as_an_epoch_end():
     stopped = [t for t in fig.data if t.legendgroup == "stopped"]
     assert len(stopped) == 2 and stopped[0].x[0] == pytest.approx(1.62, abs=0.01)
     assert stopped[0].y[0] == 0.86 and "stopped at batch 262" in stopped[0].hovertemplate
+
+
+def test_a_long_runs_epoch_axis_follows_the_epochs_done_and_widens():
+    def axis(history, points, planned):
+        layout = figures.curves(history, points, planned).layout
+        return layout.xaxis.range[1], layout.xaxis.title.text
+
+    early = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.45, "val_accuracy": 0.84}]
+    # a 200-epoch run in its second epoch: 10 epochs shown, and the axis says of how many
+    assert axis(early, [(0.5, 0.9, 0.7), (1.4, 0.5, 0.82)], 200) == (10, "epoch (of 200)")
+    later = [dict(early[0], epoch=e) for e in range(1, 41)]
+    assert axis(later, [(40.0, 0.3, 0.9)], 200) == (50, "epoch (of 200)")
+    # near the end, and for a short run from the start, the axis spans every planned epoch
+    done = [dict(early[0], epoch=e) for e in range(1, 171)]
+    assert axis(done, [(170.0, 0.3, 0.9)], 200) == (200, "epoch")
+    assert axis(early, [(0.5, 0.9, 0.7)], 5) == (5, "epoch")

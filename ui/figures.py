@@ -123,13 +123,32 @@ def curves(history: list[dict], batch_points: list | None = None,
         fig.add_trace(go.Scatter(x=[where], y=[row.get("loss")], mode="markers",
                                  marker=marker, hovertemplate=hover, showlegend=False,
                                  legendgroup="stopped"), 1, 2)
-    last = max([row.get("position", row["epoch"]) for row in history], default=1)
-    fig.update_xaxes(title_text="epoch", range=[0, max(epochs or 1, last)])
+    last = max([row.get("position", row["epoch"])
+                for row in history] + [p[0] for p in batch_points or ()], default=0)
+    end = epoch_axis_end(epochs, last)
+    title = "epoch" if epochs is None or end >= epochs else f"epoch (of {epochs})"
+    fig.update_xaxes(title_text=title, range=[0, end])
     accuracies = [p[2] for p in batch_points or ()] + [
         r.get(k) for r in history for k in ("accuracy", "val_accuracy")]
     fig.update_yaxes(percent_axis(accuracies), col=1)
     fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+# A run of up to this many epochs shows them all from the start; a longer one shows the
+# epochs done with a quarter more ahead, so its first epochs are not a sliver at the left of
+# a 200-epoch axis, and the axis widens as the run goes.
+FULL_AXIS_EPOCHS = 10
+
+
+def epoch_axis_end(planned: int | None, done: float) -> float:
+    """Where the curves' epoch axis ends: the planned epochs for a short run (or once they
+    are near), else the epochs done so far and a quarter more (at least 10)."""
+    if planned is None:
+        return max(1.0, done)
+    if planned <= FULL_AXIS_EPOCHS:
+        return float(max(planned, done))
+    return float(min(planned, max(FULL_AXIS_EPOCHS, math.ceil(done * 1.25))))
 
 
 def percent_axis(values, max_ticks: int = 6) -> dict:
