@@ -48,7 +48,7 @@ def train(job: TrainingJob) -> None:
 
     from fmnist_core import estimate
     from fmnist_core.device import device_info
-    from fmnist_core.model import build_model, compile_model, train_flops_per_image
+    from fmnist_core.model import build_model, compile_model, fit_labels, train_flops_per_image
 
     if job.stop_requested:
         job.finish("stopped", "Stopped before training began.")
@@ -74,7 +74,8 @@ def train(job: TrainingJob) -> None:
                                   num_classes=data.num_classes, guess=guess)
     job.update(message="Training.")
     fit_started = time.perf_counter()
-    model.fit(*fit_xy, batch_size=job.spec.batch_size, epochs=job.spec.epochs,
+    model.fit(fit_xy[0], fit_labels(job.spec, fit_xy[1], data.num_classes),
+              batch_size=job.spec.batch_size, epochs=job.spec.epochs,
               callbacks=[progress], verbose=0)
     train_seconds = time.perf_counter() - fit_started
     seen = progress.images_seen
@@ -86,8 +87,10 @@ def train(job: TrainingJob) -> None:
     stopped = job.stop_requested and not progress.target_reached
     job.update(message="Evaluating on the test set" + (" (the model as it was when you "
                "pressed Stop)." if stopped else "."))
-    test_loss, test_accuracy = (float(v) for v in model.evaluate(
-        x_test, y_test, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    # one prediction pass, as validation: the plain cross-entropy of the true class, also
+    # for a run trained with smoothed labels (whose training loss cannot reach 0)
+    scores, _ = validate(model, x_test, y_test, data.num_classes)
+    test_loss, test_accuracy = scores["val_loss"], scores["val_accuracy"]
     job.update(test_loss=test_loss, test_accuracy=test_accuracy)
     job.store_fields(test_loss=test_loss, test_accuracy=test_accuracy)
     if (not stopped and len(y_test) >= MIN_JUDGED_IMAGES

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
@@ -27,11 +28,16 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
 
     Returns:
         A functional `keras.Model` mapping (batch, 28, 28) uint8 to (batch, num_classes)
-        probabilities. Layer names: conv1…, pool1…, flatten, dense, dropout, output.
+        probabilities. Layer names: flip (with augmentation), conv1…, pool1…, flatten,
+        dense, dropout, output.
     """
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel")(x)
+    if spec.augment == "flip":
+        # active only while training: a coat mirrored is still a coat (not so for digits,
+        # where a mirrored 2 is no digit at all; the form says so)
+        x = layers.RandomFlip("horizontal", seed=spec.seed, name="flip")(x)
     for block, filters in enumerate(spec.filters, start=1):
         for index in range(1, spec.convs_per_block + 1):
             name = conv_name(block, index, spec.convs_per_block)
@@ -80,8 +86,12 @@ def steps_per_execution_for(train_flops: int, batch_size: int) -> int:
 
 def compile_model(model: keras.Model, spec: ModelSpec,
                   steps_per_epoch: int | None = None) -> keras.Model:
-    """Compiles with the spec's optimizer and learning rate, sparse cross-entropy, accuracy,
-    and the engine's `steps_per_execution` (so a plain `fit` gets the same settings).
+    """Compiles with the spec's optimizer and learning rate, cross-entropy, accuracy, and
+    the engine's `steps_per_execution` (so a plain `fit` gets the same settings).
+
+    With label smoothing the loss is Keras's categorical cross-entropy, which wants one-hot
+    labels: train with `fit_labels(spec, y, classes)` (a built-in loss, so a downloaded
+    model loads anywhere without this project's code).
 
     Args:
         steps_per_epoch: batches per epoch; the cosine schedule needs it to end at 0 after
@@ -97,13 +107,23 @@ def compile_model(model: keras.Model, spec: ModelSpec,
     if spec.lr_schedule == "cosine" and steps_per_epoch:
         rate = keras.optimizers.schedules.CosineDecay(
             spec.learning_rate, decay_steps=spec.epochs * steps_per_epoch)
+    loss = ("sparse_categorical_crossentropy" if not spec.label_smoothing else
+            keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing))
     model.compile(
         optimizer=optimizers[spec.optimizer](learning_rate=rate),
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution(model, spec),
     )
     return model
+
+
+def fit_labels(spec: ModelSpec, y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """The labels `model.fit` wants for a model from `compile_model`: the class numbers as
+    they are, or one-hot rows (float32) when the spec smooths its labels."""
+    if not spec.label_smoothing:
+        return y
+    return np.eye(num_classes, dtype="float32")[np.asarray(y, dtype=np.int64)]
 
 
 def _model_name(spec: ModelSpec) -> str:

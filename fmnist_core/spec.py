@@ -19,6 +19,7 @@ ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 POOLINGS = ("max", "avg", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "flip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ModelSpec:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # "cosine" glides the rate down to 0 over all the epochs
+    augment: str = "none"  # "flip" mirrors a random half of each batch left-right in training
+    label_smoothing: float = 0.0  # 0.1 trains toward 90 % on the right class, not 100 %
     batch_size: int = 128
     epochs: int = 5
     target_accuracy: float | None = None  # stop once validation (else train) accuracy reaches it
@@ -85,12 +88,20 @@ class ModelSpec:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _float_range("learning_rate", self.learning_rate, 1e-6, 10.0)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("augment", self.augment, AUGMENTS)
+        _float_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
         _int_range("batch_size", self.batch_size, 1, 8192)
         _int_range("epochs", self.epochs, 1, 200)
         if self.target_accuracy is not None:
             _float_range("target_accuracy", self.target_accuracy, 0.01, 1.0)
         _float_range("validation_split", self.validation_split, 0.0, 0.5)
         _int_range("seed", self.seed, 0, 2**31 - 1)
+        if self.augment == "flip" and self.dataset == "mnist":
+            raise SpecError(
+                "augment", "Argument `augment` must be 'none' for dataset='mnist', received "
+                "'flip': a mirrored digit is not the digit it was.",
+                "Flip augmentation is for clothes, not digits: a mirrored 2 is no digit. "
+                "Choose augmentation none for MNIST.")
         self.feature_map_sizes()
 
     def feature_map_sizes(self) -> list[tuple[str, int]]:
@@ -166,7 +177,8 @@ class ModelSpec:
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> str:
-        """One line, e.g. "2×[Conv 64 3×3 → MaxPool 2] → Dense 512"."""
+        """One line, e.g. "Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512",
+        then how it trains when that is unusual: " · flip augmentation · label smoothing 0.1"."""
         parts = []
         if self.conv_blocks:
             pool = {"max": "MaxPool", "avg": "AvgPool", "none": ""}[self.pooling]
@@ -181,7 +193,11 @@ class ModelSpec:
             parts.append(f"Dense {self.dense_units}")
         if self.dropout:
             parts.append(f"dropout {self.dropout:g}")
-        return " → ".join(parts) if parts else "Dense 10 (logistic regression)"
+        line = " → ".join(parts) if parts else "Dense 10 (logistic regression)"
+        extras = [f"{self.augment} augmentation"] if self.augment != "none" else []
+        if self.label_smoothing:
+            extras.append(f"label smoothing {self.label_smoothing:g}")
+        return " · ".join([line, *extras])
 
 
 def conv_name(block: int, index: int, convs_per_block: int) -> str:
@@ -207,6 +223,7 @@ FIELD_LABELS = {
     "pool_size": "The pool size", "batch_norm": "Batch norm", "dropout": "Dropout",
     "dense_units": "Dense units", "optimizer": "The optimizer",
     "learning_rate": "The learning rate", "lr_schedule": "The learning-rate schedule",
+    "augment": "Augmentation", "label_smoothing": "Label smoothing",
     "batch_size": "The batch size", "epochs": "Epochs", "target_accuracy": "The target accuracy",
     "validation_split": "The validation split", "seed": "The seed",
 }

@@ -71,3 +71,50 @@ def test_cosine_schedule_glides_to_zero_by_the_last_step():
     constant = compile_model(build_model(spec.replace(lr_schedule="constant")), spec.replace(
         lr_schedule="constant"), steps_per_epoch=100)
     assert float(constant.optimizer.learning_rate) == pytest.approx(2e-3)
+
+
+def test_flip_augmentation_mirrors_only_while_training():
+    spec = ModelSpec(conv_blocks=1, filters=4, dense_units=0, augment="flip")
+    model = build_model(spec)
+    assert [layer.name for layer in model.layers][:4] == ["image", "rescale", "channel", "flip"]
+    assert "flip" not in [layer.name for layer in build_model(spec.replace(augment="none")).layers]
+    flip = keras_model_part(model, "flip")
+    x = np.random.default_rng(1).integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    at_inference = np.asarray(flip(x, training=False))[..., 0]
+    np.testing.assert_allclose(at_inference, x / 255.0, rtol=1e-6)
+    trained = np.asarray(flip(x, training=True))[..., 0]
+    mirrored = [np.allclose(t, img[:, ::-1] / 255.0, rtol=1e-6) for t, img in zip(trained, x)]
+    kept = [np.allclose(t, img / 255.0, rtol=1e-6) for t, img in zip(trained, x)]
+    assert all(m or k for m, k in zip(mirrored, kept))  # each image whole, mirrored or not
+    assert 10 <= sum(mirrored) <= 54  # about half of the 64 (p < 1e-6 outside)
+
+
+def keras_model_part(model, last: str):
+    import keras
+
+    return keras.Model(model.inputs[0], model.get_layer(last).output)
+
+
+def test_label_smoothing_trains_on_one_hot_labels_with_a_built_in_loss():
+    import keras
+
+    from fmnist_core.model import compile_model, fit_labels
+
+    spec = ModelSpec(conv_blocks=1, filters=4, dense_units=0, label_smoothing=0.1)
+    y = np.array([3, 0, 9])
+    onehot = fit_labels(spec, y)
+    assert onehot.shape == (3, 10) and onehot.dtype == np.float32
+    assert onehot.argmax(axis=1).tolist() == [3, 0, 9] and onehot.sum() == 3
+    assert fit_labels(spec.replace(label_smoothing=0.0), y) is y
+    model = compile_model(build_model(spec), spec, steps_per_epoch=1)
+    assert isinstance(model.loss, keras.losses.CategoricalCrossentropy)
+    assert model.loss.label_smoothing == pytest.approx(0.1)
+    # a perfect prediction still costs something: the target is 0.91 / 0.01, not 1 / 0
+    perfect = np.eye(10, dtype="float32")[y]
+    assert float(model.loss(onehot, perfect)) > 0.3
+    x = np.random.default_rng(2).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    model.fit(x, onehot, epochs=1, verbose=0)
+    # "accuracy" compares one-hot rows with the predictions' argmax, as the fit loop reads it
+    (accuracy,) = model.metrics[1].metrics
+    assert isinstance(accuracy, keras.metrics.CategoricalAccuracy)
+    assert accuracy.name == "accuracy"

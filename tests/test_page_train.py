@@ -197,3 +197,23 @@ def test_a_bad_link_is_one_sentence_and_the_defaults():
         "shows the defaults."]
     assert at.selectbox(key="preset").value == "seed-cnn"
     assert at.select_slider(key="spec_kernel_size").value == 3
+
+
+def test_flip_and_label_smoothing_are_in_the_form_and_flip_is_refused_for_digits():
+    at = page_test("pages/train.py")
+    at.segmented_control(key="spec_augment").set_value("flip").run()
+    at.slider(key="spec_label_smoothing").set_value(0.1).run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table["Layer"])[:3] == ["rescale", "channel", "flip"]
+    assert list(table["Type"])[2] == "RandomFlip"
+    assert at.query_params["augment"] in (["flip"], "flip")
+    assert at.query_params["label_smoothing"] in (["0.1"], "0.1")
+    # a mirrored digit is no digit: one sentence, and nothing can start
+    at.session_state["dataset"] = "mnist"  # the sidebar's dataset box
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Flip augmentation is for clothes, not digits: a mirrored 2 is no digit. Choose "
+        "augmentation none for MNIST."]
+    assert at.button(key="start").disabled

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from fmnist_core.spec import ModelSpec, preset, presets
+from fmnist_core.spec import ModelSpec, SpecError, preset, presets
 
 BAD_VALUES = [
     ("dataset", "cifar10"),
@@ -32,6 +32,9 @@ BAD_VALUES = [
     ("target_accuracy", 0),
     ("validation_split", 0.7),
     ("seed", -1),
+    ("augment", "mirror"),
+    ("label_smoothing", -0.1),
+    ("label_smoothing", 0.9),
 ]
 
 
@@ -107,3 +110,23 @@ def test_lr_schedule_is_validated_and_survives_json():
     old = json.loads(ModelSpec().to_json())
     del old["lr_schedule"]
     assert ModelSpec.from_dict(old).lr_schedule == "constant"
+
+
+def test_augmentation_and_label_smoothing_are_validated_and_read_in_the_summary():
+    spec = preset("seed-cnn").replace(augment="flip", label_smoothing=0.1)
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    assert spec.summary() == ("Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512"
+                              " · flip augmentation · label smoothing 0.1")
+    with pytest.raises(ValueError, match="`augment`"):
+        ModelSpec(augment="rotate")
+    with pytest.raises(ValueError, match="`label_smoothing`"):
+        ModelSpec(label_smoothing=0.6)
+    # a mirrored digit is no digit: flip is refused for MNIST, in a sentence for the form
+    with pytest.raises(SpecError, match="`augment`") as err:
+        spec.replace(dataset="mnist")
+    assert err.value.field == "augment" and "mirrored 2" in err.value.student
+    assert spec.replace(dataset="mnist", augment="none").dataset == "mnist"
+    # runs stored before the fields existed still load
+    old = json.loads(ModelSpec().to_json())
+    del old["augment"], old["label_smoothing"]
+    assert ModelSpec.from_dict(old) == ModelSpec()

@@ -346,3 +346,25 @@ def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data
     snap = job.snapshot()
     assert snap["status"] == "diverged" and "learning rate (10)" in snap["message"]
     assert store.get_run(job.run_id)["status"] == "diverged"
+
+
+def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(store,
+                                                                               small_data):
+    spec = preset("quick").replace(epochs=2, augment="flip", label_smoothing=0.1)
+    job = run_job(spec, store, small_data)
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    assert snap["test_accuracy"] > 0.6
+    model = store.load_model(job.run_id)
+    assert "flip" in [layer.name for layer in model.layers]
+    probs = np.asarray(model.predict(small_data.x_test, verbose=0))
+    picked = np.clip(probs[np.arange(len(small_data.y_test)), small_data.y_test], 1e-7, 1)
+    # the test loss a student reads is the cross-entropy of the true class, not the
+    # smoothed training loss; the accuracy is the saved model's on the test images
+    assert snap["test_loss"] == pytest.approx(float(-np.log(picked).mean()), rel=1e-4)
+    assert snap["test_accuracy"] == pytest.approx(
+        float((probs.argmax(axis=1) == small_data.y_test).mean()))
+    # the smoothed training loss cannot fall below the entropy of its target
+    # (0.91 on the class, 0.01 on each other): 0.50 nats
+    floor = -(0.91 * np.log(0.91) + 9 * 0.01 * np.log(0.01))
+    assert all(row["loss"] >= floor - 1e-3 for row in snap["history"])

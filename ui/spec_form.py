@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 from fmnist_core import links
-from fmnist_core.spec import (ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
+from fmnist_core.spec import (ACTIVATIONS, AUGMENTS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
                               PRESET_NOTES, ModelSpec, SpecError, presets)
 
 FILTER_CHOICES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
@@ -162,6 +162,15 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     c3.slider("Validation split", 0.0, 0.3, step=0.05, key=_key("validation_split"),
               help="The last part of the training images, kept aside to measure how well "
                    "the network does on images it does not train on.")
+    c1, c2, c3 = st.columns(3)
+    c1.segmented_control(
+        "Augmentation", AUGMENTS, key=_key("augment"), required=True,
+        help="flip mirrors a random half of each batch left to right while training: a "
+             "mirrored shirt is still a shirt, so the network sees more kinds of shirt. "
+             "Not for digits: a mirrored 2 is no digit.")
+    c2.slider("Label smoothing", 0.0, 0.3, step=0.05, key=_key("label_smoothing"),
+              help="0.1 trains toward 90 % on the right class instead of 100 %: the network "
+                   "stays less sure of itself. Its training loss then cannot reach 0.")
     c1, c2, c3 = st.columns(3)
     use_target = c1.toggle("Target accuracy", key="spec_use_target",
                            help="Like the classic callback: stop once validation accuracy "
