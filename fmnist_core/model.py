@@ -37,7 +37,7 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
     if spec.augment == "flip":
         # active only while training: a coat mirrored is still a coat (not so for digits,
         # where a mirrored 2 is no digit at all; the form says so)
-        x = layers.RandomFlip("horizontal", seed=spec.seed, name="flip")(x)
+        x = TrainingFlip("horizontal", seed=spec.seed, name="flip")(x)
     for block, filters in enumerate(spec.filters, start=1):
         for index in range(1, spec.convs_per_block + 1):
             name = conv_name(block, index, spec.convs_per_block)
@@ -64,6 +64,65 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
         x = layers.Dropout(spec.dropout, seed=spec.seed, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
     return keras.Model(inputs, outputs, name=_model_name(spec))
+
+
+@keras.saving.register_keras_serializable(package="fmnist_core")
+class TrainingFlip(layers.RandomFlip):
+    """Keras's RandomFlip, mirroring only when told it is training.
+
+    Keras's own layer flips whenever it is not told otherwise, so a plain `model(x)` (or a
+    sub-model for feature maps) would mirror images at random; here the default is no."""
+
+    def call(self, data, training=False):
+        return super().call(data, training=training)
+
+
+@keras.saving.register_keras_serializable(package="fmnist_core")
+class Mirror(layers.Layer):
+    """Mirrors (batch, height, width) images left to right: the test-time flip's second
+    look."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def with_test_flip(model: keras.Model) -> keras.Model:
+    """The trained `model` looking twice at each image, as it is and mirrored, and averaging
+    the two answers: the same layers and weights (shared, not copied), one more output.
+
+    Every layer's first output stays the unmirrored image's, so feature maps, Grad-CAM and
+    the unusual-input check read the image as given; only the answer is averaged."""
+    inputs = model.inputs[0]
+    x = Mirror(name="mirror")(inputs)
+    for layer in model.layers[1:]:
+        x = layer(x)
+    outputs = layers.Average(name="test_flip")([model.outputs[0], x])
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The Dense softmax layer that gives a model's answer (before a test-time flip's
+    averaging, when the model has one)."""
+    try:
+        return model.get_layer("output")
+    except ValueError:
+        return model.layers[-1]
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, test_flip: bool,
+                          batch_size: int = 1000) -> np.ndarray:
+    """Class probabilities of `images` from a model as it is trained (without the
+    averaging layer), averaged with the mirrored images' when `test_flip`: what the saved
+    model with `with_test_flip` answers."""
+    probs = np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
+    if test_flip:
+        mirrored = np.ascontiguousarray(images[:, :, ::-1])
+        probs = (probs + np.asarray(model.predict(mirrored, batch_size=batch_size,
+                                                  verbose=0))) / 2
+    return probs
 
 
 # One call into the compiled training function trains a few small batches at once (Keras's

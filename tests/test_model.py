@@ -87,6 +87,36 @@ def test_flip_augmentation_mirrors_only_while_training():
     kept = [np.allclose(t, img / 255.0, rtol=1e-6) for t, img in zip(trained, x)]
     assert all(m or k for m, k in zip(mirrored, kept))  # each image whole, mirrored or not
     assert 10 <= sum(mirrored) <= 54  # about half of the 64 (p < 1e-6 outside)
+    # a plain call (as feature-map sub-models make) is not training: nothing is mirrored
+    # (Keras's own RandomFlip would mirror at random here)
+    np.testing.assert_allclose(np.asarray(flip(x))[..., 0], x / 255.0, rtol=1e-6)
+    probs = [np.asarray(model(x)) for _ in range(3)]
+    assert all(np.array_equal(probs[0], p) for p in probs[1:])
+
+
+def test_a_test_time_flip_averages_two_looks_with_the_same_weights(tmp_path):
+    import keras
+
+    from fmnist_core.model import output_layer, with_test_flip
+
+    spec = ModelSpec(conv_blocks=1, filters=4, dense_units=8, augment="flip", test_flip=True)
+    model = build_model(spec)
+    twice = with_test_flip(model)
+    assert twice.count_params() == model.count_params()
+    assert [layer.name for layer in twice.layers][-3:] == ["dropout", "output", "test_flip"] \
+        or [layer.name for layer in twice.layers][-2:] == ["output", "test_flip"]
+    x = np.random.default_rng(3).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    expected = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    np.testing.assert_allclose(np.asarray(twice(x)), expected, atol=1e-6)
+    # saved and loaded, every layer's first output is still the unmirrored image's, so
+    # feature maps and Grad-CAM read the picture as it was given
+    twice.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
+    maps = keras.Model(loaded.inputs[0], loaded.get_layer("conv1").output)(x)
+    plain = keras.Model(model.inputs[0], model.get_layer("conv1").output)(x)
+    np.testing.assert_allclose(np.asarray(maps), np.asarray(plain), atol=1e-5)
+    assert output_layer(loaded).name == "output" and output_layer(model).name == "output"
 
 
 def keras_model_part(model, last: str):
