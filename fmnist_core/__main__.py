@@ -41,7 +41,8 @@ def _optional_float(text: str) -> float | None:
     return None if text.lower() in ("none", "off", "") else float(text)
 
 
-_FIELD_TYPES = {"filters": _filters, "batch_norm": _bool, "target_accuracy": _optional_float}
+_FIELD_TYPES = {"filters": _filters, "batch_norm": _bool, "test_flip": _bool,
+                "target_accuracy": _optional_float}
 
 
 def _add_spec_flags(parser: argparse.ArgumentParser) -> None:

@@ -90,7 +90,8 @@ def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: 
              + calls(layers, spec, n_fit) * c["call"])
     val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
                    c["activation_val"])
-    return train, val
+    looks = 2 if spec.test_flip else 1  # a test-time flip predicts every image twice
+    return train, val * looks
 
 
 def machine_factor(samples: list[dict[str, Any]], device: str | None) -> tuple[float, int]:
@@ -127,7 +128,8 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
         except Exception:  # noqa: BLE001 - an unreadable store leaves the reference figures
             factor, used = 1.0, 0
     epoch = (train + val) * factor
-    test = n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
+    test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
+            * (2 if spec.test_flip else 1))
     total = spec.epochs * epoch + COEFFICIENTS["first_epoch"] * factor + test
     basis = (f"this machine's speed, from its last {used} run(s)" if used else
              "the speed of a 2-core CPU; it adjusts to this machine after its first runs")

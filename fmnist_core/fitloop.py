@@ -48,7 +48,8 @@ def train(job: TrainingJob) -> None:
 
     from fmnist_core import estimate
     from fmnist_core.device import device_info
-    from fmnist_core.model import build_model, compile_model, fit_labels, train_flops_per_image
+    from fmnist_core.model import (build_model, compile_model, fit_labels, train_flops_per_image,
+                                   with_test_flip)
 
     if job.stop_requested:
         job.finish("stopped", "Stopped before training began.")
@@ -87,6 +88,8 @@ def train(job: TrainingJob) -> None:
     stopped = job.stop_requested and not progress.target_reached
     job.update(message="Evaluating on the test set" + (" (the model as it was when you "
                "pressed Stop)." if stopped else "."))
+    # the model a student gets: with a test-time flip, the same layers looking twice
+    trained, model = model, with_test_flip(model) if job.spec.test_flip else model
     # one prediction pass, as validation: the plain cross-entropy of the true class, also
     # for a run trained with smoothed labels (whose training loss cannot reach 0)
     scores, _ = validate(model, x_test, y_test, data.num_classes)
@@ -106,7 +109,7 @@ def train(job: TrainingJob) -> None:
                    "free some disk space or check STUDIO_HOME.")
         return
     job.update(model_path=str(path))
-    keep_last_checkpoint(job, model, progress)
+    keep_last_checkpoint(job, trained, progress)
     job.update(message="Fitting the check for unusual inputs.")
     fit_unusual_input_check(job, model, fit_xy, val_xy[0] if val_xy is not None else x_test)
     job.store_fields(model_path=str(path))
@@ -296,7 +299,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
                 # Stop skips it and the worker ends right after the current batch
                 job.update(message="Measuring validation accuracy.")
                 t0 = time.perf_counter()
-                scores, per_class = validate(self.model, *validation, num_classes)
+                scores, per_class = validate(self.model, *validation, num_classes,
+                                             test_flip=spec.test_flip)
                 self.val_seconds = time.perf_counter() - t0
                 job.update(message="Training.")
                 logs.update(scores)
@@ -340,15 +344,19 @@ def _progress_callback(job: TrainingJob, n_fit: int,
     return Progress()
 
 
-def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int
-             ) -> tuple[dict[str, float], list[float]]:
-    """Loss, accuracy and each class's accuracy from one prediction pass.
+def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
+             test_flip: bool = False) -> tuple[dict[str, float], list[float]]:
+    """Loss, accuracy and each class's accuracy from one prediction pass (two with
+    `test_flip`: the answers for the images and their mirrors, averaged, as the saved model
+    answers).
 
     Returns:
         ({"val_loss", "val_accuracy"}, per-class accuracy as a list of `num_classes`
         floats, NaN for a class absent from `y_val`).
     """
-    probs = np.asarray(model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    from fmnist_core.model import predict_probabilities
+
+    probs = predict_probabilities(model, x_val, test_flip, batch_size=EVAL_BATCH_SIZE)
     y = np.asarray(y_val, dtype=np.int64)
     # the clip matches Keras's sparse categorical cross-entropy on probabilities
     picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)

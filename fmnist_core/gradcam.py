@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from fmnist_core.inspection import _check_image
-from fmnist_core.model import feature_layer_names
+from fmnist_core.model import feature_layer_names, output_layer
 
 SIZE = 28
 METHODS = ("grad-cam", "hirescam")
@@ -91,7 +91,9 @@ class GradCam:
         if not self.layer_names:
             raise ValueError("Argument `model` must have a convolution layer for Grad-CAM, "
                              f"received {model.name!r} without one.")
-        self._output = model.layers[-1]
+        # the Dense answer layer; with a test-time flip, its unmirrored look (the shown
+        # probability is still the whole model's)
+        self._output = output_layer(model)
         if not isinstance(self._output, keras.layers.Dense):
             raise ValueError("Argument `model` must end with a Dense layer, received one "
                              f"ending with {type(self._output).__name__}.")

@@ -38,6 +38,7 @@ import keras
 import numpy as np
 
 from fmnist_core.inspection import _check_images
+from fmnist_core.model import output_layer
 
 FILE_NAME = "ood.npz"  # beside the model: models/<run id>.ood.npz
 FIT_LIMIT = 10_000  # training images read by `fit`; class centres settle well before that
@@ -162,7 +163,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_held_out: np.ndarray,
     if len(x_train) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(x_train), limit, replace=False))
         x_train, y_train = x_train[keep], y_train[keep]
-    pooled = _width(model.layers[-1].input) > MAX_FEATURES
+    pooled = _width(output_layer(model).input) > MAX_FEATURES
     extract = _Extractor(model, pooled)
     features = extract(x_train)[0].astype(np.float64)
     classes = np.unique(y_train)
@@ -190,7 +191,7 @@ class _Extractor:
     and the logits, built once per model."""
 
     def __init__(self, model, pooled: bool):
-        output = model.layers[-1]
+        output = output_layer(model)  # with a test-time flip: the unmirrored image's
         if not isinstance(output, keras.layers.Dense):
             raise ValueError(f"Argument `model` must end with a Dense layer, received one "
                              f"ending with {type(output).__name__}.")

@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from fmnist_core.inspection import FeatureExtractor, _check_image
-from fmnist_core.model import build_model
+from fmnist_core.model import build_model, with_test_flip
 from fmnist_core.spec import ModelSpec
 
 
@@ -43,12 +43,14 @@ class EpochReplay:
             raise ValueError("Argument `checkpoints` must name at least one epoch's weights, "
                              "received none.")
         self.spec = spec
-        self.model = build_model(spec, num_classes)
+        self._network = build_model(spec, num_classes)  # the layers the checkpoints fill
         self.epochs = sorted(checkpoints)
         self._weights: dict[int, list[np.ndarray]] = {}
         for epoch in self.epochs:
-            self.model.load_weights(checkpoints[epoch])
-            self._weights[epoch] = [np.array(w) for w in self.model.get_weights()]
+            self._network.load_weights(checkpoints[epoch])
+            self._weights[epoch] = [np.array(w) for w in self._network.get_weights()]
+        # answers as the run's validation measured them: with its test-time flip, if any
+        self.model = (with_test_flip(self._network) if spec.test_flip else self._network)
         self._lock = threading.RLock()
         self._current = self.epochs[-1]
         self.extractor = FeatureExtractor(self.model)
@@ -61,7 +63,7 @@ class EpochReplay:
                              f"{self.epochs}, received {epoch!r}.")
         with self._lock:
             if epoch != self._current:
-                self.model.set_weights(self._weights[epoch])
+                self._network.set_weights(self._weights[epoch])
                 self._current = epoch
             yield self.model
 

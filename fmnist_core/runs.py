@@ -524,6 +524,8 @@ class RunStore:
         """Loads a stored model with `safe_mode=True` (no arbitrary code from the file)."""
         import keras
 
+        import fmnist_core.model  # noqa: F401 - registers the studio's own layers for loading
+
         path = self.model_file(run_id)
         if not path.is_file():
             raise RunNotFoundError(

@@ -22,9 +22,15 @@ def test_every_preset_gets_an_epoch_and_a_total_that_add_up():
         assert guess.epoch_seconds == pytest.approx(guess.train_seconds + guess.val_seconds)
         assert guess.val_seconds > 0, name  # validation is counted
         first_and_test = guess.total_seconds - spec.epochs * guess.epoch_seconds
+        looks = 2 if spec.test_flip else 1  # a test-time flip predicts each image twice
         assert first_and_test == pytest.approx(
-            estimate.COEFFICIENTS["first_epoch"] + 10_000 * estimate.COEFFICIENTS[
+            estimate.COEFFICIENTS["first_epoch"] + looks * 10_000 * estimate.COEFFICIENTS[
                 "forward_flop"] * estimate.cost_terms(describe(spec)["layers"])["forward_flop"])
+    best = preset("best")
+    assert best.test_flip
+    once = estimate.for_spec(best.replace(test_flip=False), N_FIT, N_VAL)
+    assert estimate.for_spec(best, N_FIT, N_VAL).val_seconds == pytest.approx(
+        2 * once.val_seconds)
     # the dense baseline is cheap but not free ("≈ 0 s" was the complaint)
     assert estimate.for_spec(preset("dense"), N_FIT, N_VAL).epoch_seconds >= 1.0
 

@@ -199,16 +199,27 @@ def test_a_bad_link_is_one_sentence_and_the_defaults():
     assert at.select_slider(key="spec_kernel_size").value == 3
 
 
-def test_flip_and_label_smoothing_are_in_the_form_and_flip_is_refused_for_digits():
+def test_flip_smoothing_and_test_flip_are_in_the_form_and_flip_is_refused_for_digits():
     at = page_test("pages/train.py")
     at.segmented_control(key="spec_augment").set_value("flip").run()
     at.slider(key="spec_label_smoothing").set_value(0.1).run()
+    at.toggle(key="spec_test_flip").set_value(True).run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert list(table["Layer"])[:3] == ["rescale", "channel", "flip"]
-    assert list(table["Type"])[2] == "RandomFlip"
+    assert list(table["Type"])[2] == "TrainingFlip"  # mirrors only while training
     assert at.query_params["augment"] in (["flip"], "flip")
     assert at.query_params["label_smoothing"] in (["0.1"], "0.1")
+    assert at.query_params["test_flip"] in (["true"], "true")
+    # the test-time flip without flip training: one sentence, nothing can start
+    at.segmented_control(key="spec_augment").set_value("none").run()
+    assert [e.value for e in at.error] == [
+        "The test-time flip needs flip augmentation: a network that never saw a mirrored "
+        "picture while training answers worse for one."]
+    assert at.button(key="start").disabled
+    at.toggle(key="spec_test_flip").set_value(False).run()
+    at.segmented_control(key="spec_augment").set_value("flip").run()
+    assert not at.error
     # a mirrored digit is no digit: one sentence, and nothing can start
     at.session_state["dataset"] = "mnist"  # the sidebar's dataset box
     at.run()

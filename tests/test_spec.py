@@ -35,6 +35,7 @@ BAD_VALUES = [
     ("augment", "mirror"),
     ("label_smoothing", -0.1),
     ("label_smoothing", 0.9),
+    ("test_flip", "yes"),
 ]
 
 
@@ -126,7 +127,13 @@ def test_augmentation_and_label_smoothing_are_validated_and_read_in_the_summary(
         spec.replace(dataset="mnist")
     assert err.value.field == "augment" and "mirrored 2" in err.value.student
     assert spec.replace(dataset="mnist", augment="none").dataset == "mnist"
+    # the test-time flip needs flip augmentation
+    assert spec.replace(test_flip=True).summary().endswith(
+        " · flip augmentation · test-time flip · label smoothing 0.1")
+    with pytest.raises(SpecError, match="`test_flip`") as err:
+        spec.replace(augment="none", test_flip=True)
+    assert "never saw a mirrored picture" in err.value.student
     # runs stored before the fields existed still load
     old = json.loads(ModelSpec().to_json())
-    del old["augment"], old["label_smoothing"]
+    del old["augment"], old["label_smoothing"], old["test_flip"]
     assert ModelSpec.from_dict(old) == ModelSpec()

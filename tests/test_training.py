@@ -240,7 +240,7 @@ def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_
                                                                     monkeypatch):
     from fmnist_core import fitloop
 
-    def guessing(model, x, y, num_classes):
+    def guessing(model, x, y, num_classes, test_flip=False):
         return {"val_loss": 2.30, "val_accuracy": 0.1}, [0.1] * num_classes
 
     monkeypatch.setattr(fitloop, "validate", guessing)
@@ -350,14 +350,20 @@ def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data
 
 def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(store,
                                                                                small_data):
-    spec = preset("quick").replace(epochs=2, augment="flip", label_smoothing=0.1)
+    spec = preset("quick").replace(epochs=2, augment="flip", label_smoothing=0.1,
+                                   test_flip=True)
     job = run_job(spec, store, small_data)
     snap = job.snapshot()
     assert snap["status"] == "completed", snap["message"]
     assert snap["test_accuracy"] > 0.6
     model = store.load_model(job.run_id)
-    assert "flip" in [layer.name for layer in model.layers]
+    assert {"flip", "mirror", "test_flip"} <= {layer.name for layer in model.layers}
     probs = np.asarray(model.predict(small_data.x_test, verbose=0))
+    # the saved model answers with the average of each picture's and its mirror's answers
+    one_look = keras_model(model.inputs[0], model.get_layer("output").output)
+    looks = [np.asarray(one_look.predict(x, verbose=0))
+             for x in (small_data.x_test, small_data.x_test[:, :, ::-1])]
+    np.testing.assert_allclose(probs, (looks[0] + looks[1]) / 2, atol=1e-5)
     picked = np.clip(probs[np.arange(len(small_data.y_test)), small_data.y_test], 1e-7, 1)
     # the test loss a student reads is the cross-entropy of the true class, not the
     # smoothed training loss; the accuracy is the saved model's on the test images
@@ -368,3 +374,39 @@ def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(s
     # (0.91 on the class, 0.01 on each other): 0.50 nats
     floor = -(0.91 * np.log(0.91) + 9 * 0.01 * np.log(0.01))
     assert all(row["loss"] >= floor - 1e-3 for row in snap["history"])
+    # the last epoch replayed answers as validation measured it: with both looks
+    from fmnist_core.replay import EpochReplay
+
+    replay = EpochReplay(spec, store.checkpoints(job.run_id))
+    x_val, y_val = small_data.x_train[-200:], small_data.y_train[-200:]
+    replayed = replay.predict(replay.epochs[-1], x_val)
+    assert float((replayed.argmax(axis=1) == y_val).mean()) == pytest.approx(
+        snap["history"][-1]["val_accuracy"])
+    assert store.run_file(job.run_id, "ood.npz").is_file()  # the unusual-input check
+    # feature maps and Grad-CAM read the picture as given; their answer is the model's
+    from fmnist_core.gradcam import GradCam
+    from fmnist_core.inspection import FeatureExtractor
+
+    image = small_data.x_test[0]
+    maps, answer = FeatureExtractor(model)(image)
+    np.testing.assert_allclose(answer, probs[0], atol=1e-5)
+    first = one_look_maps(model, image)
+    np.testing.assert_allclose(maps[0].maps, first, atol=1e-5)
+    cam = GradCam(model)(image)
+    assert cam.probability == pytest.approx(float(probs[0].max()), abs=1e-5)
+    assert cam.heatmap.shape == (28, 28)
+
+
+def one_look_maps(model, image):
+    """The first feature layer's maps of the unmirrored image, from a plain sub-model."""
+    from fmnist_core.model import feature_layer_names
+
+    layer = model.get_layer(feature_layer_names(model)[0])
+    return np.asarray(keras_model(model.inputs[0], layer.output)(image[None],
+                                                                 training=False))[0]
+
+
+def keras_model(inputs, outputs):
+    import keras
+
+    return keras.Model(inputs, outputs)

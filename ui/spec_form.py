@@ -171,6 +171,9 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     c2.slider("Label smoothing", 0.0, 0.3, step=0.05, key=_key("label_smoothing"),
               help="0.1 trains toward 90 % on the right class instead of 100 %: the network "
                    "stays less sure of itself. Its training loss then cannot reach 0.")
+    c3.toggle("Test-time flip", key=_key("test_flip"),
+              help="Answers with the average of two looks: the picture and its mirror "
+                   "image. Needs flip augmentation, so the mirror looks familiar.")
     c1, c2, c3 = st.columns(3)
     use_target = c1.toggle("Target accuracy", key="spec_use_target",
                            help="Like the classic callback: stop once validation accuracy "
