@@ -186,9 +186,10 @@ class ModelSpec:
             changes["filters"] = (first,) * changes["conv_blocks"]
         return dataclasses.replace(self, **changes)
 
-    def summary(self) -> str:
+    def summary(self, with_output: bool = False) -> str:
         """One line, e.g. "Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512",
-        then how it trains when that is unusual: " · flip augmentation · label smoothing 0.1"."""
+        then how it trains when that is unusual: " · flip augmentation · label smoothing 0.1".
+        `with_output` names the softmax layer too (after the layers, before the training)."""
         parts = []
         if self.conv_blocks:
             pool = {"max": "MaxPool", "avg": "AvgPool", "none": ""}[self.pooling]
@@ -204,6 +205,8 @@ class ModelSpec:
         if self.dropout:
             parts.append(f"dropout {self.dropout:g}")
         line = " → ".join(parts) if parts else "Dense 10 (logistic regression)"
+        if with_output and parts:
+            line += " → Dense 10 (softmax)"
         extras = [f"{self.augment} augmentation"] if self.augment != "none" else []
         if self.test_flip:
             extras.append("test-time flip")

@@ -127,6 +127,11 @@ def test_augmentation_and_label_smoothing_are_validated_and_read_in_the_summary(
         spec.replace(dataset="mnist")
     assert err.value.field == "augment" and "mirrored 2" in err.value.student
     assert spec.replace(dataset="mnist", augment="none").dataset == "mnist"
+    assert spec.summary(with_output=True) == (
+        "Conv 64 3×3 → MaxPool 2 → Conv 64 3×3 → MaxPool 2 → Dense 512 → Dense 10 (softmax)"
+        " · flip augmentation · label smoothing 0.1")
+    assert preset("dense").replace(dense_units=0).summary(with_output=True) == (
+        "Dense 10 (logistic regression)")
     # the test-time flip needs flip augmentation
     assert spec.replace(test_flip=True).summary().endswith(
         " · flip augmentation · test-time flip · label smoothing 0.1")

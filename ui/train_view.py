@@ -41,7 +41,7 @@ def layer_table(info: dict) -> pd.DataFrame:
 
 def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
     """What the spec builds and what it will cost, before Start."""
-    st.markdown(f"**{spec.summary()} → Dense 10 (softmax)**")
+    st.markdown(f"**{spec.summary(with_output=True)}**")
     # two by two: four metrics in a row do not fit a projector's 1024 pixels
     c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{info['total_params']:,}")
