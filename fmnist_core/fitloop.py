@@ -71,8 +71,12 @@ def train(job: TrainingJob) -> None:
     job.update(estimate=guess.epoch_seconds)
     job.store_fields(params=int(model.count_params()), estimate_seconds=guess.epoch_seconds,
                      estimate_factor=guess.factor)
+    # the model a student gets, validated and tested as it will answer: with a test-time
+    # flip, the same layers looking twice (their weights are the ones being trained)
+    answering = with_test_flip(model) if job.spec.test_flip else model
     progress = _progress_callback(job, n_fit=len(fit_xy[0]), validation=val_xy,
-                                  num_classes=data.num_classes, guess=guess)
+                                  num_classes=data.num_classes, guess=guess,
+                                  answering=answering)
     job.update(message="Training.")
     fit_started = time.perf_counter()
     model.fit(fit_xy[0], fit_labels(job.spec, fit_xy[1], data.num_classes),
@@ -88,8 +92,7 @@ def train(job: TrainingJob) -> None:
     stopped = job.stop_requested and not progress.target_reached
     job.update(message="Evaluating on the test set" + (" (the model as it was when you "
                "pressed Stop)." if stopped else "."))
-    # the model a student gets: with a test-time flip, the same layers looking twice
-    trained, model = model, with_test_flip(model) if job.spec.test_flip else model
+    trained, model = model, answering
     # one prediction pass, as validation: the plain cross-entropy of the true class, also
     # for a run trained with smoothed labels (whose training loss cannot reach 0)
     scores, _ = validate(model, x_test, y_test, data.num_classes)
@@ -191,8 +194,9 @@ def _did_not_learn(which: str, accuracy: float, num_classes: int, learning_rate:
 
 def _progress_callback(job: TrainingJob, n_fit: int,
                        validation: tuple[np.ndarray, np.ndarray] | None, num_classes: int,
-                       guess):
-    """The Keras callback that reports into `job`; built here so keras loads lazily."""
+                       guess, answering):
+    """The Keras callback that reports into `job`; built here so keras loads lazily.
+    `answering` is the model validation asks: the trained one, or its test-time flip."""
     import keras
 
     spec = job.spec
@@ -299,8 +303,7 @@ def _progress_callback(job: TrainingJob, n_fit: int,
                 # Stop skips it and the worker ends right after the current batch
                 job.update(message="Measuring validation accuracy.")
                 t0 = time.perf_counter()
-                scores, per_class = validate(self.model, *validation, num_classes,
-                                             test_flip=spec.test_flip)
+                scores, per_class = validate(answering, *validation, num_classes)
                 self.val_seconds = time.perf_counter() - t0
                 job.update(message="Training.")
                 logs.update(scores)
@@ -344,19 +347,15 @@ def _progress_callback(job: TrainingJob, n_fit: int,
     return Progress()
 
 
-def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
-             test_flip: bool = False) -> tuple[dict[str, float], list[float]]:
-    """Loss, accuracy and each class's accuracy from one prediction pass (two with
-    `test_flip`: the answers for the images and their mirrors, averaged, as the saved model
-    answers).
+def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int
+             ) -> tuple[dict[str, float], list[float]]:
+    """Loss, accuracy and each class's accuracy from one prediction pass.
 
     Returns:
         ({"val_loss", "val_accuracy"}, per-class accuracy as a list of `num_classes`
         floats, NaN for a class absent from `y_val`).
     """
-    from fmnist_core.model import predict_probabilities
-
-    probs = predict_probabilities(model, x_val, test_flip, batch_size=EVAL_BATCH_SIZE)
+    probs = np.asarray(model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
     y = np.asarray(y_val, dtype=np.int64)
     # the clip matches Keras's sparse categorical cross-entropy on probabilities
     picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)

@@ -112,19 +112,6 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
         return model.layers[-1]
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, test_flip: bool,
-                          batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities of `images` from a model as it is trained (without the
-    averaging layer), averaged with the mirrored images' when `test_flip`: what the saved
-    model with `with_test_flip` answers."""
-    probs = np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
-    if test_flip:
-        mirrored = np.ascontiguousarray(images[:, :, ::-1])
-        probs = (probs + np.asarray(model.predict(mirrored, batch_size=batch_size,
-                                                  verbose=0))) / 2
-    return probs
-
-
 # One call into the compiled training function trains a few small batches at once (Keras's
 # steps_per_execution), about this much work, so Python's per-step cost stays small while
 # the progress callback still hears from the worker several times a second on a 2-core CPU.
