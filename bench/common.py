@@ -283,6 +283,21 @@ def run_job(spec, store, *, dataset=None, limit_train: int | None = None,
     return job, wall
 
 
+def run_in_scratch_store(spec, dataset, limit_train: int | None, limit_test: int | None,
+                         prefix: str) -> tuple[dict, dict, float]:
+    """`run_job` with a run store in a temporary folder, removed afterwards; returns (the
+    job's last snapshot, its run row, wall seconds)."""
+    import tempfile
+
+    from fmnist_core.runs import RunStore
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        store = RunStore(Path(tmp) / "studio")
+        job, wall = run_job(spec, store, dataset=dataset, limit_train=limit_train,
+                            limit_test=limit_test, timeout=2 * 3600)
+        return job.snapshot(), store.get_run(job.run_id), wall
+
+
 def train_small_run(home: Path, limit_train: int = 3000, limit_test: int = 500,
                     epochs: int = 1) -> str:
     """A finished quick-preset run in the run store at `home` (for latency and memory

@@ -25,10 +25,9 @@ is judged. One variant takes 5–13 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from common import engine_env, load_note, print_table, run_job, verdict, warm_keras, write_result
+from common import (engine_env, load_note, print_table, run_in_scratch_store, verdict,
+                    warm_keras, write_result)
 
 GOAL, BUDGET = 0.940, 15 * 60.0
 _PLAIN = dict(augment="none", label_smoothing=0.0, test_flip=False)
@@ -55,7 +54,6 @@ def main() -> None:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     engine_env()
     from fmnist_core.datasets import load_dataset
-    from fmnist_core.runs import RunStore
     from fmnist_core.spec import preset
 
     data = load_dataset("fashion_mnist")
@@ -67,11 +65,8 @@ def main() -> None:
         if args.smoke:
             spec = spec.replace(epochs=1)
         print(f"training {name}: {spec.summary()}, {spec.epochs} epoch(s)", flush=True)
-        with tempfile.TemporaryDirectory(prefix="bench-recipe-") as tmp:
-            store = RunStore(Path(tmp) / "studio")
-            job, wall = run_job(spec, store, dataset=data, limit_train=limit_train,
-                                limit_test=limit_test, timeout=2 * 3600)
-            snap, run = job.snapshot(), store.get_run(job.run_id)
+        snap, run, wall = run_in_scratch_store(spec, data, limit_train, limit_test,
+                                               prefix="bench-recipe-")
         history = snap["history"]
         accuracy = snap["test_accuracy"]
         judged = name == "preset" and not args.smoke

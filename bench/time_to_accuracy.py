@@ -28,10 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from common import (ROOT, engine_env, load_note, print_table, run_job, verdict, warm_keras,
-                    write_result)
+from common import (ROOT, engine_env, load_note, print_table, run_in_scratch_store, verdict,
+                    warm_keras, write_result)
 
 GOALS = {"quick": (0.90, 30.0), "best": (0.940, 15 * 60.0)}  # test accuracy, wall seconds
 STRETCH = {"quick": (0.91, 20.0), "best": (0.945, 15 * 60.0)}
@@ -82,7 +81,6 @@ def main() -> None:
     args = parser.parse_args()
     engine_env()
     from fmnist_core.datasets import load_dataset
-    from fmnist_core.runs import RunStore
     from fmnist_core.spec import preset
 
     names = [args.only] if args.only else list(GOALS)
@@ -118,11 +116,8 @@ def main() -> None:
             spec = spec.replace(epochs=1)
         print(f"training best: {spec.summary()}, {spec.epochs} epoch(s), batch "
               f"{spec.batch_size}", flush=True)
-        with tempfile.TemporaryDirectory(prefix="bench-tta-") as tmp:
-            store = RunStore(Path(tmp) / "studio")
-            job, wall = run_job(spec, store, dataset=data, limit_train=limit_train,
-                                limit_test=limit_test, timeout=2 * 3600)
-            snap, run = job.snapshot(), store.get_run(job.run_id)
+        snap, run, wall = run_in_scratch_store(spec, data, limit_train, limit_test,
+                                               prefix="bench-tta-")
         accuracy = snap["test_accuracy"]
         epoch, fit_to_goal = first_epoch_reaching(snap["history"], goal)
         rows.append({
