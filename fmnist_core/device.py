@@ -43,5 +43,13 @@ def device_info() -> dict[str, str]:
 
 
 def device_label() -> str:
+    """E.g. "CPU (2 cores) · tensorflow · bfloat16 training" (see fmnist_core.precision)."""
+    from fmnist_core import precision
+
     info = device_info()
-    return f"{info['device']} ({info['detail']}) · {info['backend']}"
+    label = f"{info['device']} ({info['detail']}) · {info['backend']}"
+    try:
+        policy = precision.training_policy(info)
+    except ValueError:
+        return f"{label} · {precision.ENV} not understood (auto, float32 or bfloat16)"
+    return label + (" · bfloat16 training" if policy == precision.MIXED else "")

@@ -46,16 +46,21 @@ def train(job: TrainingJob) -> None:
     """Trains `job.spec` on its data and ends the job with a final status."""
     import keras
 
-    from fmnist_core import estimate
+    from fmnist_core import estimate, precision
     from fmnist_core.device import device_info
-    from fmnist_core.model import (build_model, compile_model, fit_labels, train_flops_per_image,
-                                   with_test_flip)
+    from fmnist_core.model import (build_model, compile_model, copy_trained, fit_labels,
+                                   train_flops_per_image, with_test_flip)
 
     if job.stop_requested:
         job.finish("stopped", "Stopped before training began.")
         return
     info = device_info()
-    device = f"{info['device']} ({info['detail']})"
+    try:
+        policy = precision.training_policy(info)
+    except ValueError as err:  # the server's setting, told as it is
+        job.finish("failed", f"{err} Training did not start.")
+        return
+    device = f"{info['device']} ({info['detail']}{precision.label(policy)})"
     job.update(device=device)
     job.store_fields(status="running", device=device, backend=info["backend"], pid=os.getpid())
     data = job.dataset or load_dataset(job.spec.dataset)
@@ -66,6 +71,14 @@ def train(job: TrainingJob) -> None:
     steps = math.ceil(len(fit_xy[0]) / job.spec.batch_size)
     model = compile_model(build_model(job.spec, data.num_classes), job.spec,
                           steps_per_epoch=steps)
+    # `model` is float32: it is validated, tested, saved and inspected. It also trains,
+    # unless the arithmetic is bfloat16 (fmnist_core.precision): then a twin built from the
+    # same spec and the same starting weights trains, and hands its weights over each epoch.
+    trainer = model
+    if policy != "float32":
+        trainer = compile_model(build_model(job.spec, data.num_classes, dtype=policy),
+                                job.spec, steps_per_epoch=steps)
+        trainer.set_weights(model.get_weights())
     guess = estimate.for_spec(job.spec, len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
                               device=device, store=job.store)
     job.update(estimate=guess.epoch_seconds)
@@ -76,13 +89,15 @@ def train(job: TrainingJob) -> None:
     answering = with_test_flip(model) if job.spec.test_flip else model
     progress = _progress_callback(job, n_fit=len(fit_xy[0]), validation=val_xy,
                                   num_classes=data.num_classes, guess=guess,
-                                  answering=answering)
+                                  model=model, answering=answering)
     job.update(message="Training.")
     fit_started = time.perf_counter()
-    model.fit(fit_xy[0], fit_labels(job.spec, fit_xy[1], data.num_classes),
+    trainer.fit(fit_xy[0], fit_labels(job.spec, fit_xy[1], data.num_classes),
               batch_size=job.spec.batch_size, epochs=job.spec.epochs,
               callbacks=[progress], verbose=0)
     train_seconds = time.perf_counter() - fit_started
+    if trainer is not model:
+        copy_trained(trainer, model)
     seen = progress.images_seen
     rate = train_flops_per_image(model) * seen / train_seconds if seen else None
     job.store_fields(train_seconds=train_seconds, flops_per_second=rate)
@@ -194,9 +209,11 @@ def _did_not_learn(which: str, accuracy: float, num_classes: int, learning_rate:
 
 def _progress_callback(job: TrainingJob, n_fit: int,
                        validation: tuple[np.ndarray, np.ndarray] | None, num_classes: int,
-                       guess, answering):
+                       guess, model, answering):
     """The Keras callback that reports into `job`; built here so keras loads lazily.
-    `answering` is the model validation asks: the trained one, or its test-time flip."""
+    `model` is the float32 model the run keeps: the one training (the callback's
+    `self.model`), or the one a bfloat16 twin hands its weights to at each epoch's end.
+    `answering` is the model validation asks: `model`, or its test-time flip."""
     import keras
 
     spec = job.spec
@@ -297,6 +314,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
                 return
             logs = {k: float(v) for k, v in (logs or {}).items()}
             complete = self.batches == self.steps
+            if complete and self.model is not model:
+                model.set_weights(self.model.get_weights())
             per_class = None
             if validation is not None and complete and not job.stop_requested:
                 # validation runs here rather than through fit(validation_split=…), so a
@@ -324,7 +343,7 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             if not complete:
                 return
             if keeps_checkpoint(epoch + 1, spec.epochs):
-                save_checkpoint(job, self.model, epoch + 1)
+                save_checkpoint(job, model, epoch + 1)
                 self.checkpointed.add(epoch + 1)
             measured = row.get("val_accuracy", row.get("accuracy"))
             which = "validation" if "val_accuracy" in row else "training"

@@ -19,50 +19,57 @@ from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
 NUM_CLASSES = 10
 
 
-def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES) -> keras.Model:
+def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
+                dtype: str | None = None) -> keras.Model:
     """Builds (but does not compile) the model a spec describes.
 
     Args:
         spec: the validated spec.
         num_classes: width of the softmax output.
+        dtype: a Keras dtype policy for every layer but the softmax, which stays float32
+            (`"mixed_bfloat16"` to train in bfloat16, see `fmnist_core.precision`); None,
+            Keras's global policy (float32).
 
     Returns:
         A functional `keras.Model` mapping (batch, 28, 28) uint8 to (batch, num_classes)
         probabilities. Layer names: flip (with augmentation), conv1…, pool1…, flatten,
         dense, dropout, output.
     """
+    kw = {"dtype": dtype} if dtype else {}
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="image")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel")(x)
+    x = layers.Rescaling(1.0 / 255, name="rescale", **kw)(inputs)
+    x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel", **kw)(x)
     if spec.augment == "flip":
         # active only while training: a coat mirrored is still a coat (not so for digits,
         # where a mirrored 2 is no digit at all; the form says so)
-        x = TrainingFlip("horizontal", seed=spec.seed, name="flip")(x)
+        x = TrainingFlip("horizontal", seed=spec.seed, name="flip", **kw)(x)
     for block, filters in enumerate(spec.filters, start=1):
         for index in range(1, spec.convs_per_block + 1):
             name = conv_name(block, index, spec.convs_per_block)
             if spec.batch_norm:
                 # Bias is redundant before batch norm; the activation follows the norm.
                 x = layers.Conv2D(filters, spec.kernel_size, padding=spec.padding,
-                                  use_bias=False, name=name)(x)
+                                  use_bias=False, name=name, **kw)(x)
                 # momentum 0.9, not Keras's 0.99: the running statistics the trained model
                 # predicts with settle within a few dozen steps, so a class demo on a
                 # thousand images tests as well as it trained
-                x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-                x = layers.Activation(spec.activation, name=f"{name}_{spec.activation}")(x)
+                x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn", **kw)(x)
+                x = layers.Activation(spec.activation, name=f"{name}_{spec.activation}",
+                                      **kw)(x)
             else:
                 x = layers.Conv2D(filters, spec.kernel_size, padding=spec.padding,
-                                  activation=spec.activation, name=name)(x)
+                                  activation=spec.activation, name=name, **kw)(x)
         if spec.pooling == "max":
-            x = layers.MaxPooling2D(spec.pool_size, name=f"pool{block}")(x)
+            x = layers.MaxPooling2D(spec.pool_size, name=f"pool{block}", **kw)(x)
         elif spec.pooling == "avg":
-            x = layers.AveragePooling2D(spec.pool_size, name=f"pool{block}")(x)
-    x = layers.Flatten(name="flatten")(x)
+            x = layers.AveragePooling2D(spec.pool_size, name=f"pool{block}", **kw)(x)
+    x = layers.Flatten(name="flatten", **kw)(x)
     if spec.dense_units:
-        x = layers.Dense(spec.dense_units, activation=spec.activation, name="dense")(x)
+        x = layers.Dense(spec.dense_units, activation=spec.activation, name="dense", **kw)(x)
     if spec.dropout:
-        x = layers.Dropout(spec.dropout, seed=spec.seed, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
+        x = layers.Dropout(spec.dropout, seed=spec.seed, name="dropout", **kw)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output",
+                           dtype="float32" if dtype else None)(x)
     return keras.Model(inputs, outputs, name=_model_name(spec))
 
 
@@ -162,6 +169,19 @@ def compile_model(model: keras.Model, spec: ModelSpec,
         steps_per_execution=steps_per_execution(model, spec),
     )
     return model
+
+
+def copy_trained(source: keras.Model, target: keras.Model) -> None:
+    """Gives `target` (compiled, built from the same spec) `source`'s weights and its
+    optimizer's state: a model trained in bfloat16 handing over to its float32 twin, whose
+    weights and moments are float32 all along."""
+    target.set_weights(source.get_weights())
+    if source.optimizer is None or target.optimizer is None:
+        return
+    if not target.optimizer.built:
+        target.optimizer.build(target.trainable_variables)
+    for mine, theirs in zip(target.optimizer.variables, source.optimizer.variables):
+        mine.assign(theirs)
 
 
 def fit_labels(spec: ModelSpec, y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:

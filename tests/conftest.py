@@ -17,6 +17,9 @@ os.environ["STUDIO_TEST_LIMIT"] = "500"
 # Pages under AppTest train in threads, where a test can inject a fault (a full disk);
 # tests/test_worker.py and the browser tests cover worker processes.
 os.environ["STUDIO_TRAINING_WORKER"] = "thread"
+# Float32 arithmetic, so every figure the tests check is the same on every CPU (by default a
+# CPU with bfloat16 instructions trains in bfloat16); tests/test_precision.py covers that.
+os.environ.setdefault("STUDIO_PRECISION", "float32")
 
 import pytest  # noqa: E402
 

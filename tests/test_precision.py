@@ -1,0 +1,145 @@
+"""Training in bfloat16 (fmnist_core.precision): the choice, the twin models, a whole run.
+
+The rest of the suite trains in float32 (conftest pins STUDIO_PRECISION), so its figures are
+the same on every CPU; these tests force bfloat16, which any CPU can compute (emulated where
+it has no bfloat16 instructions, natively on one that has).
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from fmnist_core import precision
+from fmnist_core.fitloop import split_validation, validate
+from fmnist_core.job import TrainingJob
+from fmnist_core.model import build_model, compile_model, copy_trained, with_test_flip
+from fmnist_core.spec import ModelSpec, preset
+
+CPU = {"backend": "tensorflow", "device": "CPU", "detail": "2 cores"}
+
+
+@pytest.mark.parametrize(("value", "native", "info", "expected"), [
+    ("float32", True, CPU, "float32"),
+    ("bfloat16", False, CPU, "mixed_bfloat16"),
+    ("", True, CPU, "mixed_bfloat16"),  # unset means auto
+    ("AUTO", False, CPU, "float32"),  # no bfloat16 instructions: emulated, slower
+    ("auto", True, {**CPU, "device": "GPU", "detail": "H200"}, "float32"),
+    ("auto", True, {**CPU, "backend": "jax"}, "float32"),
+])
+def test_the_policy_follows_the_setting_and_the_cpu(monkeypatch, value, native, info,
+                                                    expected):
+    monkeypatch.setenv(precision.ENV, value)
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
+    assert precision.training_policy(info) == expected
+    assert precision.label(expected) == (", bfloat16 compute" if "bf" in expected else "")
+
+
+def test_an_unknown_setting_is_one_sentence(monkeypatch):
+    monkeypatch.setenv(precision.ENV, "fp8")
+    with pytest.raises(ValueError, match=r"^STUDIO_PRECISION must be auto, float32 or "
+                                         r"bfloat16, not 'fp8'\.$"):
+        precision.training_policy(CPU)
+
+
+def test_the_cpu_check_reads_the_flags():
+    flags = open("/proc/cpuinfo").read()
+    expected = "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
+    assert precision.cpu_has_native_bfloat16() is expected
+
+
+def test_a_bfloat16_model_computes_in_bfloat16_and_answers_in_float32():
+    spec = preset("best")
+    model = build_model(spec, dtype=precision.MIXED)
+    policies = {layer.name: layer.dtype_policy.name for layer in model.layers[1:]}
+    assert policies.pop("output") == "float32"
+    assert set(policies.values()) == {"mixed_bfloat16"}
+    assert {w.dtype for w in model.weights} == {"float32"}  # the weights stay float32
+    x = np.zeros((2, 28, 28), np.uint8)
+    assert keras.ops.convert_to_numpy(model(x)).dtype == np.float32
+    assert keras.ops.convert_to_numpy(model.get_layer("conv1a")(
+        keras.ops.zeros((1, 28, 28, 1)))).dtype == keras.ops.convert_to_numpy(
+        keras.ops.zeros((1,), "bfloat16")).dtype
+    assert {layer.dtype_policy.name for layer in build_model(spec).layers[1:]} == {"float32"}
+
+
+def test_copy_trained_hands_weights_and_optimizer_state_to_the_float32_twin(small_data):
+    spec = preset("seed-cnn").replace(epochs=1)
+    keras.utils.set_random_seed(0)
+    steps = 1000 // spec.batch_size
+    trainer = compile_model(build_model(spec, dtype=precision.MIXED), spec, steps)
+    model = compile_model(build_model(spec), spec, steps)
+    trainer.set_weights(model.get_weights())
+    x, y = small_data.x_train[:1000], small_data.y_train[:1000]
+    trainer.fit(x, y, batch_size=spec.batch_size, epochs=1, verbose=0)
+    copy_trained(trainer, model)
+    for mine, theirs in zip(model.get_weights(), trainer.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert int(model.optimizer.iterations) == int(trainer.optimizer.iterations) == 8
+    for mine, theirs in zip(model.optimizer.variables, trainer.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
+                                      keras.ops.convert_to_numpy(theirs))
+    test = small_data.x_test[:200]
+    float32 = model.predict(test, verbose=0)
+    bfloat16 = trainer.predict(test, verbose=0)
+    assert float32.dtype == np.float32
+    # the same network: bfloat16's 8-bit mantissa moves a probability by a little
+    assert np.abs(float32 - bfloat16).max() < 0.1
+    assert (float32.argmax(1) == bfloat16.argmax(1)).mean() > 0.9
+
+
+def test_a_run_in_bfloat16_keeps_a_float32_model_and_checkpoints(store, small_data,
+                                                                 monkeypatch):
+    monkeypatch.setenv(precision.ENV, "bfloat16")
+    spec = ModelSpec(conv_blocks=2, filters=(16, 32), dense_units=64, epochs=2,
+                     batch_size=64, augment="flip", test_flip=True)
+    job = TrainingJob(spec, "alice", store, dataset=small_data)
+    job.start()
+    assert job.wait(180), "training did not finish in time"
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    run = store.get_run(job.run_id)
+    assert run["device"].endswith(", bfloat16 compute)")
+    assert snap["test_accuracy"] > 0.55  # chance is 0.10
+    assert [row["epoch"] for row in snap["history"]] == [1, 2]
+    assert all(0.3 < row["val_accuracy"] <= 1 for row in snap["history"])
+    saved = keras.models.load_model(store.model_file(job.run_id))
+    assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    # each epoch was validated in float32 with the weights its checkpoint keeps, and the
+    # last checkpoint holds the weights the model file was saved with
+    _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
+    rows = {row["epoch"]: row for row in store.epochs(job.run_id)}
+    checkpoints = store.checkpoints(job.run_id)
+    assert list(checkpoints) == [1, 2]
+    for epoch, path in checkpoints.items():
+        twin = build_model(spec)
+        twin.load_weights(path)
+        scores, _ = validate(with_test_flip(twin), x_val, y_val, 10)
+        assert scores["val_accuracy"] == pytest.approx(rows[epoch]["val_accuracy"], abs=1e-6)
+    test = small_data.x_test[:100]
+    np.testing.assert_allclose(with_test_flip(twin).predict(test, verbose=0),
+                               saved.predict(test, verbose=0), atol=1e-6)
+
+
+def test_an_unknown_setting_fails_the_run_with_its_sentence(store, small_data, monkeypatch):
+    monkeypatch.setenv(precision.ENV, "half")
+    job = TrainingJob(preset("quick").replace(epochs=1), "alice", store, dataset=small_data)
+    job.start()
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap["status"] == "failed"
+    assert snap["message"] == ("STUDIO_PRECISION must be auto, float32 or bfloat16, not "
+                               "'half'. Training did not start.")
+    assert store.get_run(job.run_id)["status"] == "failed"
+
+
+def test_the_sidebar_label_says_how_training_computes(monkeypatch):
+    from fmnist_core.device import device_label
+
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setenv(precision.ENV, "auto")
+    assert device_label().endswith(" · tensorflow · bfloat16 training")
+    monkeypatch.setenv(precision.ENV, "float32")
+    assert device_label().endswith(" · tensorflow")
+    monkeypatch.setenv(precision.ENV, "fp8")
+    assert device_label().endswith(" · STUDIO_PRECISION not understood (auto, float32 or "
+                                   "bfloat16)")
