@@ -3,7 +3,8 @@
 For the seed-cnn and quick presets, one epoch each: A is a `TrainingJob` (worker thread,
 progress callback, snapshots, run store, test evaluation, saved model), B is what a plain
 Keras user writes with the engine's own `build_model` / `compile_model`: the same seed, data,
-train/validation split, batch size and epochs, `model.fit(..., verbose=0)`, and W is A in a
+train/validation split, batch size, epochs and arithmetic (`fmnist_core.precision`),
+`model.fit(..., verbose=0)`, and W is A in a
 worker process, as the server trains (`fmnist_core.worker`: one process reused for every
 run, loading the data itself, its progress relayed back). They alternate (A B W, W B A,
 A B W) after one unmeasured warm-up of each, and the median of the per-round ratios is
@@ -54,13 +55,18 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
     import keras
 
     from fmnist_core import fitloop as training
+    from fmnist_core import precision
+    from fmnist_core.device import device_info
     from fmnist_core.model import build_model, compile_model
 
     started = time.perf_counter()
     x, y = data.x_train[:limit_train], data.y_train[:limit_train]
     keras.utils.set_random_seed(spec.seed)
     args, kwargs = plain_fit_kwargs(spec, x, y)
-    model = compile_model(build_model(spec, data.num_classes), spec,
+    # the arithmetic the engine trains in here (float32, or bfloat16 on a CPU made for it)
+    policy = precision.training_policy(device_info())
+    model = compile_model(build_model(spec, data.num_classes,
+                                      dtype=None if policy == "float32" else policy), spec,
                           steps_per_epoch=math.ceil(len(args[0]) / spec.batch_size))
     fit_started = time.perf_counter()
     history = model.fit(*args, **kwargs)
