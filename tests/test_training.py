@@ -177,10 +177,10 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch)
 
     real_build = model_module.build_model
 
-    def build_or_fail(spec, num_classes=10):
+    def build_or_fail(spec, num_classes=10, dtype=None):
         if spec.dense_units == 13:
             raise RuntimeError("layer exploded")
-        return real_build(spec, num_classes)
+        return real_build(spec, num_classes, dtype=dtype)
 
     monkeypatch.setattr(model_module, "build_model", build_or_fail)
     data = tiny_data()
