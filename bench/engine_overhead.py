@@ -65,8 +65,7 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
     args, kwargs = plain_fit_kwargs(spec, x, y)
     # the arithmetic the engine trains in here (float32, or bfloat16 on a CPU made for it)
     policy = precision.training_policy(device_info())
-    model = compile_model(build_model(spec, data.num_classes,
-                                      dtype=None if policy == "float32" else policy), spec,
+    model = compile_model(build_model(spec, data.num_classes, dtype=policy), spec,
                           steps_per_epoch=math.ceil(len(args[0]) / spec.batch_size))
     fit_started = time.perf_counter()
     history = model.fit(*args, **kwargs)
