@@ -75,15 +75,28 @@ if job is None:
 queued_at_draw = job.status == "queued"
 
 
+def _live_state() -> tuple[dict, bool, bool, int]:
+    """What `live` draws, read before it draws anything: (snapshot, done, stop requested,
+    trainings running)."""
+    done = job.done  # first: a run that is done has its final snapshot
+    snap = job.snapshot()
+    queued = snap["status"] == "queued"
+    return (snap, done, False if done else job.stop_requested,
+            queue.running_count() if queued else 0)
+
+
 @st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
 def live() -> None:
-    snap = job.snapshot()
+    # the run store's database away: the sentence in its place until a next run reads it
+    state = resources.read_or_say(_live_state)
+    if state is None:
+        return
+    snap, done, stop_requested, running = state
     status = snap["status"]
     if status == "queued":
         position = snap["queue_position"] or 1
         st.info(f"Queued: number {position} in line ({position - 1} waiting ahead of yours, "
-                f"{queue.running_count()} training now). It starts by itself when a slot is "
-                "free.")
+                f"{running} training now). It starts by itself when a slot is free.")
         if st.button("Cancel my queued training", key="cancel"):
             queue.stop(job.run_id, owner)
             st.rerun()
@@ -91,23 +104,23 @@ def live() -> None:
     if queued_at_draw:
         st.rerun()  # it has started: redraw the page at the training pace
     steps_total = (snap["batches_per_epoch"] or 0) * snap["epochs"]
-    if steps_total and not job.done:
+    if steps_total and not done:
         st.progress(min(1.0, snap["steps_done"] / steps_total),
                     text=train_view.progress_text(snap))
-    if not job.done:
+    if not done:
         c1, c2 = st.columns([3, 1])
         c1.caption(snap["message"])
-        if c2.button("Stop", key="stop", disabled=job.stop_requested):
+        if c2.button("Stop", key="stop", disabled=stop_requested):
             queue.stop(job.run_id, owner)
             st.toast("Stopping after the current batch.")
     if snap["batch_points"] or snap["history"]:
         st.plotly_chart(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
                         width="stretch", key="curves")
-    elif not job.done:
+    elif not done:
         st.caption("The curves start with the first batches: building the network and "
                    "preparing its first training step take a few seconds.")
     train_view.class_progress(snap, resources.dataset(data_name).class_names)
-    if job.done:
+    if done:
         _result(snap)
         if st.session_state.get("shown_done") != job.run_id:
             st.session_state["shown_done"] = job.run_id

@@ -38,6 +38,32 @@ def page_that_loses_the_database():
     resources.run_page(Page())
 
 
+def page_whose_fragment_reads_first():
+    import streamlit as st
+
+    from fmnist_core.db import StoreUnavailableError
+    from ui import resources
+
+    SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
+                "this page comes back by itself once it is running again.")
+
+    def read():
+        if st.session_state.get("away"):
+            raise StoreUnavailableError(SENTENCE)
+        return 7
+
+    @st.fragment(run_every=1.0)
+    def live():
+        value = resources.read_or_say(read)
+        if value is None:
+            return
+        st.metric("Epoch", value)
+        st.caption("drawn from the store")
+
+    st.title("Train")
+    live()
+
+
 def page_with_another_error():
     from ui import resources
 
@@ -72,3 +98,30 @@ def test_other_errors_are_not_hidden():
     at = AppTest.from_function(page_with_another_error, default_timeout=30)
     at.run()
     assert at.exception and not at.error
+
+
+def test_a_polling_fragment_that_reads_first_is_the_sentence_alone_and_comes_back():
+    at = AppTest.from_function(page_whose_fragment_reads_first, default_timeout=30)
+    at.run()
+    assert [m.value for m in at.metric] == ["7"] and not at.error
+    at.session_state["away"] = True
+    at.run()
+    # nothing half drawn: the sentence instead of the fragment, the rest of the page kept
+    assert not at.exception
+    assert [e.value for e in at.error] == [SENTENCE]
+    assert not at.metric and not at.caption and at.title[0].value == "Train"
+    at.session_state["away"] = False
+    at.run()
+    assert [m.value for m in at.metric] == ["7"] and not at.error
+
+
+def test_read_or_say_lets_other_errors_through():
+    import pytest
+
+    from ui import resources
+
+    def broken():
+        raise ValueError("a bug, not the database")
+
+    with pytest.raises(ValueError, match="a bug"):
+        resources.read_or_say(broken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from typing import Callable, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -13,6 +14,8 @@ from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
 from fmnist_core.runs import RunNotFoundError, RunStore, StoreUnavailableError, default_home
 from fmnist_core.executors import ClusterUnavailableError, executor_from_env
 from fmnist_core.jobqueue import JobQueue, env_int
+
+T = TypeVar("T")
 
 SESSION_CHECK_SECONDS = 5.0
 # A queued run is cancelled once its owner has had no page open for this long: long enough
@@ -91,6 +94,20 @@ def store_error(err: BaseException | None) -> StoreUnavailableError | None:
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return None
+
+
+def read_or_say(read: Callable[[], T]) -> T | None:
+    """`read()`, or None once the sentence is drawn in its place when the run store's
+    database is away. For a fragment that polls the store (`run_every`): reading everything
+    before drawing anything, it never stops half drawn, and its own next run brings it back."""
+    try:
+        return read()
+    except Exception as err:  # noqa: BLE001 - only the database's absence is handled here
+        found = store_error(err)
+        if found is None:
+            raise
+        st.error(str(found), icon=":material/cloud_off:")
+        return None
 
 
 def store_unavailable(err: StoreUnavailableError) -> None:
