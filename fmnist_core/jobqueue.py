@@ -27,7 +27,7 @@ from fmnist_core.datasets import Dataset
 from fmnist_core.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
 from fmnist_core.job import TrainingJob, initial_state
 from fmnist_core.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
-                              RunNotFoundError, RunStore)
+                              RunNotFoundError, RunStore, StoreUnavailableError)
 from fmnist_core.spec import ModelSpec
 
 __all__ = ["JobQueue", "RunHandle", "OwnerLimitError", "env_int"]
@@ -136,10 +136,24 @@ class JobQueue:
         """Stops (or, while queued, cancels) a run of `owner`'s; `owner=None` is the
         teacher, who may stop any run.
 
+        A run training on this server stops even while the run store's database is away:
+        its owner is known here, and the store hears of the stop once it answers again.
+
         Raises:
             PermissionError: the run belongs to someone else.
             KeyError: no such run.
+            StoreUnavailableError: a run trained elsewhere, and the database is away.
         """
+        job = self._jobs.get(run_id)
+        if job is not None and not job.done:
+            if owner is not None and job.owner != owner:
+                raise PermissionError("Only the person who started this training can stop it.")
+            try:
+                self.store.request_stop(run_id)
+            except StoreUnavailableError:
+                pass  # the job writes how it ended once the database is back
+            job.stop()
+            return
         try:
             run = self.store.get_run(run_id)
         except (RunNotFoundError, ValueError):

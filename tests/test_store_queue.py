@@ -283,3 +283,36 @@ def test_a_training_that_ends_while_the_database_is_away_keeps_its_result(store,
     assert run["epochs_run"] == len(complete) > epochs_before
     assert len(store.epochs(job.run_id)) == len(snap["history"])
     assert "store_error" not in job.snapshot()
+
+
+@pytest.mark.databases("postgresql")
+def test_stop_reaches_a_run_training_here_while_the_database_is_away(queues, store, postgres):
+    here, elsewhere = queues
+    handle = here.submit(SPEC.replace(epochs=200, batch_size=8), "alice")
+    wait_for(lambda: store.epochs(handle.run_id), what="the first epoch in the store")
+    postgres.stop()
+    try:
+        # the server that trains it knows its owner without the store
+        with pytest.raises(PermissionError):
+            here.stop(handle.run_id, "bob")
+        # another server asks the store, which is away: one sentence, not a stop
+        with pytest.raises(StoreUnavailableError):
+            elsewhere.stop(handle.run_id, "alice")
+        assert not handle.stop_requested
+        here.stop(handle.run_id, "alice")
+        assert handle.wait(60)
+        snap = handle.snapshot()
+        assert snap["status"] == "stopped" and snap["test_accuracy"] is not None
+        assert "store_error" in snap  # it ended while the database was away
+    finally:
+        postgres.start()
+
+    def stored_result():
+        try:
+            run = store.get_run(handle.run_id)
+        except StoreUnavailableError:
+            return None  # still coming back
+        return run if run["status"] == "stopped" else None
+
+    run = wait_for(stored_result, timeout=30, what="the stop written once the database is back")
+    assert run["test_accuracy"] == snap["test_accuracy"] and run["model_path"]
