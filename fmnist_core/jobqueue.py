@@ -229,7 +229,10 @@ class JobQueue:
     def _job_done(self, job: TrainingJob) -> None:
         with self._lock:
             self._running.discard(job.run_id)
-        self.pump()
+        try:
+            self.pump()
+        except StoreUnavailableError:
+            pass  # a run that ended while the database is away: the tick claims the next
 
     def _forget_old(self) -> None:
         ended = [rid for rid, job in self._jobs.items() if job.done]

@@ -286,6 +286,7 @@ def test_a_training_that_ends_while_the_database_is_away_keeps_its_result(store,
 
 
 @pytest.mark.databases("postgresql")
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_stop_reaches_a_run_training_here_while_the_database_is_away(queues, store, postgres):
     here, elsewhere = queues
     handle = here.submit(SPEC.replace(epochs=200, batch_size=8), "alice")
@@ -316,3 +317,6 @@ def test_stop_reaches_a_run_training_here_while_the_database_is_away(queues, sto
 
     run = wait_for(stored_result, timeout=30, what="the stop written once the database is back")
     assert run["test_accuracy"] == snap["test_accuracy"] and run["model_path"]
+    # the line moves on: the next run starts once the database is back
+    following = elsewhere.submit(SPEC, "carol")
+    assert following.wait(60) and following.snapshot()["status"] == "completed"
