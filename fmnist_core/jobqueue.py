@@ -145,25 +145,24 @@ class JobQueue:
             StoreUnavailableError: a run trained elsewhere, and the database is away.
         """
         job = self._jobs.get(run_id)
-        if job is not None and not job.done:
-            if owner is not None and job.owner != owner:
-                raise PermissionError("Only the person who started this training can stop it.")
+        trains_here = job is not None and not job.done
+        if trains_here:
+            run = {"owner": job.owner, "status": "running"}
+        else:
             try:
-                self.store.request_stop(run_id)
-            except StoreUnavailableError:
-                pass  # the job writes how it ended once the database is back
-            job.stop()
-            return
-        try:
-            run = self.store.get_run(run_id)
-        except (RunNotFoundError, ValueError):
-            raise KeyError(f"There is no training {run_id}.") from None
+                run = self.store.get_run(run_id)
+            except (RunNotFoundError, ValueError):
+                raise KeyError(f"There is no training {run_id}.") from None
         if owner is not None and run["owner"] != owner:
             raise PermissionError("Only the person who started this training can stop it.")
         if run["status"] == "queued" and self.store.cancel_queued(run_id):
             return
-        self.store.request_stop(run_id)
-        job = self._jobs.get(run_id)
+        try:
+            self.store.request_stop(run_id)
+        except StoreUnavailableError:
+            if not trains_here:
+                raise
+            # the job stops all the same, and writes how it ended once the database is back
         if job is not None:
             job.stop()
 

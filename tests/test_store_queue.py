@@ -35,6 +35,19 @@ def tiny_data(n=256):
     return Dataset("fashion_mnist", x, y, x[:64], y[:64], tuple("abcdefghij"), "test")
 
 
+def stored_once_back(store, run_id: str, status: str) -> dict:
+    """The run as the store has it once the database answers again and the run's end, with
+    `status`, is written there."""
+    def written():
+        try:
+            run = store.get_run(run_id)
+        except StoreUnavailableError:
+            return None  # still coming back
+        return run if run["status"] == status else None
+
+    return wait_for(written, timeout=30, what=f"the run {status} in the store once it is back")
+
+
 @pytest.fixture
 def queues(store):
     """Two servers' queues on one store (threads train; their ticks run every 0.2 s)."""
@@ -269,14 +282,7 @@ def test_a_training_that_ends_while_the_database_is_away_keeps_its_result(store,
     finally:
         postgres.start()
 
-    def stored_result():
-        try:
-            run = store.get_run(job.run_id)
-        except StoreUnavailableError:
-            return None  # still coming back
-        return run if run["status"] == "stopped" else None
-
-    run = wait_for(stored_result, timeout=30, what="the result written once the database is back")
+    run = stored_once_back(store, job.run_id, "stopped")
     assert run["test_accuracy"] == snap["test_accuracy"] and run["model_path"]
     assert run["progress"]["status"] == "stopped" and "store_error" not in run["progress"]
     complete = [row for row in snap["history"] if row.get("complete", True)]
@@ -308,14 +314,7 @@ def test_stop_reaches_a_run_training_here_while_the_database_is_away(queues, sto
     finally:
         postgres.start()
 
-    def stored_result():
-        try:
-            run = store.get_run(handle.run_id)
-        except StoreUnavailableError:
-            return None  # still coming back
-        return run if run["status"] == "stopped" else None
-
-    run = wait_for(stored_result, timeout=30, what="the stop written once the database is back")
+    run = stored_once_back(store, handle.run_id, "stopped")
     assert run["test_accuracy"] == snap["test_accuracy"] and run["model_path"]
     # the line moves on: the next run starts once the database is back
     following = elsewhere.submit(SPEC, "carol")

@@ -106,15 +106,19 @@ def read_or_say(read: Callable[[], T]) -> T | None:
         found = store_error(err)
         if found is None:
             raise
-        st.error(str(found), icon=":material/cloud_off:")
+        _say(found)
         return None
 
 
 def store_unavailable(err: StoreUnavailableError) -> None:
     """The sentence, and a check every STORE_CHECK_SECONDS that reruns the page once the
     database answers again."""
-    st.error(str(err), icon=":material/cloud_off:")
+    _say(err)
     _await_store()
+
+
+def _say(err: StoreUnavailableError) -> None:
+    st.error(str(err), icon=":material/cloud_off:")
 
 
 @st.fragment(run_every=STORE_CHECK_SECONDS)

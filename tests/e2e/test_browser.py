@@ -4,7 +4,6 @@ Tests run in file order and share one server: the training test leaves the model
 prediction tests use.
 """
 
-import re
 import time
 
 import numpy as np
@@ -41,13 +40,14 @@ def stop_button(page):
                                                                  exact=True)
 
 
-def press_stop(page, timeout_s: float = 120):
+def press_stop(page, timeout_s: float = 120, ended=None):
     """Clicks Stop until the page says it is stopping: the live view redraws every second,
-    and a click that lands during a redraw is lost."""
+    and a click that lands during a redraw is lost. `ended`: a check that the run has ended,
+    for a page that cannot say so (the run store's database away)."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         button = stop_button(page)
-        if page.get_by_text("Stopped by you").count() or (
+        if page.get_by_text("Stopped by you").count() or (ended is not None and ended()) or (
                 button.count() and _disabled(button.first)):
             return
         if button.count():

@@ -15,9 +15,9 @@ import pytest
 from bench.common import CHROMIUM, studio_server
 from browsertools import shot, training_shown
 from fmnist_core.runs import RunStore, StoreUnavailableError
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from test_browser import _disabled, no_exception, press_stop, settle, start_training, stop_button
+from test_browser import no_exception, press_stop, settle, start_training, stop_button
 from test_sessions import new_page, run_of
+from waiting import wait_for
 
 UNREACHABLE = "cannot be reached"
 OUTAGE_EPOCHS = 200  # it ends when its owner presses Stop, the database away
@@ -161,7 +161,9 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
             # folder, and A's page (the sidebar asks the store) says the database is away
             no_exception(on_a)
             assert on_a.get_by_text(UNREACHABLE).count() == 0
-            _stop_until_saved(on_a, store, mine)
+            press_stop(on_a, ended=lambda: _saved(store, mine))
+            wait_for(lambda: _saved(store, mine), timeout=120, what="the stopped run's model",
+                     every=0.5)
             on_a.get_by_text(UNREACHABLE).first.wait_for(timeout=60_000)
             no_exception(on_a)
             shot(on_a, "servers-outage-a-train-ended")
@@ -190,22 +192,6 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
     finally:
         student.close()
         classmate.close()
-
-
-def _stop_until_saved(page, store, prefix: str, timeout_s: float = 120) -> None:
-    """Presses Stop until the run's model file is saved: the live view redraws every second,
-    and a click that lands during a redraw is lost; once the run has ended, the page shows
-    the database's absence instead of its result (the sidebar asks the store)."""
-    deadline = time.time() + timeout_s
-    while not _saved(store, prefix):
-        assert time.time() < deadline, "Stop did not end the run"
-        button = stop_button(page)
-        if button.count() and not _disabled(button.first):
-            try:
-                button.first.click(timeout=3000)
-            except PlaywrightTimeout:
-                pass  # redrawn between the check and the click
-        page.wait_for_timeout(500)  # the poll's pace, not a wait for something to happen
 
 
 def _saved(store, prefix: str) -> bool:
