@@ -3,18 +3,20 @@
 For the seed-cnn and quick presets, one epoch each: A is a `TrainingJob` (worker thread,
 progress callback, snapshots, run store, test evaluation, saved model), B is what a plain
 Keras user writes with the engine's own `build_model` / `compile_model`: the same seed, data,
-train/validation split, batch size, epochs and arithmetic (`fmnist_core.precision`),
-`model.fit(..., verbose=0)`, and W is A in a
-worker process, as the server trains (`fmnist_core.worker`: one process reused for every
-run, loading the data itself, its progress relayed back). They alternate (A B W, W B A,
-A B W) after one unmeasured warm-up of each, and the median of the per-round ratios is
-reported. The headline ratios compare the `model.fit` calls (A's and W's are the engine's
-own `train_seconds`, timed around its `model.fit`); the end-to-end ratios compare A's and
-W's start → done with B's build + fit + test evaluation + save.
+train/validation split, batch size, epochs and arithmetic (`fmnist_core.precision`), fed as
+the engine feeds its batches (`fmnist_core.feed`), `model.fit(..., verbose=0)`, and W is A in
+a worker process, as the server trains (`fmnist_core.worker`: one process reused for every
+run, loading the data itself, its progress relayed back). C is B with the arrays handed to
+`fit` as they are: Keras's own tf.data pipeline, whose autotuner stalls an iterator's end by
+up to seconds (see `fmnist_core.feed`); it is shown, not judged. They alternate (A B W C,
+C W B A, A B W C) after one unmeasured warm-up of each, and the median of the per-round
+ratios is reported. The headline ratios compare the `model.fit` calls (A's and W's are the
+engine's own `train_seconds`, timed around its `model.fit`); the end-to-end ratios compare
+A's and W's start → done with B's build + fit + test evaluation + save.
 
     .venv/bin/python bench/engine_overhead.py [--smoke]
 
---smoke: 2,000 training images, two rounds (A B W, W B A) without warm-up, not judged.
+--smoke: 2,000 training images, two rounds (A B W C, C W B A) without warm-up, not judged.
 """
 
 from __future__ import annotations
@@ -31,27 +33,48 @@ PRESETS = ("seed-cnn", "quick")
 TARGET_RATIO = 1.03
 
 
-def plain_fit_kwargs(spec, x, y) -> tuple[tuple, dict]:
+def plain_fit_kwargs(spec, x, y, fed: bool = True) -> tuple[tuple, dict]:
     """(positional args, keyword args) of the plain `model.fit` that mirrors
     `TrainingJob._train`: the engine's own train/validation split and validation batch size
-    where it has them, else Keras's `validation_split`."""
+    where it has them, else Keras's `validation_split`. `fed`: the batches come as the
+    engine feeds them (`fmnist_core.feed`: on TensorFlow a tf.data pipeline without
+    autotuning); else the arrays go to `fit` as most Keras code passes them."""
     from fmnist_core import fitloop as training
 
-    kwargs = {"batch_size": spec.batch_size, "epochs": spec.epochs, "verbose": 0}
+    feed = _feed() if fed else None
+    kwargs = {"epochs": spec.epochs, "verbose": 0}
     split = getattr(training, "split_validation", None)
     if split is None:
-        kwargs["validation_split"] = spec.validation_split
+        kwargs.update(batch_size=spec.batch_size, validation_split=spec.validation_split)
         return (x, y), kwargs
     fit_xy, val_xy = split(x, y, spec.validation_split)
+    eval_batch = getattr(training, "EVAL_BATCH_SIZE", None)
+    if feed is None:
+        args = fit_xy
+        kwargs["batch_size"] = spec.batch_size
+    else:
+        args, extra = feed.training_input(*fit_xy, spec.batch_size, seed=spec.seed)
+        kwargs.update(extra)
     if val_xy is not None:
-        kwargs["validation_data"] = val_xy
-        if hasattr(training, "EVAL_BATCH_SIZE"):
-            kwargs["validation_batch_size"] = training.EVAL_BATCH_SIZE
-    return fit_xy, kwargs
+        kwargs["validation_data"] = val_xy if feed is None else \
+            feed.labelled_input(*val_xy, eval_batch)
+        if isinstance(kwargs["validation_data"], tuple) and eval_batch:
+            kwargs["validation_batch_size"] = eval_batch
+    return args, kwargs
 
 
-def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
-    """B: build, compile, fit, evaluate and save without the engine's job machinery."""
+def _feed():
+    """`fmnist_core.feed`, or None in an engine from before it."""
+    try:
+        from fmnist_core import feed
+    except ImportError:
+        return None
+    return feed
+
+
+def plain_run(spec, data, limit_train, limit_test, out_dir: Path, fed: bool = True) -> dict:
+    """B: build, compile, fit, evaluate and save without the engine's job machinery (C:
+    the same with the arrays given to Keras as they are, `fed=False`)."""
     import keras
 
     from fmnist_core import fitloop as training
@@ -62,16 +85,24 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path) -> dict:
     started = time.perf_counter()
     x, y = data.x_train[:limit_train], data.y_train[:limit_train]
     keras.utils.set_random_seed(spec.seed)
-    args, kwargs = plain_fit_kwargs(spec, x, y)
+    args, kwargs = plain_fit_kwargs(spec, x, y, fed)
+    n_fit = len(x) - int(len(x) * spec.validation_split)
     # the arithmetic the engine trains in here (float32, or bfloat16 on a CPU made for it)
     policy = precision.training_policy(device_info())
     model = compile_model(build_model(spec, data.num_classes, dtype=policy), spec,
-                          steps_per_epoch=math.ceil(len(args[0]) / spec.batch_size))
+                          steps_per_epoch=math.ceil(n_fit / spec.batch_size))
     fit_started = time.perf_counter()
     history = model.fit(*args, **kwargs)
     fit_seconds = time.perf_counter() - fit_started
-    model.evaluate(data.x_test[:limit_test], data.y_test[:limit_test],
-                   batch_size=getattr(training, "EVAL_BATCH_SIZE", None), verbose=0)
+    x_test, y_test = data.x_test[:limit_test], data.y_test[:limit_test]
+    eval_batch = getattr(training, "EVAL_BATCH_SIZE", None)
+    feed = _feed() if fed else None
+    test = (x_test, y_test) if feed is None else feed.labelled_input(x_test, y_test,
+                                                                      eval_batch)
+    if isinstance(test, tuple):
+        model.evaluate(*test, batch_size=eval_batch, verbose=0)
+    else:
+        model.evaluate(test, verbose=0)
     model.save(out_dir / "plain.keras")
     total = time.perf_counter() - started
     val = history.history.get("val_accuracy")
@@ -105,15 +136,17 @@ def fresh_keras() -> None:
 def consecutive_runs(data, limit_train, limit_test, jobs: int) -> list[dict]:
     """The same quick epoch again and again in one process: plain `model.fit` in this
     process without clearing Keras's state between runs (what slowed the earlier benchmark's
-    long-lived process), the same with `clear_session` first, and the server's reused worker
-    process (which clears it before every job)."""
+    long-lived process), the same with `clear_session` first, the server's reused worker
+    process (which clears it before every job), and plain `model.fit` on the arrays, fed by
+    Keras's own pipeline (the slowdown's cause: `fmnist_core.feed`)."""
     from fmnist_core.runs import RunStore
     from fmnist_core.spec import preset
     from fmnist_core.worker import WorkerProcess
 
     spec = preset("quick").replace(epochs=1)
     series = {"plain fit, state kept": [], "plain fit, clear_session first": [],
-              "the server's reused worker": []}
+              "the server's reused worker": [],
+              "plain fit on the arrays (Keras's own pipeline)": []}
     worker = WorkerProcess()
     with tempfile.TemporaryDirectory(prefix="bench-consecutive-") as tmp:
         store, out_dir = RunStore(Path(tmp) / "studio"), Path(tmp)
@@ -128,6 +161,11 @@ def consecutive_runs(data, limit_train, limit_test, jobs: int) -> list[dict]:
         for _ in range(jobs):
             series["the server's reused worker"].append(
                 engine_run(spec, data, store, limit_train, limit_test, worker)["fit_seconds"])
+        for _ in range(jobs):
+            fresh_keras()
+            series["plain fit on the arrays (Keras's own pipeline)"].append(
+                plain_run(spec, data, limit_train, limit_test, out_dir,
+                          fed=False)["fit_seconds"])
     worker.close()
     rows = []
     for what, seconds in series.items():
@@ -161,15 +199,17 @@ def main() -> None:
             runners = {"engine": lambda: engine_run(spec, data, store, limit_train, limit_test),
                        "plain": lambda: plain_run(spec, data, limit_train, limit_test, out_dir),
                        "worker": lambda: engine_run(spec, data, store, limit_train, limit_test,
-                                                    worker)}
+                                                    worker),
+                       "arrays": lambda: plain_run(spec, data, limit_train, limit_test, out_dir,
+                                                   fed=False)}
             if not args.smoke:
                 for warm_up in runners.values():  # oneDNN, caches, imports
                     fresh_keras()
                     warm_up()
-            results = {"engine": [], "plain": [], "worker": []}
+            results = {which: [] for which in runners}
             for r in range(rounds):
-                order = ("engine", "plain", "worker") if r % 2 == 0 else \
-                    ("worker", "plain", "engine")
+                order = ("engine", "plain", "worker", "arrays") if r % 2 == 0 else \
+                    ("arrays", "worker", "plain", "engine")
                 for which in order:
                     fresh_keras()
                     result = runners[which]()
@@ -177,13 +217,14 @@ def main() -> None:
                     raw.append({"preset": name, "round": r + 1, "run": which, **result})
                     print(f"{name} round {r + 1} {which}: fit {result['fit_seconds']:.2f} s, "
                           f"total {result['total_seconds']:.2f} s", flush=True)
-            a, b, w = results["engine"], results["plain"], results["worker"]
+            a, b, w, c = (results[which] for which in ("engine", "plain", "worker", "arrays"))
             fit_ratio = median([x["fit_seconds"] / y["fit_seconds"] for x, y in zip(a, b)])
             total_ratio = median([x["total_seconds"] / y["total_seconds"]
                                   for x, y in zip(a, b)])
             worker_fit = median([x["fit_seconds"] / y["fit_seconds"] for x, y in zip(w, b)])
             worker_total = median([x["total_seconds"] / y["total_seconds"]
                                    for x, y in zip(w, b)])
+            arrays_fit = median([x["fit_seconds"] / y["fit_seconds"] for x, y in zip(c, b)])
             rows.append({
                 "preset": name,
                 "batch_size": spec.batch_size,
@@ -202,6 +243,8 @@ def main() -> None:
                 "engine val acc": a[-1]["val_accuracy"],
                 "plain val acc": b[-1]["val_accuracy"],
                 "worker val acc": w[-1]["val_accuracy"],
+                "arrays fit s": median([x["fit_seconds"] for x in c]),
+                "arrays / plain fit": arrays_fit,
             })
     worker.close()
     slowdown = consecutive_runs(data, limit_train, limit_test, 2 if args.smoke else 4)
@@ -218,7 +261,7 @@ def main() -> None:
         "smoke": args.smoke, "rows": rows, "runs": raw, "target_ratio": TARGET_RATIO,
         "consecutive": slowdown,
         "baseline": "build_model + compile_model + model.fit(verbose=0) with the engine's "
-                    "train/validation split and validation batch size; same seed",
+                    "train/validation split, validation batch size and input feed; same seed",
     })
 
 

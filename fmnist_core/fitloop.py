@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fmnist_core import feed
 from fmnist_core.datasets import load_dataset
 
 if TYPE_CHECKING:
@@ -92,9 +93,10 @@ def train(job: TrainingJob) -> None:
                                   model=model, answering=answering)
     job.update(message="Training.")
     fit_started = time.perf_counter()
-    trainer.fit(fit_xy[0], fit_labels(job.spec, fit_xy[1], data.num_classes),
-              batch_size=job.spec.batch_size, epochs=job.spec.epochs,
-              callbacks=[progress], verbose=0)
+    args, kwargs = feed.training_input(fit_xy[0], fit_labels(job.spec, fit_xy[1],
+                                                             data.num_classes),
+                                       job.spec.batch_size, seed=job.spec.seed)
+    trainer.fit(*args, epochs=job.spec.epochs, callbacks=[progress], verbose=0, **kwargs)
     train_seconds = time.perf_counter() - fit_started
     if trainer is not model:
         copy_trained(trainer, model)
@@ -374,7 +376,7 @@ def validate(model, x_val: np.ndarray, y_val: np.ndarray, num_classes: int
         ({"val_loss", "val_accuracy"}, per-class accuracy as a list of `num_classes`
         floats, NaN for a class absent from `y_val`).
     """
-    probs = np.asarray(model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    probs = np.asarray(feed.predict(model, x_val, EVAL_BATCH_SIZE))
     y = np.asarray(y_val, dtype=np.int64)
     # the clip matches Keras's sparse categorical cross-entropy on probabilities
     picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)

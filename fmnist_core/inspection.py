@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from fmnist_core import feed
 from fmnist_core.model import feature_layer_names
 
 PREDICT_BATCH_SIZE = 1000
@@ -102,7 +103,7 @@ def predict_proba(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SIZ
     if len(images) <= batch_size:
         # one batch: predict_on_batch skips predict's per-call set-up (about 0.1 s)
         return np.asarray(model.predict_on_batch(images), np.float32)
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+    return np.asarray(feed.predict(model, images, batch_size), np.float32)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 10) -> np.ndarray:

@@ -37,6 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from fmnist_core import feed
 from fmnist_core.inspection import _check_images
 from fmnist_core.model import output_layer
 
@@ -207,7 +208,7 @@ class _Extractor:
         if len(images) <= PREDICT_BATCH_SIZE:
             outputs = self.sub.predict_on_batch(images)  # no per-call set-up for one drawing
         else:
-            outputs = self.sub.predict(images, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+            outputs = feed.predict(self.sub, images, PREDICT_BATCH_SIZE)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         penultimate = np.asarray(outputs[0], np.float64)
         logits = penultimate @ self.kernel + self.bias

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from fmnist_core import feed
 from fmnist_core.inspection import FeatureExtractor, _check_image
 from fmnist_core.model import build_model, with_test_flip
 from fmnist_core.spec import ModelSpec
@@ -95,5 +96,4 @@ class EpochReplay:
     def predict(self, epoch: int, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """(n, classes) float32 probabilities of many images after `epoch`."""
         with self.at(epoch) as model:
-            return np.asarray(model.predict(images, batch_size=batch_size, verbose=0),
-                              dtype=np.float32)
+            return np.asarray(feed.predict(model, images, batch_size), dtype=np.float32)

@@ -8,7 +8,9 @@ import re
 from browsertools import charts_drawn, shot, watch_while_training
 from test_browser import no_exception, settle
 
-EPOCHS = 8
+# enough small batches that the run lasts several of the page's 1 s refreshes on a fast host
+EPOCHS = 12
+BATCH_SIZE = 32
 CLASS_EPOCHS = """() => {
   const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => {
     const title = p.layout && p.layout.title;
@@ -33,7 +35,7 @@ def test_a_shared_link_trains_and_inspect_replays_its_epochs(studio, page, studi
     from fmnist_core.runs import RunStore
 
     before = {run["id"] for run in RunStore(studio_home, recover=False).list_runs()}
-    page.goto(f"{studio}/train?preset=quick&epochs={EPOCHS}&filters=8")
+    page.goto(f"{studio}/train?preset=quick&epochs={EPOCHS}&filters=8&batch_size={BATCH_SIZE}")
     settle(page, "Start training")
     page.get_by_text("Conv 8 3×3").first.wait_for(timeout=60_000)  # the link filled the form
     page.get_by_text(f"All {EPOCHS} epoch(s)").first.wait_for(timeout=60_000)
