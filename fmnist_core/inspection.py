@@ -11,7 +11,6 @@ import dataclasses
 import numpy as np
 
 from fmnist_core import feed
-from fmnist_core.model import feature_layer_names
 
 PREDICT_BATCH_SIZE = 1000
 
@@ -44,6 +43,8 @@ class FeatureExtractor:
 
     def __init__(self, model):
         import keras
+
+        from fmnist_core.model import feature_layer_names  # Keras loads only when a model does
 
         self.model = model
         self.names = feature_layer_names(model)
@@ -100,9 +101,6 @@ def predict_proba(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SIZ
     images = _check_images(images)
     if len(images) == 0:
         return np.zeros((0, model.outputs[0].shape[-1]), np.float32)
-    if len(images) <= batch_size:
-        # one batch: predict_on_batch skips predict's per-call set-up (about 0.1 s)
-        return np.asarray(model.predict_on_batch(images), np.float32)
     return np.asarray(feed.predict(model, images, batch_size), np.float32)
 
 
