@@ -205,10 +205,7 @@ class _Extractor:
         self.bias = np.asarray(output.bias, np.float64) if output.use_bias else 0.0
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(images) <= PREDICT_BATCH_SIZE:
-            outputs = self.sub.predict_on_batch(images)  # no per-call set-up for one drawing
-        else:
-            outputs = feed.predict(self.sub, images, PREDICT_BATCH_SIZE)
+        outputs = feed.predict(self.sub, images, PREDICT_BATCH_SIZE)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         penultimate = np.asarray(outputs[0], np.float64)
         logits = penultimate @ self.kernel + self.bias

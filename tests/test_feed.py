@@ -66,6 +66,9 @@ def test_predict_answers_as_keras_does_on_the_arrays():
     x, _ = numbered(45)
     expected = model.predict(x, batch_size=20, verbose=0)
     np.testing.assert_allclose(feed.predict(model, x, 20), expected, rtol=1e-5, atol=1e-6)
+    one_batch = feed.predict(model, x[:7], 20)  # through predict_on_batch
+    assert isinstance(one_batch, np.ndarray)
+    np.testing.assert_allclose(one_batch, expected[:7], rtol=1e-5, atol=1e-6)
 
 
 def test_other_backends_get_the_arrays(monkeypatch):
