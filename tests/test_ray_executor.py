@@ -293,7 +293,10 @@ def test_a_studio_without_the_clusters_token_is_refused_in_one_sentence(ray_head
     cli = subprocess.run(
         [sys.executable, "-m", "fmnist_core", "train", "--ray", ray_head.address, "--home",
          str(tmp_path), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180,
-        env={**os.environ, "RAY_AUTH_TOKEN": "not-the-token"})
+        # Ray tries a refused connection once a second, 20 times by default (the sentence
+        # then comes after about 20 s): three tries give the same sentence sooner
+        env={**os.environ, "RAY_AUTH_TOKEN": "not-the-token",
+             "RAY_gcs_server_port_wait_time_s": "3"})
     assert cli.returncode == 2 and cli.stdout == ""
     last = cli.stderr.strip().splitlines()[-1]  # Ray's own retries are logged before it
     assert last.startswith(f"error: The Ray cluster at {ray_head.address} did not let the "

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from bench.common import studio_server, wait_rendered
-from browsertools import shot
+from browsertools import charts_drawn, shot
 
 PAGES = ("/", "/train", "/inspect", "/predict", "/runs")
 # emoji and pictographs: ⭐ and friends render as an empty box without an emoji font
@@ -112,7 +112,9 @@ def test_no_request_leaves_the_server_and_no_emoji_on_any_page(classroom, page, 
     assert icon.startswith("data:image/svg+xml"), icon
     for path in PAGES:
         open_page(page, url + path)
-        page.wait_for_timeout(1500)  # icons, fonts and charts load after the script run
+        # icons, fonts and charts load after the script run
+        page.wait_for_load_state("networkidle")
+        charts_drawn(page)
         assert not EMOJI.findall(visible_text(page)), (path, EMOJI.findall(visible_text(page)))
 
 
