@@ -88,7 +88,8 @@ def start_training(page, studio, epochs):
 def test_a_direct_link_on_a_fresh_server_goes_through_the_router(studio, page):
     # the very first request of this server: /runs, not /
     page.goto(studio + "/runs")
-    page.get_by_role("heading", name="Runs").first.wait_for(timeout=60_000)
+    # as long as any first wait here: this machine has stalled fresh servers for 30 s and more
+    page.get_by_role("heading", name="Runs").first.wait_for(timeout=120_000)
     settle(page)
     page.get_by_text("Device:").first.wait_for()  # the shared sidebar is there
     assert page.get_by_role("link", name="Predict").count() == 1
