@@ -1,3 +1,4 @@
+import re
 import time
 
 from pagetools import page_test, page_text
@@ -63,6 +64,8 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     assert "learned last; here so far:" in text
     (per_epoch,) = [m for m in at.metric if m.label == "Time per epoch"]
     assert per_epoch.delta.startswith("estimated ")  # the estimate next to the actual
+    assert re.search(r"Of the [\d.]+ s, the 2 epochs took [\d.]+ s; the other [\d.]+ s went "
+                     "to loading the images", text), "the training time left unexplained"
     from ui import resources
 
     run = resources.run_store().get_run(job_id)
@@ -228,3 +231,13 @@ def test_flip_smoothing_and_test_flip_are_in_the_form_and_flip_is_refused_for_di
         "Flip augmentation is for clothes, not digits: a mirrored 2 is no digit. Choose "
         "augmentation none for MNIST."]
     assert at.button(key="start").disabled
+
+
+def test_the_training_time_is_split_into_epochs_and_the_rest():
+    from ui.train_view import time_split
+
+    snap = {"history": [{"epoch": e, "seconds": 1.7} for e in range(1, 9)], "elapsed": 27.0}
+    assert time_split(snap) == (
+        "Of the 27 s, the 8 epochs took 14 s; the other 13 s went to loading the images, "
+        "building the network, testing it on the test images and saving it.")
+    assert time_split({"history": [], "elapsed": 3.0}) is None  # nothing measured yet

@@ -71,6 +71,19 @@ def progress_text(snap: dict) -> str:
     return " · ".join(parts)
 
 
+def time_split(snap: dict) -> str | None:
+    """Where the training time went: "Of the 27 s, the 8 epochs took 14 s; the other 13 s
+    went to ...", or None while nothing is measured."""
+    epochs = [row["seconds"] for row in snap["history"] if row.get("seconds") is not None]
+    elapsed = snap.get("elapsed")
+    if not epochs or not elapsed or elapsed < sum(epochs):
+        return None
+    count = f"the {len(epochs)} epochs" if len(epochs) > 1 else "the epoch"
+    return (f"Of the {duration(elapsed)}, {count} took {duration(sum(epochs))}; the other "
+            f"{duration(elapsed - sum(epochs))} went to loading the images, building the "
+            "network, testing it on the test images and saving it.")
+
+
 def result(snap: dict) -> None:
     """The run's outcome in one sentence, then its figures."""
     status = snap["status"]
@@ -94,6 +107,8 @@ def result(snap: dict) -> None:
                          else None), delta_color="off",
                   help="Measured on this run (after the first epoch, which also prepares "
                        "the training step), next to the estimate made before it started.")
+    if (split := time_split(snap)) is not None:
+        st.caption(split)
 
 
 def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
