@@ -64,7 +64,9 @@ def pick_sample(names: tuple[str, ...], x_test: np.ndarray, y_test: np.ndarray
                                         members.size - 1)
     position = pick_index.number_input(f"Example (0–{members.size - 1})", 0,
                                        members.size - 1, key="inspect_pick")
-    return x_test[members[position]], int(label), f"test image #{members[position]}"
+    # the example's place among its class, and the image's among all the test images
+    return (x_test[members[position]], int(label),
+            f"{names[label]} example {position} (test image #{members[position]})")
 
 
 def say_answer(probs: np.ndarray, names: tuple[str, ...], label: int | None, what: str,
