@@ -171,8 +171,9 @@ class PostgresDatabase(Database):
 
     def _unavailable(self) -> StoreUnavailableError:
         return StoreUnavailableError(
-            f"The run store's database ({self.describe()}) cannot be reached; this page "
-            "comes back by itself once it is running again.")
+            f"The saved runs cannot be reached right now, since their database "
+            f"({self.describe()}) does not answer; this page comes back by itself once it "
+            "does.")
 
     def _new_pool(self) -> Any:
         from psycopg.rows import dict_row

@@ -31,8 +31,8 @@ MAX_BATCH_POINTS = 2000
 STORE_RETRY_SECONDS = 1800.0
 # Shown with a result whose writes wait for the database; a server relaying this job's
 # snapshot is not told when they succeed, so it says nothing that turns false then.
-STORE_AWAY = ("The run store's database could not be reached as this run ended; its result "
-              "is kept and written there as soon as the database answers.")
+STORE_AWAY = ("The saved runs' database could not be reached as this run ended; its result "
+              "is kept and saved there as soon as the database answers.")
 
 
 def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from streamlit.testing.v1 import AppTest
 
 # the functions below run as scripts of their own (AppTest.from_function): this is theirs
 
-SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
-            "this page comes back by itself once it is running again.")
+SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL at "
+            "db.school/studio) does not answer; this page comes back by itself once it does.")
 
 
 def page_that_loses_the_database():
@@ -15,8 +15,9 @@ def page_that_loses_the_database():
     from fmnist_core.db import StoreUnavailableError
     from ui import resources
 
-    SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
-                "this page comes back by itself once it is running again.")
+    SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "
+                "at db.school/studio) does not answer; this page comes back by itself once "
+                "it does.")
 
     class Page:
         def run(self):
@@ -44,8 +45,9 @@ def page_whose_fragment_reads_first():
     from fmnist_core.db import StoreUnavailableError
     from ui import resources
 
-    SENTENCE = ("The run store's database (PostgreSQL at db.school/studio) cannot be reached; "
-                "this page comes back by itself once it is running again.")
+    SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "
+                "at db.school/studio) does not answer; this page comes back by itself once "
+                "it does.")
 
     def read():
         if st.session_state.get("away"):
