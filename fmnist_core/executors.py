@@ -93,13 +93,33 @@ class ProcessExecutor:
         self.slots = slots
         self.idle_seconds = idle_seconds
         self._idle: list[WorkerProcess] = []
+        self._busy = 0  # workers training a job now
         self._lock = threading.Lock()
+
+    def prepare(self) -> bool:
+        """Starts a worker ahead of the next job, unless one is idle already or every slot
+        is training: Keras imports in it (about 5 s on 2 cores) while a student fills in
+        the Train page, so Start trains at once. Kept, and ended when idle, like any idle
+        worker. Returns whether a worker was started."""
+        from fmnist_core.worker import WorkerProcess
+
+        with self._lock:
+            if self._idle or self._busy >= self.slots:
+                return False
+            try:
+                worker = WorkerProcess()
+            except OSError:
+                return False  # a process limit: the job will train in a thread
+            self._keep(worker)
+            return True
 
     def start(self, job: TrainingJob) -> None:
         worker = self._take()
         if worker is None:
             job.start()  # no process to be had (a process limit): train in a thread
             return
+        with self._lock:
+            self._busy += 1
         job.worker = worker
         job.mark_started()
         threading.Thread(target=self._run, args=(job, worker), name=f"relay-{job.run_id}",
@@ -131,15 +151,20 @@ class ProcessExecutor:
 
     def _release(self, worker: WorkerProcess) -> None:
         with self._lock:
+            self._busy -= 1
             if worker.alive and len(self._idle) < self.slots:
-                # kept for the next job (Keras already imported)
-                self._idle.append(worker)
-                worker.idle_since = time.monotonic()
-                timer = threading.Timer(self.idle_seconds, self._retire, [worker])
-                timer.daemon = True
-                timer.start()
+                self._keep(worker)  # for the next job (Keras already imported)
                 return
         worker.close()
+
+    def _keep(self, worker: WorkerProcess) -> None:
+        """Adds `worker` to the idle ones, to be ended after `idle_seconds` unused (the
+        caller holds the lock)."""
+        self._idle.append(worker)
+        worker.idle_since = time.monotonic()
+        timer = threading.Timer(self.idle_seconds, self._retire, [worker])
+        timer.daemon = True
+        timer.start()
 
     def _retire(self, worker: WorkerProcess) -> None:
         with self._lock:

@@ -177,6 +177,13 @@ class JobQueue:
     def waiting_count(self) -> int:
         return self.store.count("queued")
 
+    def prepare(self) -> None:
+        """Readies this server to train: a worker process started ahead of the next job,
+        where jobs train in worker processes (`ProcessExecutor.prepare`); else nothing."""
+        prepare = getattr(self.executor, "prepare", None)
+        if prepare is not None and not self._closed.is_set():
+            prepare()
+
     def where(self) -> str:
         """Where trainings run, for the sidebar."""
         return self.executor.where()

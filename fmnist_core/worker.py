@@ -150,6 +150,11 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
                     arrived.notify()
 
     threading.Thread(target=listen, name="worker-listen", daemon=True).start()
+    # the first job needs Keras and its backend: a worker started ahead of its job (a
+    # student has opened Train) imports them while the student is still choosing
+    from fmnist_core.device import device_info
+
+    device_info()
     while True:
         with arrived:
             arrived.wait_for(lambda: jobs)

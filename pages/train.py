@@ -56,6 +56,9 @@ else:
 
 job = _my_job()
 busy = job is not None and not job.done
+if not busy and not st.session_state.get("worker_prepared"):
+    st.session_state["worker_prepared"] = True  # once a session: Keras loads meanwhile
+    queue.prepare()
 if st.button("Start training", type="primary", disabled=bool(problem) or busy, key="start"):
     try:
         job = queue.submit(spec, owner)
