@@ -46,34 +46,21 @@ def test_a_job_trains_in_a_lower_priority_process_that_is_reused(queue, store):
     assert second.worker is worker and worker.jobs_run == 2  # Keras is imported once
 
 
-def test_a_worker_started_ahead_imports_keras_before_its_job_and_then_trains_it(
-        store, small_data):
+def test_a_worker_started_ahead_trains_the_next_job_and_an_idle_one_ends(store, small_data):
     queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: small_data,
                      worker_processes=True, worker_idle_seconds=1.0)
     try:
-        queue.prepare()  # what opening Train does
+        queue.prepare()  # what opening Train does: Keras imports before any job
         assert not queue.executor.prepare(), "a second worker while one waits idle"
-        (worker,) = queue.executor._idle
-        maps = Path(f"/proc/{worker.pid}/maps")
+        (ahead,) = queue.executor._idle
+        maps = Path(f"/proc/{ahead.pid}/maps")
         wait_for(lambda: "libtensorflow" in maps.read_text(), timeout=120,
                  what="the waiting worker to load TensorFlow")
-        job = queue.submit(TINY, "alice")
-        assert job.wait(120) and job.status == "completed", job.snapshot()["message"]
-        assert job.worker is worker and worker.jobs_run == 1
-        # unused again, it ends after the idle time, as any idle worker does
-        wait_for(lambda: not worker.alive, timeout=30, what="the idle worker to end")
-    finally:
-        queue.close()
-
-
-def test_an_idle_worker_is_ended_after_a_while_and_the_next_job_starts_a_new_one(store,
-                                                                                small_data):
-    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: small_data,
-                     worker_processes=True, worker_idle_seconds=1.0)
-    try:
         first = queue.submit(TINY, "alice")
-        assert first.wait(120) and first.status == "completed"
-        wait_for(lambda: not first.worker.alive, timeout=10, what="the idle worker to end")
+        assert first.wait(120) and first.status == "completed", first.snapshot()["message"]
+        assert first.worker is ahead and ahead.jobs_run == 1
+        # unused again, it ends after the idle time; the next job starts a new one
+        wait_for(lambda: not first.worker.alive, timeout=30, what="the idle worker to end")
         second = queue.submit(TINY, "alice")
         assert second.wait(120) and second.status == "completed"
         assert second.worker is not first.worker
