@@ -6,7 +6,7 @@ not the studio's own would show. A small quick-preset run is trained first by th
 itself (2,000 images), so `predict` has a model; its ten pictures are PNG files of official
 test images.
 
-- `describe --preset seed-cnn` (no training; imports Keras to build the model);
+- `describe --preset seed-cnn` (no training; arithmetic only, the backend never loads);
 - `predict --json --run RUN` on 10 pictures in one call (one model load, one batch);
 - `predict` on a file that is not a picture: refused before the backend loads.
 

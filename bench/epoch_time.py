@@ -98,9 +98,9 @@ def main() -> None:
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
     from fmnist_core import precision
+    from fmnist_core.anatomy import describe
     from fmnist_core.datasets import load_dataset
     from fmnist_core.device import device_info
-    from fmnist_core.model import describe
     from fmnist_core.runs import RunStore
     from fmnist_core.spec import preset
 

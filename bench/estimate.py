@@ -88,8 +88,8 @@ def variants():
 
 def measure(name, spec, store, data, limit):
     """(layers, n_fit, n_val, epoch-2 training seconds, epoch-2 validation seconds)."""
+    from fmnist_core.anatomy import describe
     from fmnist_core.fitloop import split_validation
-    from fmnist_core.model import describe
     from fmnist_core.worker import WorkerProcess
 
     spec = spec.replace(epochs=EPOCHS, target_accuracy=None)

@@ -64,7 +64,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from fmnist_core.model import describe
+    from fmnist_core.anatomy import describe
 
     spec = spec_from_args(args)
     info = describe(spec)

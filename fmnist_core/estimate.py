@@ -21,6 +21,7 @@ import math
 import statistics
 from typing import Any
 
+from fmnist_core.anatomy import describe, steps_per_execution_for, train_flops_from
 from fmnist_core.spec import ModelSpec
 
 # Seconds per unit on the reference 2-core CPU (fitted by bench/estimate.py).
@@ -73,8 +74,6 @@ def cost_terms(layers: list[dict[str, Any]]) -> dict[str, float]:
 def calls(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int) -> int:
     """Calls of the compiled training function per epoch: the engine trains several small
     batches per call (`steps_per_execution`), and Python's cost is paid per call."""
-    from fmnist_core.model import steps_per_execution_for, train_flops_from
-
     per_call = steps_per_execution_for(train_flops_from([row["flops"] for row in layers]),
                                        spec.batch_size)
     return math.ceil(math.ceil(n_fit / spec.batch_size) / per_call)
@@ -117,8 +116,6 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
         layers: the layer table when already at hand (`describe(spec)["layers"]`).
     """
     if layers is None:
-        from fmnist_core.model import describe
-
         layers = describe(spec)["layers"]
     train, val = raw_epoch(layers, spec, n_fit, n_val)
     factor, used = 1.0, 0

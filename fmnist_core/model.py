@@ -1,4 +1,4 @@
-"""Build a Keras 3 model from a ModelSpec, and describe it without training.
+"""Build a Keras 3 model from a ModelSpec (its layer table without Keras: `anatomy`).
 
 Every model starts with `keras.Input((28, 28), uint8)` and a `Rescaling` layer, so the data
 stays uint8 in memory and every layer has an output a sub-model can expose for inspection.
@@ -8,15 +8,12 @@ PyTorch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 from keras import layers
 
+from fmnist_core.anatomy import NUM_CLASSES, steps_per_execution_for, train_flops_from
 from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
-
-NUM_CLASSES = 10
 
 
 def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
@@ -119,22 +116,9 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
         return model.layers[-1]
 
 
-# One call into the compiled training function trains a few small batches at once (Keras's
-# steps_per_execution), about this much work, so Python's per-step cost stays small while
-# the progress callback still hears from the worker several times a second on a 2-core CPU.
-WORK_PER_EXECUTION = 8e9  # FLOPs ≈ 0.25 s at 30 GFLOP/s
-MAX_STEPS_PER_EXECUTION = 8
-
-
 def steps_per_execution(model: keras.Model, spec: ModelSpec) -> int:
     """Batches per call of the training function: 1 for heavy models, up to 8 for tiny ones."""
     return steps_per_execution_for(train_flops_per_image(model), spec.batch_size)
-
-
-def steps_per_execution_for(train_flops: int, batch_size: int) -> int:
-    """`steps_per_execution` for a model of `train_flops` training FLOPs per image."""
-    per_step = train_flops * batch_size
-    return int(max(1, min(MAX_STEPS_PER_EXECUTION, WORK_PER_EXECUTION // max(per_step, 1))))
 
 
 def compile_model(model: keras.Model, spec: ModelSpec,
@@ -225,54 +209,5 @@ def layer_flops(layer: keras.layers.Layer) -> int:
 
 
 def train_flops_per_image(model: keras.Model) -> int:
-    """Training FLOPs for one image: forward + backward (about twice the forward), less the
-    input gradient of the first weighted layer, which nothing needs."""
+    """Training FLOPs for one image of a built model (`anatomy.train_flops_from`)."""
     return train_flops_from([layer_flops(layer) for layer in model.layers])
-
-
-def train_flops_from(costs: list[int]) -> int:
-    """`train_flops_per_image` from the layers' forward FLOPs, in order."""
-    weighted = [c for c in costs if c]
-    return 3 * sum(costs) - (weighted[0] if weighted else 0)
-
-
-def describe(spec: ModelSpec, train_images: int | None = None) -> dict[str, Any]:
-    """The layer table and totals of a spec, without training.
-
-    Args:
-        spec: the spec.
-        train_images: images per epoch for the FLOP estimate; default 60,000 less the
-            validation split.
-
-    Returns:
-        A dict with `layers` (list of {name, type, output_shape, params, flops}),
-        `total_params`, `trainable_params`, `flops_per_image` (forward),
-        `train_flops_per_image` and `train_flops_per_epoch`.
-    """
-    model = build_model(spec)
-    rows = []
-    forward = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        flops = layer_flops(layer)
-        forward += flops
-        rows.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": list(layer.output.shape[1:]),
-            "params": int(layer.count_params()),
-            "flops": int(flops),
-        })
-    train_per_image = train_flops_per_image(model)
-    if train_images is None:
-        train_images = int(60_000 * (1 - spec.validation_split))
-    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-    return {
-        "layers": rows,
-        "total_params": int(model.count_params()),
-        "trainable_params": trainable,
-        "flops_per_image": int(forward),
-        "train_flops_per_image": int(train_per_image),
-        "train_flops_per_epoch": int(train_per_image) * train_images,
-    }

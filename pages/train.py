@@ -21,7 +21,7 @@ data_name = st.session_state.get("dataset", "fashion_mnist")
 
 @st.cache_data(max_entries=64)
 def _describe(spec_json: str) -> dict:
-    from fmnist_core.model import describe
+    from fmnist_core.anatomy import describe
     from fmnist_core.spec import ModelSpec
 
     return describe(ModelSpec.from_json(spec_json))

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from fmnist_core import estimate
-from fmnist_core.model import describe
+from fmnist_core.anatomy import describe
 from fmnist_core.spec import ModelSpec, preset, presets
 
 N_FIT, N_VAL = 54_000, 6_000

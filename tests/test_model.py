@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fmnist_core.model import build_model, describe, feature_layer_names
+from fmnist_core.anatomy import describe
+from fmnist_core.model import build_model, feature_layer_names
 from fmnist_core.spec import ModelSpec, preset
 
 

@@ -8,7 +8,7 @@ from fmnist_core import job as job_module
 from fmnist_core.datasets import Dataset
 from fmnist_core.job import TrainingJob
 from fmnist_core.jobqueue import JobQueue, OwnerLimitError
-from fmnist_core.model import MAX_STEPS_PER_EXECUTION
+from fmnist_core.anatomy import MAX_STEPS_PER_EXECUTION
 from fmnist_core.spec import ModelSpec, preset
 
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)

@@ -1,0 +1,48 @@
+"""The layer table by arithmetic (`fmnist_core.anatomy`) against the network Keras builds:
+every row's name, type, output shape, parameters and FLOPs, and the totals."""
+
+import pytest
+
+from fmnist_core.anatomy import describe
+from fmnist_core.model import build_model, layer_flops, train_flops_per_image
+from fmnist_core.spec import ModelSpec, preset, presets
+
+SPECS = [*presets().values(),
+         ModelSpec(conv_blocks=1, filters=8, kernel_size=5, pooling="avg", pool_size=3,
+                   dense_units=0),
+         ModelSpec(conv_blocks=3, filters=(4, 8, 16), padding="same", pooling="none",
+                   dense_units=0, dropout=0.5),
+         ModelSpec(conv_blocks=2, filters=(8, 16), convs_per_block=3, kernel_size=2,
+                   batch_norm=True, activation="gelu", pool_size=1, dense_units=32,
+                   augment="flip"),
+         ModelSpec(conv_blocks=3, filters=(3, 5, 7), kernel_size=3, pooling="max",
+                   pool_size=2, dense_units=10, dataset="mnist")]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.summary())
+def test_the_table_is_the_network_keras_builds(spec):
+    model = build_model(spec)
+    built = [{"name": layer.name, "type": type(layer).__name__,
+              "output_shape": list(layer.output.shape[1:]),
+              "params": int(layer.count_params()), "flops": layer_flops(layer)}
+             for layer in model.layers[1:]]  # after the input
+    info = describe(spec, train_images=1000)
+    assert info["layers"] == built
+    assert info["total_params"] == model.count_params()
+    assert info["trainable_params"] == sum(int(w.numpy().size)
+                                           for w in model.trainable_weights)
+    assert info["train_flops_per_image"] == train_flops_per_image(model)
+    assert info["flops_per_image"] == sum(row["flops"] for row in built)
+    assert info["train_flops_per_epoch"] == 1000 * info["train_flops_per_image"]
+
+
+def test_the_table_needs_no_backend():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fmnist_core.anatomy import describe; "
+            "from fmnist_core.spec import preset; "
+            "assert describe(preset('seed-cnn'))['total_params'] == 862410; "
+            "assert 'keras' not in sys.modules, 'keras was loaded'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
