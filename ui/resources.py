@@ -18,9 +18,11 @@ from fmnist_core.jobqueue import JobQueue, env_int
 T = TypeVar("T")
 
 SESSION_CHECK_SECONDS = 5.0
-# A queued run is cancelled once its owner has had no page open for this long: long enough
-# for a reload, short enough that a closed tab does not hold a place in line.
-ABSENT_GRACE_SECONDS = 15.0
+# A queued run is cancelled once its owner has had no page open for this long
+# (STUDIO_ABSENT_GRACE_SECONDS): long enough for a reload, short enough that a closed tab
+# does not hold a place in line.
+ABSENT_GRACE_SECONDS = 15
+MIN_ABSENT_GRACE_SECONDS = 3
 # While the run store's database is away, a page checks this often whether it is back.
 STORE_CHECK_SECONDS = 3.0
 
@@ -218,6 +220,13 @@ def _script_ctx():
     return get_script_run_ctx(suppress_warning=True)
 
 
+def absent_grace() -> float:
+    """Seconds a queued run waits for its owner to open a page again before it is
+    cancelled: `$STUDIO_ABSENT_GRACE_SECONDS` (at least 3), else 15."""
+    return float(max(MIN_ABSENT_GRACE_SECONDS,
+                     env_int("STUDIO_ABSENT_GRACE_SECONDS", ABSENT_GRACE_SECONDS)))
+
+
 def _start_session_reaper(queue: JobQueue) -> None:
     """A daemon thread that tells the store whose pages are open on this server, and
     cancels the queued runs of owners with no page open anywhere for a while (a closed
@@ -229,10 +238,12 @@ def _start_session_reaper(queue: JobQueue) -> None:
     instance = runtime.get_instance()
 
     started = time.monotonic()
+    grace = absent_grace()
+    every = min(SESSION_CHECK_SECONDS, grace / 3)  # an open page is seen well within grace
 
     def reap() -> None:
         while True:
-            time.sleep(SESSION_CHECK_SECONDS)
+            time.sleep(every)
             sessions = _sessions()
             present = set()
             for session_id, who in list(sessions.items()):
@@ -243,8 +254,8 @@ def _start_session_reaper(queue: JobQueue) -> None:
             try:
                 queue.store.touch_owners(sorted(present))
                 # just after a (re)start the class's pages are still reconnecting
-                if time.monotonic() - started > 2 * ABSENT_GRACE_SECONDS:
-                    queue.store.cancel_absent(ABSENT_GRACE_SECONDS)
+                if time.monotonic() - started > 2 * grace:
+                    queue.store.cancel_absent(grace)
             except Exception:  # noqa: BLE001 - the database away: next time
                 continue
 

@@ -9,6 +9,9 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 # its end): several trainings and Chromium pages share the 2-core test machine, and a
 # first batch can wait minutes behind them. A test that passes waits only as long as needed.
 TRAINING_MS = 300_000
+# The shared server's STUDIO_ABSENT_GRACE_SECONDS (the studio's default is 15): a closed
+# tab's queued job is cancelled after this long.
+ABSENT_GRACE_SECONDS = 6
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .every(p => p._fullLayout && p.querySelector('.main-svg'))"""
 TABLES_DRAWN = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import CHROMIUM, CHROMIUM_ARGS, studio_server
+from browsertools import ABSENT_GRACE_SECONDS
 
 
 SERVER_LOGS: list[Path] = []  # every studio server's log, for a failed test's report
@@ -46,6 +47,7 @@ def studio(studio_home):
     with studio_server(studio_home, STUDIO_TRAIN_LIMIT="3000", STUDIO_TEST_LIMIT="500",
                        STUDIO_MAX_CONCURRENT_TRAININGS="2",
                        STUDIO_TRAINING_WORKER="process",
+                       STUDIO_ABSENT_GRACE_SECONDS=str(ABSENT_GRACE_SECONDS),
                        STUDIO_TEACHER_PASSCODE="blue-heron-42") as (url, _):
         yield url
 

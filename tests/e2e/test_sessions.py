@@ -1,8 +1,8 @@
 """Browser sessions and the job queue: closed tabs, and what one student may do to another's run.
 
 The server's cap is two trainings at once (conftest.py), and its session reaper looks for
-closed tabs every 5 seconds: a closed tab's queued job is cancelled, its running job
-finishes and is stored.
+closed tabs every 2 seconds: a closed tab's queued job is cancelled once its browser has had
+no page open for ABSENT_GRACE_SECONDS (browsertools.py), its running job finishes and is stored.
 """
 
 import re
@@ -10,12 +10,11 @@ import sqlite3
 import time
 from contextlib import closing
 
-from browsertools import TRAINING_MS, shot, training_shown
+from browsertools import ABSENT_GRACE_SECONDS, TRAINING_MS, shot, training_shown
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
-REAPER_SECONDS = 5
-ABSENT_GRACE_SECONDS = 15
+REAPER_SECONDS = ABSENT_GRACE_SECONDS / 3
 
 
 def new_page(browser):
