@@ -1,4 +1,5 @@
-"""Browser sessions and the job queue: closed tabs, and what one student may do to another's run.
+"""Browser sessions and the job queue: two trainings at once, closed tabs, and what one
+student may do to another's run.
 
 The server's cap is two trainings at once (conftest.py), and its session reaper looks for
 closed tabs every 2 seconds: a closed tab's queued job is cancelled once its browser has had
@@ -11,7 +12,8 @@ import time
 from contextlib import closing
 
 from browsertools import ABSENT_GRACE_SECONDS, TRAINING_MS, shot, training_shown
-from test_browser import no_exception, press_stop, settle, start_training, stop_button
+from test_browser import (no_exception, press_stop, set_epochs, settle, start_training,
+                          stop_button)
 
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
 REAPER_SECONDS = ABSENT_GRACE_SECONDS / 3
@@ -51,15 +53,23 @@ def wait_status(home, prefix: str, wanted: set, timeout: float) -> tuple[dict, l
         time.sleep(0.5)
 
 
-def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser):
-    blockers = [new_page(browser) for _ in range(2)]  # the cap is 2: they fill both slots
+def test_two_students_train_at_once_a_third_waits_and_a_closed_tab_gives_up_its_place(
+        studio, studio_home, browser):
+    students = [new_page(browser) for _ in range(2)]  # the cap is 2: they fill both slots
     try:
-        for _, page in blockers:
-            start_training(page, studio, 200)  # long enough to still train when stopped
-        for _, page in blockers:
+        for _, page in students:
+            page.goto(studio + "/train")
+            settle(page, "Start training")
+            set_epochs(page, 200)  # both still train when the first is stopped
+        for _, page in students:
+            page.get_by_role("button", name="Start training").click()
+        for index, (_, page) in enumerate(students):
             training_shown(page, 200, TRAINING_MS)
-        assert all(stored(studio_home, run_of(p))["status"] == "running" for _, p in blockers)
+            assert stop_button(page).count() == 1
+            shot(page, f"student-{index}")
+        assert all(stored(studio_home, run_of(p))["status"] == "running" for _, p in students)
 
+        # a third student waits in line, then closes the tab
         context, page = new_page(browser)
         start_training(page, studio, 1)
         page.get_by_text("Queued:").first.wait_for(timeout=30_000)
@@ -75,11 +85,22 @@ def test_a_tab_closed_while_queued_cancels_its_job(studio, studio_home, browser)
                                 ABSENT_GRACE_SECONDS + 6 * REAPER_SECONDS)
         assert row["status"] == "cancelled", seen
         assert "running" not in seen and row["model_path"] is None
+
+        # each student's Stop ends their own run only
+        (_, first), (_, second) = students
+        press_stop(first)
+        started = time.time()
+        first.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
+        print(f"stop took {time.time() - started:.1f} s with two trainings running")
+        no_exception(first)
+        shot(first, "train-stopped")
+        assert second.get_by_text("Stopped by you").count() == 0
+        assert stop_button(second).count() == 1
+        press_stop(second)
+        second.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
+        no_exception(second)
     finally:
-        for _, page in blockers:
-            press_stop(page)
-        for context, page in blockers:
-            page.get_by_text("Stopped by you").first.wait_for(timeout=TRAINING_MS)
+        for context, _ in students:
             context.close()
 
 
