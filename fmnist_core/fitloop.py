@@ -49,8 +49,9 @@ def train(job: TrainingJob) -> None:
 
     from fmnist_core import estimate, precision
     from fmnist_core.device import device_info
+    from fmnist_core.anatomy import describe
     from fmnist_core.model import (build_model, compile_model, copy_trained, fit_labels,
-                                   train_flops_per_image, with_test_flip)
+                                   with_test_flip)
 
     if job.stop_requested:
         job.finish("stopped", "Stopped before training began.")
@@ -101,7 +102,8 @@ def train(job: TrainingJob) -> None:
     if trainer is not model:
         copy_trained(trainer, model)
     seen = progress.images_seen
-    rate = train_flops_per_image(model) * seen / train_seconds if seen else None
+    flops = describe(job.spec, num_classes=data.num_classes)["train_flops_per_image"]
+    rate = flops * seen / train_seconds if seen else None
     job.store_fields(train_seconds=train_seconds, flops_per_second=rate)
     if progress.diverged:
         job.finish("diverged", progress.diverged)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from fmnist_core.anatomy import NUM_CLASSES, steps_per_execution_for, train_flops_from
+from fmnist_core.anatomy import NUM_CLASSES, describe, steps_per_execution_for
 from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
 
 
@@ -116,11 +116,6 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
         return model.layers[-1]
 
 
-def steps_per_execution(model: keras.Model, spec: ModelSpec) -> int:
-    """Batches per call of the training function: 1 for heavy models, up to 8 for tiny ones."""
-    return steps_per_execution_for(train_flops_per_image(model), spec.batch_size)
-
-
 def compile_model(model: keras.Model, spec: ModelSpec,
                   steps_per_epoch: int | None = None) -> keras.Model:
     """Compiles with the spec's optimizer and learning rate, cross-entropy, accuracy, and
@@ -150,7 +145,8 @@ def compile_model(model: keras.Model, spec: ModelSpec,
         optimizer=optimizers[spec.optimizer](learning_rate=rate),
         loss=loss,
         metrics=["accuracy"],
-        steps_per_execution=steps_per_execution(model, spec),
+        steps_per_execution=steps_per_execution_for(
+            describe(spec)["train_flops_per_image"], spec.batch_size),
     )
     return model
 
@@ -194,20 +190,3 @@ def feature_layer_names(model: keras.Model) -> list[str]:
         elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
             names.append(layer.name)
     return names
-
-
-def layer_flops(layer: keras.layers.Layer) -> int:
-    """Forward FLOPs (multiply + add = 2) of one layer for one image; 0 for cheap layers."""
-    if isinstance(layer, layers.Conv2D):
-        _, h, w, c_out = layer.output.shape
-        k_h, k_w = layer.kernel_size
-        c_in = layer.input.shape[-1]
-        return 2 * k_h * k_w * c_in * c_out * h * w
-    if isinstance(layer, layers.Dense):
-        return 2 * layer.input.shape[-1] * layer.units
-    return 0
-
-
-def train_flops_per_image(model: keras.Model) -> int:
-    """Training FLOPs for one image of a built model (`anatomy.train_flops_from`)."""
-    return train_flops_from([layer_flops(layer) for layer in model.layers])
