@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.ood import sklearn_digits
+from bench.ood import handwritten_digits
 from fmnist_core.__main__ import main
 
 
@@ -66,7 +66,7 @@ def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     # the run's unusual-input check: a garment passes, a handwritten digit does not
     assert isinstance(line["ood_score"], float) and line["unusual"] is False
     digits = []
-    for n, digit in enumerate(sklearn_digits()[:20]):
+    for n, digit in enumerate(handwritten_digits()[:20]):
         digits.append(str(tmp_path / f"digit-{n}.png"))
         Image.fromarray(255 - digit).resize((140, 140)).save(digits[-1])
     assert main(["predict", "--run", result["run_id"], "--home", home, "--json",

@@ -1,10 +1,10 @@
-"""fmnist_core.ood on a small model trained here, against scikit-learn's handwritten digits."""
+"""fmnist_core.ood on a small model trained here, against handwritten digits (bench/data)."""
 
 import keras
 import numpy as np
 import pytest
 
-from bench.ood import mnist_style, sklearn_digits
+from bench.ood import auroc, handwritten_digits, mnist_style
 from fmnist_core import ood
 from fmnist_core.model import build_model, compile_model
 from fmnist_core.spec import ModelSpec, preset
@@ -24,7 +24,7 @@ def trained(fashion):
 
 @pytest.fixture(scope="module")
 def digits():
-    return sklearn_digits()[:300]
+    return handwritten_digits()[:300]
 
 
 def test_digits_are_flagged_far_more_often_than_fashion_mnist(trained, fashion, digits):
@@ -114,3 +114,20 @@ def test_digits_are_made_the_way_mnist_was():
     weights = image.astype(float)
     assert np.average(np.arange(28), weights=weights.sum(axis=1)) == pytest.approx(14, abs=0.5)
     assert np.average(np.arange(28), weights=weights.sum(axis=0)) == pytest.approx(14, abs=0.5)
+
+
+def test_the_digits_file_holds_all_1797_digits_made_like_mnist():
+    digits = handwritten_digits()
+    assert digits.shape == (1797, 28, 28) and digits.dtype == np.uint8
+    assert digits.max() == 255
+    rows, cols = np.nonzero(digits.max(axis=2)), np.nonzero(digits.max(axis=1))
+    assert rows[1].min() >= 1 and rows[1].max() <= 26  # placed by the centre, not the edge
+    assert cols[1].min() >= 1 and cols[1].max() <= 26
+
+
+def test_auroc_counts_pairs_and_ties_count_half():
+    assert auroc([0.1, 0.2], [0.3, 0.4]) == 1.0
+    assert auroc([0.3, 0.4], [0.1, 0.2]) == 0.0
+    assert auroc([1.0, 1.0], [1.0]) == 0.5
+    # pairs (inside, outside): (1,2) above, (1,1) tie, (3,2) below, (3,1) below → 1.5 / 4
+    assert auroc([1, 3], [2, 1]) == pytest.approx(0.375)

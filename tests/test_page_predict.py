@@ -145,10 +145,10 @@ def canvas_of(image: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def scored_canvases(trained_run, app_home, fashion):
-    """The most unusual of 60 scikit-learn digits and the most usual of 60 Fashion-MNIST
+    """The most unusual of 60 handwritten digits and the most usual of 60 Fashion-MNIST
     test garments, drawn on the canvas, as the trained run's own check scores them after
     the page's preprocessing: (digit canvas, garment canvas)."""
-    from bench.ood import sklearn_digits
+    from bench.ood import handwritten_digits
     from fmnist_core import ood
     from fmnist_core.preprocessing import preprocess
     from fmnist_core.runs import RunStore
@@ -162,7 +162,7 @@ def scored_canvases(trained_run, app_home, fashion):
         seen = np.stack([preprocess(c, "fashion_mnist").image for c in canvases])
         return canvases, check.score(model, seen)
 
-    digits, digit_scores = scored(sklearn_digits()[:60])
+    digits, digit_scores = scored(handwritten_digits()[:60])
     garments, garment_scores = scored(fashion.x_test[:60])
     assert digit_scores.max() > check.threshold >= garment_scores.min()
     return digits[int(digit_scores.argmax())], garments[int(garment_scores.argmin())]

@@ -132,17 +132,17 @@ def test_grad_cam_beside_the_occlusion_map(studio, page, studio_home):
 
 def digit_upload(studio_home) -> bytes:
     """A PNG of a handwritten digit, dark on a light page as a photo of one would be: of the
-    first DIGITS of scikit-learn's digits, the one that every finished run's check finds the
+    first DIGITS handwritten digits, the one that every finished run's check finds the
     most unusual after the page's preprocessing (the session's other tests leave runs of
     their own, some trained well enough to find most digits merely odd clothes)."""
-    from bench.ood import sklearn_digits
+    from bench.ood import handwritten_digits
     from fmnist_core import ood
     from fmnist_core.preprocessing import preprocess
     from fmnist_core.runs import RunStore
 
     store = RunStore(studio_home, recover=False)
     pictures = []
-    for digit in sklearn_digits()[:DIGITS]:
+    for digit in handwritten_digits()[:DIGITS]:
         buffer = io.BytesIO()
         Image.fromarray(255 - digit).resize((168, 168), Image.Resampling.BICUBIC).save(
             buffer, format="PNG")
