@@ -52,8 +52,14 @@ postgres:
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
+# The browser tests first, on their own (their servers, trainings and Chromium want both
+# cores); then the other tests two at a time (--dist loadfile: a file's tests share one
+# worker, with its Ray head or PostgreSQL). Both always run; either failing fails the target.
 test: dev
-	$(PY) -m pytest
+	@status=0; \
+	$(PY) -m pytest tests/e2e || status=$$?; \
+	$(PY) -m pytest --ignore=tests/e2e -n 2 --dist loadfile || status=$$?; \
+	exit $$status
 
 # BENCH_ARGS=--smoke for a quick pass on small data
 bench: dev
