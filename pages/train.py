@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fmnist_core import estimate
+from fmnist_core import anatomy, estimate
 from fmnist_core.runs import OwnerLimitError
 from ui import figures, resources, router, spec_form, train_view
 
@@ -17,14 +17,6 @@ st.caption("Choose the layers, press Start, and watch the network learn. The cur
 queue = resources.job_queue()
 owner = resources.owner()
 data_name = st.session_state.get("dataset", "fashion_mnist")
-
-
-@st.cache_data(max_entries=64)
-def _describe(spec_json: str) -> dict:
-    from fmnist_core.anatomy import describe
-    from fmnist_core.spec import ModelSpec
-
-    return describe(ModelSpec.from_json(spec_json))
 
 
 def _my_job():
@@ -45,7 +37,7 @@ with st.expander("Network and training settings", expanded=_my_job() is None):
 if problem:
     st.error(problem)
 else:
-    info = _describe(spec.to_json())
+    info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
     images = resources.dataset(data_name).x_train.shape[0]
     n_train = min(queue.limit_train or images, images)
     n_val = int(n_train * spec.validation_split)
