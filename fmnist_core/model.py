@@ -145,8 +145,9 @@ def compile_model(model: keras.Model, spec: ModelSpec,
         optimizer=optimizers[spec.optimizer](learning_rate=rate),
         loss=loss,
         metrics=["accuracy"],
-        steps_per_execution=steps_per_execution_for(
-            describe(spec)["train_flops_per_image"], spec.batch_size),
+        steps_per_execution=steps_per_execution_for(describe(
+            spec, num_classes=model.outputs[0].shape[-1])["train_flops_per_image"],
+            spec.batch_size),
     )
     return model
 
