@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from fmnist_core.anatomy import describe
-from fmnist_core.model import build_model, feature_layer_names
+from fmnist_core.model import (batch_norm_momentum, build_model, compile_model,
+                               feature_layer_names)
 from fmnist_core.spec import ModelSpec, preset
 
 
@@ -149,3 +150,15 @@ def test_label_smoothing_trains_on_one_hot_labels_with_a_built_in_loss():
     (accuracy,) = model.metrics[1].metrics
     assert isinstance(accuracy, keras.metrics.CategoricalAccuracy)
     assert accuracy.name == "accuracy"
+
+
+def test_a_short_epoch_lowers_the_batch_norm_momentum_so_little_of_its_start_is_left():
+    assert batch_norm_momentum(None) == batch_norm_momentum(44) == batch_norm_momentum(422) \
+        == 0.9
+    for steps in (1, 8, 15, 43):
+        assert batch_norm_momentum(steps) < 0.9
+        assert batch_norm_momentum(steps) ** steps == pytest.approx(0.01)
+    spec = ModelSpec(conv_blocks=1, filters=4, batch_norm=True, dense_units=0)
+    model = compile_model(build_model(spec), spec, steps_per_epoch=15)
+    norms = [layer for layer in model.layers if layer.name.endswith("_bn")]
+    assert [layer.momentum for layer in norms] == [pytest.approx(0.01 ** (1 / 15))]

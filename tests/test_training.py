@@ -348,6 +348,23 @@ def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data
     assert store.get_run(job.run_id)["status"] == "diverged"
 
 
+def test_a_batch_norm_network_on_a_short_epoch_tests_with_statistics_of_its_own(store,
+                                                                                small_data):
+    # 15 batches an epoch: at batch norm's momentum of 0.9 its moving statistics would
+    # still be 21 % their start (mean 0, variance 1), and a network that had learned
+    # answered its test images at chance and was told it "did not learn"
+    from fmnist_core.model import batch_norm_momentum
+
+    job = run_job(preset("best").replace(epochs=1), store, small_data)
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    assert snap["test_accuracy"] > 0.25  # chance is 0.10; about 0.43 measured
+    norms = [layer for layer in store.load_model(job.run_id).layers
+             if layer.__class__.__name__ == "BatchNormalization"]
+    assert len(norms) == 4
+    assert [layer.momentum for layer in norms] == [pytest.approx(batch_norm_momentum(15))] * 4
+
+
 def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(store,
                                                                                small_data):
     spec = preset("quick").replace(epochs=2, augment="flip", label_smoothing=0.1,
