@@ -33,7 +33,12 @@ COEFFICIENTS = {
     "call": 3.1e-3,  # each call of the training function (one or several batches)
     "forward_flop": 2.93e-12,  # validation and test: forward FLOPs
     "activation_val": 3.98e-9,  # validation: feature-map values written per image
-    "first_epoch": 1.5,  # tracing and compiling the training and prediction functions
+    # the first epoch also traces and compiles the training and prediction functions: a
+    # fixed part and a part per layer of the table (first epoch less the later ones, 2,000
+    # images, 3 Dec.: 0.7–0.8 s for the dense baseline's 5 layers, 0.8–1.1 s for seed-cnn's
+    # 9, 2.4–2.6 s for best's 21, 4.6–6.6 s for 35 layers)
+    "first_epoch": 0.1,
+    "first_epoch_layer": 0.12,
 }
 MIN_FACTOR, MAX_FACTOR = 0.1, 10.0
 
@@ -45,9 +50,11 @@ class Estimate:
     Attributes:
         train_seconds: one epoch's training steps.
         val_seconds: one validation pass.
-        epoch_seconds: an epoch, training and validation (the first is `first_epoch`
+        epoch_seconds: an epoch, training and validation (the first is `prepare_seconds`
             longer).
-        total_seconds: every epoch, the first epoch's tracing and the test evaluation.
+        prepare_seconds: what the first epoch adds: tracing the training and prediction
+            functions, more for more layers.
+        total_seconds: every epoch, the first epoch's preparation and the test evaluation.
         factor: the correction from this machine's own runs (1.0 without any).
         basis: a phrase saying what the figures rest on, for the page.
     """
@@ -55,6 +62,7 @@ class Estimate:
     train_seconds: float
     val_seconds: float
     epoch_seconds: float
+    prepare_seconds: float
     total_seconds: float
     factor: float
     basis: str
@@ -93,6 +101,13 @@ def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: 
     return train, val * looks
 
 
+def raw_prepare(layers: list[dict[str, Any]],
+                coefficients: dict[str, float] | None = None) -> float:
+    """Seconds the first epoch adds on the reference machine (tracing, compiling)."""
+    c = coefficients or COEFFICIENTS
+    return c["first_epoch"] + c["first_epoch_layer"] * len(layers)
+
+
 def machine_factor(samples: list[dict[str, Any]], device: str | None) -> tuple[float, int]:
     """Median of measured / estimated epoch seconds over `samples` of `device`
     (`RunStore.timing_samples`); (1.0, 0) without any."""
@@ -127,8 +142,10 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
     epoch = (train + val) * factor
     test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
             * (2 if spec.test_flip else 1))
-    total = spec.epochs * epoch + COEFFICIENTS["first_epoch"] * factor + test
+    prepare = raw_prepare(layers) * factor
+    total = spec.epochs * epoch + prepare + test
     basis = (f"this machine's speed, from its last {used} run(s)" if used else
              "the speed of a 2-core CPU; it adjusts to this machine after its first runs")
     return Estimate(train_seconds=train * factor, val_seconds=val * factor,
-                    epoch_seconds=epoch, total_seconds=total, factor=factor, basis=basis)
+                    epoch_seconds=epoch, prepare_seconds=prepare, total_seconds=total,
+                    factor=factor, basis=basis)

@@ -51,6 +51,7 @@ def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:
         "elapsed": 0.0,
         "eta": None,  # seconds left; None until the pace is steady
         "estimate": None,  # estimated seconds per epoch when training began
+        "estimate_prepare": None,  # and what the first epoch adds (tracing)
         "test_loss": None,
         "test_accuracy": None,
         "device": None,

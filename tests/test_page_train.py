@@ -243,3 +243,19 @@ def test_the_training_time_is_split_into_epochs_and_the_rest():
         "Of the 27 s, the 8 epochs took 14 s; the other 13 s went to loading the images, "
         "building the network, testing it on the test images and saving it.")
     assert time_split({"history": [], "elapsed": 3.0}) is None  # nothing measured yet
+
+
+def test_a_one_epoch_run_is_compared_with_its_estimate_and_the_preparation():
+    from ui.train_view import epoch_figures
+
+    def snap(*seconds, complete=True):
+        return {"estimate": 2.0, "estimate_prepare": 2.5,
+                "history": [{"seconds": s, "complete": complete} for s in seconds]}
+
+    # the later epochs against the epoch; a lone first epoch against epoch + preparation
+    assert epoch_figures(snap(7.0, 3.0, 2.0)) == (2.5, 2.0)
+    assert epoch_figures(snap(7.0)) == (7.0, 4.5)
+    assert epoch_figures(snap(7.0, complete=False)) == (None, 2.0)
+    # a run stored before the preparation was estimated: the epoch alone
+    assert epoch_figures({"estimate": 2.0, "history": [{"seconds": 7.0}]}) == (7.0, 2.0)
+    assert epoch_figures({"estimate": None, "history": []}) == (None, None)

@@ -84,15 +84,28 @@ def time_split(snap: dict) -> str | None:
             "network, testing it on the test images and saving it.")
 
 
+def epoch_figures(snap: dict) -> tuple[float | None, float | None]:
+    """(seconds per epoch measured, the estimate it is compared with): the mean of the
+    complete epochs after the first, against the estimated epoch; with one complete epoch,
+    that epoch against the estimated epoch plus the preparation the first epoch adds."""
+    complete = [row for row in snap["history"] if row.get("complete", True)]
+    estimate = snap.get("estimate")
+    if len(complete) > 1:
+        return sum(row["seconds"] for row in complete[1:]) / (len(complete) - 1), estimate
+    if not complete:
+        return None, estimate
+    if estimate:
+        estimate += snap.get("estimate_prepare") or 0.0
+    return complete[0]["seconds"], estimate
+
+
 def result(snap: dict) -> None:
     """The run's outcome in one sentence, then its figures."""
     status = snap["status"]
     sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
     {"completed": st.success, "stopped": st.warning,
      "cancelled": st.info}.get(status, st.error)(sentence)
-    complete = [row for row in snap["history"] if row.get("complete", True)]
-    measured = (sum(row["seconds"] for row in complete[1:]) / (len(complete) - 1)
-                if len(complete) > 1 else complete[0]["seconds"] if complete else None)
+    measured, estimated = epoch_figures(snap)
     if snap["test_accuracy"] is None and measured is None:
         return
     c1, c2 = st.columns(2)
@@ -103,10 +116,12 @@ def result(snap: dict) -> None:
     c3.metric("Training time", duration(snap["elapsed"]))
     if measured is not None:
         c4.metric("Time per epoch", duration(measured),
-                  delta=(f"estimated {duration(snap['estimate'])}" if snap.get("estimate")
-                         else None), delta_color="off",
-                  help="Measured on this run (after the first epoch, which also prepares "
-                       "the training step), next to the estimate made before it started.")
+                  delta=f"estimated {duration(estimated)}" if estimated else None,
+                  delta_color="off",
+                  help="Measured on this run after its first epoch, which also prepares "
+                       "the training step, next to the estimate made before it started. A "
+                       "run of one epoch is compared with the estimate of that epoch and its "
+                       "preparation.")
     if (split := time_split(snap)) is not None:
         st.caption(split)
 
@@ -122,4 +137,5 @@ def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
     said = " and ".join(f"{name} ({acc:.0%})" for name, acc in hardest)
     st.caption("Each row is one class of the validation images, each column an epoch: the "
                "brighter, the more of that class the network gets right. Classes that share "
-               f"a silhouette are learned last; here so far: {said}.")
+               "a silhouette (shirt, pullover, coat) are usually learned last; here so far: "
+               f"{said}.")
