@@ -229,8 +229,7 @@ def main() -> None:
         payload["fitted"] = coefficients
         refit = []
         for name, (layers, n_fit, n_val, train, val, spec2, _) in zip(specs, samples):
-            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val,
-                                           {**coefficients, "first_epoch": 0.0})
+            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val, coefficients)
             refit.append({"spec": name, "measured s": train + val,
                           "with the fitted coefficients s": est_train + est_val,
                           "error": f"{(est_train + est_val) / (train + val) - 1:+.0%}"})

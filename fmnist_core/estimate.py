@@ -142,7 +142,9 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
     epoch = (train + val) * factor
     test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
             * (2 if spec.test_flip else 1))
-    prepare = raw_prepare(layers) * factor
+    # tracing is Python on the host's CPU: a GPU's speed-up does not shorten it
+    on_cpu = device is None or device.startswith("CPU")
+    prepare = raw_prepare(layers) * (factor if on_cpu else max(1.0, factor))
     total = spec.epochs * epoch + prepare + test
     basis = (f"this machine's speed, from its last {used} run(s)" if used else
              "the speed of a 2-core CPU; it adjusts to this machine after its first runs")

@@ -36,7 +36,8 @@ CHANCE_FACTOR = 1.5
 STEADY_SECONDS = 2.0
 STEADY_STEPS = 5
 # Fewer validation or test images than this cannot tell learning from guessing; a first
-# epoch of fewer steps may not have moved a network with batch norm far enough yet.
+# epoch of fewer steps may not have moved the network far enough yet (its batch norm
+# statistics have settled, `model.batch_norm_momentum`; its weights may not have).
 MIN_JUDGED_IMAGES = 100
 MIN_JUDGED_STEPS = 100
 # Epoch checkpoints kept per run (seed-cnn: 3.5 MB each): a long run keeps every k-th.

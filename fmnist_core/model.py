@@ -29,7 +29,9 @@ def batch_norm_momentum(steps_per_epoch: int | None) -> float:
     their start is left: at 0.9, 21 % after a 15-batch epoch (2,000 images at batch 128),
     and a network that had learned would answer its validation and test images as if it
     had not. The momentum is lowered until at most 1 % is left after the first epoch;
-    from 44 batches an epoch on it stays 0.9. None: 0.9."""
+    from 44 batches an epoch on it stays 0.9. None: 0.9. The lowered momentum holds for
+    every epoch of the run, so its statistics follow the last few batches (about 4 at 15
+    batches an epoch, 1 / (1 − momentum)) rather than the last 10."""
     if not steps_per_epoch:
         return BATCH_NORM_MOMENTUM
     return min(BATCH_NORM_MOMENTUM, BATCH_NORM_START_LEFT ** (1.0 / steps_per_epoch))

@@ -101,3 +101,12 @@ def test_a_deeper_network_takes_longer_to_prepare_its_first_epoch():
     assert dense.prepare_seconds < seed.prepare_seconds < best.prepare_seconds
     assert dense.prepare_seconds == pytest.approx(0.7, abs=0.15)
     assert best.prepare_seconds == pytest.approx(2.5, abs=0.3)
+
+    class FastCard:
+        def timing_samples(self):
+            return [{"device": "GPU", "epoch_seconds": 1.0, "estimate_seconds": 20.0}]
+
+    # a GPU's epochs are 20 times faster; its tracing, Python on the host, is not
+    on_gpu = estimate.for_spec(preset("best"), 1_800, 200, device="GPU", store=FastCard())
+    assert on_gpu.factor == pytest.approx(0.1)
+    assert on_gpu.prepare_seconds == pytest.approx(best.prepare_seconds)
