@@ -136,6 +136,5 @@ def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
     hardest = inspection.learned_last(matrix, class_names)
     said = " and ".join(f"{name} ({acc:.0%})" for name, acc in hardest)
     st.caption("Each row is one class of the validation images, each column an epoch: the "
-               "brighter, the more of that class the network gets right. Classes that share "
-               "a silhouette (shirt, pullover, coat) are usually learned last; here so far: "
-               f"{said}.")
+               "brighter, the more of that class the network gets right. Classes that look "
+               f"alike are usually learned last; here so far: {said}.")
