@@ -54,6 +54,10 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
         dense, dropout, output.
     """
     kw = {"dtype": dtype} if dtype else {}
+    # a bfloat16 twin trains (`fmnist_core.fitloop`) and is never saved: on TensorFlow its
+    # batch norm is the fused kernel's, the float32 model keeps Keras's own layer
+    norm = (FusedBatchNormalization if dtype and dtype != "float32"
+            and keras.backend.backend() == "tensorflow" else layers.BatchNormalization)
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale", **kw)(inputs)
     x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel", **kw)(x)
@@ -71,8 +75,7 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
                 # momentum 0.9, not Keras's 0.99 (and lower for a short epoch:
                 # `compile_model`): the running statistics the trained model predicts with
                 # settle within its first epoch
-                x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
-                                              name=f"{name}_bn", **kw)(x)
+                x = norm(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn", **kw)(x)
                 x = layers.Activation(spec.activation, name=f"{name}_{spec.activation}",
                                       **kw)(x)
             else:
@@ -90,6 +93,39 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
     outputs = layers.Dense(num_classes, activation="softmax", name="output",
                            dtype="float32" if dtype else None)(x)
     return keras.Model(inputs, outputs, name=_model_name(spec))
+
+
+@keras.saving.register_keras_serializable(package="fmnist_core")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras's BatchNormalization, training through TensorFlow's fused kernel.
+
+    Keras's own layer casts a bfloat16 feature map to float32 and normalises it in separate
+    passes (mean, variance, scale, shift, each with its gradient); TensorFlow's
+    FusedBatchNormV3 does it in one pass each way, with float32 statistics. The same
+    weights and the same moving statistics (Keras's: the batch's variance, not its
+    unbiased estimate); `best` trains in about two thirds of the time (bench/recipe.py).
+    Predicting, on another backend, or on anything but (batch, height, width, channels)
+    feature maps, it is Keras's layer."""
+
+    def call(self, inputs, training=None, mask=None):
+        if (not (training and self.trainable) or mask is not None or self.renorm
+                or self.synchronized or len(inputs.shape) != 4 or self.axis not in (-1, 3)
+                or not (self.scale and self.center)
+                or keras.backend.backend() != "tensorflow"):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        empty = tf.constant([], dtype="float32")
+        outputs, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=self.gamma, offset=self.beta, mean=empty, variance=empty,
+            epsilon=self.epsilon, is_training=True, data_format="NHWC")
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], "float32")
+        variance = unbiased * (count - 1.0) / tf.maximum(count, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum
+                                + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + variance * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="fmnist_core")

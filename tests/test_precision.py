@@ -12,7 +12,8 @@ import pytest
 from fmnist_core import precision
 from fmnist_core.fitloop import split_validation, validate
 from fmnist_core.job import TrainingJob
-from fmnist_core.model import build_model, compile_model, copy_trained, with_test_flip
+from fmnist_core.model import (FusedBatchNormalization, build_model, compile_model, copy_trained,
+                               with_test_flip)
 from fmnist_core.spec import ModelSpec, preset
 
 CPU = {"backend": "tensorflow", "device": "CPU", "detail": "2 cores"}
@@ -61,6 +62,56 @@ def test_a_bfloat16_model_computes_in_bfloat16_and_answers_in_float32():
     assert {layer.dtype_policy.name for layer in build_model(spec).layers[1:]} == {"float32"}
 
 
+def test_the_bfloat16_twin_normalises_with_the_fused_kernel_and_the_same_weights():
+    spec = preset("best")
+    twin, model = build_model(spec, dtype=precision.MIXED), build_model(spec)
+    fused = [layer for layer in twin.layers if isinstance(layer, FusedBatchNormalization)]
+    assert [layer.name for layer in fused] == ["conv1a_bn", "conv1b_bn", "conv2a_bn",
+                                               "conv2b_bn"]
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
+    assert [w.shape for w in twin.weights] == [w.shape for w in model.weights]
+    twin.set_weights(model.get_weights())  # the same weights, in the same order
+
+
+def test_the_fused_batch_norm_trains_and_predicts_as_keras_own_layer():
+    # the same feature maps (bfloat16, as the twin's convolutions hand them over) through
+    # both layers with the same weights: outputs, moving statistics and gradients agree
+    rng = np.random.default_rng(0)
+    x = keras.ops.cast(rng.normal(2.0, 3.0, (16, 7, 7, 8)).astype("float32"), "bfloat16")
+    mine = FusedBatchNormalization(momentum=0.6, dtype=precision.MIXED)
+    theirs = keras.layers.BatchNormalization(momentum=0.6, dtype=precision.MIXED)
+    mine.build(x.shape)
+    theirs.build(x.shape)
+    start = [rng.uniform(0.5, 2, 8).astype("float32"), rng.normal(0, 1, 8).astype("float32"),
+             rng.normal(0, 1, 8).astype("float32"), rng.uniform(0.5, 2, 8).astype("float32")]
+    mine.set_weights(start)
+    theirs.set_weights(start)
+    import tensorflow as tf
+
+    looks = {}
+    for name, layer in (("fused", mine), ("keras", theirs)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 3)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+        looks[name] = ([keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))]
+                       + [keras.ops.convert_to_numpy(keras.ops.cast(g, "float32"))
+                          for g in grads] + layer.get_weights()[2:])
+    out, dx, dgamma, dbeta, mean, variance = looks["fused"]
+    k_out, k_dx, k_dgamma, k_dbeta, k_mean, k_variance = looks["keras"]
+    np.testing.assert_allclose(out, k_out, atol=0.05)  # bfloat16 outputs, 8-bit mantissas
+    np.testing.assert_allclose(mean, k_mean, rtol=1e-5)
+    np.testing.assert_allclose(variance, k_variance, rtol=1e-4)
+    assert not np.allclose(mean, start[2])  # the moving statistics did move
+    for a, b in ((dx, k_dx), (dgamma, k_dgamma), (dbeta, k_dbeta)):
+        assert np.abs(a - b).max() <= 0.03 * np.abs(b).max()
+    # predicting, it is Keras's layer: the moving statistics, exactly
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine(x, training=False)),
+                                  keras.ops.convert_to_numpy(theirs(x, training=False)))
+
+
 def test_copy_trained_hands_weights_and_optimizer_state_to_the_float32_twin(small_data):
     spec = preset("seed-cnn").replace(epochs=1)
     keras.utils.set_random_seed(0)
@@ -90,7 +141,7 @@ def test_a_run_in_bfloat16_keeps_a_float32_model_and_checkpoints(store, small_da
                                                                  monkeypatch):
     monkeypatch.setenv(precision.ENV, "bfloat16")
     spec = ModelSpec(conv_blocks=2, filters=(16, 32), dense_units=64, epochs=2,
-                     batch_size=64, augment="flip", test_flip=True)
+                     batch_size=64, augment="flip", test_flip=True, batch_norm=True)
     job = TrainingJob(spec, "alice", store, dataset=small_data)
     job.start()
     assert job.wait(180), "training did not finish in time"
@@ -103,6 +154,10 @@ def test_a_run_in_bfloat16_keeps_a_float32_model_and_checkpoints(store, small_da
     assert all(0.3 < row["val_accuracy"] <= 1 for row in snap["history"])
     saved = keras.models.load_model(store.model_file(job.run_id))
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    # Keras's own batch norm, its moving statistics the fused twin's
+    norms = [layer for layer in saved.layers if "_bn" in layer.name]
+    assert {type(layer).__name__ for layer in norms} == {"BatchNormalization"}
+    assert all(np.abs(layer.get_weights()[2]).max() > 0 for layer in norms)
     # each epoch was validated in float32 with the weights its checkpoint keeps, and the
     # last checkpoint holds the weights the model file was saved with
     _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
