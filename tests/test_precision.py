@@ -73,6 +73,22 @@ def test_the_bfloat16_twin_normalises_with_the_fused_kernel_and_the_same_weights
     twin.set_weights(model.get_weights())  # the same weights, in the same order
 
 
+def test_fit_trains_the_twin_through_the_fused_kernel(small_data, monkeypatch):
+    import tensorflow as tf
+
+    kernel, calls = tf.raw_ops.FusedBatchNormV3, []
+
+    def counted(**kwargs):
+        calls.append(kwargs["is_training"])
+        return kernel(**kwargs)
+
+    monkeypatch.setattr(tf.raw_ops, "FusedBatchNormV3", counted)
+    spec = ModelSpec(conv_blocks=1, filters=(8,), batch_norm=True, dense_units=16, epochs=1)
+    twin = compile_model(build_model(spec, dtype=precision.MIXED), spec, steps_per_epoch=2)
+    twin.fit(small_data.x_train[:64], small_data.y_train[:64], batch_size=32, verbose=0)
+    assert calls and all(calls)  # traced into the training step, once per batch norm
+
+
 def test_the_fused_batch_norm_trains_and_predicts_as_keras_own_layer():
     # the same feature maps (bfloat16, as the twin's convolutions hand them over) through
     # both layers with the same weights: outputs, moving statistics and gradients agree
