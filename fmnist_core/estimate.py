@@ -24,15 +24,17 @@ from typing import Any
 from fmnist_core.anatomy import describe, steps_per_execution_for, train_flops_from
 from fmnist_core.spec import ModelSpec
 
-# Seconds per unit on the reference 2-core CPU (fitted by bench/estimate.py).
+# Seconds per unit on the reference 2-core CPU (fitted by `bench/estimate.py --fit` on 3 Dec.,
+# evening, training in bfloat16 with the fused batch norm, in an hour when the host ran at its
+# faster pace: a seed-cnn epoch of 11.6 s; on slower days the studio's own correction follows).
 COEFFICIENTS = {
-    "conv_flop": 5.93e-12,  # training FLOPs of Conv2D layers (≈ 170 GFLOP/s)
-    "dense_flop": 1.15e-11,  # training FLOPs of Dense layers (≈ 87 GFLOP/s)
-    "activation": 9.6e-10,  # feature-map values written per image (forward + backward)
-    "step": 8.5e-4,  # each training batch
-    "call": 3.1e-3,  # each call of the training function (one or several batches)
-    "forward_flop": 2.93e-12,  # validation and test: forward FLOPs
-    "activation_val": 3.98e-9,  # validation: feature-map values written per image
+    "conv_flop": 2.34e-12,  # training FLOPs of Conv2D layers (≈ 430 GFLOP/s)
+    "dense_flop": 6.35e-12,  # training FLOPs of Dense layers (≈ 160 GFLOP/s)
+    "activation": 5.97e-10,  # feature-map values written per image (forward + backward)
+    "step": 6.6e-4,  # each training batch
+    "call": 4.0e-3,  # each call of the training function (one or several batches)
+    "forward_flop": 4.83e-12,  # validation and test: forward FLOPs (float32)
+    "activation_val": 2.07e-9,  # validation: feature-map values written per image
     # the first epoch also traces and compiles the training and prediction functions: a
     # fixed part and a part per layer of the table (first epoch less the later ones, 2,000
     # images, 3 Dec.: 0.7–0.8 s for the dense baseline's 5 layers, 0.8–1.1 s for seed-cnn's
