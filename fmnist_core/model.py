@@ -103,7 +103,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
     passes (mean, variance, scale, shift, each with its gradient); TensorFlow's
     FusedBatchNormV3 does it in one pass each way, with float32 statistics. The same
     weights and the same moving statistics (Keras's: the batch's variance, not its
-    unbiased estimate); `best` trains in about two thirds of the time (bench/recipe.py).
+    unbiased estimate); `best` trains in about two thirds of the time (README,
+    *Arithmetic*).
     Predicting, on another backend, or on anything but (batch, height, width, channels)
     feature maps, it is Keras's layer."""
 
