@@ -6,11 +6,12 @@ is read for every batch), the feature maps written and read back (pooling, batch
 activations), a fixed cost per batch and per call of the training function (Python,
 dispatch; one call trains up to 8 small batches), and a validation pass (forward only).
 The coefficients were fitted on a 2-core CPU (`bench/estimate.py --fit` measures them again
-and prints estimate against measurement for every preset). A machine that is
+and prints estimate against measurement for every preset), training in bfloat16; a training in
+float32 (`fmnist_core.precision`) pays its convolutions' own, slower rate. A machine that is
 faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
 epochs of its own latest runs on the same device.
 
-    guess = for_spec(preset("seed-cnn"), n_fit=54_000, n_val=6_000)
+    guess = for_spec(preset("seed-cnn"), n_fit=54_000, n_val=6_000, policy="mixed_bfloat16")
     guess.epoch_seconds, guess.total_seconds
 """
 
@@ -21,6 +22,7 @@ import math
 import statistics
 from typing import Any
 
+from fmnist_core import precision
 from fmnist_core.anatomy import describe, steps_per_execution_for, train_flops_from
 from fmnist_core.spec import ModelSpec
 
@@ -29,6 +31,10 @@ from fmnist_core.spec import ModelSpec
 # faster pace: a seed-cnn epoch of 11.6 s; on slower days the studio's own correction follows).
 COEFFICIENTS = {
     "conv_flop": 2.34e-12,  # training FLOPs of Conv2D layers (≈ 430 GFLOP/s)
+    # the same in a float32 training: 3.3 times conv_flop. Epochs of 12,800 images, float32
+    # against bfloat16, side by side on 3 Dec.: dense 0.54 / 0.59 s, quick 0.66 / 0.63 s,
+    # seed-cnn 4.78 / 2.22 s, best 14.35 / 7.61 s; only the convolutions' share grows
+    "conv_flop_float32": 7.7e-12,
     "dense_flop": 6.35e-12,  # training FLOPs of Dense layers (≈ 160 GFLOP/s)
     "activation": 5.97e-10,  # feature-map values written per image (forward + backward)
     "step": 6.6e-4,  # each training batch
@@ -89,12 +95,22 @@ def calls(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int) -> int:
     return math.ceil(math.ceil(n_fit / spec.batch_size) / per_call)
 
 
+def policy_of(device: str) -> str:
+    """The arithmetic a run's device line (`fmnist_core.fitloop`) names: "mixed_bfloat16"
+    or "float32"."""
+    return precision.MIXED if precision.label(precision.MIXED) in device else "float32"
+
+
 def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
-              coefficients: dict[str, float] | None = None) -> tuple[float, float]:
-    """(training seconds, validation seconds) of one epoch on the reference machine."""
+              coefficients: dict[str, float] | None = None, *,
+              policy: str) -> tuple[float, float]:
+    """(training seconds, validation seconds) of one epoch on the reference machine, the
+    training computing in `policy` ("float32" or "mixed_bfloat16"; validation is float32)."""
     c = coefficients or COEFFICIENTS
     terms = cost_terms(layers)
-    per_image = sum(terms[k] * c[k] for k in ("conv_flop", "dense_flop", "activation"))
+    conv = c["conv_flop"] if policy == precision.MIXED else c["conv_flop_float32"]
+    per_image = (terms["conv_flop"] * conv + terms["dense_flop"] * c["dense_flop"]
+                 + terms["activation"] * c["activation"])
     train = (n_fit * per_image + math.ceil(n_fit / spec.batch_size) * c["step"]
              + calls(layers, spec, n_fit) * c["call"])
     val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
@@ -124,17 +140,19 @@ def machine_factor(samples: list[dict[str, Any]], device: str | None) -> tuple[f
 
 def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
              device: str | None = None, store=None,
-             layers: list[dict[str, Any]] | None = None) -> Estimate:
+             layers: list[dict[str, Any]] | None = None, *, policy: str) -> Estimate:
     """The estimate for `spec` on `n_fit` training and `n_val` validation images.
 
     Args:
+        policy: the arithmetic the training computes in, "float32" or "mixed_bfloat16"
+            (`fmnist_core.precision.training_policy`).
         device: the device the run will use, to pick this machine's past runs.
         store: a RunStore whose finished runs correct the reference figures.
         layers: the layer table when already at hand (`describe(spec)["layers"]`).
     """
     if layers is None:
         layers = describe(spec)["layers"]
-    train, val = raw_epoch(layers, spec, n_fit, n_val)
+    train, val = raw_epoch(layers, spec, n_fit, n_val, policy=policy)
     factor, used = 1.0, 0
     if store is not None:
         try:

@@ -83,7 +83,7 @@ def train(job: TrainingJob) -> None:
                                 job.spec, steps_per_epoch=steps)
         trainer.set_weights(model.get_weights())
     guess = estimate.for_spec(job.spec, len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
-                              device=device, store=job.store)
+                              device=device, store=job.store, policy=policy)
     job.update(estimate=guess.epoch_seconds, estimate_prepare=guess.prepare_seconds)
     job.store_fields(params=int(model.count_params()), estimate_seconds=guess.epoch_seconds,
                      estimate_factor=guess.factor)

@@ -59,6 +59,20 @@ def training_policy(info: dict[str, str]) -> str:
     return MIXED if native else "float32"
 
 
+def expected_policy(info: dict[str, str] | None = None) -> str:
+    """The policy a training will compute in, for a page that estimates it before it starts:
+    `training_policy(info)` once the device is known (`device.device_info()`), else the guess
+    that needs no Keras import: the CPU, with the backend `KERAS_BACKEND` names (TensorFlow
+    by default). "float32" when `STUDIO_PRECISION` is not understood (the training will say
+    so and not start)."""
+    if info is None:
+        info = {"device": "CPU", "backend": os.environ.get("KERAS_BACKEND") or "tensorflow"}
+    try:
+        return training_policy(info)
+    except ValueError:
+        return "float32"
+
+
 def label(policy: str) -> str:
     """What the run's device line says about its arithmetic ("" for float32)."""
     return ", bfloat16 compute" if policy == MIXED else ""

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from fmnist_core import anatomy, estimate
+from fmnist_core import anatomy, estimate, precision
 from fmnist_core.runs import OwnerLimitError
-from ui import figures, resources, router, spec_form, train_view
+from ui import figures, resources, router, sidebar, spec_form, train_view
 
 router.require_app()
 
@@ -43,7 +43,8 @@ else:
     n_val = int(n_train * spec.validation_split)
     guess = estimate.for_spec(spec, n_train - n_val, n_val, layers=info["layers"],
                               store=resources.run_store(),
-                              n_test=len(resources.test_slice(resources.dataset(data_name))[1]))
+                              n_test=len(resources.test_slice(resources.dataset(data_name))[1]),
+                              policy=precision.expected_policy(sidebar.device_info()))
     train_view.preview(spec, info, guess, n_train - n_val)
 
 job = _my_job()

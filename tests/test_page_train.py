@@ -259,3 +259,29 @@ def test_a_one_epoch_run_is_compared_with_its_estimate_and_the_preparation():
     # a run stored before the preparation was estimated: the epoch alone
     assert epoch_figures({"estimate": 2.0, "history": [{"seconds": 7.0}]}) == (7.0, 2.0)
     assert epoch_figures({"estimate": None, "history": []}) == (None, None)
+
+
+def test_the_estimate_on_the_page_follows_the_arithmetic_the_training_will_use(monkeypatch):
+    # a fresh studio's estimate: a float32 training (on a CPU without bfloat16 instructions,
+    # or STUDIO_PRECISION=float32) costs about twice a bfloat16 one for best
+    from fmnist_core import estimate, precision
+    from fmnist_core.spec import preset
+    from ui import resources
+    from ui.train_view import duration
+
+    shown = {}
+    for wanted, policy in (("float32", "float32"), ("bfloat16", precision.MIXED)):
+        monkeypatch.setenv(precision.ENV, wanted)
+        at = page_test("pages/train.py")
+        at.selectbox(key="preset").set_value("best").run()
+        assert not at.exception
+        (metric,) = [m for m in at.metric if m.label == "Estimated time per epoch"]
+        spec = preset("best")
+        n_train = min(resources.job_queue().limit_train, 60_000)
+        n_val = int(n_train * spec.validation_split)
+        guess = estimate.for_spec(spec, n_train - n_val, n_val, store=resources.run_store(),
+                                  n_test=len(resources.test_slice(resources.dataset(
+                                      "fashion_mnist"))[1]), policy=policy)
+        assert metric.value == f"≈ {duration(guess.epoch_seconds)}", wanted
+        shown[wanted] = guess.epoch_seconds
+    assert shown["float32"] > 1.5 * shown["bfloat16"]

@@ -17,7 +17,7 @@ DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (d
 
 
 @st.cache_resource
-def _device_probe() -> dict[str, str]:
+def _device_probe() -> dict:
     """Finds the device in a background thread: importing the Keras backend takes seconds,
     and the first page should not wait for it. The import also warms up the Train page."""
     # plotly and narwhals look pandas and PIL up in sys.modules without importing them, so a
@@ -33,15 +33,22 @@ def _device_probe() -> dict[str, str]:
         # the first page of a fresh server renders before this import competes with it for
         # the interpreter lock and the cores (start-up: bench/startup.py)
         time.sleep(DEVICE_PROBE_DELAY_SECONDS)
-        from fmnist_core.device import device_label
+        from fmnist_core.device import device_info, device_label
 
         try:
+            found["info"] = device_info()
             found["label"] = device_label()
         except Exception as err:  # noqa: BLE001 - a broken backend is a caption, not a crash
             found["label"] = f"unavailable ({type(err).__name__})"
 
     threading.Thread(target=probe, name="device-probe", daemon=True).start()
     return found
+
+
+def device_info() -> dict[str, str] | None:
+    """The device trainings here use (`fmnist_core.device.device_info`), once the probe has
+    found it; None before."""
+    return _device_probe().get("info")
 
 
 @st.fragment(run_every=DEVICE_POLL_SECONDS)
