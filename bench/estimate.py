@@ -37,6 +37,11 @@ measured epoch.
 the coefficients by non-negative least squares on all of them; prints the values for
 fmnist_core/estimate.py and the estimates they would give.
 --smoke: 3,000 images, not judged.
+
+The trainings compute as the studio's would here (`STUDIO_PRECISION`, `auto` by default:
+bfloat16 on a CPU with bfloat16 instructions); each estimate is made for the arithmetic its
+run used. `STUDIO_PRECISION=float32 ... --fit` fits `conv_flop_float32` in place of
+`conv_flop`.
 """
 
 from __future__ import annotations
@@ -87,8 +92,10 @@ def variants():
 
 
 def measure(name, spec, store, data, limit):
-    """(layers, n_fit, n_val, epoch-2 training seconds, epoch-2 validation seconds)."""
+    """(layers, n_fit, n_val, training seconds, validation seconds (medians of epochs 2–4),
+    spec, the training's arithmetic, (fastest, slowest epoch))."""
     from fmnist_core.anatomy import describe
+    from fmnist_core.estimate import policy_of
     from fmnist_core.fitloop import split_validation
     from fmnist_core.worker import WorkerProcess
 
@@ -107,36 +114,49 @@ def measure(name, spec, store, data, limit):
     vals = [row.get("val_seconds") or 0.0 for row in steady]
     val = statistics.median(vals)
     return (describe(spec)["layers"], len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
-            statistics.median(totals) - val, val, spec, (min(totals), max(totals)))
+            statistics.median(totals) - val, val, spec, policy_of(job.snapshot()["device"]),
+            (min(totals), max(totals)))
 
 
 def fit(samples):
     """Non-negative least squares for the training and validation coefficients, each
     sample weighted by 1 / its measured seconds, so that the error that counts (relative)
-    weighs as much for a 3-second epoch as for a 60-second one."""
+    weighs as much for a 3-second epoch as for a 60-second one. Convolutions trained in
+    bfloat16 and in float32 get a coefficient each (`conv_flop`, `conv_flop_float32`); only
+    those of the arithmetic the samples trained in (STUDIO_PRECISION) are fitted."""
     import numpy as np
     from scipy.optimize import nnls
 
     from fmnist_core.estimate import calls, cost_terms
+    from fmnist_core.precision import MIXED
 
     a_train, b_train, a_val, b_val = [], [], [], []
-    for layers, n_fit, n_val, train, val, spec, _ in samples:
+    for layers, n_fit, n_val, train, val, spec, policy, _ in samples:
         terms = cost_terms(layers)
         weight = 1.0 / train
-        a_train.append([weight * n_fit * terms["conv_flop"], weight * n_fit * terms["dense_flop"],
+        conv = weight * n_fit * terms["conv_flop"]
+        a_train.append([conv if policy == MIXED else 0.0, conv if policy != MIXED else 0.0,
+                        weight * n_fit * terms["dense_flop"],
                         weight * n_fit * terms["activation"],
                         weight * math.ceil(n_fit / spec.batch_size),
                         weight * calls(layers, spec, n_fit)])
         b_train.append(1.0)
         if n_val and val:
-            a_val.append([n_val * terms["forward_flop"] / val,
-                          n_val * terms["activation"] / 6 / val])
+            looks = 2 if spec.test_flip else 1  # as `raw_epoch` counts it
+            a_val.append([looks * n_val * terms["forward_flop"] / val,
+                          looks * n_val * terms["activation"] / 6 / val])
             b_val.append(1.0)
     train_c, _ = nnls(np.array(a_train), np.array(b_train))
     val_c, _ = nnls(np.array(a_val), np.array(b_val)) if a_val else ([0.0, 0.0], 0)
-    return {"conv_flop": train_c[0], "dense_flop": train_c[1], "activation": train_c[2],
-            "step": train_c[3], "call": train_c[4], "forward_flop": val_c[0],
-            "activation_val": val_c[1]}
+    fitted = {"conv_flop": train_c[0], "conv_flop_float32": train_c[1],
+              "dense_flop": train_c[2], "activation": train_c[3], "step": train_c[4],
+              "call": train_c[5], "forward_flop": val_c[0], "activation_val": val_c[1]}
+    policies = {sample[6] for sample in samples}
+    if MIXED not in policies:
+        del fitted["conv_flop"]
+    if "float32" not in policies:
+        del fitted["conv_flop_float32"]
+    return fitted
 
 
 def leave_one_out(measured: dict[str, tuple[float, float]]) -> dict[str, tuple[float, int]]:
@@ -159,7 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     engine_env()
     from fmnist_core.datasets import load_dataset
-    from fmnist_core.estimate import raw_epoch
+    from fmnist_core.estimate import COEFFICIENTS, raw_epoch
     from fmnist_core.runs import RunStore
     from fmnist_core.spec import presets
 
@@ -194,8 +214,8 @@ def main() -> None:
             tries.sort(key=lambda t: t[0])
             _, attempt, pace, sample = tries[(len(tries) - 1) // 2]  # the median attempt
             samples.append(sample)
-            layers, n_fit, n_val, train, val, spec2, spread = sample
-            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val)
+            layers, n_fit, n_val, train, val, spec2, policy, spread = sample
+            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val, policy=policy)
             measured, estimated = train + val, est_train + est_val
             error = estimated / measured - 1
             rows.append({"spec": name, "images": n_fit, "measured s": measured,
@@ -228,8 +248,9 @@ def main() -> None:
             print(f"  {key:16s} {value:.4g}")
         payload["fitted"] = coefficients
         refit = []
-        for name, (layers, n_fit, n_val, train, val, spec2, _) in zip(specs, samples):
-            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val, coefficients)
+        for name, (layers, n_fit, n_val, train, val, spec2, policy, _) in zip(specs, samples):
+            est_train, est_val = raw_epoch(layers, spec2, n_fit, n_val,
+                                           {**COEFFICIENTS, **coefficients}, policy=policy)
             refit.append({"spec": name, "measured s": train + val,
                           "with the fitted coefficients s": est_train + est_val,
                           "error": f"{(est_train + est_val) / (train + val) - 1:+.0%}"})
