@@ -19,6 +19,11 @@ def test_train_page_previews_the_seed_cnn():
     assert "26 × 26 × 64" in list(table["Output shape"])
     assert "819,712" in list(table["Parameters"])  # the dense layer: 1600 × 512 + 512
     assert all("e+" not in str(v) for v in table["Work per image (MFLOP)"])
+    assert "test-time flip" not in page_text(at)
+    # best looks at each test image twice, which no row of the table shows: a sentence does
+    at.selectbox(key="preset").set_value("best").run()
+    assert "The test-time flip adds no layer" in page_text(at)
+    assert "flip" in list(at.dataframe[0].value["Layer"])  # the training flip is a layer
 
 
 def test_the_preset_box_says_custom_after_an_edit_and_back_after_picking_one():

@@ -57,6 +57,10 @@ def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
         st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table")
         st.caption("Work per image counts multiply-adds of one forward pass; training costs "
                    "about three times as much (forward, then backward).")
+        if spec.test_flip:
+            st.caption("The test-time flip adds no layer: validation and the test show the "
+                       "network each image and its mirror and average the two answers, so "
+                       "they take twice as long.")
 
 
 def progress_text(snap: dict) -> str:
