@@ -56,7 +56,12 @@ if not runs:
     st.stop()
 names = store.owner_names()
 # the styler's "–" reaches AppTest and exports; the browser's grid draws its own placeholder
-st.dataframe(table(runs, me, names), hide_index=True, key="runs_table", placeholder="–")
+# a fixed width for the network's line: best's runs a whole screen wide and pushed the
+# figures beside it out of sight
+st.dataframe(table(runs, me, names), hide_index=True, key="runs_table", placeholder="–",
+             column_config={"model": st.column_config.TextColumn(
+                 width="large", help="The network's layers; pick the run under Download, "
+                                     "inspect, delete to read its whole line.")})
 st.caption("Best val acc is the best accuracy on the held-out validation images during "
            "training; test acc is measured once at the end on 10,000 (or fewer) test images.")
 
