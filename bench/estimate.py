@@ -95,8 +95,8 @@ def measure(name, spec, store, data, limit):
     """(layers, n_fit, n_val, training seconds, validation seconds (medians of epochs 2–4),
     spec, the training's arithmetic, (fastest, slowest epoch))."""
     from fmnist_core.anatomy import describe
-    from fmnist_core.estimate import policy_of
     from fmnist_core.fitloop import split_validation
+    from fmnist_core.precision import policy_of
     from fmnist_core.worker import WorkerProcess
 
     spec = spec.replace(epochs=EPOCHS, target_accuracy=None)

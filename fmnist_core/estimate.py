@@ -95,12 +95,6 @@ def calls(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int) -> int:
     return math.ceil(math.ceil(n_fit / spec.batch_size) / per_call)
 
 
-def policy_of(device: str) -> str:
-    """The arithmetic a run's device line (`fmnist_core.fitloop`) names: "mixed_bfloat16"
-    or "float32"."""
-    return precision.MIXED if precision.label(precision.MIXED) in device else "float32"
-
-
 def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
               coefficients: dict[str, float] | None = None, *,
               policy: str) -> tuple[float, float]:

@@ -76,3 +76,9 @@ def expected_policy(info: dict[str, str] | None = None) -> str:
 def label(policy: str) -> str:
     """What the run's device line says about its arithmetic ("" for float32)."""
     return ", bfloat16 compute" if policy == MIXED else ""
+
+
+def policy_of(device: str) -> str:
+    """The policy a run's device line (`fmnist_core.fitloop`) names, `label` read back:
+    "mixed_bfloat16" or "float32"."""
+    return MIXED if label(MIXED) in device else "float32"

@@ -71,9 +71,9 @@ def test_a_float32_training_pays_more_for_its_convolutions_only():
 
 
 def test_the_arithmetic_is_read_from_a_runs_device_line():
-    assert estimate.policy_of("CPU (2 cores, bfloat16 compute)") == precision.MIXED
-    assert estimate.policy_of("CPU (2 cores)") == "float32"
-    assert estimate.policy_of("GPU (/physical_device:GPU:0)") == "float32"
+    assert precision.policy_of("CPU (2 cores, bfloat16 compute)") == precision.MIXED
+    assert precision.policy_of("CPU (2 cores)") == "float32"
+    assert precision.policy_of("GPU (/physical_device:GPU:0)") == "float32"
 
 
 def test_the_page_expects_the_arithmetic_the_training_will_use(monkeypatch):
