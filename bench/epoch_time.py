@@ -23,6 +23,16 @@ derivation is printed with the table.
 
 Target: the steady epoch at the engine's settings ≤ 1.2× its floor (in its own arithmetic).
 
+Where the time beyond the floor goes (TensorFlow backend): every kernel that does the
+network's arithmetic — each convolution's forward pass, its filter gradient and (past the
+first layer) its input gradient, the dense layers' three matmuls — is timed apart on
+random tensors of the step's shapes, best of several calls less the cost of calling a traced
+function from Python (timed on a function that does nothing), in the run's arithmetic at its
+batch size (validation's forward kernels in float32 at the engine's validation batch, as
+the engine validates its float32 copy). Their sum over an epoch's steps is the "kernel
+time": what the epoch would take if nothing but these kernels ran, one after the other, at
+the pace they reach alone. It is printed per kernel and against the floor and the epoch.
+
     .venv/bin/python bench/epoch_time.py [--smoke]
 
 --smoke: 2,000 training images, 1 epoch per setting, 2048² matmuls, not judged.
@@ -37,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (bench_args, engine_env, load_note, print_table, run_job, verdict,
-                    warm_keras, write_result)
+from common import (bench_args, engine_env, load_note, print_table, run_job, timed,
+                    verdict, warm_keras, write_result)
 
 TARGET_RATIO = 1.2
 TUTORIAL_BATCH = 32
@@ -85,6 +95,109 @@ def matmul_rate(n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
+    """Every arithmetic kernel of one training step of `spec`, and of one validation batch,
+    timed apart (TensorFlow only; [] on another backend): see the module's docstring."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return []
+    import tensorflow as tf
+
+    from fmnist_core.fitloop import EVAL_BATCH_SIZE
+    from fmnist_core.model import build_model
+
+    model = build_model(spec)
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def tensor(shape, dtype):
+        return tf.cast(tf.constant(rng.standard_normal(shape).astype(np.float32)), dtype)
+
+    def graph(fn):
+        return tf.function(fn, autograph=False)
+
+    def best_ms(fn, *inputs) -> float:
+        # A corner of the result comes back to the host, so the kernel has certainly run.
+        return min(timed(lambda: fn(*inputs).numpy(), repeats, warmup=2))
+
+    # What calling a traced function costs from Python, with two inputs and a corner of
+    # one returned: paid once per call here, never by the kernels inside a training step.
+    corner = graph(lambda a, b: tf.reshape(a, [-1])[:1] + tf.cast(tf.reshape(b, [-1])[:1],
+                                                                  a.dtype))
+    call_ms = best_ms(corner, tensor((spec.batch_size, 64), "float32"),
+                      tensor((64, 64), "float32"))
+
+    first_conv = True
+    phases = (("training", "bfloat16" if policy == "mixed_bfloat16" else "float32",
+               spec.batch_size), ("validation", "float32", EVAL_BATCH_SIZE))
+    for phase, dtype, batch in phases:
+        first_conv = True
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                _, h, w, cin = layer.input.shape
+                _, ho, wo, cout = layer.output.shape
+                k = layer.kernel_size
+                strides, padding = layer.strides, layer.padding.upper()
+                x, kern = tensor((batch, h, w, cin), dtype), tensor((*k, cin, cout), dtype)
+                dy = tensor((batch, ho, wo, cout), dtype)
+                flop = 2.0 * batch * ho * wo * k[0] * k[1] * cin * cout
+                kernels = {"forward": graph(
+                    lambda x, kern, s=strides, p=padding:
+                    tf.nn.conv2d(x, kern, s, p)[:1, :1, :1, :1])}
+                if phase == "training":
+                    kernels["filter gradient"] = graph(
+                        lambda x, dy, shape=kern.shape, s=strides, p=padding:
+                        tf.compat.v1.nn.conv2d_backprop_filter(
+                            x, shape, dy, (1, *s, 1), p)[:1, :1, :1, :1])
+                    if not first_conv:
+                        kernels["input gradient"] = graph(
+                            lambda kern, dy, shape=x.shape, s=strides, p=padding:
+                            tf.compat.v1.nn.conv2d_backprop_input(
+                                shape, kern, dy, (1, *s, 1), p)[:1, :1, :1, :1])
+                inputs = {"forward": (x, kern), "filter gradient": (x, dy),
+                          "input gradient": (kern, dy)}
+                shape = f"{batch}×{h}×{w}×{cin} → {ho}×{wo}×{cout}, {k[0]}×{k[1]}"
+                first_conv = False
+            elif isinstance(layer, keras.layers.Dense):
+                n_in, n_out = layer.input.shape[-1], layer.units
+                x, kern = tensor((batch, n_in), dtype), tensor((n_in, n_out), dtype)
+                dy = tensor((batch, n_out), dtype)
+                flop = 2.0 * batch * n_in * n_out
+                kernels = {"forward": graph(lambda x, kern: tf.matmul(x, kern)[:1, :1])}
+                if phase == "training":
+                    kernels["weight gradient"] = graph(
+                        lambda x, dy: tf.matmul(x, dy, transpose_a=True)[:1, :1])
+                    kernels["input gradient"] = graph(
+                        lambda kern, dy: tf.matmul(dy, kern, transpose_b=True)[:1, :1])
+                inputs = {"forward": (x, kern), "weight gradient": (x, dy),
+                          "input gradient": (kern, dy)}
+                shape = f"{batch}×{n_in} → {n_out}"
+            else:
+                continue
+            for what, fn in kernels.items():
+                ms = max(best_ms(fn, *inputs[what]) - call_ms, 1e-3)
+                rows.append({"phase": phase, "layer": layer.name, "kernel": what,
+                             "shape": shape, "arithmetic": dtype, "batch": batch,
+                             "GFLOP": flop / 1e9, "best ms": ms,
+                             "GFLOP/s": flop / ms / 1e6, "call ms (subtracted)": call_ms})
+    return rows
+
+
+def kernel_seconds(rows: list[dict], images: int, val_images: int) -> float | None:
+    """An epoch's kernel time: every training kernel once per training step, every
+    validation kernel once per validation batch (None without kernel rows)."""
+    if not rows:
+        return None
+    total = 0.0
+    for phase, n in (("training", images), ("validation", val_images)):
+        phase_rows = [row for row in rows if row["phase"] == phase]
+        if phase_rows and n:
+            steps = -(-n // phase_rows[0]["batch"])
+            total += steps * sum(row["best ms"] for row in phase_rows) / 1000
+    return total
+
+
 def split_sizes(spec, n_train: int) -> tuple[int, int]:
     """(training images, validation images) per epoch after the engine's split."""
     from fmnist_core.fitloop import split_validation
@@ -124,6 +237,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-epoch-") as tmp:
         store = RunStore(Path(tmp) / "studio")
         measured: dict = {}
+        kernels: dict = {}
         derivation: list[str] = []
         for label, spec, wanted in settings:
             os.environ[precision.ENV] = wanted
@@ -135,6 +249,7 @@ def main() -> None:
                 job, _ = run_job(spec, store, dataset=data, limit_train=limit_train,
                                  limit_test=1000)
                 measured[spec, arithmetic] = job.snapshot()["history"]
+                kernels[spec, arithmetic] = kernel_rows(spec, policy, 5 if args.smoke else 20)
             history = histories[label] = measured[spec, arithmetic]
             images, val_images = split_sizes(spec, n_train)
             info = describe(spec, train_images=images)
@@ -146,12 +261,15 @@ def main() -> None:
             engine_row = label == "engine preset"
             ratio = steady / floor
             fp32_ratio = steady / (flops_epoch / peaks["float32"])
+            kernel_s = kernel_seconds(kernels[spec, arithmetic], images, val_images)
             derivation.append(
                 f"{label} ({arithmetic}): {images:,} × {flops_image / 1e6:.1f} MFLOP (train) + "
                 f"{val_images:,} × {forward_image / 1e6:.1f} MFLOP (validation) = "
                 f"{flops_epoch / 1e12:.3f} TFLOP / {peak / 1e9:.1f} GFLOP/s ({arithmetic}) = "
                 f"{floor:.1f} s floor; measured {steady:.1f} s = {ratio:.2f}× floor"
-                + (f" ({fp32_ratio:.2f}× the FP32 floor)" if arithmetic != "float32" else ""))
+                + (f" ({fp32_ratio:.2f}× the FP32 floor)" if arithmetic != "float32" else "")
+                + (f"; its kernels timed apart {kernel_s:.1f} s = {kernel_s / floor:.2f}× "
+                   f"floor, the epoch {steady / kernel_s:.2f}× its kernels" if kernel_s else ""))
             rows.append({
                 "setting": label,
                 "arithmetic": arithmetic,
@@ -167,6 +285,9 @@ def main() -> None:
                 "× floor": ratio,
                 "× FP32 floor": fp32_ratio,
                 "% of peak": 100 / ratio,
+                "kernel s": kernel_s,
+                "kernels × floor": kernel_s / floor if kernel_s else None,
+                "epoch × kernels": steady / kernel_s if kernel_s else None,
                 "target": f"≤ {TARGET_RATIO:g}× floor" if engine_row else "–",
                 "met": (verdict(None if args.smoke else ratio <= TARGET_RATIO)
                         if engine_row else "–"),
@@ -184,11 +305,17 @@ def main() -> None:
     print("The floor, derived:")
     for line in derivation:
         print("  " + line)
+    engine_kernels = kernels.get((engine_spec, rows[-1]["arithmetic"]), [])
+    if engine_kernels:
+        print_table("The engine preset's kernels, each timed apart (best of several calls; "
+                    "matmul rate above for comparison)", engine_kernels)
     load_note()
     write_result("epoch_time", {
         "smoke": args.smoke, "rows": rows, "peak": peak_rows, "peak_flops": peaks,
         "train_flops_per_epoch_60000": full_epoch, "histories": histories,
         "derivation": derivation,
+        "kernels": {f"{spec.batch_size}/{arithmetic}": rows_
+                    for (spec, arithmetic), rows_ in kernels.items()},
         "note": "epoch seconds are the engine's per-epoch figure and include its validation "
                 "pass, so the floor counts the validation images' forward FLOPs too",
     })
