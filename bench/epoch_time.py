@@ -24,14 +24,14 @@ derivation is printed with the table.
 Target: the steady epoch at the engine's settings ≤ 1.2× its floor (in its own arithmetic).
 
 Where the time beyond the floor goes (TensorFlow backend): every kernel that does the
-network's arithmetic — each convolution's forward pass, its filter gradient and (past the
-first layer) its input gradient, the dense layers' three matmuls — is timed apart on
-random tensors of the step's shapes, best of several calls less the cost of calling a traced
-function from Python (timed on a function that does nothing), in the run's arithmetic at its
-batch size (validation's forward kernels in float32 at the engine's validation batch, as
-the engine validates its float32 copy). Their sum over an epoch's steps is the "kernel
-time": what the epoch would take if nothing but these kernels ran, one after the other, at
-the pace they reach alone. It is printed per kernel and against the floor and the epoch.
+network's arithmetic — each layer's forward pass, its weight (filter) gradient and, past
+the first layer, its input gradient — is timed apart on random tensors of the step's
+shapes, best of several calls less the cost of calling a traced function from Python (timed
+on a function that does nothing), in the run's arithmetic at its batch size (validation's
+forward kernels in float32 at the engine's validation batch, as the engine validates its
+float32 copy). Their sum over an epoch's steps is the "kernel time": what the epoch would
+take if nothing but these kernels ran, one after the other, at the pace they reach alone.
+It is printed per kernel and against the floor and the epoch.
 
     .venv/bin/python bench/epoch_time.py [--smoke]
 
@@ -128,11 +128,10 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
     call_ms = best_ms(corner, tensor((spec.batch_size, 64), "float32"),
                       tensor((64, 64), "float32"))
 
-    first_conv = True
     phases = (("training", "bfloat16" if policy == "mixed_bfloat16" else "float32",
                spec.batch_size), ("validation", "float32", EVAL_BATCH_SIZE))
     for phase, dtype, batch in phases:
-        first_conv = True
+        first = True  # the first layer with weights: no gradient of the image it is given
         for layer in model.layers:
             if isinstance(layer, keras.layers.Conv2D):
                 _, h, w, cin = layer.input.shape
@@ -150,7 +149,7 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
                         lambda x, dy, shape=kern.shape, s=strides, p=padding:
                         tf.compat.v1.nn.conv2d_backprop_filter(
                             x, shape, dy, (1, *s, 1), p)[:1, :1, :1, :1])
-                    if not first_conv:
+                    if not first:
                         kernels["input gradient"] = graph(
                             lambda kern, dy, shape=x.shape, s=strides, p=padding:
                             tf.compat.v1.nn.conv2d_backprop_input(
@@ -158,7 +157,6 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
                 inputs = {"forward": (x, kern), "filter gradient": (x, dy),
                           "input gradient": (kern, dy)}
                 shape = f"{batch}×{h}×{w}×{cin} → {ho}×{wo}×{cout}, {k[0]}×{k[1]}"
-                first_conv = False
             elif isinstance(layer, keras.layers.Dense):
                 n_in, n_out = layer.input.shape[-1], layer.units
                 x, kern = tensor((batch, n_in), dtype), tensor((n_in, n_out), dtype)
@@ -168,13 +166,15 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
                 if phase == "training":
                     kernels["weight gradient"] = graph(
                         lambda x, dy: tf.matmul(x, dy, transpose_a=True)[:1, :1])
-                    kernels["input gradient"] = graph(
-                        lambda kern, dy: tf.matmul(dy, kern, transpose_b=True)[:1, :1])
+                    if not first:
+                        kernels["input gradient"] = graph(
+                            lambda kern, dy: tf.matmul(dy, kern, transpose_b=True)[:1, :1])
                 inputs = {"forward": (x, kern), "weight gradient": (x, dy),
                           "input gradient": (kern, dy)}
                 shape = f"{batch}×{n_in} → {n_out}"
             else:
                 continue
+            first = False
             for what, fn in kernels.items():
                 ms = max(best_ms(fn, *inputs[what]) - call_ms, 1e-3)
                 rows.append({"phase": phase, "layer": layer.name, "kernel": what,
