@@ -104,10 +104,13 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
         return []
     import tensorflow as tf
 
+    from fmnist_core.anatomy import describe
     from fmnist_core.fitloop import EVAL_BATCH_SIZE
     from fmnist_core.model import build_model
 
     model = build_model(spec)
+    # forward FLOPs per image of each layer, counted as the floor counts them
+    per_image = {layer["name"]: layer["flops"] for layer in describe(spec)["layers"]}
     rng = np.random.default_rng(0)
     rows = []
 
@@ -140,7 +143,6 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
                 strides, padding = layer.strides, layer.padding.upper()
                 x, kern = tensor((batch, h, w, cin), dtype), tensor((*k, cin, cout), dtype)
                 dy = tensor((batch, ho, wo, cout), dtype)
-                flop = 2.0 * batch * ho * wo * k[0] * k[1] * cin * cout
                 kernels = {"forward": graph(
                     lambda x, kern, s=strides, p=padding:
                     tf.nn.conv2d(x, kern, s, p)[:1, :1, :1, :1])}
@@ -161,7 +163,6 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
                 n_in, n_out = layer.input.shape[-1], layer.units
                 x, kern = tensor((batch, n_in), dtype), tensor((n_in, n_out), dtype)
                 dy = tensor((batch, n_out), dtype)
-                flop = 2.0 * batch * n_in * n_out
                 kernels = {"forward": graph(lambda x, kern: tf.matmul(x, kern)[:1, :1])}
                 if phase == "training":
                     kernels["weight gradient"] = graph(
@@ -175,6 +176,7 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
             else:
                 continue
             first = False
+            flop = batch * per_image[layer.name]  # each of a layer's kernels does as much
             for what, fn in kernels.items():
                 ms = max(best_ms(fn, *inputs[what]) - call_ms, 1e-3)
                 rows.append({"phase": phase, "layer": layer.name, "kernel": what,
