@@ -51,11 +51,21 @@ class Background:
         light: True when the background is light and the object darker than it.
         level: `(h, w) float32` background brightness at each pixel, 0 to 255.
         noise: Standard deviation of the sensor noise, out of 255.
+        exact: True for a picture in the dataset's own format (at most 28×28): every pixel
+            that is not exactly the background level belongs to the object.
     """
 
     light: bool
     level: np.ndarray
     noise: float
+    exact: bool = False
+
+    @property
+    def threshold(self) -> float:
+        """How far from the background, out of 255, a pixel must be to belong to the object."""
+        if self.exact:
+            return 0.0
+        return max(MIN_THRESHOLD, NOISE_THRESHOLD * self.noise)
 
     @property
     def even(self) -> bool:
@@ -147,9 +157,16 @@ def estimate_background(gray: np.ndarray, light: bool) -> Background:
     # border, where a surface or a noise model would take it for background.
     dataset_sized = max(height, width) <= DATASET_EDGE
     # That, too small for a surface, or a drawing (a clean, uniform border): one level.
-    if dataset_sized or min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
+    if dataset_sized:
+        # The border's extreme, not its median: a garment that fills the frame covers most
+        # of the border, and the dataset's background is the darkest level on it (0 in
+        # every one of its 70,000 images), or the lightest once a picture is light on dark.
+        level = float(edge.max() if light else edge.min())
+        return Background(light=light, level=np.full(gray.shape, level, np.float32), noise=0.0,
+                          exact=True)
+    if min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
         level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)
-        return Background(light=light, level=level, noise=0.0 if dataset_sized else noise)
+        return Background(light=light, level=level, noise=noise)
 
     # The surface is fitted to block means, where the noise is averaged away: a faint
     # object then stands out from the background by more than the noise.
@@ -245,8 +262,7 @@ def find_object(gray: np.ndarray, background: Background) -> tuple[int, int, int
     away = 255 - flat if background.light else flat
     if background.noise > 0 and min(height, width) >= 3:
         away = np.asarray(Image.fromarray(away).filter(ImageFilter.MedianFilter(3)))
-    threshold = max(MIN_THRESHOLD, NOISE_THRESHOLD * background.noise)
-    shape = away > threshold
+    shape = away > background.threshold
     # In a noisy photo a row or column needs a few pixels of the object; a clean picture
     # has no stray pixels, so there one is enough (the tip of a pen stroke).
     noisy = background.noise > 0
@@ -255,9 +271,9 @@ def find_object(gray: np.ndarray, background: Background) -> tuple[int, int, int
     if rows.size == 0 or cols.size == 0:
         return None
     box = int(rows[0]), int(rows[-1] + 1), int(cols[0]), int(cols[-1] + 1)
-    # A drawing (an even, noise-free background) is all deliberate strokes, and a box of a
-    # few pixels has too few of them to judge an edge.
-    drawing = background.even and not noisy
+    # A drawing (an even, noise-free background) or a picture in the dataset's format is all
+    # deliberate strokes, and a box of a few pixels has too few of them to judge an edge.
+    drawing = (background.even and not noisy) or background.exact
     if drawing or max(box[1] - box[0], box[3] - box[2]) < 8:
         return box
     if sharpness(_contrast(gray, background), box) < MIN_SHARPNESS:

@@ -448,10 +448,11 @@ def _trim(
     """Crops `(h, w) uint8` to the object's (top, bottom, left, right) box."""
     top, bottom, left, right = box
     trimmed = gray[top:bottom, left:right]
-    threshold = max(photo.MIN_THRESHOLD, photo.NOISE_THRESHOLD * background.noise)
+    away = (f"more than {background.threshold:.0f} levels away from" if background.threshold
+            else "that differ from")
     return trimmed, (
         f"Cropped {_shape_text(gray.shape)} to the {_shape_text(trimmed.shape)} box of the "
-        f"pixels more than {threshold:.0f} levels away from the background."
+        f"pixels {away} the background."
     )
 
 

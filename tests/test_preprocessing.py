@@ -522,3 +522,25 @@ def test_a_fashion_mnist_image_itself_is_taken_as_it_is(fashion):
         assert correlation(results[0], results[1]) > 0.95
         likeness.append(correlation(results[0], image))
     assert np.median(likeness) > 0.9 and min(likeness) > 0.6, likeness
+
+
+def test_no_official_test_image_is_refused(fashion):
+    """Every one of the 10,000 official test images, saved as a 28×28 PNG, is taken: garments
+    that fill the frame to its edges (test images 2367, 4115, 4495, 6619, 7899 and 8321 among
+    them) included, and with Trim and Invert off as with them on."""
+    import io
+
+    from PIL import Image
+
+    refused = []
+    for index, image in enumerate(fashion.x_test):
+        data = io.BytesIO()
+        Image.fromarray(image).save(data, "PNG")
+        try:
+            preprocess(data.getvalue())
+        except ImageError:
+            refused.append(index)
+    assert refused == []
+    for index in (2367, 4115, 4495, 6619, 7899, 8321):
+        result = preprocess(fashion.x_test[index], invert=False, trim=False)
+        assert np.array_equal(result.image, fashion.x_test[index])
