@@ -25,6 +25,7 @@ from typing import Any
 from fmnist_core import precision
 from fmnist_core.anatomy import describe, steps_per_execution_for, train_flops_from
 from fmnist_core.spec import ModelSpec
+from fmnist_core.words import plural
 
 # Seconds per unit on the reference 2-core CPU (fitted by `bench/estimate.py --fit` on 3 Dec.,
 # evening, training in bfloat16 with the fused batch norm, in an hour when the host ran at its
@@ -160,7 +161,7 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
     on_cpu = device is None or device.startswith("CPU")
     prepare = raw_prepare(layers) * (factor if on_cpu else max(1.0, factor))
     total = spec.epochs * epoch + prepare + test
-    basis = (f"this machine's speed, from its last {used} run(s)" if used else
+    basis = (f"this machine's speed, from its last {plural(used, 'run')}" if used else
              "the speed of a 2-core CPU; it adjusts to this machine after its first runs")
     return Estimate(train_seconds=train * factor, val_seconds=val * factor,
                     epoch_seconds=epoch, prepare_seconds=prepare, total_seconds=total,

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from fmnist_core import feed
+from fmnist_core.words import plural
 
 PREDICT_BATCH_SIZE = 1000
 
@@ -142,7 +143,8 @@ def layer_note(feature_map: FeatureMap, before: tuple[int, ...], spec) -> str:
         how = "strongest" if spec.pooling == "max" else "average"
         return (f"Pooling keeps the {how} response of each {spec.pool_size}×{spec.pool_size} "
                 f"block, so every map shrinks from {before[0]}×{before[1]} to {h}×{w}.")
-    return (f"{c} filters of {spec.kernel_size}×{spec.kernel_size} slide over the "
+    return (f"{plural(c, 'filter')} of {spec.kernel_size}×{spec.kernel_size} "
+            f"{'slides' if c == 1 else 'slide'} over the "
             f"{'×'.join(map(str, before))} input. Each square is what one filter responds to; "
             "bright = strong response.")
 

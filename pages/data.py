@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core import gallery, kernels
-from ui import figures, resources, router
+from ui import charts, figures, resources, router
 
 router.require_app()
 
@@ -60,10 +60,12 @@ with pick:
     n = st.number_input(f"Which {names[label]} (0 to {len(members) - 1:,})", 0,
                         len(members) - 1, step=1, key="data_index")
     image = x[members[n]]
-    st.caption(f"Image #{members[n]:,} of the {split} set. Hover over it to read the pixel "
+    array = "x_train" if split == "training" else "x_test"
+    st.caption(f"It is `{array}[{members[n]}]`: picture {members[n] + 1:,} of the {len(x):,} "
+               f"in the {split} set (Python counts from 0). Hover over it to read the pixel "
                "values: the network sees nothing but these 784 numbers.")
 with big:
-    st.plotly_chart(figures.image(image, f"{names[label]} · 28×28", height=420), width="stretch")
+    charts.show(figures.image(image, f"{names[label]} · 28×28", height=420))
 
 view = st.segmented_control("Show", VIEWS, required=True, key="data_view") or VIEWS[0]
 
@@ -74,7 +76,7 @@ if view == "Samples per class":
     if st.button("Show other samples", key="data_shuffle"):
         seed = st.session_state["data_seed"] = int(np.random.default_rng().integers(1 << 31))
     grid = gallery.samples_per_class(data.y_train, data.num_classes, 8, seed)
-    st.plotly_chart(figures.sample_grid(data.x_train[grid], names, grid), width="stretch")
+    charts.show(figures.sample_grid(data.x_train[grid], names, grid))
 
 elif view == "Class counts":
     st.caption("How many pictures each class has. Equal bars mean a balanced dataset: plain "
@@ -82,7 +84,7 @@ elif view == "Class counts":
                f"{1 / data.num_classes:.0%} of the time.")
     counts = {"train": gallery.class_counts(data.y_train, data.num_classes).tolist(),
               "test": gallery.class_counts(data.y_test, data.num_classes).tolist()}
-    st.plotly_chart(figures.grouped_bars(list(names), counts), width="stretch")
+    charts.show(figures.grouped_bars(list(names), counts))
 
 else:
     st.caption("A 3×3 kernel slides over the 28×28 image; at each position it multiplies the "
@@ -146,7 +148,7 @@ else:
         figures.outline(lab, row, col, panel=2)
         figures.outline(lab, row // 2 * 2, col // 2 * 2, 2, color=figures.TRAIN_COLOR, panel=2)
         figures.outline(lab, row // 2, col // 2, panel=3)
-    st.plotly_chart(lab, width="stretch", key="lab_maps")
+    charts.show(lab, key="lab_maps")
 
     if explain:
         st.caption(f"Output pixel ({row}, {col}) sits on the 3×3 patch whose top-left corner "
@@ -155,12 +157,11 @@ else:
         for column, (grid, title, sym) in zip(st.columns(3), (
                 (px.patch, "Patch of the image", False), (px.kernel, "Kernel", True),
                 (px.products, "Products", True))):
-            column.plotly_chart(figures.number_grid(grid, title, symmetric=sym),
-                                width="stretch")
+            charts.show(figures.number_grid(grid, title, symmetric=sym), where=column)
         st.code(px.formula, language=None, wrap_lines=True)
         st.caption(f"Pooled pixel ({row // 2}, {col // 2}) comes from the blue 2×2 window at "
                    f"rows {row // 2 * 2}–{row // 2 * 2 + 1}, columns {col // 2 * 2}–"
                    f"{col // 2 * 2 + 1} of the convolved map; max pooling keeps "
                    f"{kept:.4g}, the largest of its four values.")
-        st.plotly_chart(figures.number_grid(window, "2×2 pooling window", symmetric=True,
-                                            height=200), width="content")
+        charts.show(figures.number_grid(window, "2×2 pooling window", symmetric=True,
+                                        height=200), width="content")

@@ -52,7 +52,8 @@ def test_pick_a_sample_by_class_split_and_index():
     at.segmented_control(key="data_split").set_value("Test set").run()
     assert not at.exception
     assert at.number_input(key="data_index").value == 999
-    assert "of the test set" in page_text(at)
+    text = page_text(at)
+    assert "in the test set (Python counts from 0)" in text and "x_test[" in text
 
 
 def test_class_counts_show_train_and_test():

@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from fmnist_core.words import plural
+
 TRAIN_COLOR = "#3b5bdb"
 VAL_COLOR = "#e8590c"
 # Okabe and Ito's palette, told apart with every common colour-vision deficiency; yellow last
@@ -241,7 +243,8 @@ def confusion(matrix: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=errors, x=list(class_names), y=list(class_names), colorscale="Reds",
         text=matrix, texttemplate="%{text}", showscale=False,
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images<extra></extra>",
+        customdata=[[plural(int(v), "image") for v in row] for row in np.asarray(matrix)],
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata}<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", title="true class")
     fig.update_xaxes(title="predicted class", side="top")
@@ -407,11 +410,12 @@ def confusion_clickable(matrix: np.ndarray, class_names: tuple[str, ...]) -> go.
     fig.update_traces(hoverinfo="skip")
     fig.add_trace(go.Scatter(
         x=names * n, y=[name for name in names for _ in range(n)], mode="markers",
-        customdata=np.asarray(matrix).reshape(-1), showlegend=False,
+        customdata=[plural(int(v), "image") for v in np.asarray(matrix).reshape(-1)],
+        showlegend=False,
         marker=dict(symbol="square-open", size=34, color="#212529", opacity=0,
                     line=dict(width=3)),
         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata}<extra></extra>",
     ))
     fig.update_layout(clickmode="event+select", hovermode="closest")
     return fig

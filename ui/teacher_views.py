@@ -8,6 +8,7 @@ import streamlit as st
 
 from fmnist_core import classroom
 from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.words import plural
 from ui import resources
 
 CLUTTER = ("cancelled", "failed")
@@ -80,8 +81,8 @@ def class_table() -> None:
         st.caption("No run yet: the students' runs appear here as they start them.")
         return
     groups = classroom.by_student(runs, names)
-    st.caption(f"{len(runs)} run(s) by {len(groups)} student(s), grouped by student; the "
-               "table refreshes by itself.")
+    st.caption(f"{plural(len(runs), 'run')} by {plural(len(groups), 'student')}, grouped by "
+               "student; the table refreshes by itself.")
     rows = [{"student": student, "run": r["id"][:6], "status": r["status"],
              "model": r["spec"].summary(), "epochs": f"{r['epochs_run']}/{r['spec'].epochs}",
              "test acc": (f"{r['test_accuracy']:.1%}" if r["test_accuracy"] is not None
@@ -102,10 +103,10 @@ def class_actions() -> None:
                           format_func=lambda i: label(by_id[i], names))
     action_row(by_id[picked], names)
     clutter = [r for r in runs if r["status"] in CLUTTER]
-    if clutter and st.button(f"Clear {len(clutter)} cancelled or failed run(s)",
+    if clutter and st.button(f"Clear {plural(len(clutter), 'cancelled or failed run')}",
                              key="teacher_clear"):
         cleared = store.clear_runs(CLUTTER)
-        st.session_state.teacher_notice = f"Cleared {cleared} cancelled or failed run(s)."
+        st.session_state.teacher_notice = f"Cleared {plural(cleared, 'cancelled or failed run')}."
         st.rerun()
 
 
@@ -117,8 +118,9 @@ def line_table() -> None:
     if not rows:
         st.caption("Nothing trains and nobody waits.")
         return
-    st.caption(f"At most {resources.job_queue().max_concurrent} training(s) at once; the rest "
-               "start in this order. It refreshes by itself.")
+    most = resources.job_queue().max_concurrent
+    st.caption(f"At most {plural(most, 'training')} at once; the rest start in this order. "
+               "It refreshes by itself.")
     st.dataframe([{**row, "run": row["run"][:6]} for row in rows], hide_index=True,
                  width="stretch", placeholder="–")
 
