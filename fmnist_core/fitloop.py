@@ -21,6 +21,7 @@ import numpy as np
 
 from fmnist_core import feed
 from fmnist_core.datasets import load_dataset
+from fmnist_core.words import plural
 
 if TYPE_CHECKING:
     from fmnist_core.job import TrainingJob
@@ -105,6 +106,7 @@ def train(job: TrainingJob) -> None:
     seen = progress.images_seen
     flops = describe(job.spec, num_classes=data.num_classes)["train_flops_per_image"]
     rate = flops * seen / train_seconds if seen else None
+    job.update(train_seconds=train_seconds)
     job.store_fields(train_seconds=train_seconds, flops_per_second=rate)
     if progress.diverged:
         job.finish("diverged", progress.diverged)
@@ -143,7 +145,7 @@ def train(job: TrainingJob) -> None:
                    "model as it was then is saved and tested.")
     else:
         job.finish("completed", progress.target_reached
-                   or f"Finished {progress.epochs_done} epoch(s).")
+                   or f"Finished {plural(progress.epochs_done, 'epoch')}.")
 
 
 # model → its uncompiled twin, for writing checkpoints without the optimizer's state
@@ -237,6 +239,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             self.val_seconds: float | None = None
             self.recent = collections.deque(maxlen=50)  # (time, images seen) per call
             self.checkpointed: set[int] = set()
+            # (seconds, batches) of the first epoch's first call, which also traces the step
+            self.first_call: tuple[float, int] | None = None
 
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
@@ -260,6 +264,8 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             self.images_seen = self.epochs_done * n_fit + min(n_fit, self.batches
                                                               * spec.batch_size)
             self.recent.append((now, self.images_seen))
+            if self.first_call is None:
+                self.first_call = (now - self.epoch_t0, self.batches)
             steps_done = (epoch - 1) * self.steps + self.batches
             stop = job.stop_requested
             with job._lock:
@@ -297,6 +303,16 @@ def _progress_callback(job: TrainingJob, n_fit: int,
                 f"({spec.learning_rate:g}) is too high for this network; try 0.001.")
             self.model.stop_training = True
             return True
+
+        def _prepare_seconds(self, training: float) -> float | None:
+            """What preparing the training step (tracing) added to the first epoch: its first
+            call's time beyond the pace of the calls after it; None when the epoch had no
+            later call to measure that pace on."""
+            if self.first_call is None or self.batches <= self.first_call[1]:
+                return None
+            first, batches = self.first_call
+            per_batch = (training - first) / (self.batches - batches)
+            return max(0.0, first - batches * per_batch)
 
         def _rate(self) -> float | None:
             if len(self.recent) < 2:
@@ -337,6 +353,9 @@ def _progress_callback(job: TrainingJob, n_fit: int,
                    "class_accuracy": per_class, **logs}
             if per_class is not None:
                 row["val_seconds"] = self.val_seconds
+            if epoch == 0:
+                row["prepare_seconds"] = self._prepare_seconds(
+                    seconds - (row.get("val_seconds") or 0.0))
             if complete:
                 self.epochs_done = epoch + 1
             else:

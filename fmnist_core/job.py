@@ -48,7 +48,8 @@ def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:
         "batch_points": [],  # (epoch as a float, running loss, running accuracy)
         "history": [],  # one dict per epoch; "complete" is False for a stopped one
         "images_per_second": None,
-        "elapsed": 0.0,
+        "elapsed": 0.0,  # seconds since training began; once it ends, since the start
+        "train_seconds": None,  # the training itself (every epoch and its validation)
         "eta": None,  # seconds left; None until the pace is steady
         "estimate": None,  # estimated seconds per epoch when training began
         "estimate_prepare": None,  # and what the first epoch adds (tracing)

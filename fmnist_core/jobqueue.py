@@ -378,6 +378,8 @@ def stored_snapshot(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
         state.update(message=run["stop_reason"] or run["error"] or status, eta=0.0)
         if run.get("total_seconds"):
             state["elapsed"] = run["total_seconds"]
+        if run.get("train_seconds"):
+            state["train_seconds"] = run["train_seconds"]
     elif not run.get("progress"):
         state["message"] = "Preparing data and building the model."
     return state

@@ -154,8 +154,11 @@ class RunStore:
 
     def finish_run(self, run_id: str, status: str, **fields: Any) -> None:
         """Writes a run's final status and fields in one transaction; the last progress
-        snapshot is kept for any server to draw."""
+        snapshot is kept for any server to draw. A diverged run keeps no file: the weights
+        of its epochs are those of a network that did not learn."""
         self.update_run(run_id, status=status, finished=time.time(), **fields)
+        if status == "diverged":
+            self.delete_run_files(run_id)
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, float],
                   seconds: float | None = None, *, complete: bool = True,
@@ -244,6 +247,10 @@ class RunStore:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             tx.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        self.delete_run_files(run_id)
+
+    def delete_run_files(self, run_id: str) -> None:
+        """Removes a run's model and every file beside it."""
         for path in self.run_files(run_id):
             path.unlink(missing_ok=True)
 

@@ -49,6 +49,17 @@ def test_only_the_owner_deletes(store):
         store.get_run(run_id)
 
 
+@pytest.mark.databases("sqlite")
+def test_a_diverged_run_keeps_no_file_and_a_stopped_one_keeps_its_own(store):
+    kept, diverged = (store.create_run(ModelSpec(), "alice") for _ in range(2))
+    for run_id in (kept, diverged):
+        store.write_run_file(run_id, "epoch-001.weights.h5", lambda p: p.write_bytes(b"w"))
+    store.finish_run(kept, "stopped")
+    store.finish_run(diverged, "diverged", error="The loss became nan.")
+    assert store.run_files(diverged) == [] and store.get_run(diverged)["status"] == "diverged"
+    assert [p.name for p in store.run_files(kept)] == [f"{kept}.epoch-001.weights.h5"]
+
+
 def test_active_runs_cannot_be_deleted(store):
     run_id = store.create_run(ModelSpec(), "alice", status="running")
     with pytest.raises(PermissionError, match="still training"):

@@ -40,6 +40,12 @@ def test_small_job_learns_and_reports_batches_and_epochs(store, small_data):
     assert len(store.epochs(job.run_id)) == 2
     assert store.model_file(job.run_id).is_file()
     assert run["device"].startswith(("CPU", "GPU"))
+    # the time of the training itself, and what preparing its step added to epoch 1
+    assert snap["train_seconds"] == pytest.approx(run["train_seconds"])
+    assert sum(row["seconds"] for row in snap["history"]) <= snap["train_seconds"]
+    assert snap["train_seconds"] < snap["elapsed"] == pytest.approx(run["total_seconds"])
+    first = snap["history"][0]
+    assert 0 <= first["prepare_seconds"] < first["seconds"]
 
 
 def test_stop_during_an_epoch_ends_training_after_the_call_in_flight(store, small_data):
@@ -233,7 +239,7 @@ def test_a_runaway_learning_rate_is_diverged_never_a_success(store, small_data):
     assert len([row for row in snap["history"] if row["complete"]]) <= 1
     run = store.get_run(job.run_id)
     assert run["status"] == "diverged" and run["error"] == snap["message"]
-    assert not store.model_file(job.run_id).is_file()
+    assert store.run_files(job.run_id) == []
 
 
 def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_data,
@@ -346,6 +352,8 @@ def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data
     snap = job.snapshot()
     assert snap["status"] == "diverged" and "learning rate (10)" in snap["message"]
     assert store.get_run(job.run_id)["status"] == "diverged"
+    # its epochs' weights were written as they ended; a diverged run keeps none of them
+    assert store.run_files(job.run_id) == [] and store.checkpoints(job.run_id) == {}
 
 
 def test_a_batch_norm_network_on_a_short_epoch_tests_with_statistics_of_its_own(store,
