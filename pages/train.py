@@ -4,7 +4,7 @@ import streamlit as st
 
 from fmnist_core import anatomy, estimate, precision
 from fmnist_core.runs import OwnerLimitError
-from ui import figures, resources, router, sidebar, spec_form, train_view
+from ui import charts, figures, resources, router, sidebar, spec_form, train_view
 
 router.require_app()
 
@@ -110,8 +110,8 @@ def live() -> None:
             queue.stop(job.run_id, owner)
             st.toast("Stopping after the current batch.")
     if snap["batch_points"] or snap["history"]:
-        st.plotly_chart(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
-                        width="stretch", key="curves")
+        charts.show(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
+                    key="curves")
     elif not done:
         st.caption("The curves start with the first batches: building the network and "
                    "preparing its first training step take a few seconds.")

@@ -1,6 +1,7 @@
 import re
 import time
 
+from fmnist_core.words import duration
 from pagetools import page_test, page_text
 
 
@@ -9,7 +10,7 @@ def test_train_page_previews_the_seed_cnn():
     assert not at.exception
     text = page_text(at)
     assert "862,410" in text and "Estimated time per epoch" in text
-    assert "All 5 epoch(s)" in text  # the total, not only one epoch
+    assert "All 5 epochs" in text  # the total, not only one epoch
     assert "No training of yours is running" in text
     # the layer table has readable headers and numbers
     table = at.dataframe[0].value
@@ -64,16 +65,21 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
         time.sleep(0.5)
     assert not at.exception
     text = page_text(at)
-    assert "Test accuracy" in text and "Finished 2 epoch(s)." in text
+    assert "Test accuracy" in text and "Finished 2 epochs." in text
     assert len(at.get("plotly_chart")) >= 2, "the curves and the class × epoch view"
-    assert "learned last; here so far:" in text
+    assert "learned last; here at the end:" in text
     (per_epoch,) = [m for m in at.metric if m.label == "Time per epoch"]
-    assert per_epoch.delta.startswith("estimated ")  # the estimate next to the actual
-    assert re.search(r"Of the [\d.]+ s, the 2 epochs took [\d.]+ s; the other [\d.]+ s went "
-                     "to loading the images", text), "the training time left unexplained"
+    # the estimate next to the actual, the arrow down when faster, up when slower
+    assert re.fullmatch(r"[-+][\d.]+ s against ≈ [\d.]+ s estimated", per_epoch.delta)
+    assert re.search(r"From Start to the result took [\d.]+ s: training [\d.]+ s \(every "
+                     r"epoch and its validation\), and the other [\d.]+ s went to loading the "
+                     "images, building the network, testing it on the test images and saving "
+                     "it.", text), "the time left unexplained"
     from ui import resources
 
     run = resources.run_store().get_run(job_id)
+    (training,) = [m for m in at.metric if m.label == "Training time"]
+    assert training.value == duration(run["train_seconds"])  # what Runs shows
     assert run["status"] == "completed" and run["owner"] == at.session_state["owner"]
     # back on the page later: the finished run is still shown, Start is free again
     at.switch_page("pages/data.py").run()
@@ -240,30 +246,59 @@ def test_flip_smoothing_and_test_flip_are_in_the_form_and_flip_is_refused_for_di
     assert at.button(key="start").disabled
 
 
-def test_the_training_time_is_split_into_epochs_and_the_rest():
+def test_the_time_from_start_to_the_result_names_only_what_happened():
     from ui.train_view import time_split
 
-    snap = {"history": [{"epoch": e, "seconds": 1.7} for e in range(1, 9)], "elapsed": 27.0}
-    assert time_split(snap) == (
-        "Of the 27 s, the 8 epochs took 14 s; the other 13 s went to loading the images, "
-        "building the network, testing it on the test images and saving it.")
-    assert time_split({"history": [], "elapsed": 3.0}) is None  # nothing measured yet
+    finished = {"elapsed": 60.0, "train_seconds": 54.0, "test_accuracy": 0.9,
+                "model_path": "models/x.keras"}
+    assert time_split(finished) == (
+        "From Start to the result took 60 s: training 54 s (every epoch and its validation), "
+        "and the other 6.0 s went to loading the images, building the network, testing it "
+        "on the test images and saving it.")
+    # a diverged run is neither tested nor saved
+    diverged = {"elapsed": 20.0, "train_seconds": 17.0, "test_accuracy": None,
+                "model_path": None}
+    assert time_split(diverged).endswith(
+        "the other 3.0 s went to loading the images and building the network.")
+    assert time_split({"elapsed": 3.0, "train_seconds": None}) is None  # not measured yet
 
 
-def test_a_one_epoch_run_is_compared_with_its_estimate_and_the_preparation():
-    from ui.train_view import epoch_figures
+def test_an_epoch_is_compared_with_the_estimate_like_with_like():
+    from ui.train_view import against_estimate, epoch_figures
 
-    def snap(*seconds, complete=True):
-        return {"estimate": 2.0, "estimate_prepare": 2.5,
-                "history": [{"seconds": s, "complete": complete} for s in seconds]}
+    def snap(*seconds, complete=True, prepare=None):
+        history = [{"seconds": s, "complete": complete} for s in seconds]
+        if history:
+            history[0]["prepare_seconds"] = prepare
+        return {"estimate": 2.0, "estimate_prepare": 2.5, "history": history}
 
-    # the later epochs against the epoch; a lone first epoch against epoch + preparation
-    assert epoch_figures(snap(7.0, 3.0, 2.0)) == (2.5, 2.0)
-    assert epoch_figures(snap(7.0)) == (7.0, 4.5)
-    assert epoch_figures(snap(7.0, complete=False)) == (None, 2.0)
-    # a run stored before the preparation was estimated: the epoch alone
-    assert epoch_figures({"estimate": 2.0, "history": [{"seconds": 7.0}]}) == (7.0, 2.0)
-    assert epoch_figures({"estimate": None, "history": []}) == (None, None)
+    # the later epochs against the epoch
+    assert epoch_figures(snap(7.0, 3.0, 2.0))[:2] == (2.5, 2.0)
+    # a lone first epoch without its measured preparation against the epoch's estimate
+    assert epoch_figures(snap(7.0, prepare=4.5))[:2] == (2.5, 2.0)
+    # where the preparation could not be told apart: with it, against the estimate with it
+    assert epoch_figures(snap(7.0))[:2] == (7.0, 4.5)
+    assert epoch_figures(snap(7.0, complete=False))[:2] == (None, 2.0)
+    assert epoch_figures({"estimate": None, "history": []})[:2] == (None, None)
+    # the arrow points the way the run went: down when faster than estimated
+    assert against_estimate(14.0, 17.0) == "-3.0 s against ≈ 17 s estimated"
+    assert against_estimate(23.0, 17.0) == "+6.0 s against ≈ 17 s estimated"
+
+
+def test_a_diverged_run_names_no_class_as_learned_last(monkeypatch):
+    import streamlit as st
+
+    from ui import train_view
+
+    captions = []
+    monkeypatch.setattr(st, "caption", captions.append)
+    monkeypatch.setattr(train_view.charts, "show", lambda *args, **kwargs: None)
+    history = [{"epoch": 1, "class_accuracy": [0.0] * 9 + [1.0]}]
+    names = tuple(f"class {i}" for i in range(10))
+    train_view.class_progress({"status": "diverged", "history": history}, names)
+    assert "did not learn" in captions[-1] and "learned last" not in captions[-1]
+    train_view.class_progress({"status": "completed", "history": history}, names)
+    assert "learned last; here at the end: class 0 (0%) and class 1 (0%)" in captions[-1]
 
 
 def test_the_estimate_on_the_page_follows_the_arithmetic_the_training_will_use(monkeypatch):
@@ -272,7 +307,6 @@ def test_the_estimate_on_the_page_follows_the_arithmetic_the_training_will_use(m
     from fmnist_core import estimate, precision
     from fmnist_core.spec import preset
     from ui import resources
-    from ui.train_view import duration
 
     shown = {}
     for wanted, policy in (("float32", "float32"), ("bfloat16", precision.MIXED)):

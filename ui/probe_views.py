@@ -8,7 +8,8 @@ import streamlit as st
 
 from fmnist_core import probes
 from fmnist_core.runs import RunNotFoundError
-from ui import figures, resources
+from fmnist_core.words import percent
+from ui import charts, figures, resources
 
 # key → default of every probe control, for the reset button
 DEFAULTS = {"probe_dx": 0, "probe_dy": 0, "probe_rotate": 0, "probe_scale": 1.0,
@@ -81,15 +82,15 @@ def _probe(run_id: str, image: np.ndarray, label: int | None, names: tuple[str, 
                           scale=float(scale), noise=float(noise), blur=float(blur),
                           erase=erase, invert=invert)
     seen, answer = st.columns([1, 2])
-    seen.plotly_chart(figures.image(result.image, "Changed · 28×28", height=300),
-                      width="stretch", key="probe_image")
+    charts.show(figures.image(result.image, "Changed · 28×28", height=300), key="probe_image",
+                where=seen)
     probs = result.probabilities
     top = int(probs.argmax())
-    answer.plotly_chart(figures.probabilities(probs, names, top_k=3), width="stretch",
-                        key="probe_top3")
-    truth = (f"; the true class, {names[label]}, gets {probs[label]:.0%}"
+    charts.show(figures.probabilities(probs, names, top_k=3), key="probe_top3", where=answer)
+    truth = (f"; the true class, {names[label]}, gets {percent(probs[label])}"
              if label is not None and label != top else "")
-    answer.markdown(f"Changed, the network says **{names[top]}** ({probs[top]:.0%}){truth}.")
+    answer.markdown(f"Changed, the network says **{names[top]}** ({percent(probs[top])})"
+                    f"{truth}.")
     answer.button("Reset the changes", key="probe_reset", on_click=_reset)
 
 
@@ -112,8 +113,7 @@ def _sweep(run_id: str, image: np.ndarray, follow: int, names: tuple[str, ...],
         except (RunNotFoundError, OSError, ValueError):
             st.caption(f"The saved model of run {compare[:6]} could not be opened; pick "
                        "another run.")
-    st.plotly_chart(figures.probe_sweep(curves, names[follow]), width="stretch",
-                    key="probe_sweep")
+    charts.show(figures.probe_sweep(curves, names[follow]), key="probe_sweep")
     st.caption(SWEEP_NOTE)
 
 

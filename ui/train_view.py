@@ -8,26 +8,11 @@ import streamlit as st
 from fmnist_core import inspection
 from fmnist_core.estimate import Estimate
 from fmnist_core.spec import ModelSpec
-from ui import figures
+from fmnist_core.words import duration, percent, plural
+from ui import charts, figures
 
 LAYER_COLUMNS = {"name": "Layer", "type": "Type", "output_shape": "Output shape",
                  "params": "Parameters", "flops": "Work per image (MFLOP)"}
-
-
-def duration(seconds: float | None) -> str:
-    """"0.4 s", "45 s", "3 min 20 s", "1 h 05 min"."""
-    if seconds is None:
-        return "–"
-    if seconds < 9.95:
-        return f"{max(0.0, seconds):.1f} s"
-    seconds = round(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def layer_table(info: dict) -> pd.DataFrame:
@@ -46,17 +31,22 @@ def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
     c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{info['total_params']:,}")
     c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP",
-              help="Multiply-adds of one image's forward and backward pass.")
+              help="Floating-point operations of one image's forward and backward pass (a "
+                   "multiply-add counts as two).")
     c1, c2 = st.columns(2)
     c1.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}",
               help=f"{n_fit:,} training images per epoch plus the validation pass, at "
                    f"{guess.basis}.")
-    c2.metric(f"All {spec.epochs} epoch(s)", f"≈ {duration(guess.total_seconds)}",
-              help="Every epoch, preparing the first one, and the test at the end.")
+    c2.metric(f"All {plural(spec.epochs, 'epoch')}" if spec.epochs > 1 else "The whole run",
+              f"≈ {duration(guess.total_seconds)}",
+              help=f"{'Every epoch' if spec.epochs > 1 else 'The epoch'}, preparing the "
+                   f"training step (≈ {duration(guess.prepare_seconds)}) and the test at the "
+                   "end.")
     with st.expander("Layers: output shapes, parameters and work"):
         st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table")
-        st.caption("Work per image counts multiply-adds of one forward pass; training costs "
-                   "about three times as much (forward, then backward).")
+        st.caption("Work per image counts the floating-point operations of one forward "
+                   "pass (MFLOP: millions; a multiply-add counts as two); training costs about "
+                   "three times as much (forward, then backward).")
         if spec.test_flip:
             st.caption("The test-time flip adds no layer: validation and the test show the "
                        "network each image and its mirror and average the two answers, so "
@@ -76,31 +66,53 @@ def progress_text(snap: dict) -> str:
 
 
 def time_split(snap: dict) -> str | None:
-    """Where the training time went: "Of the 27 s, the 8 epochs took 14 s; the other 13 s
-    went to ...", or None while nothing is measured."""
-    epochs = [row["seconds"] for row in snap["history"] if row.get("seconds") is not None]
-    elapsed = snap.get("elapsed")
-    if not epochs or not elapsed or elapsed < sum(epochs):
+    """Where the run's time went: "From Start to the result took 1 min 00 s: training 54 s,
+    and 6 s went to ...", naming only what happened (a diverged run was neither tested nor
+    saved); None while nothing is measured."""
+    total, train = snap.get("elapsed"), snap.get("train_seconds")
+    if not total or not train or total < train:
         return None
-    count = f"the {len(epochs)} epochs" if len(epochs) > 1 else "the epoch"
-    return (f"Of the {duration(elapsed)}, {count} took {duration(sum(epochs))}; the other "
-            f"{duration(elapsed - sum(epochs))} went to loading the images, building the "
-            "network, testing it on the test images and saving it.")
+    rest = ["loading the images", "building the network"]
+    if snap.get("test_accuracy") is not None:
+        rest.append("testing it on the test images")
+    if snap.get("model_path"):
+        rest.append("saving it")
+    done = ", ".join(rest[:-1]) + f" and {rest[-1]}"
+    return (f"From Start to the result took {duration(total)}: training {duration(train)} "
+            f"(every epoch and its validation), and the other {duration(total - train)} went "
+            f"to {done}.")
 
 
-def epoch_figures(snap: dict) -> tuple[float | None, float | None]:
-    """(seconds per epoch measured, the estimate it is compared with): the mean of the
-    complete epochs after the first, against the estimated epoch; with one complete epoch,
-    that epoch against the estimated epoch plus the preparation the first epoch adds."""
+def epoch_figures(snap: dict) -> tuple[float | None, float | None, str]:
+    """(seconds per epoch measured, the estimate made before Start, what was measured), like
+    with like: the estimate is the form's "time per epoch", which leaves out the preparing of
+    the training step, so the measured epoch leaves it out too. That is the mean of the
+    complete epochs after the first; with one complete epoch, that epoch less its measured
+    preparation; where the preparation could not be told apart (an epoch of a single call),
+    the epoch with it against the estimate with it."""
     complete = [row for row in snap["history"] if row.get("complete", True)]
     estimate = snap.get("estimate")
     if len(complete) > 1:
-        return sum(row["seconds"] for row in complete[1:]) / (len(complete) - 1), estimate
+        measured = sum(row["seconds"] for row in complete[1:]) / (len(complete) - 1)
+        return measured, estimate, "the mean of the epochs after the first"
     if not complete:
-        return None, estimate
+        return None, estimate, ""
+    first = complete[0]
+    if first.get("prepare_seconds") is not None:
+        return (first["seconds"] - first["prepare_seconds"], estimate,
+                f"the epoch without preparing the training step (which took "
+                f"{duration(first['prepare_seconds'])})")
     if estimate:
         estimate += snap.get("estimate_prepare") or 0.0
-    return complete[0]["seconds"], estimate
+    return first["seconds"], estimate, "the epoch with preparing the training step"
+
+
+def against_estimate(measured: float, estimated: float) -> str:
+    """The metric's delta: "-3.0 s against ≈ 17 s estimated"; a leading minus points its
+    arrow down (faster than the estimate), none up (slower)."""
+    difference = measured - estimated
+    sign = "-" if difference < 0 else "+"
+    return f"{sign}{duration(abs(difference))} against ≈ {duration(estimated)} estimated"
 
 
 def result(snap: dict) -> None:
@@ -109,23 +121,24 @@ def result(snap: dict) -> None:
     sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
     {"completed": st.success, "stopped": st.warning,
      "cancelled": st.info}.get(status, st.error)(sentence)
-    measured, estimated = epoch_figures(snap)
+    measured, estimated, how = epoch_figures(snap)
     if snap["test_accuracy"] is None and measured is None:
         return
     c1, c2 = st.columns(2)
     c3, c4 = st.columns(2)
     if snap["test_accuracy"] is not None:
-        c1.metric("Test accuracy", f"{snap['test_accuracy']:.2%}")
+        c1.metric("Test accuracy", percent(snap["test_accuracy"], 2))
         c2.metric("Test loss", f"{snap['test_loss']:.3f}")
-    c3.metric("Training time", duration(snap["elapsed"]))
+    if snap.get("train_seconds"):
+        c3.metric("Training time", duration(snap["train_seconds"]),
+                  help="Every epoch of training and its validation pass; the same figure as "
+                       "the Runs page's training time.")
     if measured is not None:
         c4.metric("Time per epoch", duration(measured),
-                  delta=f"estimated {duration(estimated)}" if estimated else None,
+                  delta=against_estimate(measured, estimated) if estimated else None,
                   delta_color="off",
-                  help="Measured on this run after its first epoch, which also prepares "
-                       "the training step, next to the estimate made before it started. A "
-                       "run of one epoch is compared with the estimate of that epoch and its "
-                       "preparation.")
+                  help=f"Measured on this run: {how}; next to the estimate the form showed "
+                       "before Start.")
     if (split := time_split(snap)) is not None:
         st.caption(split)
 
@@ -135,10 +148,14 @@ def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
     matrix, epochs = inspection.class_progress(snap["history"])
     if not epochs:
         return
-    st.plotly_chart(figures.class_epochs(matrix, epochs, class_names), width="stretch",
-                    key="class_epochs")
+    charts.show(figures.class_epochs(matrix, epochs, class_names), key="class_epochs")
+    what = ("Each row is one class of the validation images, each column an epoch: the "
+            "brighter, the more of that class the network gets right.")
+    if snap["status"] == "diverged":
+        st.caption(f"{what} This network did not learn, so no class stands out: these figures "
+                   "are what guessing gets.")
+        return
     hardest = inspection.learned_last(matrix, class_names)
-    said = " and ".join(f"{name} ({acc:.0%})" for name, acc in hardest)
-    st.caption("Each row is one class of the validation images, each column an epoch: the "
-               "brighter, the more of that class the network gets right. Classes that look "
-               f"alike are usually learned last; here so far: {said}.")
+    said = " and ".join(f"{name} ({percent(acc, 0)})" for name, acc in hardest)
+    st.caption(f"{what} Classes that look alike are usually learned last; here "
+               f"{'so far' if snap['status'] == 'running' else 'at the end'}: {said}.")
