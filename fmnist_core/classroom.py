@@ -65,3 +65,34 @@ def line(runs: list[dict[str, Any]], queued: list[dict[str, Any]],
 
 def is_active(run: dict[str, Any]) -> bool:
     return run["status"] in ACTIVE_STATUSES
+
+
+def default_run(runs: list[dict[str, Any]], owner: str | None
+                ) -> tuple[str | None, str]:
+    """The run a page opens on, and why, in words a student reads after "Showing ".
+
+    A stopped run of a few batches is not what a student wants to look at first: their best
+    completed run comes first, then their best stopped one, then the class's best completed
+    run (a classmate's), then any.
+
+    Args:
+        runs: finished runs with a saved model (`completed` or `stopped`).
+        owner: the student's owner id.
+
+    Returns:
+        (run id, e.g. "your best completed run"), or (None, "") when there is none.
+    """
+    def best(group: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return max(group, key=lambda r: (r["test_accuracy"] or 0.0, r["created"]),
+                   default=None)
+
+    mine = [r for r in runs if r["owner"] == owner]
+    for group, why in (
+            ([r for r in mine if r["status"] == "completed"], "your best completed run"),
+            (mine, "your best run (none of yours completed: it was stopped)"),
+            ([r for r in runs if r["status"] == "completed"], "the class's best completed run"),
+            (runs, "the class's best run")):
+        chosen = best(group)
+        if chosen is not None:
+            return chosen["id"], why
+    return None, ""

@@ -215,6 +215,24 @@ class ModelSpec:
         return " · ".join([line, *extras])
 
 
+    def brief(self) -> str:
+        """The network in a few words, for a narrow table column: "Conv 64, 64 → Dense 512",
+        "Conv 2×32, 2×64 → Dense 256", "Conv 32 5×5 avg pool → Dense 128"; the kernel size
+        when not 3×3 and the pooling when not max; `summary` has the whole line."""
+        parts = []
+        if self.conv_blocks:
+            each = f"{self.convs_per_block}×" if self.convs_per_block > 1 else ""
+            conv = "Conv " + ", ".join(f"{each}{f}" for f in self.filters)
+            if self.kernel_size != 3:
+                conv += f" {self.kernel_size}×{self.kernel_size}"
+            if self.pooling != "max":
+                conv += " no pool" if self.pooling == "none" else " avg pool"
+            parts.append(conv)
+        if self.dense_units:
+            parts.append(f"Dense {self.dense_units}")
+        return " → ".join(parts) if parts else "Dense 10"
+
+
 def conv_name(block: int, index: int, convs_per_block: int) -> str:
     """Layer name of a convolution: conv1, conv2… or conv1a, conv1b… with several per block."""
     return f"conv{block}" if convs_per_block == 1 else f"conv{block}{'abc'[index - 1]}"

@@ -35,7 +35,7 @@ if asked and asked != st.session_state.get("inspect_linked"):  # a new link, e.g
             why = "is not a run id"
         st.info(f"The run “{asked[:24]}” in the link {why}, so another run is shown.")
 if st.session_state.get("inspect_run") not in runs:
-    st.session_state.inspect_run = resources.default_run_id()
+    st.session_state.inspect_run = resources.default_run()[0]
 for key in ("inspect_source", "inspect_class", "inspect_pick"):  # kept while hidden
     if key in st.session_state:
         st.session_state[key] = st.session_state[key]

@@ -6,7 +6,8 @@ from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.datasets import class_names
 from fmnist_core.preprocessing import ImageError, preprocess
-from ui import explain_views, figures, probe_views, resources, router
+from fmnist_core.words import percent, plural
+from ui import charts, explain_views, figures, probe_views, resources, router
 
 router.require_app()
 
@@ -22,12 +23,15 @@ runs = resources.require_runs(
     resources.finished_runs(),
     "There is no trained model yet: train one on the Train page (the quick preset "
     "takes about a minute), then come back here.")
+default_id, why = resources.default_run()
 if st.session_state.get("predict_run") not in runs:
-    st.session_state["predict_run"] = resources.default_run_id()
+    st.session_state["predict_run"] = default_id
 students = resources.run_store().owner_names()
 run_id = st.selectbox("Model", list(runs),
                       format_func=lambda i: resources.run_label(runs[i], students),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
+if run_id == default_id:
+    st.caption(f"This is {why}; pick any other finished run above.")
 dataset = runs[run_id]["spec"].dataset
 names = class_names(dataset)
 
@@ -82,21 +86,22 @@ st.session_state["last_drawing"] = image
 st.subheader("From your picture to 28×28")
 for column, step in zip(st.columns(len(result.steps)), result.steps):
     h, w = step.image.shape
-    column.plotly_chart(figures.image(step.image, height=180), width="stretch",
-                        key=f"predict_step_{step.name}")
+    charts.show(figures.image(step.image, height=180), key=f"predict_step_{step.name}",
+                where=column, alt=f"{step.name}: {step.note}")
     column.markdown(f"**{step.name}** · {w}×{h}")
     column.caption(step.note)
 
 maps, probs = resources.extractor(run_id)(image)
 best = int(np.argmax(probs))
 probe_views.unusual_warning(run_id, image, dataset, source)
-st.subheader(f"The network thinks: {names[best]} ({probs[best]:.0%})")
+st.subheader(f"The network thinks: {names[best]} ({percent(probs[best])})")
 seen, chart = st.columns([1, 2])
-seen.plotly_chart(figures.image(image, "What the network sees · 28×28", height=340),
-                  width="stretch")
+charts.show(figures.image(image, "What the network sees · 28×28", height=340), where=seen,
+            alt="The 28×28 picture the network sees, light on dark.")
 with chart:
     top_k = st.slider("Classes shown", 1, len(names), 5, key="predict_top_k")
-    st.plotly_chart(figures.probabilities(probs, names, top_k), width="stretch")
+    bars = figures.probabilities(probs, names, top_k)
+    charts.show(bars, alt=charts.describe(bars, "How sure the network is of each class"))
     st.caption("The last layer's softmax turns the network's scores into probabilities that "
                "add up to 100 %. A drawing is not a photo: a low score often means your "
                "picture looks unlike the training images — compare it on the Data page.")
@@ -112,5 +117,5 @@ if st.toggle("Show the feature maps of your picture", key="predict_maps"):
                "padding); pooling halves the map and keeps the strongest answers.")
     for fm in maps:
         h, w, c = fm.shape
-        st.plotly_chart(figures.mosaic(fm.maps, f"{fm.name} · {h}×{w} · {c} filters"),
-                        width="stretch", key=f"predict_map_{fm.name}")
+        charts.show(figures.mosaic(fm.maps, f"{fm.name} · {h}×{w} · {plural(c, 'filter')}"),
+                    key=f"predict_map_{fm.name}")

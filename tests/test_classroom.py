@@ -32,3 +32,14 @@ def test_the_line_lists_training_runs_then_the_queue_in_order():
     rows = classroom.line(RUNS + queued, queued, NAMES)
     assert [(r["place"], r["student"], r["run"]) for r in rows] == [
         ("training", "student cat", "c1"), ("1", "student eve", "q1"), ("2", "Bob", "q2")]
+
+
+def test_a_page_opens_on_the_students_best_completed_run_not_a_short_stopped_one():
+    finished = [run("s1", "ann", "stopped", 0.50, created=9),  # newest: 5 batches, stopped
+                run("a1", "ann", acc=0.88, created=1), run("a2", "ann", acc=0.91, created=2),
+                run("b1", "bob", acc=0.93, created=3)]
+    assert classroom.default_run(finished, "ann") == ("a2", "your best completed run")
+    only_stopped = [run("s1", "ann", "stopped", 0.50), run("b1", "bob", acc=0.93)]
+    assert classroom.default_run(only_stopped, "ann")[0] == "s1"
+    assert classroom.default_run(finished, "eve") == ("b1", "the class's best completed run")
+    assert classroom.default_run([], "ann") == (None, "")

@@ -7,6 +7,7 @@ import pyarrow as pa
 from fmnist_core.model import build_model
 from fmnist_core.runs import RunStore
 from fmnist_core.spec import preset
+from fmnist_core.words import duration
 from pagetools import page_test, page_text
 
 PAGE = "pages/runs.py"
@@ -19,18 +20,22 @@ def keys(widgets, prefix: str) -> list[str]:
 def shown_table(at):
     """The run table as the page shows it: the text of every cell, indexed by run id."""
     raw = at.dataframe[0].proto.arrow_data.styler.display_values
-    return pa.ipc.open_stream(raw).read_pandas().set_index("id")
+    return pa.ipc.open_stream(raw).read_pandas()
 
 
-def test_table_lists_the_run(trained_run):
+def test_table_lists_the_run(trained_run, app_home):
     at = page_test(PAGE)
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    row = table[table["id"] == trained_run].iloc[0]
+    row = table.loc[trained_run]
     assert row["status"] == "completed" and row["student"] == "classmate"
-    assert row["model"] == "Conv 16 3×3 → MaxPool 2 → Dense 128"
+    assert row["run"] == trained_run[:6] and row["network"] == "Conv 16 → Dense 128"
     assert row["params"] == 347_690 and 0 < row["test acc"] <= 100  # percent
-    assert {"created", "best val acc", "train s", "device"} <= set(table.columns)
+    assert list(table.columns) == ["run", "student", "status", "test acc", "val acc",
+                                   "training time", "params", "created", "network"]
+    # the same training time as the Train page's, written the same way
+    assert shown_table(at).loc[trained_run, "training time"] == duration(
+        RunStore(app_home).get_run(trained_run)["train_seconds"])
 
 
 def test_selecting_runs_overlays_their_curves(trained_run):
@@ -76,7 +81,7 @@ def test_delete_your_own_run(trained_run, app_home):
     at.session_state["owner"] = "me-test"
     at.run()
     table = at.dataframe[0].value
-    assert table.set_index("id").loc[mine, "student"] == "you"
+    assert table.loc[mine, "student"] == "you"
     at.multiselect(key="runs_selected").set_value([mine, trained_run]).run()
     assert keys(at.button, "runs_delete_") == [f"runs_delete_{mine}"]
     # the first click only asks
@@ -105,7 +110,8 @@ def test_your_run_still_training_cannot_be_deleted(app_home):
         assert button.disabled and "stop it" in button.help
         assert "No saved model" in page_text(at)
         # no epoch yet: a sentence, not an empty chart
-        assert "No epoch of these runs has finished yet" in page_text(at)
+        assert (f"No validation accuracy to draw for {busy[:6]}: it has no complete epoch "
+                "with validation images." in page_text(at))
         assert not at.get("plotly_chart")
         assert keys(at.get("download_button"), "runs_") == [f"runs_csv_{busy}"]  # history only
     finally:
@@ -121,7 +127,7 @@ def test_empty_cells_read_a_dash_and_no_emoji(trained_run, app_home):
         at.session_state["owner"] = "me-bare"
         at.run()
         table = shown_table(at)
-        assert (table.loc[bare, ["test acc", "best val acc", "params", "train s"]]
+        assert (table.loc[bare, ["test acc", "val acc", "params", "training time"]]
                 == "–").all(), table.loc[bare]
         assert "None" not in table.to_string() and "nan" not in table.to_string()
         # the browser's grid draws its own placeholder in an empty cell, not the styler's
@@ -140,12 +146,12 @@ def test_cancelled_runs_are_hidden_until_asked_for(trained_run, app_home):
     gone = store.create_run(preset("quick"), "me-gone", status="cancelled")
     try:
         at = page_test(PAGE)
-        assert gone not in list(at.dataframe[0].value["id"])
-        assert trained_run in list(at.dataframe[0].value["id"])
+        assert gone not in list(at.dataframe[0].value.index)
+        assert trained_run in list(at.dataframe[0].value.index)
         assert gone not in at.multiselect(key="runs_selected").options
         at.toggle(key="runs_show_cancelled").set_value(True).run()
         assert not at.exception
-        assert gone in list(at.dataframe[0].value["id"])
+        assert gone in list(at.dataframe[0].value.index)
     finally:
         store.delete_run(gone, "me-gone")
 
@@ -180,3 +186,24 @@ def test_runs_compare_each_class(trained_run):
     assert not at.exception
     charts = [c for c in at.get("plotly_chart")]
     assert any("Bag" in str(c.proto.spec) for c in charts)
+
+
+def test_every_own_run_has_its_actions_without_being_compared(trained_run, app_home):
+    store = RunStore(app_home)
+    spec = preset("dense").replace(epochs=1)
+    older, newer = (store.create_run(spec, "me-many", status="completed") for _ in range(2))
+    try:
+        for run_id in (older, newer):
+            store.save_model(run_id, build_model(spec))
+        at = page_test(PAGE)
+        at.session_state["owner"] = "me-many"
+        at.run()
+        at.multiselect(key="runs_selected").set_value([trained_run]).run()
+        assert sorted(keys(at.button, "runs_delete_")) == sorted(
+            [f"runs_delete_{older}", f"runs_delete_{newer}"])
+        assert {f"runs_download_{older}", f"runs_download_{newer}",
+                f"runs_download_{trained_run}"} == set(keys(at.get("download_button"),
+                                                            "runs_download_"))
+    finally:
+        for run_id in (older, newer):
+            store.delete_run(run_id, "me-many")

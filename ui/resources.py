@@ -337,15 +337,12 @@ def run_label(run: dict, names: dict[str, str] | None = None, short: bool = Fals
     return f"{run['id'][:6]} · {run['spec'].summary()} · {acc} · {when} · {who}"
 
 
-def default_run_id() -> str | None:
-    """The session's latest finished run, else the best stored one."""
-    runs = finished_runs()
-    if not runs:
-        return None
-    mine = [r for r in runs if r["owner"] == st.session_state.get("owner")]
-    if mine:
-        return mine[0]["id"]
-    return max(runs, key=lambda r: r["test_accuracy"] or 0)["id"]
+def default_run() -> tuple[str | None, str]:
+    """The run a page opens on and why (`fmnist_core.classroom.default_run`): this
+    browser's best completed run, else the class's best."""
+    from fmnist_core.classroom import default_run as choose
+
+    return choose(finished_runs(), st.session_state.get("owner"))
 
 
 def require_runs(runs: list[dict], sentence: str) -> dict[str, dict]:
