@@ -28,7 +28,7 @@ if identity.teacher_passcode():  # no passcode set: no teacher view on this serv
     pages.append(st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"))
 page = st.navigation(pages)
 resources.run_store()  # a store that cannot be opened is one sentence on every page
-identity.keep_cookie()
+identity.keep_cookies()
 sidebar.render()
 with router.routing():
     resources.run_page(page)  # a lost database anywhere on the page is one sentence

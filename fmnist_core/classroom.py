@@ -17,14 +17,16 @@ def student_label(owner: str, names: dict[str, str]) -> str:
 
 
 def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
-    """Each student's best test accuracy and the run and spec that got it, best first;
-    students without a tested run are left out.
+    """Every student of the class, best first: those with a tested run by their best test
+    accuracy (with the run and the network that got it), then those without one by name.
+    A student is anyone with a run or a name.
 
     Returns:
-        Rows of {"rank", "student", "test_accuracy", "run", "model", "epochs", "runs"}.
+        Rows of {"rank", "student", "test_accuracy", "run", "model", "epochs", "runs"};
+        a student without a tested run has rank, test accuracy, run, model and epochs None.
     """
     best: dict[str, dict[str, Any]] = {}
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {owner: 0 for owner in names}
     for run in runs:
         counts[run["owner"]] = counts.get(run["owner"], 0) + 1
         if run["test_accuracy"] is None or run["status"] not in ("completed", "stopped"):
@@ -33,11 +35,16 @@ def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
         if held is None or run["test_accuracy"] > held["test_accuracy"]:
             best[run["owner"]] = run
     ordered = sorted(best.values(), key=lambda r: (-r["test_accuracy"], r["created"]))
-    return [{"rank": rank, "student": student_label(run["owner"], names),
+    rows = [{"rank": rank, "student": student_label(run["owner"], names),
              "test_accuracy": run["test_accuracy"], "run": run["id"],
              "model": run["spec"].summary(), "epochs": run["epochs_run"],
              "runs": counts[run["owner"]]}
             for rank, run in enumerate(ordered, start=1)]
+    waiting = sorted((owner for owner in counts if owner not in best),
+                     key=lambda owner: student_label(owner, names).lower())
+    return rows + [{"rank": None, "student": student_label(owner, names),
+                    "test_accuracy": None, "run": None, "model": None, "epochs": None,
+                    "runs": counts[owner]} for owner in waiting]
 
 
 def by_student(runs: list[dict[str, Any]], names: dict[str, str]

@@ -141,8 +141,8 @@ def train(job: TrainingJob) -> None:
     if stopped:
         epoch, batches = progress.stopped_at or (job.snapshot()["epoch"], None)
         at = f", at batch {batches} of {progress.steps}" if batches else ""
-        job.finish("stopped", f"Stopped by you in epoch {epoch} of {job.spec.epochs}{at}; the "
-                   "model as it was then is saved and tested.")
+        job.finish("stopped", f"Stopped in epoch {epoch} of {job.spec.epochs}{at}; the model "
+                   "as it was then is saved and tested.")
     else:
         job.finish("completed", progress.target_reached
                    or f"Finished {plural(progress.epochs_done, 'epoch')}.")

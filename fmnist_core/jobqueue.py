@@ -36,6 +36,7 @@ TICK_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 RECOVER_SECONDS = 10.0
 ORPHAN_GONE = "The server stopped while this run was training, and its trainer is gone."
+CANCELLED_BY_TEACHER = "Your teacher cancelled it before it started."
 # Finished jobs whose live snapshots (batch points) stay in memory for their pages.
 KEEP_FINISHED = 200
 
@@ -155,10 +156,15 @@ class JobQueue:
                 raise KeyError(f"There is no training {run_id}.") from None
         if owner is not None and run["owner"] != owner:
             raise PermissionError("Only the person who started this training can stop it.")
-        if run["status"] == "queued" and self.store.cancel_queued(run_id):
+        by = "owner" if owner is not None else "teacher"
+        cancelled = (CANCELLED_BY_TEACHER if by == "teacher" else
+                     "Cancelled before it started.")
+        if run["status"] == "queued" and self.store.cancel_queued(run_id, cancelled):
             return
+        if job is not None:
+            job.update(stopped_by=by)
         try:
-            self.store.request_stop(run_id)
+            self.store.request_stop(run_id, by)
         except StoreUnavailableError:
             if not trains_here:
                 raise
@@ -382,4 +388,6 @@ def stored_snapshot(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
             state["train_seconds"] = run["train_seconds"]
     elif not run.get("progress"):
         state["message"] = "Preparing data and building the model."
+    if run.get("stopped_by"):
+        state["stopped_by"] = run["stopped_by"]
     return state

@@ -6,25 +6,26 @@ without a lookup, every server of a class accepts the same tokens, and they surv
 restart. A token never travels in a URL, so a shared link carries no rights.
 
 The teacher's passcode is compared in constant time, and wrong tries are slowed down: each
-one doubles the wait before the next try from the same browser, and the server as a whole
-takes only a few wrong tries a minute.
+one doubles the wait before the next try from the same browser and the same address, so a
+student's flood holds up only that student, never the teacher.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
-import threading
 import time
 
 OWNER_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 MAX_NAME_LENGTH = 40
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
-SERVER_TRIES_PER_MINUTE = 12
+# Wrong tries older than this are forgotten: a client starts again from FIRST_WAIT_SECONDS.
+FORGET_SECONDS = 3600.0
 
 
 def new_owner_id() -> str:
@@ -48,6 +49,30 @@ def verify(token: str | None, secret: bytes) -> str | None:
     return owner_id if hmac.compare_digest(sign(owner_id, secret), token) else None
 
 
+def sign_teacher(secret: bytes, passcode: str, expires: float) -> str:
+    """The token that keeps a browser signed in as the teacher until `expires` (seconds since
+    the epoch): `<expiry>.<signature>`. It is signed with the passcode too, so a new
+    passcode signs every teacher's browser out."""
+    stamp = str(int(expires))
+    return f"{stamp}.{_teacher_digest(secret, passcode, stamp)}"
+
+
+def verify_teacher(token: str | None, secret: bytes, passcode: str,
+                   now: float | None = None) -> bool:
+    """Whether `token` is a teacher's token of this store and passcode that has not expired."""
+    if not token or token.count(".") != 1:
+        return False
+    stamp, _ = token.split(".")
+    if not stamp.isdigit() or int(stamp) <= (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(f"{stamp}.{_teacher_digest(secret, passcode, stamp)}", token)
+
+
+def _teacher_digest(secret: bytes, passcode: str, stamp: str) -> str:
+    message = b"teacher|" + stamp.encode() + b"|" + passcode.encode("utf-8", "surrogatepass")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
 def clean_name(text: str) -> str:
     """A display name as it is shown: printable, single spaces, at most 40 characters."""
     text = "".join(ch for ch in str(text) if ch.isprintable())
@@ -61,43 +86,68 @@ def teacher_passcode() -> str | None:
 
 
 class PasscodeGuard:
-    """Checks passcode tries and slows wrong ones down, per browser and per server.
+    """Checks passcode tries and slows wrong ones down, per client.
+
+    A client is a browser (its owner id) or an address; a try is refused unheard while any
+    of its clients waits. Each wrong try doubles its clients' wait, from FIRST_WAIT_SECONDS
+    up to MAX_WAIT_SECONDS, so one client guesses about once a minute at most. Nothing is
+    counted server-wide: a student's flood from their own browser or address never holds
+    up the teacher's. The tries are rows of the run store, so every server of a class
+    counts them together and a restart forgets none.
 
     Args:
         passcode: the right passcode.
-        clock: seconds (injected by tests).
+        store: the run store (`fmnist_core.runs.RunStore`) whose database keeps the tries.
+        clock: seconds since the epoch (injected by tests).
     """
 
-    def __init__(self, passcode: str, clock=time.monotonic):
-        self._passcode = passcode.encode()
+    def __init__(self, passcode: str, store, clock=time.time):
+        self._passcode = passcode.encode("utf-8", "surrogatepass")
+        self._db = store.db
         self._clock = clock
-        self._lock = threading.Lock()
-        self._waits: dict[str, tuple[float, float]] = {}  # who → (next try at, last wait)
-        self._recent: list[float] = []  # times of the server's wrong tries
 
-    def wait_left(self, who: str) -> float:
-        """Seconds before `who` may try again (0 when they may)."""
+    def wait_left(self, clients: tuple[str, ...]) -> float:
+        """Seconds before any of `clients` may try again (0 when they may)."""
         now = self._clock()
-        with self._lock:
-            own = self._waits.get(who, (0.0, 0.0))[0] - now
-            self._recent = [t for t in self._recent if now - t < 60.0]
-            server = (self._recent[0] + 60.0 - now
-                      if len(self._recent) >= SERVER_TRIES_PER_MINUTE else 0.0)
-        return max(0.0, own, server)
+        with self._db.transaction() as tx:
+            rows = tx.all("SELECT client, COUNT(*) AS tries, MAX(at) AS last FROM "
+                          f"passcode_tries WHERE client IN ({', '.join('?' * len(clients))}) "
+                          "AND at > ? GROUP BY client", (*clients, now - FORGET_SECONDS))
+        return max([0.0] + [row["last"] + _wait(row["tries"]) - now for row in rows])
 
-    def check(self, who: str, attempt: str) -> tuple[bool, str | None]:
-        """(True, None) for the right passcode; else (False, the sentence to show)."""
-        left = self.wait_left(who)
+    def check(self, clients: tuple[str, ...], attempt: str) -> tuple[bool, str | None]:
+        """(True, None) for the right passcode; else (False, the sentence to show).
+
+        Args:
+            clients: who is trying, e.g. ("browser:3f9a…", "address:10.0.0.31").
+            attempt: the passcode typed.
+        """
+        left = self.wait_left(clients)
         if left > 0:
-            return False, f"Too many wrong tries: wait {left:.0f} s before the next one."
-        if hmac.compare_digest(attempt.encode(), self._passcode):
-            with self._lock:
-                self._waits.pop(who, None)
+            return False, (f"Too many wrong tries from this browser or address: wait "
+                           f"{_seconds(left)} before the next one.")
+        typed = str(attempt).encode("utf-8", "surrogatepass")
+        if hmac.compare_digest(typed, self._passcode):
+            with self._db.transaction() as tx:
+                tx.execute(f"DELETE FROM passcode_tries WHERE client IN "
+                           f"({', '.join('?' * len(clients))})", clients)
             return True, None
         now = self._clock()
-        with self._lock:
-            last = self._waits.get(who, (0.0, 0.0))[1]
-            wait = min(MAX_WAIT_SECONDS, last * 2 if last else FIRST_WAIT_SECONDS)
-            self._waits[who] = (now + wait, wait)
-            self._recent.append(now)
-        return False, f"That passcode is not right; you can try again in {wait:.0f} s."
+        with self._db.transaction() as tx:
+            tx.execute("DELETE FROM passcode_tries WHERE at < ?", (now - FORGET_SECONDS,))
+            for client in clients:
+                tx.execute("INSERT INTO passcode_tries (client, at) VALUES (?, ?)",
+                           (client, now))
+        return False, (f"That passcode is not right; you can try again in "
+                       f"{_seconds(self.wait_left(clients))}.")
+
+
+def _wait(tries: int) -> float:
+    """The wait after `tries` wrong tries in a row: 2, 4, 8 … 60 seconds."""
+    return min(MAX_WAIT_SECONDS, FIRST_WAIT_SECONDS * 2 ** (max(tries, 1) - 1))
+
+
+def _seconds(left: float) -> str:
+    """A wait as a student reads it, never "0 s": "1 second", "4 seconds"."""
+    whole = max(1, math.ceil(left))
+    return f"{whole} second" + ("" if whole == 1 else "s")

@@ -30,6 +30,7 @@ RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 RUN_FILE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+$")
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
+STOPPERS = ("owner", "teacher")  # who may stop a run
 # A server that has not written its heartbeat for this long is gone: its runs are
 # interrupted (or, on a Ray cluster, adopted by a live server).
 SERVER_STALE_SECONDS = 30.0
@@ -330,10 +331,14 @@ class RunStore:
                 "WHERE id=? AND status='queued'", (message, message, time.time(), run_id))
             return changed.rowcount > 0
 
-    def request_stop(self, run_id: str) -> None:
-        """Asks whichever server trains the run to stop it after the current batch."""
+    def request_stop(self, run_id: str, by: str = "owner") -> None:
+        """Asks whichever server trains the run to stop it after the current batch; `by`
+        is who asked: "owner" or "teacher"."""
+        if by not in STOPPERS:
+            raise ValueError(f"Argument `by` must be one of {STOPPERS}, received {by!r}.")
         with self.db.transaction() as tx:
-            tx.execute("UPDATE runs SET stop_requested=1 WHERE id=?", (run_id,))
+            tx.execute("UPDATE runs SET stop_requested=1, stopped_by=? WHERE id=?",
+                       (by, run_id))
 
     def stop_requests(self, server: str) -> list[str]:
         """Ids of `server`'s running runs that someone asked to stop."""

@@ -79,7 +79,18 @@ VERSION_2 = (
     "CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner)",
 )
 
-MIGRATIONS = {2: VERSION_2}
+# Version 3: who stopped a run (its owner or the teacher), and the teacher's passcode tries,
+# kept per client in the store so that every server of a class counts them together.
+VERSION_3 = (
+    "ALTER TABLE runs ADD COLUMN stopped_by TEXT",  # "owner" or "teacher"
+    """CREATE TABLE IF NOT EXISTS passcode_tries (
+        client TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS passcode_tries_client ON passcode_tries (client, at)",
+)
+
+MIGRATIONS = {2: VERSION_2, 3: VERSION_3}
 LATEST = max(MIGRATIONS)
 
 

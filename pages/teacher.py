@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import identity, resources, router, teacher_views
+from ui import identity, router, teacher_views
 
 router.require_app()
 
@@ -14,24 +14,29 @@ if passcode is None:
     st.caption("No teacher passcode is set on this server: set STUDIO_TEACHER_PASSCODE (or "
                "teacher_passcode in .streamlit/secrets.toml) and restart the studio.")
     st.stop()
-me = resources.owner()
 if not identity.is_teacher():
     st.caption("The teacher's view shows every student's runs and can stop or delete any of "
-               "them. It needs the passcode the teacher set for this server.")
+               "them. It needs the passcode the teacher set for this server; this browser "
+               "then stays signed in for the school day.")
     with st.form("teacher_unlock"):
         attempt = st.text_input("Passcode", type="password", key="teacher_attempt")
         unlock = st.form_submit_button("Unlock")
     if unlock:
-        right, sentence = identity.passcode_guard(passcode).check(me, attempt)
-        if right:
-            st.session_state.teacher = True
+        sentence = identity.unlock_teacher(attempt)
+        if sentence is None:
             st.rerun()
         st.error(sentence)
     st.stop()
 
 if notice := st.session_state.pop("teacher_notice", None):
     st.success(notice)
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="teacher_view")
+pick, leave = st.columns([4, 1], vertical_alignment="bottom")
+view = pick.segmented_control("View", VIEWS, default=VIEWS[0], required=True,
+                              key="teacher_view")
+if leave.button("Sign out", key="teacher_sign_out", icon=":material/logout:",
+                help="Ends the teacher's view in this browser; the passcode opens it again."):
+    identity.sign_out_teacher()
+    st.rerun()
 
 
 if view == "Class":

@@ -14,10 +14,14 @@ RUNS = [run("a1", "ann", acc=0.88, created=1), run("a2", "ann", acc=0.91, create
 NAMES = {"ann": "Ann", "bob": "Bob"}
 
 
-def test_the_leaderboard_has_each_students_best_tested_run():
-    table = classroom.leaderboard(RUNS, NAMES)
+def test_the_leaderboard_has_each_students_best_tested_run_then_every_other_student():
+    table = classroom.leaderboard(RUNS, {**NAMES, "zoe": "Zoe"})
     assert [(r["rank"], r["student"], r["test_accuracy"], r["run"]) for r in table] == [
-        (1, "Bob", 0.93, "b1"), (2, "Ann", 0.91, "a2")]
+        (1, "Bob", 0.93, "b1"), (2, "Ann", 0.91, "a2"),
+        # no tested run: a running one, a diverged one, none at all (only a name)
+        (None, "student cat", None, None), (None, "student dan", None, None),
+        (None, "Zoe", None, None)]
+    assert [r["runs"] for r in table[2:]] == [1, 1, 0]
     assert table[1]["model"] == preset("seed-cnn").summary() and table[1]["runs"] == 2
 
 

@@ -48,7 +48,7 @@ def test_a_reload_keeps_the_run_and_another_browser_gets_nothing(monkeypatch):
         monkeypatch.setattr(identity, "_cookie_token", lambda name: forged)
         assert page_test("pages/train.py").session_state["owner"] != at.session_state["owner"]
         # the reloaded session still has Stop, and it works
-        wait_for(lambda: again.run() or again.button(key="stop"), timeout=120,
+        wait_for(lambda: any(b.key == "stop" for b in again.run().button), timeout=120,
                  what="the Stop button after the reload", every=0.5)
         again.button(key="stop").click().run()
         assert queue.get(run_id).wait(60)
@@ -74,11 +74,11 @@ def test_a_name_is_kept_for_the_browser_and_shown_next_to_its_runs(monkeypatch, 
     again = page_test("pages/data.py")  # a reload: the name comes back with the browser
     assert again.text_input(key="student_name").value == "Ada Lovelace"
     again.switch_page("pages/runs.py").run()
-    table = again.dataframe[0].value.set_index("id")
+    table = again.dataframe[0].value
     assert table.loc[mine, "student"] == "Ada Lovelace (you)"
     monkeypatch.setattr(identity, "_cookie_token", lambda name: None)
     classmate = page_test("pages/runs.py")
-    assert classmate.dataframe[0].value.set_index("id").loc[mine, "student"] == "Ada Lovelace"
+    assert classmate.dataframe[0].value.loc[mine, "student"] == "Ada Lovelace"
 
 
 def test_without_a_passcode_there_is_no_teacher_view(monkeypatch):
@@ -88,15 +88,38 @@ def test_without_a_passcode_there_is_no_teacher_view(monkeypatch):
     assert identity.teacher_passcode() is None
 
 
-def test_a_wrong_passcode_is_one_sentence_and_slows_the_next_try(teacher_env):
+def test_a_wrong_passcode_is_one_sentence_and_slows_the_next_try(teacher_env, monkeypatch):
+    # this test's own browser and address: every page test shares one store, so other
+    # tests' tries and this test's wait must not meet
+    monkeypatch.setattr(identity, "client_keys", lambda: ("browser:wrong-try",
+                                                          "address:10.9.9.9"))
     at = page_test("pages/teacher.py")
     assert not at.exception and "passcode" in page_text(at)
     unlock(at, "guess")
     assert [e.value for e in at.error] == [
-        "That passcode is not right; you can try again in 2 s."]
+        "That passcode is not right; you can try again in 2 seconds."]
     unlock(at)  # right, but too soon
-    assert at.error[0].value.startswith("Too many wrong tries: wait")
-    assert not identity.is_teacher() and "teacher" not in at.session_state
+    assert at.error[0].value.startswith("Too many wrong tries from this browser or address")
+    assert "teacher" not in at.session_state
+
+
+def test_the_teacher_stays_signed_in_across_a_reload_until_they_sign_out(teacher_env,
+                                                                         monkeypatch):
+    at = unlock(page_test("pages/teacher.py"))
+    assert not at.exception and at.session_state["teacher"]
+    token = at.session_state["teacher_token"]
+    sent = {}
+    monkeypatch.setattr(identity, "_cookie_token", lambda name: sent.get(name))
+    sent[identity.TEACHER_COOKIE_PREFIX] = token
+    monkeypatch.setattr(identity, "_teacher_cookie", lambda: identity.TEACHER_COOKIE_PREFIX)
+    again = page_test("pages/teacher.py")  # a reload: the browser sends the teacher's cookie
+    assert not at.exception and again.button(key="teacher_sign_out")
+    assert not again.text_input  # no passcode asked
+    again.button(key="teacher_sign_out").click().run()
+    assert again.text_input(key="teacher_attempt") and not again.session_state["teacher"]
+    # a forged or expired token opens nothing
+    sent[identity.TEACHER_COOKIE_PREFIX] = "9999999999." + "0" * 32
+    assert page_test("pages/teacher.py").text_input(key="teacher_attempt")
 
 
 def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard(
@@ -120,16 +143,21 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         at.button(key=f"teacher_stop_{busy.run_id}").click().run()
         assert busy.wait(60) and busy.status == "stopped"
         assert "Stop sent for student runawa's run" in page_text(at)
-        # delete it, after a confirmation
+        # delete it, after a confirmation; the row says the run's state as it is now
         at.selectbox(key="teacher_pick").set_value(busy.run_id).run()
+        assert f"student runawa's run {busy.run_id[:6]} is stopped" in page_text(at)
+        assert at.selectbox(key="teacher_pick").format_func(busy.run_id).endswith(
+            "· Dense 128")  # no state in the picker, which is not redrawn while open
         at.button(key=f"teacher_delete_{busy.run_id}").click().run()
         assert "This cannot be undone" in page_text(at)
         at.button(key="teacher_delete_yes").click().run()
         assert busy.run_id not in [r["id"] for r in store.list_runs()]
-        # the leaderboard lists Grace's best run
+        # the leaderboard lists every student: Grace with her best run, Ada with none yet
+        store.set_owner_name("no-run-yet", "Ada")
         at.segmented_control(key="teacher_view").set_value("Leaderboard").run()
-        board = at.table[0].value
-        assert "Grace" in list(board["student"]) and trained_run[:6] in list(board["run"])
+        board = at.table[0].value.set_index("student")
+        assert "Grace" in board.index and trained_run[:6] in list(board["run"])
+        assert board.loc["Ada", "best test acc"] == "no finished run yet"
         at.segmented_control(key="teacher_view").set_value("Line").run()
         assert not at.exception
     finally:

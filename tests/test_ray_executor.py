@@ -180,7 +180,7 @@ def test_two_servers_share_the_cap_fifo_and_stop_on_the_cluster(executor, store)
         b.stop(first.run_id, "alice")  # alice's next request lands on server B
         assert first.wait(60), "the run did not end after Stop"
         snap = first.snapshot()
-        assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you")
+        assert snap["status"] == "stopped" and snap["message"].startswith("Stopped in epoch")
         # the actor trained nothing after the flag reached it (the local executors' check)
         assert snap["steps_done"] == snap["stop_seen_at_step"]
         assert store.model_file(first.run_id).is_file()

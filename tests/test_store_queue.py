@@ -184,7 +184,23 @@ def test_a_run_trained_on_another_server_is_seen_live(queues, store):
     assert seen.snapshot()["status"] == "running" and not seen.done
     a.stop(job.run_id, "alice")
     assert seen.wait(120) and seen.status == "stopped"
-    assert seen.snapshot()["message"].startswith("Stopped by you")
+    assert seen.snapshot()["message"].startswith("Stopped in epoch")
+    assert seen.snapshot()["stopped_by"] == "owner"  # the other server knows who, too
+
+
+def test_the_teacher_stopping_a_run_or_cancelling_a_queued_one_is_told_as_theirs(queues):
+    from ui.train_view import outcome
+
+    a, _ = queues
+    running = a.submit(SPEC.replace(epochs=200, batch_size=8), "alice")
+    waiting = a.submit(SPEC, "bob")  # behind alice's (cap 1)
+    wait_for(lambda: running.snapshot()["batch_points"], what="alice's first batches")
+    a.stop(waiting.run_id, owner=None)
+    a.stop(running.run_id, owner=None)
+    assert running.wait(120) and running.status == "stopped"
+    assert outcome(running.snapshot()).startswith("Stopped by your teacher in epoch")
+    assert a.get(waiting.run_id).snapshot()["message"] == (
+        "Your teacher cancelled it before it started.")
 
 
 def test_runs_of_a_server_that_went_away_are_interrupted(store):

@@ -62,7 +62,7 @@ def test_stop_during_an_epoch_ends_training_after_the_call_in_flight(store, smal
     job.stop()
     assert job.wait(60), "the job did not end after Stop"
     snap = job.snapshot()
-    assert snap["status"] == "stopped" and snap["message"].startswith("Stopped by you in epoch 2")
+    assert snap["status"] == "stopped" and snap["message"].startswith("Stopped in epoch 2")
     # the call in flight when stop() was called (up to steps_per_execution batches) is the
     # last one
     assert snap["stop_seen_at_step"] <= at_stop + MAX_STEPS_PER_EXECUTION
@@ -75,7 +75,7 @@ def test_stop_during_an_epoch_ends_training_after_the_call_in_flight(store, smal
     steps = snap["batches_per_epoch"]
     assert 0 < stopped["batches"] < steps
     assert stopped["position"] == pytest.approx(1 + stopped["batches"] / steps)
-    assert snap["message"].startswith(f"Stopped by you in epoch 2 of 50, at batch "
+    assert snap["message"].startswith(f"Stopped in epoch 2 of 50, at batch "
                                       f"{stopped['batches']} of {steps}")
     run = store.get_run(job.run_id)
     assert run["status"] == "stopped" and run["epochs_run"] == 1  # complete epochs only

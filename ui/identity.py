@@ -10,29 +10,22 @@ someone else; a link carries no token.
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 import streamlit as st
 
 from fmnist_core import owners
 from fmnist_core.owners import PasscodeGuard
-from ui import resources
+from ui import cookies, resources
 
 COOKIE_PREFIX = "studio_owner_"
-COOKIE_MAX_AGE = 365 * 24 * 3600
-
-# Runs in the app's page (components v2 are not sandboxed): writes the cookie when the
-# browser does not hold this token yet. SameSite=Strict: no other site's request sends it.
-_COOKIE_JS = """
-export default function (component) {
-  const { data } = component;
-  if (!data || !data.value) return;
-  const wanted = data.name + "=" + data.value;
-  if (document.cookie.split("; ").includes(wanted)) return;
-  const secure = window.location.protocol === "https:" ? "; Secure" : "";
-  document.cookie = wanted + "; Max-Age=" + data.max_age + "; Path=/; SameSite=Strict" + secure;
-}
-"""
-_cookie_writer = st.components.v2.component("studio_owner_cookie", js=_COOKIE_JS)
+TEACHER_COOKIE_PREFIX = "studio_teacher_"
+COOKIE_MAX_AGE = 120 * 24 * 3600  # a school term
+TEACHER_SIGN_IN_SECONDS = 12 * 3600  # a school day
+# STUDIO_CLIENT_ADDRESS_HEADER: behind a reverse proxy, the request header in which the proxy
+# writes the student's address (e.g. X-Real-IP); unset, the connection's own address.
+ADDRESS_HEADER_VARIABLE = "STUDIO_CLIENT_ADDRESS_HEADER"
 
 
 @st.cache_resource
@@ -40,23 +33,20 @@ def _secret(store_key: str) -> bytes:
     return resources.run_store().secret()
 
 
-def cookie_name(secret: bytes) -> str:
+def cookie_name(secret: bytes, prefix: str = COOKIE_PREFIX) -> str:
     """One cookie per class store: studios on one host with different stores (cookies do
     not tell ports apart) keep their own owners; servers sharing a store share it."""
-    return COOKIE_PREFIX + hashlib.sha256(b"cookie" + secret).hexdigest()[:8]
+    return prefix + hashlib.sha256(b"cookie" + secret).hexdigest()[:8]
 
 
 def _cookie_token(name: str) -> str | None:
-    """The owner token the browser sent when this session opened."""
-    try:
-        return st.context.cookies.get(name)
-    except Exception:  # noqa: BLE001 - no browser (bare mode): no cookie
-        return None
+    """The token the browser sent in cookie `name` when this session opened."""
+    return cookies.sent(name)
 
 
 def owner() -> str:
     """This browser's owner id: from its cookie when it has a valid one, else a new one
-    (which `keep_cookie` gives the browser)."""
+    (which `keep_cookies` gives the browser)."""
     state = st.session_state
     if ("owner" not in state or state.get("owner_token_for") != state.owner
             or "owner_cookie" not in state):
@@ -70,12 +60,33 @@ def owner() -> str:
     return st.session_state.owner
 
 
-def keep_cookie() -> None:
-    """Hands the browser its owner token (a no-op once it holds it)."""
+def keep_cookies() -> None:
+    """Hands the browser its owner token (a no-op once it holds it), and the teacher's
+    token while the teacher is signed in here (or drops it once they sign out)."""
     owner()
-    _cookie_writer(data={"name": st.session_state.owner_cookie,
-                         "value": st.session_state.owner_token,
-                         "max_age": COOKIE_MAX_AGE}, key="owner_cookie", height=0)
+    cookies.keep(st.session_state.owner_cookie, st.session_state.owner_token, COOKIE_MAX_AGE,
+                 key="owner_cookie")
+    state = st.session_state
+    if state.get("teacher_token"):
+        cookies.keep(_teacher_cookie(), state.teacher_token, TEACHER_SIGN_IN_SECONDS,
+                     key="teacher_cookie")
+    elif state.get("teacher_signed_out"):
+        cookies.forget(_teacher_cookie(), key="teacher_cookie")
+
+
+def client_keys() -> tuple[str, ...]:
+    """Who is trying the passcode, for its limit: this browser, and its address (the one a
+    trusted proxy reports in `$STUDIO_CLIENT_ADDRESS_HEADER`, else the connection's)."""
+    address = None
+    header = os.environ.get(ADDRESS_HEADER_VARIABLE)
+    try:
+        if header:
+            address = (st.context.headers.get(header) or "").split(",")[0].strip() or None
+        else:
+            address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser (bare mode, AppTest)
+        address = None
+    return (f"browser:{owner()}", f"address:{address or 'local'}")
 
 
 def name_field() -> None:
@@ -110,8 +121,46 @@ def teacher_passcode() -> str | None:
 
 @st.cache_resource
 def passcode_guard(passcode: str) -> PasscodeGuard:
-    return PasscodeGuard(passcode)
+    return PasscodeGuard(passcode, resources.run_store())
+
+
+def _teacher_cookie() -> str:
+    return cookie_name(_secret(resources.run_store().describe()), TEACHER_COOKIE_PREFIX)
 
 
 def is_teacher() -> bool:
-    return bool(st.session_state.get("teacher"))
+    """Whether this session is the teacher's: unlocked here, or in this browser earlier
+    (its signed teacher cookie has not expired, and the passcode is the same)."""
+    state = st.session_state
+    if state.get("teacher"):
+        return True
+    passcode = teacher_passcode()
+    if passcode is None or state.get("teacher_signed_out"):
+        return False
+    secret = _secret(resources.run_store().describe())
+    if owners.verify_teacher(_cookie_token(_teacher_cookie()), secret, passcode):
+        state.teacher = True
+    return bool(state.get("teacher"))
+
+
+def unlock_teacher(attempt: str) -> str | None:
+    """Checks a passcode try; on the right one this session and browser are the teacher's
+    for TEACHER_SIGN_IN_SECONDS. Returns the sentence to show for a wrong try, else None."""
+    passcode = teacher_passcode()
+    if passcode is None:
+        return "No teacher passcode is set on this server."
+    right, sentence = passcode_guard(passcode).check(client_keys(), attempt)
+    if right:
+        secret = _secret(resources.run_store().describe())
+        state = st.session_state
+        state.teacher, state.teacher_signed_out = True, False
+        state.teacher_token = owners.sign_teacher(
+            secret, passcode, time.time() + TEACHER_SIGN_IN_SECONDS)
+    return sentence
+
+
+def sign_out_teacher() -> None:
+    """Ends the teacher's sign-in in this session and browser."""
+    state = st.session_state
+    state.teacher, state.teacher_signed_out = False, True
+    state.pop("teacher_token", None)

@@ -16,14 +16,25 @@ TABLE_ROW_PX = 35  # the height of a row in st.dataframe
 
 
 def label(run: dict, names: dict) -> str:
-    acc = f"{run['test_accuracy']:.1%}" if run["test_accuracy"] is not None else run["status"]
+    """A run in the picker: what does not change (its status and accuracy do, and the
+    picker is not redrawn while a menu is open: the row below it says them, live)."""
     return (f"{classroom.student_label(run['owner'], names)} · {run['id'][:6]} · "
-            f"{run['spec'].summary()} · {acc}")
+            f"{run['spec'].brief()}")
+
+
+def state(run: dict) -> str:
+    """"running, epoch 2 of 5", "completed, 91.2% on the test images", "stopped"."""
+    if run["status"] in ("completed", "stopped") and run["test_accuracy"] is not None:
+        return f"{run['status']}, {run['test_accuracy']:.1%} on the test images"
+    if run["status"] == "running":
+        return f"running, {run['epochs_run']} of {plural(run['spec'].epochs, 'epoch')} done"
+    return run["status"]
 
 
 def act(run: dict, names: dict) -> None:
     """Stop, cancel or delete one run, deleting only after a confirmation."""
     who = classroom.student_label(run["owner"], names)
+    st.caption(f"{who}'s run {run['id'][:6]} is {state(run)}.")
     if run["status"] in ACTIVE_STATUSES:
         verb = "Cancel" if run["status"] == "queued" else "Stop"
         if st.button(f"{verb} {who}'s run", key=f"teacher_stop_{run['id']}"):
@@ -141,12 +152,18 @@ def leaderboard() -> None:
     store = resources.run_store()
     table = classroom.leaderboard(store.list_runs(), store.owner_names())
     if not table:
-        st.caption("No tested run yet: the leaderboard fills as runs finish.")
-    else:
-        # a plain table: readable on a projector, and printable
-        st.table(pd.DataFrame([{"": row["rank"], "student": row["student"],
-                                "best test acc": f"{row['test_accuracy']:.2%}",
-                                "network": row["model"], "epochs": row["epochs"],
-                                "run": row["run"][:6], "runs tried": row["runs"]}
-                               for row in table]).set_index(""))
-        st.caption("Each student's best tested run, and the network that got it.")
+        st.caption("No student yet: the leaderboard lists each student once they have a name "
+                   "or a run.")
+        return
+    # a plain table: readable on a projector, and printable
+    st.table(pd.DataFrame([{
+        "": row["rank"] or "–", "student": row["student"],
+        "best test acc": (f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None
+                          else "no finished run yet"),
+        "network": row["model"] or "–", "epochs": row["epochs"] if row["epochs"] else "–",
+        "run": row["run"][:6] if row["run"] else "–", "runs tried": row["runs"]}
+        for row in table]).set_index(""))
+    tested = sum(row["rank"] is not None for row in table)
+    st.caption(f"Each student's best tested run and the network that got it: "
+               f"{plural(tested, 'student')} of {len(table)} "
+               f"{'has' if tested == 1 else 'have'} one so far.")

@@ -115,10 +115,23 @@ def against_estimate(measured: float, estimated: float) -> str:
     return f"{sign}{duration(abs(difference))} against ≈ {duration(estimated)} estimated"
 
 
+STOPPERS = {"owner": "you", "teacher": "your teacher"}
+
+
+def outcome(snap: dict) -> str:
+    """The run's ending as its owner reads it: the trainer's sentence, with who pressed Stop
+    ("Stopped by your teacher in epoch 2 of 5, …"), which only the queue knows."""
+    message = snap["message"]
+    who = STOPPERS.get(snap.get("stopped_by"))
+    if snap["status"] == "stopped" and who and message.startswith("Stopped "):
+        message = f"Stopped by {who} " + message[len("Stopped "):]
+    return message + (f" {snap['store_error']}" if snap.get("store_error") else "")
+
+
 def result(snap: dict) -> None:
     """The run's outcome in one sentence, then its figures."""
     status = snap["status"]
-    sentence = snap["message"] + (f" {snap['store_error']}" if snap.get("store_error") else "")
+    sentence = outcome(snap)
     {"completed": st.success, "stopped": st.warning,
      "cancelled": st.info}.get(status, st.error)(sentence)
     measured, estimated, how = epoch_figures(snap)

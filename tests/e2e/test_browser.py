@@ -74,7 +74,8 @@ def set_epochs(page, epochs):
     box = page.get_by_label("Epochs", exact=True).first
     box.fill(str(epochs))
     box.press("Enter")
-    page.get_by_text(f"All {epochs} epoch(s)").first.wait_for(timeout=60_000)
+    total = f"All {epochs} epochs" if epochs > 1 else "The whole run"
+    page.get_by_text(total).first.wait_for(timeout=60_000)
     settle(page)
 
 

@@ -38,7 +38,7 @@ def test_a_shared_link_trains_and_inspect_replays_its_epochs(studio, page, studi
     page.goto(f"{studio}/train?preset=quick&epochs={EPOCHS}&filters=8&batch_size={BATCH_SIZE}")
     settle(page, "Start training")
     page.get_by_text("Conv 8 3×3").first.wait_for(timeout=60_000)  # the link filled the form
-    page.get_by_text(f"All {EPOCHS} epoch(s)").first.wait_for(timeout=60_000)
+    page.get_by_text(f"All {EPOCHS} epochs").first.wait_for(timeout=60_000)
     assert page.get_by_text(re.compile(r"Epoch \d+/")).count() == 0  # nothing started
     shot(page, "replay-link-filled")
 
