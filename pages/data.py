@@ -61,7 +61,7 @@ with pick:
                         len(members) - 1, step=1, key="data_index")
     image = x[members[n]]
     array = "x_train" if split == "training" else "x_test"
-    st.caption(f"It is `{array}[{members[n]}]`: picture {members[n] + 1:,} of the {len(x):,} "
+    st.caption(f"It is {array}[{members[n]}]: picture {members[n] + 1:,} of the {len(x):,} "
                f"in the {split} set (Python counts from 0). Hover over it to read the pixel "
                "values: the network sees nothing but these 784 numbers.")
 with big:

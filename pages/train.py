@@ -31,23 +31,24 @@ def _my_job():
     return queue.get(run_id)
 
 
-with st.expander("Network and training settings", expanded=_my_job() is None):
+job = _my_job()
+# with a run of this browser on the page, the form and its preview fold away, so the live
+# curves are in sight on a projector
+with st.expander("Network and training settings", expanded=job is None):
     spec, problem = spec_form.render(data_name)
-
+    if not problem:
+        info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
+        images = resources.dataset(data_name).x_train.shape[0]
+        n_train = min(queue.limit_train or images, images)
+        n_val = int(n_train * spec.validation_split)
+        guess = estimate.for_spec(
+            spec, n_train - n_val, n_val, layers=info["layers"], store=resources.run_store(),
+            n_test=len(resources.test_slice(resources.dataset(data_name))[1]),
+            policy=precision.expected_policy(sidebar.device_info()))
+        train_view.preview(spec, info, guess, n_train - n_val)
 if problem:
     st.error(problem)
-else:
-    info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
-    images = resources.dataset(data_name).x_train.shape[0]
-    n_train = min(queue.limit_train or images, images)
-    n_val = int(n_train * spec.validation_split)
-    guess = estimate.for_spec(spec, n_train - n_val, n_val, layers=info["layers"],
-                              store=resources.run_store(),
-                              n_test=len(resources.test_slice(resources.dataset(data_name))[1]),
-                              policy=precision.expected_policy(sidebar.device_info()))
-    train_view.preview(spec, info, guess, n_train - n_val)
 
-job = _my_job()
 busy = job is not None and not job.done
 if not busy and not st.session_state.get("worker_prepared"):
     st.session_state["worker_prepared"] = True  # once a session: Keras loads meanwhile

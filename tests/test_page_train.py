@@ -13,6 +13,8 @@ def test_train_page_previews_the_seed_cnn():
     assert "All 5 epochs" in text  # the total, not only one epoch
     assert "No training of yours is running" in text
     # the layer table has readable headers and numbers
+    assert not at.dataframe  # behind its switch
+    at.toggle(key="show_layers").set_value(True).run()
     table = at.dataframe[0].value
     assert list(table.columns) == ["Layer", "Type", "Output shape", "Parameters",
                                    "Work per image (MFLOP)"]
@@ -217,6 +219,9 @@ def test_a_bad_link_is_one_sentence_and_the_defaults():
 
 def test_flip_smoothing_and_test_flip_are_in_the_form_and_flip_is_refused_for_digits():
     at = page_test("pages/train.py")
+    assert not [w for w in at.toggle if w.key == "spec_test_flip"]  # behind the switch
+    at.toggle(key="spec_every_setting").set_value(True).run()
+    at.toggle(key="show_layers").set_value(True).run()
     at.segmented_control(key="spec_augment").set_value("flip").run()
     at.slider(key="spec_label_smoothing").set_value(0.1).run()
     at.toggle(key="spec_test_flip").set_value(True).run()
@@ -236,6 +241,9 @@ def test_flip_smoothing_and_test_flip_are_in_the_form_and_flip_is_refused_for_di
     at.toggle(key="spec_test_flip").set_value(False).run()
     at.segmented_control(key="spec_augment").set_value("flip").run()
     assert not at.error
+    # hidden again, the settings keep their values
+    at.toggle(key="spec_every_setting").set_value(False).run()
+    assert at.query_params["augment"] in (["flip"], "flip") and not at.error
     # a mirrored digit is no digit: one sentence, and nothing can start
     at.session_state["dataset"] = "mnist"  # the sidebar's dataset box
     at.run()

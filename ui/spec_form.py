@@ -126,61 +126,30 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     c3.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
               help="Fraction of the dense layer's inputs switched off at random while "
                    "training, so the network cannot rely on any single one.")
+    filters = ()
     if blocks:
         filters = tuple(
             col.select_slider(f"Filters, block {b + 1}", FILTER_CHOICES, key=f"spec_filters_{b}")
             for b, col in enumerate(st.columns(3)[:blocks]))
-        c1, c2, c3 = st.columns(3)
+        c1, c2, _ = st.columns(3)
         c1.select_slider("Kernel size", list(range(1, 10)), key=_key("kernel_size"))
-        c2.selectbox("Padding", PADDINGS, key=_key("padding"),
-                     help="valid: a 3×3 kernel shrinks 28→26; same: keeps 28.")
-        c3.selectbox("Convs per block", (1, 2, 3), key=_key("convs_per_block"))
-        c1, c2, c3 = st.columns(3)
-        c1.selectbox("Pooling", POOLINGS, key=_key("pooling"))
-        c2.select_slider("Pool size", list(range(1, 8)), key=_key("pool_size"),
-                         help="2 keeps one value per 2×2 block: the map shrinks to a quarter.")
-        c3.selectbox("Activation", ACTIVATIONS, key=_key("activation"))
-        st.toggle("Batch norm", key=_key("batch_norm"),
-                  help="Normalises each conv layer's output during training: steadier, "
-                       "faster learning.")
-    else:
-        filters = ()
-        st.selectbox("Activation", ACTIVATIONS, key=_key("activation"))
-
+        c2.selectbox("Pooling", POOLINGS, key=_key("pooling"))
     st.markdown("**Training**")
     c1, c2, c3 = st.columns(3)
     c1.number_input("Epochs", 1, 200, key=_key("epochs"))
-    c2.select_slider("Batch size", BATCH_CHOICES, key=_key("batch_size"))
-    c3.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
-    c1, c2, c3 = st.columns(3)
-    c1.select_slider("Learning rate", LR_CHOICES, key=_key("learning_rate"),
-                     format_func=lambda v: f"{v:g}")
-    c2.segmented_control(
-        "Rate schedule", LR_SCHEDULES, key=_key("lr_schedule"), required=True,
-        help="constant keeps the learning rate; cosine glides it down to 0 by the last "
-             "epoch, so the last steps make small, careful changes.")
-    c3.slider("Validation split", 0.0, 0.3, step=0.05, key=_key("validation_split"),
-              help="The last part of the training images, kept aside to measure how well "
-                   "the network does on images it does not train on.")
-    c1, c2, c3 = st.columns(3)
-    c1.segmented_control(
-        "Augmentation", AUGMENTS, key=_key("augment"), required=True,
-        help="flip mirrors a random half of each batch left to right while training: a "
-             "mirrored shirt is still a shirt, so the network sees more kinds of shirt. "
-             "Not for digits: a mirrored 2 is no digit.")
-    c2.slider("Label smoothing", 0.0, 0.3, step=0.05, key=_key("label_smoothing"),
-              help="0.1 trains toward 90 % on the right class instead of 100 %: the network "
-                   "stays less sure of itself. Its training loss then cannot reach 0.")
-    c3.toggle("Test-time flip", key=_key("test_flip"),
-              help="Answers with the average of two looks: the picture and its mirror "
-                   "image. Needs flip augmentation, so the mirror looks familiar.")
-    c1, c2, c3 = st.columns(3)
-    use_target = c1.toggle("Target accuracy", key="spec_use_target",
+    use_target = c2.toggle("Target accuracy", key="spec_use_target",
                            help="Like the classic callback: stop once validation accuracy "
                                 "reaches the target.")
-    c2.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", disabled=not use_target,
+    c3.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", disabled=not use_target,
               format="%.2f")
-    c3.number_input("Seed", 0, 2**31 - 1, key=_key("seed"))
+    # the rest behind a switch: fewer stops for a keyboard on the way to Start, and the
+    # knobs of the classic lessons in sight
+    if st.toggle("Show every setting", key="spec_every_setting",
+                 help="Padding, convolutions per block, pool size, activation, batch norm, "
+                      "batch size, optimizer, learning rate and its schedule, validation "
+                      "split, augmentation, label smoothing, the test-time flip and the "
+                      "seed. Hidden, they keep their values."):
+        _every_setting(blocks)
 
     values = {f.name: st.session_state.get(_key(f.name), getattr(saved, f.name))
               for f in dataclasses.fields(ModelSpec)}
@@ -195,3 +164,46 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     st.session_state["train_spec"] = spec
     _write_link(spec)
     return spec, None
+
+
+def _every_setting(blocks: int) -> None:
+    """The settings beyond the classic lessons' knobs."""
+    if blocks:
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Padding", PADDINGS, key=_key("padding"),
+                     help="valid: a 3×3 kernel shrinks 28→26; same: keeps 28.")
+        c2.selectbox("Convs per block", (1, 2, 3), key=_key("convs_per_block"))
+        c3.select_slider("Pool size", list(range(1, 8)), key=_key("pool_size"),
+                         help="2 keeps one value per 2×2 block: the map shrinks to a quarter.")
+    c1, c2, c3 = st.columns(3)
+    c1.selectbox("Activation", ACTIVATIONS, key=_key("activation"))
+    if blocks:
+        c2.toggle("Batch norm", key=_key("batch_norm"),
+                  help="Normalises each conv layer's output during training: steadier, "
+                       "faster learning.")
+    c3.number_input("Seed", 0, 2**31 - 1, key=_key("seed"))
+    c1, c2, c3 = st.columns(3)
+    c1.select_slider("Batch size", BATCH_CHOICES, key=_key("batch_size"))
+    c2.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
+    c3.select_slider("Learning rate", LR_CHOICES, key=_key("learning_rate"),
+                     format_func=lambda v: f"{v:g}")
+    c1, c2, c3 = st.columns(3)
+    c1.segmented_control(
+        "Rate schedule", LR_SCHEDULES, key=_key("lr_schedule"), required=True,
+        help="constant keeps the learning rate; cosine glides it down to 0 by the last "
+             "epoch, so the last steps make small, careful changes.")
+    c2.slider("Validation split", 0.0, 0.3, step=0.05, key=_key("validation_split"),
+              help="The last part of the training images, kept aside to measure how well "
+                   "the network does on images it does not train on.")
+    c3.slider("Label smoothing", 0.0, 0.3, step=0.05, key=_key("label_smoothing"),
+              help="0.1 trains toward 90 % on the right class instead of 100 %: the network "
+                   "stays less sure of itself. Its training loss then cannot reach 0.")
+    c1, c2, _ = st.columns(3)
+    c1.segmented_control(
+        "Augmentation", AUGMENTS, key=_key("augment"), required=True,
+        help="flip mirrors a random half of each batch left to right while training: a "
+             "mirrored shirt is still a shirt, so the network sees more kinds of shirt. "
+             "Not for digits: a mirrored 2 is no digit.")
+    c2.toggle("Test-time flip", key=_key("test_flip"),
+              help="Answers with the average of two looks: the picture and its mirror "
+                   "image. Needs flip augmentation, so the mirror looks familiar.")

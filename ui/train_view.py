@@ -30,20 +30,24 @@ def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
     # two by two: four metrics in a row do not fit a projector's 1024 pixels
     c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{info['total_params']:,}")
-    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP",
-              help="Floating-point operations of one image's forward and backward pass (a "
-                   "multiply-add counts as two).")
+    c2.metric("Training work per image", f"{info['train_flops_per_image'] / 1e6:.1f} MFLOP")
     c1, c2 = st.columns(2)
-    c1.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}",
-              help=f"{n_fit:,} training images per epoch plus the validation pass, at "
-                   f"{guess.basis}.")
+    c1.metric("Estimated time per epoch", f"≈ {duration(guess.epoch_seconds)}")
     c2.metric(f"All {plural(spec.epochs, 'epoch')}" if spec.epochs > 1 else "The whole run",
-              f"≈ {duration(guess.total_seconds)}",
-              help=f"{'Every epoch' if spec.epochs > 1 else 'The epoch'}, preparing the "
-                   f"training step (≈ {duration(guess.prepare_seconds)}) and the test at the "
-                   "end.")
-    with st.expander("Layers: output shapes, parameters and work"):
-        st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table")
+              f"≈ {duration(guess.total_seconds)}")
+    # one caption rather than a help button per figure: each button is a stop for the
+    # keyboard on the way to Start
+    st.caption(f"Work: floating-point operations of one image's forward and backward pass (a "
+               f"multiply-add counts as two). An epoch is {plural(n_fit, 'training image')} "
+               f"and the validation pass, at {guess.basis}; "
+               f"{'all epochs add' if spec.epochs > 1 else 'the whole run adds'} preparing "
+               f"the training step (≈ {duration(guess.prepare_seconds)}) and the test at the "
+               "end.")
+    # a switch, not an expander: the preview sits in the settings' expander
+    if st.toggle("Show the layers: output shapes, parameters and work", key="show_layers"):
+        st.dataframe(layer_table(info), hide_index=True, width="stretch", key="layer_table",
+                     alt=f"The network's {plural(len(info['layers']), 'layer')}, each with "
+                         "its type, output shape, parameters and work per image.")
         st.caption("Work per image counts the floating-point operations of one forward "
                    "pass (MFLOP: millions; a multiply-add counts as two); training costs about "
                    "three times as much (forward, then backward).")
