@@ -249,11 +249,18 @@ def test_grad_cam_beside_the_occlusion_map(at):
     assert at.selectbox(key="inspect_cam_layer").value == "conv1"
     text = page_text(at)
     assert "Occlusion: a black 4×4 square" in text
-    assert "Grad-CAM, the field's standard" in text or "The map is empty" in text
-    assert "26×26 grid" in text or "at conv1 the gradients" in text
+    # the caption says what the method computes, not what the map should look like
+    assert ("each of conv1's feature maps gets one weight, the gradient of the score" in text
+            and "averaged over the map's 26×26 grid" in text
+            or "The map is empty: at conv1, the feature maps weighted by their averaged" in text)
     at.segmented_control(key="inspect_cam_method").set_value("HiResCAM").run()
     at.selectbox(key="inspect_explain").set_value(7).run()
     assert not at.exception and not at.error
+    text = page_text(at)
+    assert ("HiResCAM (Draelos and Carin, 2020) differs from Grad-CAM in one step: instead of "
+            "one averaged weight per feature map, each cell of conv1's 26×26 grid multiplies "
+            "its activation by its own gradient of the score of Sneaker" in text
+            or "The map is empty: at conv1, activation times gradient for Sneaker" in text)
     assert "HiResCAM at conv1 · Sneaker" in chart_titles(at)
     assert "What matters for Sneaker" in chart_titles(at)
     cam = [f for f in figures_of(at) if "HiResCAM at" in f["layout"]["title"]["text"]][0]
