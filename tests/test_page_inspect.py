@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -137,6 +138,44 @@ def test_saliency_view(at):
     assert "What matters for" in chart_titles(at)
     at.selectbox(key="inspect_explain").set_value(7).run()
     assert "What matters for Sneaker" in chart_titles(at)
+
+
+def explained(at, fashion) -> tuple[str, np.ndarray, np.ndarray]:
+    """(the class the two maps explain, the picture under the occlusion map, the picture
+    under Grad-CAM), each checked against the shown sample: its test image's pixels."""
+    index = int(re.search(r"test image #(\d+)", page_text(at)).group(1))
+    maps = [f for f in figures_of(at) if "What matters for" in f["layout"]["title"]["text"]
+            or "Grad-CAM at" in f["layout"]["title"]["text"]]
+    assert len(maps) == 2
+    occlusion, cam = (decoded(f["data"][0]["z"]) for f in maps)
+    np.testing.assert_array_equal(occlusion, fashion.x_test[index])
+    np.testing.assert_array_equal(cam, fashion.x_test[index])
+    shown = re.search(r"What matters for (.+?) \(", maps[0]["layout"]["title"]["text"]).group(1)
+    assert maps[1]["layout"]["title"]["text"].endswith(f"· {shown}")
+    return shown
+
+
+def test_the_explanation_follows_a_new_sample(at, fashion):
+    show(at, "What it looks at")
+    box = at.selectbox(key="inspect_explain")
+    options, first = box.options, box.value
+    assert box.index == 0
+    answer = re.search(r"the network says \*\*(.+?)\*\*", page_text(at)).group(1)
+    assert explained(at, fashion) == answer
+    at.selectbox(key="inspect_class").set_value(9).run()  # Ankle boot
+    at.number_input(key="inspect_pick").set_value(7).run()
+    assert not at.exception and "Ankle boot example 7" in page_text(at)
+    # the box still shows its choice, among the same options: a label that changed with the
+    # sample left the browser holding an option that was gone, and the box went blank
+    box = at.selectbox(key="inspect_explain")
+    assert box.options == options and box.index == 0 and box.value == first
+    answer = re.search(r"the network says \*\*(.+?)\*\*", page_text(at)).group(1)
+    assert explained(at, fashion) == answer
+    # a class picked by the student stays picked, and is explained for the next sample too
+    at.selectbox(key="inspect_explain").set_value(7).run()
+    at.number_input(key="inspect_pick").set_value(8).run()
+    assert at.selectbox(key="inspect_explain").value == 7
+    assert "Ankle boot example 8" in page_text(at) and explained(at, fashion) == "Sneaker"
 
 
 @pytest.mark.parametrize("bogus,why", [("../../etc/passwd", "is not a run id"),

@@ -39,6 +39,10 @@ EMPTY_NOTES = {
                 "over the feature maps, is zero or less in every cell, and HiResCAM keeps only "
                 "what is above zero. Another layer can give a different map.",
 }
+# "Explain the class": the network's own answer for the shown picture, whichever class it is.
+# Its label never names that class: a label that changed with the picture left the browser
+# holding a choice that no longer existed, and the box went blank.
+ANSWER = -1
 
 
 def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str, ...],
@@ -56,11 +60,12 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     top = int(probs.argmax())
     cam = resources.grad_cam(run_id)
     pick_class, pick_layer, pick_method = st.columns([2, 1, 1], vertical_alignment="bottom")
-    explain = pick_class.selectbox("Explain the class", [None, *range(len(names))],
-                                   key=f"{key}_explain",
-                                   format_func=lambda c: f"Its answer, {names[top]}"
-                                   if c is None else names[c])
-    target = top if explain is None else explain
+    explain = pick_class.selectbox(
+        "Explain the class", [ANSWER, *range(len(names))], key=f"{key}_explain",
+        format_func=lambda c: "Its answer" if c == ANSWER else names[c],
+        help="Its answer follows the picture: the class the network gives it, named in the "
+             "maps' titles. Or pick a class to see what speaks for it.")
+    target = top if explain == ANSWER else explain
     occlusion = inspection.occlusion_saliency(resources.model(run_id), image, target)
     left, right = st.columns(2)
     left.plotly_chart(figures.saliency(image, occlusion, f"What matters for {names[target]} "
