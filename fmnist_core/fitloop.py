@@ -179,7 +179,8 @@ def save_checkpoint(job: TrainingJob, model, epoch: int) -> None:
         job.store.write_run_file(job.run_id, checkpoint_name(epoch), twin.save_weights)
     except OSError as err:  # a full disk costs the replay of this epoch, not the run
         reason = getattr(err, "strerror", None) or str(err)
-        job.update(store_error=f"The weights of epoch {epoch} could not be kept ({reason}).")
+        what = "starting weights" if epoch == 0 else f"weights of epoch {epoch}"
+        job.update(store_error=f"The {what} could not be kept ({reason}).")
 
 
 def keep_last_checkpoint(job: TrainingJob, model, progress) -> None:
