@@ -59,7 +59,8 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     """
     top = int(probs.argmax())
     cam = resources.grad_cam(run_id)
-    pick_class, pick_layer, pick_method = st.columns([2, 1, 1], vertical_alignment="bottom")
+    # equal thirds: at 1024 px a quarter left the Method buttons clipped
+    pick_class, pick_layer, pick_method = st.columns(3, vertical_alignment="bottom")
     explain = pick_class.selectbox(
         "Explain the class", [ANSWER, *range(len(names))], key=f"{key}_explain",
         format_func=lambda c: "Its answer" if c == ANSWER else names[c],
