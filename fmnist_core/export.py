@@ -107,7 +107,7 @@ def write_tensorboard(store, run_id: str, logdir: str | Path) -> Path:
 
 def _filter_images(store, run_id: str, spec) -> list[tuple[int, np.ndarray]]:
     """(epoch, (h, w) float32 in [0, 1]) mosaics of the first convolution's filters after
-    every stored epoch (0.5 is a zero weight)."""
+    every stored epoch, epoch 0 being the starting weights (0.5 is a zero weight)."""
     if spec.conv_blocks == 0:
         return []
     from fmnist_core.replay import EpochReplay

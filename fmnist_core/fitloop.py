@@ -41,7 +41,7 @@ STEADY_STEPS = 5
 # statistics have settled, `model.batch_norm_momentum`; its weights may not have).
 MIN_JUDGED_IMAGES = 100
 MIN_JUDGED_STEPS = 100
-# Epoch checkpoints kept per run (seed-cnn: 3.5 MB each): a long run keeps every k-th.
+# Epoch checkpoints per run besides epoch 0 (seed-cnn: 3.5 MB each); a long run keeps every k-th.
 MAX_CHECKPOINTS = 12
 
 
@@ -94,6 +94,8 @@ def train(job: TrainingJob) -> None:
     progress = _progress_callback(job, n_fit=len(fit_xy[0]), validation=val_xy,
                                   num_classes=data.num_classes, guess=guess,
                                   model=model, answering=answering)
+    # the weights it starts from, before the first batch: epoch 0 of the replay
+    save_checkpoint(job, model, 0)
     job.update(message="Training.")
     fit_started = time.perf_counter()
     args, kwargs = feed.training_input(fit_xy[0], fit_labels(job.spec, fit_xy[1],
@@ -157,16 +159,17 @@ def checkpoint_name(epoch: int) -> str:
 
 
 def keeps_checkpoint(epoch: int, epochs: int) -> bool:
-    """Whether the weights after `epoch` are kept: every epoch of a short run; for a long
-    one every k-th, so at most MAX_CHECKPOINTS, always the first and the last."""
+    """Whether the weights after `epoch` are kept: always the starting weights (epoch 0);
+    every epoch of a short run; for a long one every k-th, always the first and the last
+    (about MAX_CHECKPOINTS)."""
     every = math.ceil(epochs / MAX_CHECKPOINTS)
-    return epoch == 1 or epoch == epochs or epoch % every == 0
+    return epoch in (0, 1, epochs) or epoch % every == 0
 
 
 def save_checkpoint(job: TrainingJob, model, epoch: int) -> None:
-    """The weights after `epoch`, beside the model (the epoch scrubber replays them): the
-    layers' weights only, a third of what `model.save_weights` writes with Adam's two
-    moments (seed-cnn: 3.5 MB an epoch instead of 10.4 MB)."""
+    """The weights after `epoch` (0: before the first batch), beside the model (the epoch
+    scrubber replays them): the layers' weights only, a third of what `model.save_weights`
+    writes with Adam's two moments (seed-cnn: 3.5 MB an epoch instead of 10.4 MB)."""
     try:
         twin = _WEIGHTS_TWINS.get(model)
         if twin is None:
@@ -178,7 +181,8 @@ def save_checkpoint(job: TrainingJob, model, epoch: int) -> None:
         job.store.write_run_file(job.run_id, checkpoint_name(epoch), twin.save_weights)
     except OSError as err:  # a full disk costs the replay of this epoch, not the run
         reason = getattr(err, "strerror", None) or str(err)
-        job.update(store_error=f"The weights of epoch {epoch} could not be kept ({reason}).")
+        what = "starting weights" if epoch == 0 else f"weights of epoch {epoch}"
+        job.update(store_error=f"The {what} could not be kept ({reason}).")
 
 
 def keep_last_checkpoint(job: TrainingJob, model, progress) -> None:

@@ -1,7 +1,9 @@
 """Replaying a run's learning: its weights after each stored epoch, in one model.
 
-Each run keeps its weights after every epoch (or every k-th of a long run) beside its model
-(`RunStore.checkpoints`). `EpochReplay` builds the run's network once, reads every stored
+Each run keeps the weights it started from (epoch 0, the random initial weights) and its
+weights after every epoch (or every k-th of a long run) beside its model
+(`RunStore.checkpoints`); a run trained before the studio kept its starting weights has no
+epoch 0. `EpochReplay` builds the run's network once, reads every stored
 epoch's weights into memory once, and swaps them in to answer for any epoch: switching
 epochs costs a `set_weights`, not a model build, so a slider over the epochs answers at
 once. A lock keeps two pages from swapping weights under each other.
@@ -32,7 +34,8 @@ class EpochReplay:
 
     Args:
         spec: the run's spec (to build the network).
-        checkpoints: epoch number → `.weights.h5` file, at least one.
+        checkpoints: epoch number → `.weights.h5` file, at least one; 0 is the weights
+            before the first batch.
         num_classes: width of the output layer.
 
     Raises:
@@ -58,7 +61,8 @@ class EpochReplay:
 
     @contextlib.contextmanager
     def at(self, epoch: int) -> Iterator:
-        """The network with the weights after `epoch`, held for the `with` block."""
+        """The network with the weights after `epoch` (0: before training), held for the
+        `with` block."""
         if epoch not in self._weights:
             raise ValueError(f"Argument `epoch` must be one of the stored epochs "
                              f"{self.epochs}, received {epoch!r}.")

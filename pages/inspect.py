@@ -60,8 +60,8 @@ epoch = inspect_views.epoch_slider(replay, runs[run_id])
 
 if view in SAMPLE_VIEWS:
     image, label, what = inspect_views.pick_sample(names, x_test, y_test)
-    maps, probs = (replay.features(epoch, image) if epoch else
-                   resources.extractor(run_id)(image))
+    maps, probs = (resources.extractor(run_id)(image) if epoch is None else
+                   replay.features(epoch, image))
     inspect_views.say_answer(probs, names, label, what, epoch)
 
 if view == "Feature maps":
@@ -71,7 +71,7 @@ if view == "Feature maps":
 elif view == "Filters" and not convs:
     st.caption(inspect_views.NO_CONV.format("filters"))
 elif view == "Filters":
-    kernel = replay.kernel(epoch, convs[0]) if epoch else inspection.filters(model)
+    kernel = inspection.filters(model) if epoch is None else replay.kernel(epoch, convs[0])
     inspect_views.filters(kernel, convs[0], epoch)
     if replay is not None and len(replay.epochs) > 1:
         inspect_views.filter_life(replay, convs[0], kernel.shape[-1])
@@ -80,6 +80,8 @@ elif view == "Filters":
 elif view in ("Confusion matrix", "Per-class accuracy"):
     probs = inspect_views.test_probabilities(run_id, data.name, len(y_test), epoch)
     matrix = inspection.confusion_matrix(y_test, probs.argmax(axis=1), len(names))
+    if epoch == 0:
+        inspect_views.before_training(matrix)
     if view == "Per-class accuracy":
         inspect_views.per_class(matrix, names, len(y_test))
     else:

@@ -59,7 +59,7 @@ def test_the_tensorboard_files_read_back_hold_the_stored_values(finished, tmp_pa
         assert scalars[("class_accuracy/Sandal", row["epoch"])] == pytest.approx(
             row["class_accuracy"][5], rel=1e-6)
     assert any(tag == "batch/loss" for tag, _ in scalars)
-    assert sorted(images) == [1, 2]  # the filters after each stored epoch, as PNG images
+    assert sorted(images) == [0, 1, 2]  # the filters at the start and after each epoch, as PNGs
     assert all(np.asarray(v).size == 3 for v in images.values())  # width, height, PNG bytes
 
 

@@ -120,3 +120,40 @@ def test_a_long_runs_epoch_axis_follows_the_epochs_done_and_widens():
     done = [dict(early[0], epoch=e) for e in range(1, 171)]
     assert axis(done, [(170.0, 0.3, 0.9)], 200) == (200, "epoch")
     assert axis(early, [(0.5, 0.9, 0.7)], 5) == (5, "epoch")
+
+
+def test_a_filters_life_starts_at_epoch_0_labelled_random():
+    life = np.stack([np.full((3, 3), e, np.float32) for e in (0.5, -1.0, 2.0)], axis=-1)
+    fig = figures.filter_life(life, [0, 1, 4], "conv1 · filter 2 · its life")
+    assert list(fig.layout.xaxis.ticktext) == ["0 (random)", "1", "4"]
+    assert fig.layout.xaxis.title.text == "epochs trained"
+    heat = fig.data[0]
+    # each tick is under its own epoch's square, and hover tells the epoch
+    for tick, value, words in zip(fig.layout.xaxis.tickvals, (0.5, -1.0, 2.0),
+                                  ("before training", "after epoch 1", "after epoch 4")):
+        assert heat.z[0][int(tick)] == value and heat.customdata[0][int(tick)] == words
+    assert heat.zmin == -2.0 and heat.zmax == 2.0
+    old = figures.filter_life(life[:, :, 1:], [1, 4], "an older run")
+    assert list(old.layout.xaxis.ticktext) == ["1", "4"]
+
+
+def test_a_numbered_mosaic_writes_each_number_above_its_own_square():
+    kernels = np.stack([np.full((3, 3), i + 1, np.float32) for i in range(10)], axis=-1)
+    fig = figures.mosaic(kernels, "filters", symmetric=True, unit="filter", numbered=True)
+    heat = fig.data[0]
+    assert heat.hovertemplate.startswith("filter %{customdata}")
+    z, numbers = np.asarray(heat.z, np.float32), np.asarray(heat.customdata)
+    assert [a.text for a in fig.layout.annotations] == [str(n) for n in range(1, 11)]
+    for label in fig.layout.annotations:
+        row, col = int(label.y + 0.5), int(round(label.x))
+        assert np.isnan(z[row - 1, col])  # the number sits in the gap above the square
+        assert numbers[row, col] == int(label.text) == z[row, col]
+    plain = figures.mosaic(kernels, "maps")
+    assert not plain.layout.annotations and plain.data[0].hovertemplate.startswith("channel")
+
+
+def test_the_answers_by_epoch_start_before_training():
+    probs = np.full((3, 10), 0.1, np.float32)
+    fig = figures.epoch_answers([0, 1, 2], probs, tuple("abcdefghij"), label=3)
+    assert list(fig.layout.xaxis.ticktext) == ["0 (random)", "1", "2"]
+    assert list(fig.layout.xaxis.tickvals) == [0, 1, 2]

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -139,6 +140,44 @@ def test_saliency_view(at):
     assert "What matters for Sneaker" in chart_titles(at)
 
 
+def explained(at, fashion) -> tuple[str, np.ndarray, np.ndarray]:
+    """(the class the two maps explain, the picture under the occlusion map, the picture
+    under Grad-CAM), each checked against the shown sample: its test image's pixels."""
+    index = int(re.search(r"test image #(\d+)", page_text(at)).group(1))
+    maps = [f for f in figures_of(at) if "What matters for" in f["layout"]["title"]["text"]
+            or "Grad-CAM at" in f["layout"]["title"]["text"]]
+    assert len(maps) == 2
+    occlusion, cam = (decoded(f["data"][0]["z"]) for f in maps)
+    np.testing.assert_array_equal(occlusion, fashion.x_test[index])
+    np.testing.assert_array_equal(cam, fashion.x_test[index])
+    shown = re.search(r"What matters for (.+?) \(", maps[0]["layout"]["title"]["text"]).group(1)
+    assert maps[1]["layout"]["title"]["text"].endswith(f"· {shown}")
+    return shown
+
+
+def test_the_explanation_follows_a_new_sample(at, fashion):
+    show(at, "What it looks at")
+    box = at.selectbox(key="inspect_explain")
+    options, first = box.options, box.value
+    assert box.index == 0
+    answer = re.search(r"the network says \*\*(.+?)\*\*", page_text(at)).group(1)
+    assert explained(at, fashion) == answer
+    at.selectbox(key="inspect_class").set_value(9).run()  # Ankle boot
+    at.number_input(key="inspect_pick").set_value(7).run()
+    assert not at.exception and "Ankle boot example 7" in page_text(at)
+    # the box still shows its choice, among the same options: a label that changed with the
+    # sample left the browser holding an option that was gone, and the box went blank
+    box = at.selectbox(key="inspect_explain")
+    assert box.options == options and box.index == 0 and box.value == first
+    answer = re.search(r"the network says \*\*(.+?)\*\*", page_text(at)).group(1)
+    assert explained(at, fashion) == answer
+    # a class picked by the student stays picked, and is explained for the next sample too
+    at.selectbox(key="inspect_explain").set_value(7).run()
+    at.number_input(key="inspect_pick").set_value(8).run()
+    assert at.selectbox(key="inspect_explain").value == 7
+    assert "Ankle boot example 8" in page_text(at) and explained(at, fashion) == "Sneaker"
+
+
 @pytest.mark.parametrize("bogus,why", [("../../etc/passwd", "is not a run id"),
                                        ("0123456789ab", "does not exist")])
 def test_bogus_query_param_is_one_info_sentence(trained_run, bogus, why):
@@ -190,7 +229,8 @@ def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
     at.selectbox(key="inspect_run").set_value(three_epoch_run).run()
     show(at, "Filters")
     slider = at.select_slider(key=f"inspect_epoch_{three_epoch_run}")
-    assert slider.options == ["after epoch 1", "after epoch 2", "after epoch 3"]
+    assert slider.options == ["before training", "after epoch 1", "after epoch 2",
+                              "after epoch 3"]
     assert slider.value == 3
     last = chart_titles(at)
     slider.set_value(1).run()
@@ -204,6 +244,86 @@ def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
     assert not at.exception
     at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(3).run()
     assert not at.exception
+
+
+def figure_titled(at, start: str) -> dict:
+    found = [f for f in figures_of(at)
+             if f["layout"].get("title", {}).get("text", "").startswith(start)]
+    assert len(found) == 1, chart_titles(at)[:2000]
+    return found[0]
+
+
+def start_kernel(app_home, run_id: str) -> np.ndarray:
+    """conv1's (3, 3, 1, filters) kernel as the run kept it before its first batch."""
+    store = RunStore(app_home)
+    network = build_model(store.get_run(run_id)["spec"])
+    network.load_weights(store.checkpoints(run_id)[0])
+    return network.get_layer("conv1").get_weights()[0]
+
+
+def test_epoch_0_shows_the_random_start_with_numbered_filters(three_epoch_run, app_home):
+    start = start_kernel(app_home, three_epoch_run)
+    at = page_test(PAGE)
+    at.selectbox(key="inspect_run").set_value(three_epoch_run).run()
+    show(at, "Filters")
+    at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(0).run()
+    assert not at.exception
+    mosaic = figure_titled(at, "conv1 · 8 filters of 3×3 · before training")
+    assert "as the network started, before its first batch: random weights" in page_text(at)
+    # each filter's number sits right above its own square, and hover names it
+    heat = mosaic["data"][0]
+    z, numbers = decoded(heat["z"]), decoded(heat["customdata"])
+    assert heat["hovertemplate"].startswith("filter %{customdata}")
+    labels = mosaic["layout"]["annotations"]
+    assert [a["text"] for a in labels] == [str(n) for n in range(1, 9)]
+    for label in labels:
+        below = numbers[int(label["y"] + 0.5), int(round(label["x"]))]
+        assert below == int(label["text"])
+        rows, cols = np.nonzero(numbers == below)
+        square = z[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+        np.testing.assert_allclose(square, start[:, :, 0, below - 1], rtol=1e-6)
+    # a filter's life begins with epoch 0, the filter picked by the number the student sees
+    at.number_input(key="inspect_life_filter").set_value(5).run()
+    life = figure_titled(at, "conv1 · filter 5 · its life")
+    assert life["layout"]["xaxis"]["ticktext"] == ["0 (random)", "1", "2", "3"]
+    np.testing.assert_allclose(decoded(life["data"][0]["z"])[:, :3], start[:, :, 0, 4],
+                               rtol=1e-6)
+    assert "Filter 5 before training and after each stored epoch" in page_text(at)
+    show(at, "Feature maps")
+    assert "the network before training says" in page_text(at)
+    answers = figure_titled(at, "Its answer for this picture")
+    assert answers["layout"]["xaxis"]["ticktext"][0] == "0 (random)"
+    for view in ("Confusion matrix", "Per-class accuracy"):
+        show(at, view)
+        assert "Before training the weights are random: the network gets" in page_text(at)
+        assert "after epoch 0" not in page_text(at) + chart_titles(at)
+
+
+def test_a_run_trained_before_the_start_was_kept_says_so(three_epoch_run, app_home):
+    import shutil
+
+    from fmnist_core.fitloop import checkpoint_name
+
+    store = RunStore(app_home)
+    run = store.get_run(three_epoch_run)
+    older = store.create_run(run["spec"], "older-owner", status="completed")
+    store.save_model(older, store.load_model(three_epoch_run))
+    for epoch, path in store.checkpoints(three_epoch_run).items():
+        if epoch:
+            shutil.copy(path, store.run_file(older, checkpoint_name(epoch)))
+    try:
+        at = page_test(PAGE)
+        at.selectbox(key="inspect_run").set_value(older).run()
+        show(at, "Filters")
+        assert at.select_slider(key=f"inspect_epoch_{older}").options == [
+            "after epoch 1", "after epoch 2", "after epoch 3"]
+        life = figure_titled(at, "conv1 · filter 1 · its life")
+        assert life["layout"]["xaxis"]["ticktext"] == ["1", "2", "3"]
+        text = page_text(at)
+        assert "trained before the studio kept its starting weights" in text
+        assert "starts as random weights" not in text
+    finally:
+        store.delete_run(older, "older-owner")
 
 
 def figures_of(at) -> list[dict]:
@@ -249,11 +369,18 @@ def test_grad_cam_beside_the_occlusion_map(at):
     assert at.selectbox(key="inspect_cam_layer").value == "conv1"
     text = page_text(at)
     assert "Occlusion: a black 4×4 square" in text
-    assert "Grad-CAM, the field's standard" in text or "The map is empty" in text
-    assert "26×26 grid" in text or "at conv1 the gradients" in text
+    # the caption says what the method computes, not what the map should look like
+    assert ("each of conv1's feature maps gets one weight, the gradient of the score" in text
+            and "averaged over the map's 26×26 grid" in text
+            or "The map is empty: at conv1, the feature maps weighted by their averaged" in text)
     at.segmented_control(key="inspect_cam_method").set_value("HiResCAM").run()
     at.selectbox(key="inspect_explain").set_value(7).run()
     assert not at.exception and not at.error
+    text = page_text(at)
+    assert ("HiResCAM (Draelos and Carin, 2020) differs from Grad-CAM in one step: instead of "
+            "one averaged weight per feature map, each cell of conv1's 26×26 grid multiplies "
+            "its activation by its own gradient of the score of Sneaker" in text
+            or "The map is empty: at conv1, activation times gradient for Sneaker" in text)
     assert "HiResCAM at conv1 · Sneaker" in chart_titles(at)
     assert "What matters for Sneaker" in chart_titles(at)
     cam = [f for f in figures_of(at) if "HiResCAM at" in f["layout"]["title"]["text"]][0]

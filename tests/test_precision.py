@@ -179,8 +179,14 @@ def test_a_run_in_bfloat16_keeps_a_float32_model_and_checkpoints(store, small_da
     _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
     rows = {row["epoch"]: row for row in store.epochs(job.run_id)}
     checkpoints = store.checkpoints(job.run_id)
-    assert list(checkpoints) == [1, 2]
-    for epoch, path in checkpoints.items():
+    assert list(checkpoints) == [0, 1, 2]
+    # epoch 0 is the weights both twins started from, as the spec's seed builds them
+    keras.utils.set_random_seed(spec.seed)
+    fresh, start = build_model(spec), build_model(spec)
+    start.load_weights(checkpoints[0])
+    for kept, built in zip(start.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(kept, built)
+    for epoch, path in list(checkpoints.items())[1:]:
         twin = build_model(spec)
         twin.load_weights(path)
         scores, _ = validate(with_test_flip(twin), x_val, y_val, 10)

@@ -313,7 +313,7 @@ def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small
     job = run_job(spec, store, small_data)
     assert job.status == "completed"
     saved = store.checkpoints(job.run_id)
-    assert list(saved) == [1, 2, 3]
+    assert list(saved) == [0, 1, 2, 3]  # 0: the weights it started from
     _, (x_val, y_val) = split_validation(small_data.x_train, small_data.y_train, 0.1)
     rows = {row["epoch"]: row for row in store.epochs(job.run_id)}
     weights = []
@@ -321,6 +321,8 @@ def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small
         model = build_model(spec)
         model.load_weights(path)
         weights.append(model.get_layer("conv1").get_weights()[0])
+        if epoch == 0:
+            continue
         # the per-class accuracy stored with the epoch is what its weights give
         scores, per_class = validate(model, x_val, y_val, 10)
         assert per_class == pytest.approx(rows[epoch]["class_accuracy"], abs=1e-6)
@@ -335,15 +337,15 @@ def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small
     assert store.run_files(job.run_id) == []
 
 
-def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_first_and_last():
+def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_start_first_and_last():
     from fmnist_core.fitloop import MAX_CHECKPOINTS, keeps_checkpoint
 
     for epochs in (1, 5, 12, 13, 50, 200):
-        kept = [e for e in range(1, epochs + 1) if keeps_checkpoint(e, epochs)]
-        assert kept[0] == 1 and kept[-1] == epochs
-        assert len(kept) <= MAX_CHECKPOINTS + 2
+        kept = [e for e in range(0, epochs + 1) if keeps_checkpoint(e, epochs)]
+        assert kept[:2] == [0, 1] and kept[-1] == epochs
+        assert len(kept) <= 1 + MAX_CHECKPOINTS + 2  # the start, and the trained epochs
         if epochs <= MAX_CHECKPOINTS:
-            assert kept == list(range(1, epochs + 1))
+            assert kept == list(range(0, epochs + 1))
 
 
 def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data):

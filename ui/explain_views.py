@@ -15,25 +15,34 @@ OCCLUSION_NOTE = ("Occlusion: a black 4×4 square hides one part of the picture 
                   "part hurts, so the network looks there. Blue: hiding it helps.")
 NO_CAM = ("This run is the dense baseline: it has no convolution layer, so it has no Grad-CAM; "
           "the occlusion map still shows where it looks.")
+# What each method computes, not what its map will look like: that depends on the network
+# and the picture, and a promise the map does not keep misleads more than it helps.
 CAM_NOTES = {
-    "grad-cam": "Grad-CAM, the field's standard: {layer}'s feature maps are weighted by how "
-                "much each raises the score of {cls} on average and added up, so the heat marks "
-                "where that layer found evidence for it, no sharper than the layer's {grid} "
-                "grid (a cell is about {px} across), and behind the Flatten → Dense ending "
-                "of these networks it often heats the background more than the garment, which "
-                "HiResCAM avoids.",
-    "hirescam": "HiResCAM, a sharper variant of Grad-CAM: each cell of {layer}'s {grid} grid "
-                "counts by its own gradient times its activation, so the heat marks where that "
-                "layer's evidence for {cls} lies, still no sharper than that grid (a cell "
-                "is about {px} across).",
+    "grad-cam": "Grad-CAM (Selvaraju et al., 2017): each of {layer}'s feature maps gets one "
+                "weight, the gradient of the score of {cls} averaged over the map's {grid} "
+                "grid; the heat is the weighted sum of the feature maps, where it is above "
+                "zero. Its cells are {layer}'s, so it is no finer than that grid (a cell is "
+                "about {px} across).",
+    "hirescam": "HiResCAM (Draelos and Carin, 2020) differs from Grad-CAM in one step: "
+                "instead of one averaged weight per feature map, each cell of {layer}'s "
+                "{grid} grid multiplies its activation by its own gradient of the score of "
+                "{cls}, element by element; the heat is the sum over the feature maps, where "
+                "it is above zero. It is no finer than that grid (a cell is about {px} "
+                "across).",
 }
 EMPTY_NOTES = {
-    "grad-cam": "The map is empty because at {layer} the gradients for {cls} cancel out "
-                "(no region raises its score on average); HiResCAM or another layer usually "
-                "shows where its evidence lies.",
-    "hirescam": "The map is empty because at {layer} no cell raises the score of {cls}; "
-                "another layer may show where its evidence lies.",
+    "grad-cam": "The map is empty: at {layer}, the feature maps weighted by their averaged "
+                "gradients for {cls} add up to zero or less in every cell, and Grad-CAM keeps "
+                "only what is above zero. HiResCAM, which keeps each cell's own gradient, or "
+                "another layer can give a different map.",
+    "hirescam": "The map is empty: at {layer}, activation times gradient for {cls}, summed "
+                "over the feature maps, is zero or less in every cell, and HiResCAM keeps only "
+                "what is above zero. Another layer can give a different map.",
 }
+# "Explain the class": the network's own answer for the shown picture, whichever class it is.
+# Its label never names that class: a label that changed with the picture left the browser
+# holding a choice that no longer existed, and the box went blank.
+ANSWER = -1
 
 
 def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str, ...],
@@ -50,12 +59,14 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     """
     top = int(probs.argmax())
     cam = resources.grad_cam(run_id)
-    pick_class, pick_layer, pick_method = st.columns([2, 1, 1], vertical_alignment="bottom")
-    explain = pick_class.selectbox("Explain the class", [None, *range(len(names))],
-                                   key=f"{key}_explain",
-                                   format_func=lambda c: f"Its answer, {names[top]}"
-                                   if c is None else names[c])
-    target = top if explain is None else explain
+    # equal thirds: at 1024 px a quarter left the Method buttons clipped
+    pick_class, pick_layer, pick_method = st.columns(3, vertical_alignment="bottom")
+    explain = pick_class.selectbox(
+        "Explain the class", [ANSWER, *range(len(names))], key=f"{key}_explain",
+        format_func=lambda c: "Its answer" if c == ANSWER else names[c],
+        help="Its answer follows the picture: the class the network gives it, named in the "
+             "maps' titles. Or pick a class to see what speaks for it.")
+    target = top if explain == ANSWER else explain
     occlusion = inspection.occlusion_saliency(resources.model(run_id), image, target)
     left, right = st.columns(2)
     left.plotly_chart(figures.saliency(image, occlusion, f"What matters for {names[target]} "

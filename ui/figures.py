@@ -21,6 +21,7 @@ RUN_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 _PERCENT_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 _MIN_PERCENT_SPAN = 0.02
+EPOCH_ZERO = "0 (random)"  # the tick of the weights a run started from
 
 
 def image(img: np.ndarray, title: str = "", height: int = 260,
@@ -68,21 +69,38 @@ def _channel_grid(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mosaic(maps: np.ndarray, title: str, colorscale: str = "viridis",
-           symmetric: bool = False, height: int | None = None) -> go.Figure:
-    """Every channel of a (h, w, c) array in one heatmap; hover tells the channel."""
+           symmetric: bool = False, height: int | None = None, unit: str = "channel",
+           numbered: bool = False) -> go.Figure:
+    """Every channel of a (h, w, c) array in one heatmap; hover tells the channel, called
+    `unit` ("filter", "input map"). `numbered` writes each one's number (1-based) above it."""
     grid, channel = _channel_grid(maps)
+    if numbered:  # a free row above the first tiles: every number sits in the gap over its own
+        grid = np.vstack([np.full((1, grid.shape[1]), np.nan, np.float32), grid])
+        channel = np.vstack([np.full((1, channel.shape[1]), -1), channel])
     bound = float(np.nanmax(np.abs(grid))) if symmetric and np.isfinite(grid).any() else None
     fig = go.Figure(go.Heatmap(
         z=grid, customdata=channel, colorscale="RdBu_r" if symmetric else colorscale,
         zmid=0 if symmetric else None, zmin=-bound if bound else None,
         zmax=bound if bound else None, showscale=True,
-        hovertemplate="channel %{customdata}<br>value %{z:.3g}<extra></extra>",
+        hovertemplate=f"{unit} %{{customdata}}<br>value %{{z:.3g}}<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    # no grid lines: they would cross the squares
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False,
+                     showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     rows = grid.shape[0] / max(grid.shape[1], 1)
-    fig.update_layout(title=title, margin=_MARGIN,
-                      height=height or int(min(900, max(220, 80 + 520 * rows))))
+    height = height or int(min(900, max(220, 80 + 520 * rows)))
+    if numbered:
+        # about one cell of the gap row high, so a number stays over its own tile; the
+        # plot is about 450 px wide on a 1024 px screen
+        cell = min((height - 50) / grid.shape[0], 450 / grid.shape[1])
+        size = int(np.clip(0.8 * cell, 8, 13))
+        for number in range(1, maps.shape[-1] + 1):
+            cells = np.argwhere(channel == number)
+            fig.add_annotation(x=float(cells[:, 1].mean()), y=cells[:, 0].min() - 0.5,
+                               text=str(number), showarrow=False, yanchor="bottom",
+                               font=dict(size=size, color="#444"))
+    fig.update_layout(title=title, margin=_MARGIN, height=height)
     return fig
 
 
@@ -454,10 +472,16 @@ def class_comparison(per_run: dict[str, list[float]], class_names: tuple[str, ..
     return fig
 
 
+def epoch_ticks(epochs: list[int]) -> dict:
+    """An x axis of stored epochs: "0 (random)" for the weights before training."""
+    return dict(title="epochs trained", tickmode="array", tickvals=list(epochs),
+                ticktext=[EPOCH_ZERO if e == 0 else str(e) for e in epochs])
+
+
 def epoch_answers(epochs: list[int], probs: np.ndarray, class_names: tuple[str, ...],
                   label: int | None = None, height: int = 260) -> go.Figure:
-    """One sample's class probabilities after each epoch: a line per class that was ever
-    among the top two (the true class thick)."""
+    """One sample's class probabilities at each stored epoch (0: before training): a line
+    per class that was ever among the top two (the true class thick)."""
     shown = sorted({int(i) for row in probs for i in np.argsort(row)[-2:]}
                    | ({label} if label is not None else set()))
     fig = go.Figure()
@@ -467,7 +491,7 @@ def epoch_answers(epochs: list[int], probs: np.ndarray, class_names: tuple[str, 
             x=epochs, y=probs[:, c], mode="lines+markers", name=class_names[c]
             + (" (true class)" if true else ""),
             line=dict(width=4 if true else 2, color=RUN_COLORS[n % len(RUN_COLORS)])))
-    fig.update_xaxes(title="after epoch", tickmode="array", tickvals=epochs)
+    fig.update_xaxes(**epoch_ticks(epochs))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_layout(height=height, margin=_MARGIN, legend=dict(orientation="h", y=-0.3),
                       title="Its answer for this picture, epoch by epoch")
@@ -476,16 +500,23 @@ def epoch_answers(epochs: list[int], probs: np.ndarray, class_names: tuple[str, 
 
 def filter_life(life: np.ndarray, epochs: list[int], title: str,
                 height: int = 240) -> go.Figure:
-    """One (k, k) filter after each epoch in one row, on one symmetric colour scale."""
+    """One (k, k) filter at each stored epoch (0 first: its random start) in one row, on one
+    symmetric colour scale; hover tells the epoch."""
     k, _, n = life.shape
     grid, _ = tile(life, columns=n)
+    when = np.full(grid.shape, "", dtype=object)
+    for i, epoch in enumerate(epochs):
+        when[:, i * (k + 1): i * (k + 1) + k] = (
+            "before training" if epoch == 0 else f"after epoch {epoch}")
     bound = float(np.nanmax(np.abs(grid))) or 1.0
     fig = go.Figure(go.Heatmap(
-        z=grid, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
-        hovertemplate="weight %{z:.3g}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(tickmode="array", tickvals=[i * (k + 1) + (k - 1) / 2 for i in range(n)],
-                     ticktext=[str(e) for e in epochs], title="after epoch")
+        z=grid, customdata=when, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
+        hovertemplate="%{customdata}<br>weight %{z:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False,
+                     showgrid=False, zeroline=False)
+    ticks = epoch_ticks(epochs)
+    ticks["tickvals"] = [i * (k + 1) + (k - 1) / 2 for i in range(n)]
+    fig.update_xaxes(**ticks)
     fig.update_layout(title=title, height=height, margin=_MARGIN)
     return fig
 

@@ -16,24 +16,36 @@ NO_CONV = ("This run is the dense baseline: it has no convolution layers, so it 
            "show. The confusion matrix, per-class accuracy and saliency views still work.")
 
 
+def when(epoch: int | None) -> str:
+    """Words for the weights shown: " before training", " after epoch 3", or "" for the
+    saved model."""
+    if epoch is None:
+        return ""
+    return " before training" if epoch == 0 else f" after epoch {epoch}"
+
+
 def epoch_slider(replay: EpochReplay | None, run: dict) -> int | None:
-    """The epoch to look at (None: the saved model); no slider for a run without stored
-    epochs (trained before the studio kept them) or with only one."""
-    if replay is None or len(replay.epochs) < 2:
+    """The epoch to look at (None: the saved model; 0: the weights before training); no
+    slider for a run without stored epochs (trained before the studio kept them) or with
+    only one to show."""
+    if replay is None:
         return None
     options = list(replay.epochs)
     stopped = run["status"] == "stopped" and run["epochs_run"] not in options[-1:]
     if stopped:
         options.append("when stopped")
+    if len(options) < 2:
+        return None
     key = f"inspect_epoch_{run['id']}"
     st.session_state.setdefault(key, options[-1])
     if st.session_state[key] not in options:
         st.session_state[key] = options[-1]
     choice = st.select_slider(
         "Epoch", options, key=key,
-        format_func=lambda e: e if isinstance(e, str) else f"after epoch {e}",
+        format_func=lambda e: e if isinstance(e, str) else when(e).strip(),
         help="Replay the learning: the feature maps, filters and confusion matrix as they "
-             "were after each epoch.")
+             "were " + ("before training (random weights) and " if 0 in options else "")
+             + "after each epoch.")
     return None if isinstance(choice, str) or (choice == options[-1] and not stopped) else choice
 
 
@@ -72,9 +84,9 @@ def pick_sample(names: tuple[str, ...], x_test: np.ndarray, y_test: np.ndarray
 def say_answer(probs: np.ndarray, names: tuple[str, ...], label: int | None, what: str,
                epoch: int | None) -> None:
     top = int(probs.argmax())
-    when = f" after epoch {epoch}" if epoch else ""
     truth = f"; it really is a **{names[label]}**" if label is not None else ""
-    st.markdown(f"For {what} the network{when} says **{names[top]}** ({probs[top]:.0%}){truth}.")
+    st.markdown(f"For {what} the network{when(epoch)} says **{names[top]}** "
+                f"({probs[top]:.0%}){truth}.")
 
 
 def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
@@ -92,35 +104,58 @@ def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
 
 
 def answers_by_epoch(replay: EpochReplay, image: np.ndarray, names, label: int | None) -> None:
-    """The network's answer for this sample after every stored epoch, as a small chart."""
+    """The network's answer for this sample at every stored epoch, as a small chart."""
     probs = replay.class_probabilities(image)
     st.plotly_chart(figures.epoch_answers(replay.epochs, probs, names, label), width="stretch",
                     key="inspect_epoch_answers")
-    st.caption("How sure the network was about this picture after each epoch: watch the "
-               "right class win, or two look-alike classes trade places.")
+    start = "before training (random weights) and " if 0 in replay.epochs else ""
+    st.caption(f"How sure the network was about this picture {start}after each epoch: watch "
+               "the right class win, or two look-alike classes trade places.")
 
 
 def filters(kernel: np.ndarray, layer: str, epoch: int | None) -> None:
     k, n = kernel.shape[0], kernel.shape[-1]
-    when = f" · after epoch {epoch}" if epoch else ""
-    st.plotly_chart(figures.mosaic(kernel[:, :, 0, :], f"{layer} · {n} filters of {k}×{k}{when}",
-                                   symmetric=True), width="stretch", key="inspect_filters")
+    title = f"{layer} · {n} filters of {k}×{k}" + (f" ·{when(epoch)}" if epoch is not None
+                                                    else "")
+    st.plotly_chart(figures.mosaic(kernel[:, :, 0, :], title, symmetric=True, unit="filter",
+                                   numbered=True), width="stretch", key="inspect_filters")
+    if epoch == 0:
+        st.caption(f"Each square is one {k}×{k} kernel as the network started, before its "
+                   "first batch: random weights. Red weights add the pixel under them, blue "
+                   "ones subtract it. The number above a square is the filter's number.")
+        return
     st.caption(f"Each square is one learned {k}×{k} kernel, like the hand-made edge kernel on "
                "the Data page: red weights add the pixel under them, blue ones subtract it. "
-               "Many become edge and stripe detectors.")
+               "Many become edge and stripe detectors. The number above a square is the "
+               "filter's number.")
 
 
 def filter_life(replay: EpochReplay, layer: str, count: int) -> None:
-    """One filter across all stored epochs, side by side: noise becoming a detector."""
+    """One filter, numbered as in the mosaic, at every stored epoch side by side: from its
+    random start (epoch 0, where the run kept it) to what it learned."""
     st.session_state.inspect_life_filter = min(st.session_state.get("inspect_life_filter", 1),
                                                count)
     index = st.number_input(f"A filter's life: filter (1–{count})", 1, count,
-                            key="inspect_life_filter")
+                            key="inspect_life_filter",
+                            help="The number above each square in the filters.")
     life = replay.filter_life(layer, index - 1)
-    st.plotly_chart(figures.filter_life(life, replay.epochs, f"{layer} · filter {index}"),
-                    width="stretch", key="inspect_filter_life")
-    st.caption("The same filter after each stored epoch, on one colour scale: it starts as "
-               "random weights and settles into a pattern detector.")
+    st.plotly_chart(figures.filter_life(life, replay.epochs, f"{layer} · filter {index} · "
+                                        "its life"), width="stretch", key="inspect_filter_life")
+    if 0 in replay.epochs:
+        st.caption(f"Filter {index} before training and after each stored epoch, on one "
+                   "colour scale: it starts as random weights, and the network's learning "
+                   "changes it from there.")
+    else:
+        st.caption(f"Filter {index} after each stored epoch, on one colour scale. This run was "
+                   "trained before the studio kept its starting weights, so its life begins "
+                   "after epoch 1.")
+
+
+def before_training(matrix: np.ndarray) -> None:
+    """What the random starting weights get right, against guessing."""
+    right = float(np.trace(matrix)) / max(float(matrix.sum()), 1.0)
+    st.caption(f"Before training the weights are random: the network gets {right:.0%} of "
+               f"these test images right, where guessing gets {1 / len(matrix):.0%}.")
 
 
 def deeper_filters(model, convs: list[str], k: int) -> None:
@@ -133,7 +168,8 @@ def deeper_filters(model, convs: list[str], k: int) -> None:
                                    key="inspect_deep_filter")
     st.plotly_chart(figures.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
                                    f"{k}×{k} kernel per input map ({kernel.shape[2]})",
-                                   symmetric=True), width="stretch", key="inspect_deep")
+                                   symmetric=True, unit="input map"), width="stretch",
+                    key="inspect_deep")
     st.caption("A deeper filter holds one kernel per feature map of the layer before and "
                "adds up all their answers, so it can combine edges into parts: a collar, "
                "a heel, a strap.")

@@ -63,7 +63,11 @@ def test_a_shared_link_trains_and_inspect_replays_its_epochs(studio, page, studi
     thumb = page.locator('[data-testid="stSlider"]').filter(
         has_text="Epoch").get_by_role("slider")
     thumb.focus()
-    thumb.press("Home")
+    thumb.press("Home")  # the weights before training, then one step on: epoch 1
+    page.get_by_text(re.compile(r"the network before training says")).first.wait_for(
+        timeout=60_000)
+    settle(page)
+    thumb.press("ArrowRight")
     page.get_by_text(re.compile(r"the network after epoch 1 says")).first.wait_for(
         timeout=60_000)
     settle(page)

@@ -118,12 +118,12 @@ def test_grad_cam_beside_the_occlusion_map(studio, page, studio_home):
     page.get_by_text("What it looks at", exact=True).first.click()
     settle(page, "Grad-CAM layer")
     page.get_by_text("Occlusion: a black 4×4 square").first.wait_for()
-    assert page.get_by_text("Grad-CAM, the field's standard").count() + page.get_by_text(
+    assert page.get_by_text("Grad-CAM (Selvaraju et al., 2017)").count() + page.get_by_text(
         "The map is empty").count() == 1
     charts_drawn(page)
     shot(page, "inspect-grad-cam-standard")
     page.get_by_text("HiResCAM", exact=True).first.click()
-    page.get_by_text("HiResCAM, a sharper variant").first.wait_for(timeout=60_000)
+    page.get_by_text("HiResCAM (Draelos and Carin, 2020) differs").first.wait_for(timeout=60_000)
     settle(page)
     charts_drawn(page)
     no_exception(page)
