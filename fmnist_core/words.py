@@ -38,13 +38,18 @@ def noun(count: int | float, singular: str, plural_form: str | None = None) -> s
 
 def with_article(phrase: str) -> str:
     """"a Sneaker", "an Ankle boot", "a T-shirt/top", "an 8"."""
+    return f"{article(phrase)} {phrase}"
+
+
+def article(phrase: str) -> str:
+    """"an" before a vowel sound ("an Ankle boot", "an 8"), else "a"."""
     lowered = phrase.strip().lower()
     vowel = lowered[:1] in tuple("aeiou8") or lowered.startswith(("11", "18"))
     if lowered.startswith(_CONSONANT_SOUNDS):
         vowel = False
     if lowered.startswith(_VOWEL_SOUNDS):
         vowel = True
-    return f"{'an' if vowel else 'a'} {phrase}"
+    return "an" if vowel else "a"
 
 
 def percent(fraction: float, decimals: int = 1) -> str:

@@ -13,6 +13,7 @@ router.require_app()
 
 INVERT = {"auto": "auto", "on": True, "off": False}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
+STEPS_PER_ROW = 4
 
 st.title("Predict")
 st.caption("Draw a piece of clothing or upload a photo. The studio turns it into the kind of "
@@ -84,19 +85,22 @@ image = np.array(result.image, dtype=np.uint8)
 st.session_state["last_drawing"] = image
 
 st.subheader("From your picture to 28×28")
-for column, step in zip(st.columns(len(result.steps)), result.steps):
-    h, w = step.image.shape
-    charts.show(figures.image(step.image, height=180), key=f"predict_step_{step.name}",
-                where=column, alt=f"{step.name}: {step.note}")
-    column.markdown(f"**{step.name}** · {w}×{h}")
-    column.caption(step.note)
+# at most four steps a row: seven columns broke words in two on a projector
+for row in range(0, len(result.steps), STEPS_PER_ROW):
+    for column, step in zip(st.columns(STEPS_PER_ROW), result.steps[row:row + STEPS_PER_ROW]):
+        h, w = step.image.shape
+        charts.show(figures.image(step.image, height=180), key=f"predict_step_{step.name}",
+                    where=column, alt=f"{step.name}: {step.note}")
+        column.markdown(f"**{step.name}** · {w}×{h}")
+        column.caption(step.note)
 
 maps, probs = resources.extractor(run_id)(image)
 best = int(np.argmax(probs))
 probe_views.unusual_warning(run_id, image, dataset, source)
 st.subheader(f"The network thinks: {names[best]} ({percent(probs[best])})")
 seen, chart = st.columns([1, 2])
-charts.show(figures.image(image, "What the network sees · 28×28", height=340), where=seen,
+seen.markdown("**What the network sees** · 28×28")
+charts.show(figures.image(image, height=300), where=seen,
             alt="The 28×28 picture the network sees, light on dark.")
 with chart:
     top_k = st.slider("Classes shown", 1, len(names), 5, key="predict_top_k")

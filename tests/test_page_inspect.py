@@ -69,7 +69,7 @@ def test_another_class_and_example(at):
     at.selectbox(key="inspect_class").set_value(9).run()
     at.number_input(key="inspect_pick").set_value(3).run()
     assert not at.exception
-    assert "it really is a **Ankle boot**" in page_text(at)
+    assert "it really is an **Ankle boot**" in page_text(at)
 
 
 def test_filters_view(at):
@@ -104,7 +104,7 @@ def test_dense_baseline_says_so_instead_of_failing(untrained_run):
     show(at, "Filters")
     assert "no filters" in page_text(at)
     show(at, "What it looks at")
-    assert "What matters for" in chart_titles(at)
+    assert "Occlusion · " in chart_titles(at)
     assert not at.error
 
 
@@ -115,7 +115,7 @@ def test_confusion_matrix_cell_lists_examples_that_open_feature_maps(at):
     assert "true class" in matrix.proto.spec and list(matrix.proto.selection_mode) == [0]  # points
     at.selectbox(key="inspect_true").set_value(6)  # Shirt
     at.selectbox(key="inspect_pred").set_value(6).run()
-    assert "Shirt image(s) right, most confident first" in page_text(at)
+    assert "Shirt images right, most confident first" in page_text(at)
     at.selectbox(key="inspect_pred").set_value(0).run()  # Shirt taken for a T-shirt/top
     assert "called T-shirt/top" in page_text(at)
     buttons = [b for b in at.button if b.key and b.key.startswith("inspect_open_")]
@@ -135,22 +135,22 @@ def test_per_class_accuracy_view(at):
 
 def test_saliency_view(at):
     show(at, "What it looks at")
-    assert "What matters for" in chart_titles(at)
+    assert "Occlusion · " in chart_titles(at)
     at.selectbox(key="inspect_explain").set_value(7).run()
-    assert "What matters for Sneaker" in chart_titles(at)
+    assert "Occlusion · Sneaker" in chart_titles(at)
 
 
 def explained(at, fashion) -> tuple[str, np.ndarray, np.ndarray]:
     """(the class the two maps explain, the picture under the occlusion map, the picture
     under Grad-CAM), each checked against the shown sample: its test image's pixels."""
     index = int(re.search(r"test image #(\d+)", page_text(at)).group(1))
-    maps = [f for f in figures_of(at) if "What matters for" in f["layout"]["title"]["text"]
+    maps = [f for f in figures_of(at) if "Occlusion · " in f["layout"]["title"]["text"]
             or "Grad-CAM at" in f["layout"]["title"]["text"]]
     assert len(maps) == 2
     occlusion, cam = (decoded(f["data"][0]["z"]) for f in maps)
     np.testing.assert_array_equal(occlusion, fashion.x_test[index])
     np.testing.assert_array_equal(cam, fashion.x_test[index])
-    shown = re.search(r"What matters for (.+?) \(", maps[0]["layout"]["title"]["text"]).group(1)
+    shown = re.search(r"Occlusion · (.+?) \(", maps[0]["layout"]["title"]["text"]).group(1)
     assert maps[1]["layout"]["title"]["text"].endswith(f"· {shown}")
     return shown
 
@@ -365,7 +365,7 @@ def sweep_figure(at) -> dict:
 def test_grad_cam_beside_the_occlusion_map(at):
     show(at, "What it looks at")
     titles = chart_titles(at)
-    assert "· occlusion" in titles and "Grad-CAM at conv1 · " in titles
+    assert "Occlusion · " in titles and "Grad-CAM at conv1 · " in titles
     assert at.selectbox(key="inspect_cam_layer").value == "conv1"
     text = page_text(at)
     assert "Occlusion: a black 4×4 square" in text
@@ -382,7 +382,7 @@ def test_grad_cam_beside_the_occlusion_map(at):
             "its activation by its own gradient of the score of Sneaker" in text
             or "The map is empty: at conv1, activation times gradient for Sneaker" in text)
     assert "HiResCAM at conv1 · Sneaker" in chart_titles(at)
-    assert "What matters for Sneaker" in chart_titles(at)
+    assert "Occlusion · Sneaker" in chart_titles(at)
     cam = [f for f in figures_of(at) if "HiResCAM at" in f["layout"]["title"]["text"]][0]
     heat = decoded(cam["data"][1]["z"])
     assert heat.shape == (28, 28) and 0 <= heat.min() and heat.max() <= 1
@@ -401,7 +401,7 @@ def test_grad_cam_at_a_chosen_layer_and_none_for_the_dense_baseline(untrained_ru
     at.selectbox(key="inspect_run").set_value(dense).run()
     assert not at.exception and not at.error
     assert "dense baseline: it has no convolution layer, so it has no Grad-CAM" in page_text(at)
-    assert "What matters for" in chart_titles(at) and "Grad-CAM at" not in chart_titles(at)
+    assert "Occlusion · " in chart_titles(at) and "Grad-CAM at" not in chart_titles(at)
     show(at, "Invariance")
     assert not at.error and len(top_three(at)) == 3
 

@@ -80,7 +80,7 @@ def test_injected_drawing_is_preprocessed_and_classified(predict_page, trained_r
     assert not at.exception and not at.error
     text = page_text(at)
     assert "Grayscale" in text and "Centred on 28×28" in text and "The network thinks:" in text
-    assert "What the network sees · 28×28" in chart_titles(at)
+    assert "**What the network sees** · 28×28" in text
     bars = probability_bars(at)
     assert len(bars) == 1 and len(bars[0]["y"]) == 5 and set(bars[0]["y"]) <= set(FASHION_CLASSES)
     last = at.session_state["last_drawing"]
@@ -250,7 +250,7 @@ def test_what_it_looks_at_on_your_drawing(run_page, trained_run):
     assert not at.exception and not at.error
     titles = chart_titles(at)
     assert any(t.startswith("Grad-CAM at conv1 · ") for t in titles)
-    assert any(t.startswith("What matters for") for t in titles)
+    assert any(t.startswith("Occlusion · ") for t in titles)
     at.segmented_control(key="predict_cam_method").set_value("HiResCAM").run()
     at.selectbox(key="predict_explain").set_value(1).run()
     assert "HiResCAM at conv1 · Trouser" in chart_titles(at)

@@ -55,7 +55,7 @@ def describe(fig: go.Figure, title: str | None = None) -> str:
         if said and said not in parts:
             parts.append(said)
     head = " · ".join(titles) or "Chart"
-    return f"{head}. " + "; ".join(parts[:MAX_ITEMS]) + ("." if parts else "")
+    return f"{head}." + (" " + "; ".join(parts[:MAX_ITEMS]) + "." if parts else "")
 
 
 def _trace(fig: go.Figure, trace) -> str | None:
@@ -70,7 +70,8 @@ def _trace(fig: go.Figure, trace) -> str | None:
             pairs = pairs[::-1]  # drawn bottom-up: the first bar read is the top one
         return (f"{name}: " if name else "") + ", ".join(pairs[:MAX_ITEMS])
     if isinstance(trace, go.Scatter):
-        xs, ys = list(trace.x or ()), list(trace.y or ())
+        xs = list(trace.x) if trace.x is not None else []
+        ys = list(trace.y) if trace.y is not None else []
         points = [(x, y) for x, y in zip(xs, ys) if y is not None and _finite(y)]
         if not points or not name:
             return None

@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core import inspection
-from ui import figures, resources
+from fmnist_core.words import percent
+from ui import charts, figures, resources
 
 METHODS = {"Grad-CAM": "grad-cam", "HiResCAM": "hirescam"}
 OCCLUSION_NOTE = ("Occlusion: a black 4×4 square hides one part of the picture at a time, and "
@@ -69,9 +70,12 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     target = top if explain == ANSWER else explain
     occlusion = inspection.occlusion_saliency(resources.model(run_id), image, target)
     left, right = st.columns(2)
-    left.plotly_chart(figures.saliency(image, occlusion, f"What matters for {names[target]} "
-                                       f"({probs[target]:.0%}) · occlusion"), width="stretch",
-                      key=f"{key}_saliency")
+    # short titles: a chart's title does not wrap, and half of a projector's width is narrow
+    charts.show(figures.saliency(image, occlusion, f"Occlusion · {names[target]} "
+                                 f"({percent(probs[target])})"),
+                key=f"{key}_saliency", where=left,
+                alt=f"Occlusion map of the picture for {names[target]}: red where hiding a "
+                    "patch lowers the network's probability of it, blue where it raises it.")
     left.caption(OCCLUSION_NOTE)
     if cam is None:
         right.caption(NO_CAM)
@@ -84,9 +88,10 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     method = pick_method.segmented_control("Method", list(METHODS), default="Grad-CAM",
                                            required=True, key=f"{key}_cam_method") or "Grad-CAM"
     result = cam(image, target, layer, METHODS[method])
-    right.plotly_chart(figures.grad_cam(image, result.heatmap, f"{method} at {layer} · "
-                                        f"{names[target]}"), width="stretch",
-                       key=f"{key}_grad_cam")
+    charts.show(figures.grad_cam(image, result.heatmap, f"{method} at {layer} · "
+                                 f"{names[target]}"), key=f"{key}_grad_cam", where=right,
+                alt=f"{method} map of layer {layer} for {names[target]} over the picture: the "
+                    "warmer, the more that region raised the class.")
     h, w = result.coarse.shape
     words = dict(layer=layer, cls=names[target], grid=f"{h}×{w}",
                  px=f"{28 / h:.0f} pixel" + ("s" if 28 / h >= 1.5 else ""))

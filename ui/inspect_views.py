@@ -8,7 +8,8 @@ import streamlit as st
 
 from fmnist_core import inspection
 from fmnist_core.replay import EpochReplay
-from ui import figures, resources
+from fmnist_core.words import article, percent, plural
+from ui import charts, figures, resources
 
 TEST, DRAWING = "Test set", "My last drawing"
 GALLERY = 10
@@ -84,30 +85,33 @@ def pick_sample(names: tuple[str, ...], x_test: np.ndarray, y_test: np.ndarray
 def say_answer(probs: np.ndarray, names: tuple[str, ...], label: int | None, what: str,
                epoch: int | None) -> None:
     top = int(probs.argmax())
-    truth = f"; it really is a **{names[label]}**" if label is not None else ""
+    truth = (f"; it really is {article(names[label])} **{names[label]}**"
+             if label is not None else "")
     st.markdown(f"For {what} the network{when(epoch)} says **{names[top]}** "
-                f"({probs[top]:.0%}){truth}.")
+                f"({percent(probs[top])}){truth}.")
 
 
 def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
     left, right = st.columns([1, 2])
-    left.plotly_chart(figures.image(image, "Input · 28×28×1", height=300), width="stretch")
-    right.plotly_chart(figures.probabilities(probs, names, top_k=5), width="stretch")
+    charts.show(figures.image(image, "Input · 28×28×1", height=300), where=left,
+                alt="The chosen picture, 28 by 28 pixels, light on dark.")
+    bars = figures.probabilities(probs, names, top_k=5)
+    charts.show(bars, where=right, alt=charts.describe(bars, "Its five likeliest classes"))
     if not has_convs:
         st.caption(NO_CONV.format("feature maps"))
     before = (28, 28, 1)
     for fm in maps:
         title = f"{fm.name} · {'×'.join(map(str, fm.shape))}"
         st.caption(inspection.layer_note(fm, before, spec))
-        st.plotly_chart(figures.mosaic(fm.maps, title), width="stretch", key=f"inspect_{title}")
+        charts.show(figures.mosaic(fm.maps, title), key=f"inspect_{title}")
         before = fm.shape
 
 
 def answers_by_epoch(replay: EpochReplay, image: np.ndarray, names, label: int | None) -> None:
     """The network's answer for this sample at every stored epoch, as a small chart."""
     probs = replay.class_probabilities(image)
-    st.plotly_chart(figures.epoch_answers(replay.epochs, probs, names, label), width="stretch",
-                    key="inspect_epoch_answers")
+    charts.show(figures.epoch_answers(replay.epochs, probs, names, label),
+                key="inspect_epoch_answers")
     start = "before training (random weights) and " if 0 in replay.epochs else ""
     st.caption(f"How sure the network was about this picture {start}after each epoch: watch "
                "the right class win, or two look-alike classes trade places.")
@@ -117,8 +121,8 @@ def filters(kernel: np.ndarray, layer: str, epoch: int | None) -> None:
     k, n = kernel.shape[0], kernel.shape[-1]
     title = f"{layer} · {n} filters of {k}×{k}" + (f" ·{when(epoch)}" if epoch is not None
                                                     else "")
-    st.plotly_chart(figures.mosaic(kernel[:, :, 0, :], title, symmetric=True, unit="filter",
-                                   numbered=True), width="stretch", key="inspect_filters")
+    charts.show(figures.mosaic(kernel[:, :, 0, :], title, symmetric=True, unit="filter",
+                               numbered=True), key="inspect_filters")
     if epoch == 0:
         st.caption(f"Each square is one {k}×{k} kernel as the network started, before its "
                    "first batch: random weights. Red weights add the pixel under them, blue "
@@ -139,8 +143,8 @@ def filter_life(replay: EpochReplay, layer: str, count: int) -> None:
                             key="inspect_life_filter",
                             help="The number above each square in the filters.")
     life = replay.filter_life(layer, index - 1)
-    st.plotly_chart(figures.filter_life(life, replay.epochs, f"{layer} · filter {index} · "
-                                        "its life"), width="stretch", key="inspect_filter_life")
+    charts.show(figures.filter_life(life, replay.epochs, f"{layer} · filter {index} · "
+                                    "its life"), key="inspect_filter_life")
     if 0 in replay.epochs:
         st.caption(f"Filter {index} before training and after each stored epoch, on one "
                    "colour scale: it starts as random weights, and the network's learning "
@@ -166,10 +170,9 @@ def deeper_filters(model, convs: list[str], k: int) -> None:
         st.session_state.get("inspect_deep_filter", 1), kernel.shape[-1])
     out = pick_filter.number_input(f"Filter (1–{kernel.shape[-1]})", 1, kernel.shape[-1],
                                    key="inspect_deep_filter")
-    st.plotly_chart(figures.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
-                                   f"{k}×{k} kernel per input map ({kernel.shape[2]})",
-                                   symmetric=True, unit="input map"), width="stretch",
-                    key="inspect_deep")
+    charts.show(figures.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
+                               f"{k}×{k} kernel per input map ({kernel.shape[2]})",
+                               symmetric=True, unit="input map"), key="inspect_deep")
     st.caption("A deeper filter holds one kernel per feature map of the layer before and "
                "adds up all their answers, so it can combine edges into parts: a collar, "
                "a heel, a strap.")
@@ -177,13 +180,27 @@ def deeper_filters(model, convs: list[str], k: int) -> None:
 
 def per_class(matrix: np.ndarray, names, count: int) -> None:
     acc = inspection.per_class_accuracy(matrix)
-    st.plotly_chart(figures.bars(list(names), acc.tolist(), percent=True, title="Right "
-                                 f"answers per class · {count:,} test images"),
-                    width="stretch", key="inspect_per_class")
+    charts.show(figures.bars(list(names), acc.tolist(), percent=True, title="Right "
+                             f"answers per class · {count:,} test images"),
+                key="inspect_per_class")
     worst = int(np.nanargmin(acc))
     st.caption("Each bar is the share of one class's test images the network got right. "
                f"Hardest here: {names[worst]} ({acc[worst]:.0%}); the confusion matrix "
                "shows what it is mistaken for.")
+
+
+def confusion_text(matrix: np.ndarray, names: tuple[str, ...], count: int = 3) -> str:
+    """The confusion matrix in words for a screen reader: what it is, and its most common
+    mistakes with their counts."""
+    errors = np.array(matrix, dtype=np.int64)
+    np.fill_diagonal(errors, 0)
+    order = np.argsort(errors, axis=None)[::-1][:count]
+    worst = [f"{names[t]} called {names[p]} {plural(int(errors[t, p]), 'time')}"
+             for t, p in zip(*np.unravel_index(order, errors.shape)) if errors[t, p]]
+    right = int(np.trace(matrix))
+    return (f"Confusion matrix of {plural(int(np.sum(matrix)), 'test image')}, true class by "
+            f"row, answer by column; {right:,} answered right. Most common mistakes: "
+            + ("; ".join(worst) or "none") + ".")
 
 
 def _pick_cell(names: tuple[str, ...]) -> None:
@@ -198,9 +215,9 @@ def confusion(matrix: np.ndarray, probs: np.ndarray, names, x_test, y_test) -> N
     st.caption("Rows are the true class, columns the network's answer. The right answers "
                "(the diagonal) are left blank so the mistakes stand out: the redder, the "
                "more often. Click a cell, or pick the two classes below, to see them.")
-    st.plotly_chart(figures.confusion_clickable(matrix, names), width="stretch",
-                    key="inspect_confusion", on_select=lambda: _pick_cell(names),
-                    selection_mode="points")
+    charts.show(figures.confusion_clickable(matrix, names), key="inspect_confusion",
+                on_select=lambda: _pick_cell(names), selection_mode="points",
+                alt=confusion_text(matrix, names))
     if "inspect_true" not in st.session_state:
         true, pred = inspection.most_common_mistake(matrix)
         st.session_state.update(inspect_true=true, inspect_pred=pred)
@@ -210,16 +227,17 @@ def confusion(matrix: np.ndarray, probs: np.ndarray, names, x_test, y_test) -> N
     pred = pick_pred.selectbox("Predicted as", range(len(names)),
                                format_func=names.__getitem__, key="inspect_pred")
     idx, confidence = inspection.cell_examples(y_test, probs, true, pred)
-    st.caption(f"{idx.size} {names[true]} image(s) "
+    st.caption(f"{plural(idx.size, names[true] + ' image')} "
                + ("right" if true == pred else f"called {names[pred]}")
                + f", most confident first{' (the first 10)' if idx.size > GALLERY else ''}. "
                "Open one to see its feature maps.")
     columns = st.columns(5)
     for slot, (i, conf) in enumerate(zip(idx[:GALLERY], confidence)):
         with columns[slot % 5]:
-            st.plotly_chart(figures.image(x_test[i], f"#{i} · {conf:.0%}", height=170),
-                            width="stretch", config={"displayModeBar": False},
-                            key=f"inspect_cell_{slot}")
+            charts.show(figures.image(x_test[i], f"#{i} · {conf:.0%}", height=170),
+                        key=f"inspect_cell_{slot}",
+                        alt=f"Test image {i}, {names[true]}, called {names[pred]} with "
+                            f"{percent(conf)} confidence.")
             st.button("Feature maps", key=f"inspect_open_{i}", on_click=open_sample,
                       args=(int(y_test[i]), int((y_test[:i] == y_test[i]).sum())))
 
