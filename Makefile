@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test bench setup dev data browser postgres clean
+.PHONY: run test bench setup dev data browser postgres axe clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements-cluster.txt $(VENV)/.i
 
 setup: $(VENV)/.installed data
 
-dev: $(VENV)/.dev-installed data browser postgres
+dev: $(VENV)/.dev-installed data browser postgres axe
 
 # Official Fashion-MNIST from Debian's dataset-fashion-mnist, unless FMNIST_DATA_DIR says where.
 data:
@@ -37,6 +37,20 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
+
+# axe-core, the accessibility checker the browser tests inject into every page, from npm
+# (Debian's npm where the machine has none).
+AXE_VERSION = 4.14.1
+AXE = tests/e2e/vendor/axe.min.js
+axe: $(AXE)
+$(AXE):
+	@if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
+	fi
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+	  && mv package/axe.min.js . && rm -rf package axe-core-$(AXE_VERSION).tgz
 
 # Debian's PostgreSQL for the run-store tests, which start their own server in a temporary
 # folder (tests/pgserver.py): only the binaries are needed, so no cluster is created at install.
@@ -66,4 +80,4 @@ bench: dev
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots bench/results
+	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots tests/e2e/vendor bench/results

@@ -12,9 +12,12 @@ PAGE_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path 
              '-1.53 1.5-.54-.01-.97.45-.97.99v1.76L2.4 18.2c-.77.58-.36 1.8.6 1.8h18c.96 0 1.37'
              '-1.22.6-1.8zM6 18l6-4.5 6 4.5H6z"/></svg>')
 
-SIDEBAR_PIXELS = 240
 COMPACT_PAGE = """<style>
 [data-testid="stMainBlockContainer"] { padding: 4rem 1.5rem 6rem 1.5rem; }
+@media (min-width: 768px) {
+  [data-testid="stSidebar"][data-collapsed="false"] { width: 240px !important;
+                                                    min-width: 240px !important; }
+}
 </style>"""
 
 router.keep_keras_state()
@@ -23,8 +26,7 @@ router.mark_routed()
 # A narrower sidebar and margins than Streamlit's wide layout: on a projector's 1024 pixels
 # its 300-pixel sidebar and 80-pixel margins left a table 560 pixels, and the top padding
 # pushed a training's live curves below the fold.
-st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=PAGE_ICON, layout="wide",
-                   initial_sidebar_state=SIDEBAR_PIXELS)
+st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon=PAGE_ICON, layout="wide")
 st.html(COMPACT_PAGE)
 
 pages = [

@@ -38,7 +38,7 @@ data = resources.dataset()
 names = data.class_names
 keep_state()
 
-st.title("Data")
+st.title("Data", anchor=False)
 st.caption(f"{len(data.x_train) + len(data.x_test):,} grayscale pictures of 28×28 pixels in "
            f"{data.num_classes} classes: {len(data.x_train):,} to train on and "
            f"{len(data.x_test):,} kept apart to test. Each pixel is a number from 0 (black) to "

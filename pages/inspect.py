@@ -14,7 +14,7 @@ VIEWS = ("Feature maps", "Filters", "Confusion matrix", "Per-class accuracy", "W
 EPOCH_VIEWS = VIEWS[:4]  # the views the epoch slider replays
 SAMPLE_VIEWS = ("Feature maps", "What it looks at", "Invariance")
 
-st.title("Inspect")
+st.title("Inspect", anchor=False)
 st.caption("Look inside a trained network: what each layer responds to, what its filters "
            "learned and how they changed epoch by epoch, which pictures it gets wrong and "
            "where it looks.")

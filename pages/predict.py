@@ -15,7 +15,7 @@ INVERT = {"auto": "auto", "on": True, "off": False}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 STEPS_PER_ROW = 4
 
-st.title("Predict")
+st.title("Predict", anchor=False)
 st.caption("Draw a piece of clothing or upload a photo. The studio turns it into the kind of "
            "picture the network was trained on (28×28, light object on a dark background), "
            "step by step, and shows how sure the network is about each class.")

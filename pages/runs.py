@@ -11,7 +11,7 @@ router.require_app()
 MAX_FILTER_COLUMNS = 4
 HIDDEN_STATUSES = ("cancelled",)
 
-st.title("Runs")
+st.title("Runs", anchor=False)
 st.caption("Every network trained on this server, yours and your classmates'. Compare their "
            "curves and filters, download a model, or delete your own runs.")
 store, me = resources.run_store(), resources.owner()

@@ -8,7 +8,7 @@ router.require_app()
 
 VIEWS = ("Class", "Line", "Leaderboard")
 
-st.title("Teacher")
+st.title("Teacher", anchor=False)
 passcode = identity.teacher_passcode()
 if passcode is None:
     st.caption("No teacher passcode is set on this server: set STUDIO_TEACHER_PASSCODE (or "

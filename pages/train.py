@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from fmnist_core import anatomy, estimate, precision
+from fmnist_core import anatomy, estimate, inspection, precision
 from fmnist_core.runs import OwnerLimitError
 from ui import charts, figures, resources, router, sidebar, spec_form, train_view
 
 router.require_app()
 
-st.title("Train")
+st.title("Train", anchor=False)
 st.caption("Choose the layers, press Start, and watch the network learn. The curves show "
            "accuracy on the training images (blue) and on held-out validation images "
            "(orange): when orange stops rising while blue keeps going, the network is "
@@ -110,13 +110,18 @@ def live() -> None:
         if c2.button("Stop", key="stop", disabled=stop_requested):
             queue.stop(job.run_id, owner)
             st.toast("Stopping after the current batch.")
+    # the curves and each class's progress side by side: both in sight on a projector
+    by_class = bool(inspection.class_progress(snap["history"])[1])
+    left, right = st.columns([3, 2]) if by_class else (st.container(), None)
     if snap["batch_points"] or snap["history"]:
-        charts.show(figures.curves(snap["history"], snap["batch_points"], snap["epochs"]),
-                    key="curves")
+        charts.show(figures.curves(snap["history"], snap["batch_points"], snap["epochs"],
+                                   stacked=by_class), key="curves", where=left)
     elif not done:
-        st.caption("The curves start with the first batches: building the network and "
-                   "preparing its first training step take a few seconds.")
-    train_view.class_progress(snap, resources.dataset(data_name).class_names)
+        left.caption("The curves start with the first batches: building the network and "
+                     "preparing its first training step take a few seconds.")
+    if right is not None:
+        with right:
+            train_view.class_progress(snap, resources.dataset(data_name).class_names)
     if done:
         _result(snap)
         if st.session_state.get("shown_done") != job.run_id:

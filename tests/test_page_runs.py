@@ -32,7 +32,7 @@ def test_table_lists_the_run(trained_run, app_home):
     assert row["run"] == trained_run[:6] and row["network"] == "Conv 16 → Dense 128"
     assert row["params"] == 347_690 and 0 < row["test acc"] <= 100  # percent
     assert list(table.columns) == ["run", "student", "status", "test acc", "val acc",
-                                   "training time", "params", "created", "network"]
+                                   "training time", "params", "network"]
     # the same training time as the Train page's, written the same way
     assert shown_table(at).loc[trained_run, "training time"] == duration(
         RunStore(app_home).get_run(trained_run)["train_seconds"])

@@ -105,19 +105,23 @@ def mosaic(maps: np.ndarray, title: str, colorscale: str = "viridis",
 
 
 def curves(history: list[dict], batch_points: list | None = None,
-           epochs: int | None = None) -> go.Figure:
+           epochs: int | None = None, stacked: bool = False) -> go.Figure:
     """Accuracy and loss against epochs: per-batch running training values (thin line),
-    end-of-epoch training and validation values (markers)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
+    end-of-epoch training and validation values (markers); side by side, or `stacked` one
+    above the other on one epoch axis (for a narrow column)."""
+    fig = make_subplots(rows=2 if stacked else 1, cols=1 if stacked else 2,
+                        subplot_titles=("Accuracy", "Loss"), shared_xaxes=stacked,
+                        vertical_spacing=0.12)
+    acc, loss = (1, 1), ((2, 1) if stacked else (1, 2))
     if batch_points:
         xs = [p[0] for p in batch_points]
         fig.add_trace(go.Scatter(x=xs, y=[p[2] for p in batch_points], mode="lines",
                                  name="train (running, per batch)",
                                  line=dict(color=TRAIN_COLOR, width=1), opacity=0.5,
-                                 legendgroup="batch"), 1, 1)
+                                 legendgroup="batch"), *acc)
         fig.add_trace(go.Scatter(x=xs, y=[p[1] for p in batch_points], mode="lines",
                                  line=dict(color=TRAIN_COLOR, width=1), opacity=0.5,
-                                 showlegend=False, legendgroup="batch"), 1, 2)
+                                 showlegend=False, legendgroup="batch"), *loss)
     # the epoch-end series holds complete epochs only; an epoch that Stop cut short is one
     # hollow marker where it really ended (e.g. 1.62)
     complete = [row for row in history if row.get("complete", True)]
@@ -126,10 +130,10 @@ def curves(history: list[dict], batch_points: list | None = None,
         if any(f"{key}accuracy" in r for r in complete):
             fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}accuracy") for r in complete],
                                      mode="lines+markers", name=f"{label} (epoch end)",
-                                     line=dict(color=color), legendgroup=label), 1, 1)
+                                     line=dict(color=color), legendgroup=label), *acc)
             fig.add_trace(go.Scatter(x=ep, y=[r.get(f"{key}loss") for r in complete],
                                      mode="lines+markers", line=dict(color=color),
-                                     showlegend=False, legendgroup=label), 1, 2)
+                                     showlegend=False, legendgroup=label), *loss)
     for row in history:
         if row.get("complete", True):
             continue
@@ -139,19 +143,23 @@ def curves(history: list[dict], batch_points: list | None = None,
                  "<br>%{y:.3g}<extra></extra>")
         fig.add_trace(go.Scatter(x=[where], y=[row.get("accuracy")], mode="markers",
                                  name="train when stopped", marker=marker,
-                                 hovertemplate=hover, legendgroup="stopped"), 1, 1)
+                                 hovertemplate=hover, legendgroup="stopped"), *acc)
         fig.add_trace(go.Scatter(x=[where], y=[row.get("loss")], mode="markers",
                                  marker=marker, hovertemplate=hover, showlegend=False,
-                                 legendgroup="stopped"), 1, 2)
+                                 legendgroup="stopped"), *loss)
     last = max([row.get("position", row["epoch"])
                 for row in history] + [p[0] for p in batch_points or ()], default=0)
     end = epoch_axis_end(epochs, last)
     title = "epoch" if epochs is None or end >= epochs else f"epoch (of {epochs})"
-    fig.update_xaxes(title_text=title, range=[0, end])
+    fig.update_xaxes(range=[0, end])
+    fig.update_xaxes(title_text=title, row=loss[0], col=loss[1])
+    if not stacked:
+        fig.update_xaxes(title_text=title, row=1, col=1)
     accuracies = [p[2] for p in batch_points or ()] + [
         r.get(k) for r in history for k in ("accuracy", "val_accuracy")]
-    fig.update_yaxes(percent_axis(accuracies), col=1)
-    fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(percent_axis(accuracies), row=1, col=1)
+    fig.update_layout(height=460 if stacked else 340, margin=_MARGIN,
+                      legend=dict(orientation="h", y=-0.15 if stacked else -0.2))
     return fig
 
 
@@ -454,7 +462,7 @@ def class_epochs(matrix: np.ndarray, epochs: list[int], class_names: tuple[str, 
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title="epoch", type="category")
     fig.update_layout(height=height, margin=_MARGIN,
-                      title="Validation accuracy of each class, epoch by epoch")
+                      title="Each class, epoch by epoch")
     return fig
 
 

@@ -101,10 +101,9 @@ def name_field() -> None:
         st.session_state.student_name = name
         store.set_owner_name(me, name)
 
-    st.text_input("Your name", key="student_name", on_change=save, max_chars=owners.MAX_NAME_LENGTH,
-                  placeholder="shown next to your runs",
-                  help="Optional. Classmates and the teacher see it next to your runs; this "
-                       "browser remembers it.")
+    st.text_input("Your name", key="student_name", on_change=save,
+                  max_chars=owners.MAX_NAME_LENGTH,
+                  placeholder="shown next to your runs")
 
 
 def teacher_passcode() -> str | None:

@@ -17,10 +17,11 @@ METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy
            "val_loss": "Validation loss", "loss": "Training loss"}
 # numbers as text with "–" for none; the frame keeps the numbers, so columns sort by value
 TABLE_FORMAT = {"test acc": "{:.1f} %", "val acc": "{:.1f} %", "params": "{:,.0f}",
-                "training time": duration, "created": "{:%d %b %H:%M}"}
+                "training time": duration}
 # widths that fit a projector's 1024 pixels with the sidebar open: every figure in sight
-COLUMN_WIDTHS = {"run": 62, "student": 110, "status": 86, "test acc": 70, "val acc": 66,
-                 "training time": 92, "params": 78, "created": 92, "network": 190}
+# (newest first; each run's time is in its line under Download, inspect, delete)
+COLUMN_WIDTHS = {"run": 60, "student": 92, "status": 90, "test acc": 68, "val acc": 64,
+                 "training time": 92, "params": 76, "network": 192}
 
 
 def _percent(fraction: float | None) -> float | None:
@@ -35,7 +36,7 @@ def table(runs: dict[str, dict], names: dict[str, str]):
         "status": run["status"], "test acc": _percent(run["test_accuracy"]),
         "val acc": _percent(run["best_val_accuracy"]),
         "training time": run["train_seconds"], "params": run["params"],
-        "created": datetime.fromtimestamp(run["created"]), "network": run["spec"].brief(),
+        "network": run["spec"].brief(),
     } for run_id, run in runs.items()]).set_index("id")
     return frame.style.format(na_rep="–").format(TABLE_FORMAT, na_rep="–")
 
@@ -82,7 +83,8 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
-                f"{resources.student(run['owner'], names)}"
+                f"{resources.student(run['owner'], names)} · "
+                f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector
     get, history, look, remove = st.columns(4, vertical_alignment="center")

@@ -13,7 +13,7 @@ from ui import identity, resources
 
 DEVICE_PROBE_DELAY_SECONDS = 5.0
 DEVICE_POLL_SECONDS = 2.0
-DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST (clothes)", "mnist": "MNIST (digits)"}
+DATASET_LABELS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST digits"}
 
 
 @st.cache_resource
@@ -63,8 +63,8 @@ def _device_pending() -> None:
 def render() -> None:
     owner = resources.owner()
     with st.sidebar:
-        st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset",
-                     help="Every page uses this dataset; MNIST needs mnist.npz (see README).")
+        # no help buttons in the sidebar: each is a stop for the keyboard on every page
+        st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
         if label := _device_probe().get("label"):
             st.caption(f"Device: {label}")
         else:

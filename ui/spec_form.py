@@ -120,8 +120,7 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
 
     st.markdown("**Architecture**")
     c1, c2, c3 = st.columns(3)
-    blocks = c1.slider("Conv blocks", 0, 3, key=_key("conv_blocks"),
-                       help="0 is the dense baseline: no convolution at all.")
+    blocks = c1.slider("Conv blocks (0: dense only)", 0, 3, key=_key("conv_blocks"))
     c2.select_slider("Dense units", DENSE_CHOICES, key=_key("dense_units"))
     c3.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
               help="Fraction of the dense layer's inputs switched off at random while "
@@ -140,15 +139,12 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     use_target = c2.toggle("Target accuracy", key="spec_use_target",
                            help="Like the classic callback: stop once validation accuracy "
                                 "reaches the target.")
-    c3.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", disabled=not use_target,
-              format="%.2f")
+    if use_target:  # not a greyed-out slider: its faint label is hard to read
+        c3.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", format="%.2f")
     # the rest behind a switch: fewer stops for a keyboard on the way to Start, and the
     # knobs of the classic lessons in sight
-    if st.toggle("Show every setting", key="spec_every_setting",
-                 help="Padding, convolutions per block, pool size, activation, batch norm, "
-                      "batch size, optimizer, learning rate and its schedule, validation "
-                      "split, augmentation, label smoothing, the test-time flip and the "
-                      "seed. Hidden, they keep their values."):
+    if st.toggle("Show every setting: padding, activation, batch norm, optimizer, learning "
+                 "rate, augmentation…", key="spec_every_setting"):
         _every_setting(blocks)
 
     values = {f.name: st.session_state.get(_key(f.name), getattr(saved, f.name))

@@ -165,7 +165,8 @@ def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
     matrix, epochs = inspection.class_progress(snap["history"])
     if not epochs:
         return
-    charts.show(figures.class_epochs(matrix, epochs, class_names), key="class_epochs")
+    charts.show(figures.class_epochs(matrix, epochs, class_names, height=460),
+                key="class_epochs")
     what = ("Each row is one class of the validation images, each column an epoch: the "
             "brighter, the more of that class the network gets right.")
     if snap["status"] == "diverged":

@@ -15,7 +15,7 @@ CLASS_EPOCHS = """() => {
   const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => {
     const title = p.layout && p.layout.title;
     return String((title && title.text) || title || '')
-      .includes('Validation accuracy of each class');  // Streamlit bolds titles
+      .includes('Each class, epoch by epoch');  // Streamlit bolds titles
   });
   return plot ? plot.data[0].x.length : 0;
 }"""
