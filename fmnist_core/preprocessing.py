@@ -94,7 +94,8 @@ class Preprocessed:
     steps: tuple[Step, ...]
 
 
-def decode_image(data: bytes, *, max_edge: int | None = None) -> Image.Image:
+def decode_image(data: bytes, *, max_edge: int | None = None,
+                 formats: tuple[str, ...] = _FORMATS) -> Image.Image:
     """Decodes the bytes of an uploaded file into a fully loaded image.
 
     EXIF orientation is applied, animated files give their first frame, and every mode is
@@ -107,6 +108,8 @@ def decode_image(data: bytes, *, max_edge: int | None = None) -> Image.Image:
             eighth of its size, as long as its longest edge stays at least `max_edge`: a
             12-megapixel photo then decodes several times faster. Other formats decode
             at full size.
+        formats: The formats tried, a subset of "PNG", "JPEG", "WEBP", "GIF", "BMP" and
+            "TIFF"; any other file is not an image.
 
     Returns:
         A loaded PIL image in mode "L", "LA", "RGB" or "RGBA".
@@ -115,10 +118,11 @@ def decode_image(data: bytes, *, max_edge: int | None = None) -> Image.Image:
         ImageError: The file is empty, too big, not an image, damaged, or has too many pixels.
         ValueError: `data` is not bytes.
     """
-    return _decode(data, max_edge)[0]
+    return _decode(data, max_edge, formats)[0]
 
 
-def _decode(data: bytes, max_edge: int | None) -> tuple[Image.Image, tuple[int, int]]:
+def _decode(data: bytes, max_edge: int | None,
+            formats: tuple[str, ...] = _FORMATS) -> tuple[Image.Image, tuple[int, int]]:
     """Does `decode_image`'s work; also returns the picture's full (width, height)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"Expected `data` to be bytes, received {type(data).__name__}.")
@@ -135,7 +139,7 @@ def _decode(data: bytes, max_edge: int | None) -> tuple[Image.Image, tuple[int, 
     # PIL warns about is far above MAX_IMAGE_PIXELS, so our own header check rejects it anyway;
     # the warning is caught only where a caller already runs with warnings as errors.
     try:
-        with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
+        with Image.open(io.BytesIO(data), formats=formats) as opened:
             width, height = opened.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(

@@ -2,12 +2,11 @@
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.datasets import class_names
 from fmnist_core.preprocessing import ImageError, preprocess
 from fmnist_core.words import percent, plural
-from ui import charts, explain_views, figures, probe_views, resources, router
+from ui import charts, drawing, explain_views, figures, probe_views, resources, router
 
 router.require_app()
 
@@ -47,12 +46,12 @@ if source == "Draw":
     if clear.button("Clear the canvas", key="predict_clear"):
         st.session_state["predict_canvas_round"] = st.session_state.get(
             "predict_canvas_round", 0) + 1
-    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
-                       height=280, width=280, return_image_data=True,
-                       key=f"predict_canvas_{st.session_state.get('predict_canvas_round', 0)}")
-    if canvas.image_data is not None and (canvas.json_data or {}).get("objects"):
-        raw = np.asarray(canvas.image_data, dtype=np.uint8)
-    raw = st.session_state.get("injected_canvas", raw)  # tests cannot draw on a component
+    round_ = st.session_state.get("predict_canvas_round", 0)
+    try:
+        raw = drawing.canvas(width, key=f"predict_canvas_{round_}")
+    except ImageError as err:
+        st.error(str(err))
+        st.stop()
 else:
     upload = st.file_uploader("A photo or picture", type=UPLOAD_TYPES, key="predict_upload",
                               help="One item on a plain background works best.")

@@ -30,6 +30,13 @@ def png_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def draw(monkeypatch, image: np.ndarray) -> None:
+    """What the canvas gives the page from now on (AppTest cannot draw on a component)."""
+    from ui import drawing as canvas
+
+    monkeypatch.setattr(canvas, "canvas", lambda stroke_width, key: image)
+
+
 def chart_titles(at) -> list[str]:
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     return [s["layout"].get("title", {}).get("text", "") for s in specs]
@@ -73,9 +80,9 @@ def test_page_opens_on_the_best_stored_run_with_an_empty_canvas(predict_page, tr
     assert not at.error and not probability_bars(at)
 
 
-def test_injected_drawing_is_preprocessed_and_classified(predict_page, trained_run):
+def test_a_drawing_is_preprocessed_and_classified(predict_page, trained_run, monkeypatch):
     at = predict_page
-    at.session_state["injected_canvas"] = drawing()
+    draw(monkeypatch, drawing())
     at.run()
     assert not at.exception and not at.error
     text = page_text(at)
@@ -89,9 +96,9 @@ def test_injected_drawing_is_preprocessed_and_classified(predict_page, trained_r
     assert len(probability_bars(at)[0]["y"]) == 10
 
 
-def test_switches_turn_steps_off_and_feature_maps_show_on_demand(predict_page):
+def test_switches_turn_steps_off_and_feature_maps_show_on_demand(predict_page, monkeypatch):
     at = predict_page
-    at.session_state["injected_canvas"] = drawing()
+    draw(monkeypatch, drawing())
     at.run()
     assert not any(t.startswith("conv") for t in chart_titles(at))
     at.toggle(key="predict_trim").set_value(False).run()
@@ -185,9 +192,9 @@ def run_page(trained_run):
 
 
 def test_unusual_drawing_is_warned_above_the_prediction(run_page, trained_run,
-                                                        scored_canvases):
+                                                        scored_canvases, monkeypatch):
     at = run_page(trained_run)
-    at.session_state["injected_canvas"] = scored_canvases[0]
+    draw(monkeypatch, scored_canvases[0])
     at.run()
     assert not at.exception and not at.error
     assert len(at.warning) == 1
@@ -201,9 +208,9 @@ def test_unusual_drawing_is_warned_above_the_prediction(run_page, trained_run,
     assert not at.warning
 
 
-def test_usual_drawing_gets_no_warning(run_page, trained_run, scored_canvases):
+def test_usual_drawing_gets_no_warning(run_page, trained_run, scored_canvases, monkeypatch):
     at = run_page(trained_run)
-    at.session_state["injected_canvas"] = scored_canvases[1]
+    draw(monkeypatch, scored_canvases[1])
     at.run()
     assert not at.exception and not at.error and not at.warning
     assert "The network thinks:" in page_text(at)
@@ -221,7 +228,8 @@ def test_unusual_upload_says_to_photograph_one_garment(run_page, trained_run, sc
     assert len(at.warning) == 1 and "photograph one garment alone" in at.warning[0].value
 
 
-def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canvases):
+def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canvases,
+                                             monkeypatch):
     from fmnist_core.model import build_model
     from fmnist_core.runs import RunStore
     from fmnist_core.spec import preset
@@ -233,7 +241,7 @@ def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canv
     try:
         at = page_test("pages/predict.py")
         at.selectbox(key="predict_run").set_value(run_id).run()
-        at.session_state["injected_canvas"] = scored_canvases[0]
+        draw(monkeypatch, scored_canvases[0])
         at.run()
         assert not at.exception and not at.error and not at.warning
         assert "The network thinks:" in page_text(at)
@@ -241,9 +249,9 @@ def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canv
         store.delete_run(run_id, "old-owner")
 
 
-def test_what_it_looks_at_on_your_drawing(run_page, trained_run):
+def test_what_it_looks_at_on_your_drawing(run_page, trained_run, monkeypatch):
     at = run_page(trained_run)
-    at.session_state["injected_canvas"] = drawing()
+    draw(monkeypatch, drawing())
     at.run()
     assert not [t for t in chart_titles(at) if "Grad-CAM" in t]
     at.toggle(key="predict_looks").set_value(True).run()

@@ -124,6 +124,27 @@ def test_the_keyboard_reaches_start_in_a_few_tabs(studio_a11y, browser):
         context.close()
 
 
+def test_the_canvas_is_named_and_its_toolbar_takes_no_tab(studio_a11y, page):
+    open_page(page, studio_a11y + "/train?preset=dense&epochs=1", "Start training")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Test accuracy").first.wait_for(timeout=TRAINING_MS)
+    open_page(page, studio_a11y + "/predict", "Pen width")
+    canvas = page.locator("canvas.upper-canvas")  # inside the component's shadow root
+    canvas.wait_for()
+    page.locator('canvas[aria-label^="Drawing canvas"]').wait_for()  # pierces shadow roots
+    assert "choose Upload" in canvas.get_attribute("aria-label")
+    focused = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate(FOCUSED))
+        if focused[-1].startswith("keyboard_arrow") or "Preprocessing switches" in focused[-1]:
+            break
+    assert "Clear the canvas" in focused
+    toolbar = {"Update the app with this drawing", "Edit", "Reset canvas & history", "Undo",
+               "Redo"}
+    assert not toolbar & set(focused), focused
+
+
 def test_training_finished_inspected_and_predicted(studio_a11y, page, fashion):
     # training: on the projector the curves are in sight without scrolling
     page.set_viewport_size({"width": 1024, "height": 768})
