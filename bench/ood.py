@@ -72,6 +72,66 @@ def handwritten_digits() -> np.ndarray:
     return np.stack([mnist_style(digit) for digit in raw])
 
 
+FONT_DIRS = (Path("/usr/share/fonts"),)
+PRINTED_SIZES = (14, 20, 28, 48)  # points: small ones come out blockier once fitted to 20×20
+
+
+def digit_fonts() -> list[Path | None]:
+    """The TrueType / OpenType fonts under `FONT_DIRS` that draw the ten digits as ten
+    different shapes (a symbol font draws boxes), sorted by path; Pillow's own scalable font
+    (`ImageFont.load_default`, Pillow ≥ 10.1) when none does."""
+    from PIL import ImageFont
+
+    fonts = []
+    for path in sorted(p for d in FONT_DIRS if d.is_dir() for p in d.rglob("*")
+                       if p.suffix.lower() in (".ttf", ".otf")):
+        try:
+            font = ImageFont.truetype(str(path), 40)
+        except OSError:
+            continue
+        shapes = {_draw(str(d), font).tobytes() for d in "0123456789"}
+        if len(shapes) == 10:
+            fonts.append(path)
+    return fonts or [None]
+
+
+def _draw(text: str, font, angle: float = 0.0) -> np.ndarray:
+    """(h, w) uint8: `text` light on dark, turned `angle` degrees, on a canvas that holds it."""
+    from PIL import ImageDraw
+
+    left, top, right, bottom = font.getbbox(text)
+    pad = max(right - left, bottom - top)
+    canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font)
+    return np.asarray(canvas.rotate(angle, Image.Resampling.BICUBIC))
+
+
+def printed_digits(n: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n, 28, 28) uint8: printed digits 0–9 (in turn) made like MNIST (`mnist_style`), each
+    in a font of `digit_fonts` (regular, bold, light, italic, serif, mono…) at a size of
+    `PRINTED_SIZES`, turned up to ±12 degrees and moved up to 2 pixels off the centre."""
+    from PIL import ImageFont
+
+    rng = np.random.default_rng(seed)
+    fonts = digit_fonts()
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+        path, size = fonts[rng.integers(len(fonts))], int(rng.choice(PRINTED_SIZES))
+        font = (ImageFont.load_default(size=size) if path is None
+                else ImageFont.truetype(str(path), size))
+        digit = mnist_style(_draw(str(i % 10), font, rng.uniform(-12, 12)))
+        images[i] = _moved(digit, *rng.integers(-2, 3, size=2))
+    return images
+
+
+def _moved(image: np.ndarray, down: int, right: int) -> np.ndarray:
+    """(28, 28) `image` moved by up to (down, right) pixels, less where ink would leave it."""
+    rows, cols = np.nonzero(image)
+    down = int(np.clip(down, -rows.min(), 27 - rows.max()))
+    right = int(np.clip(right, -cols.min(), 27 - cols.max()))
+    return np.roll(image, (down, right), axis=(0, 1))
+
+
 def photo_like(garment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(240, 320) uint8: a (28, 28) light-on-dark garment drawn dark on a light, slightly
     uneven and noisy background, 35–80 % of the height, anywhere in the frame."""

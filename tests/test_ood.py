@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bench.ood import auroc, handwritten_digits, mnist_style
+from bench.ood import auroc, digit_fonts, handwritten_digits, mnist_style, printed_digits
 from fmnist_core import ood
 from fmnist_core.model import build_model, compile_model
 from fmnist_core.spec import ModelSpec, preset
@@ -123,6 +123,28 @@ def test_the_digits_file_holds_all_1797_digits_made_like_mnist():
     rows, cols = np.nonzero(digits.max(axis=2)), np.nonzero(digits.max(axis=1))
     assert rows[1].min() >= 1 and rows[1].max() <= 26  # placed by the centre, not the edge
     assert cols[1].min() >= 1 and cols[1].max() <= 26
+
+
+def test_printed_digits_are_made_like_mnist_from_real_fonts():
+    fonts = digit_fonts()
+    assert fonts and all(font is None or font.suffix in (".ttf", ".otf") for font in fonts)
+    images = printed_digits(30, seed=1)
+    assert images.shape == (30, 28, 28) and images.dtype == np.uint8
+    assert (images == printed_digits(30, seed=1)).all()  # seeded
+    for image in images:
+        rows, cols = np.nonzero(image > 0)
+        # the ink's box fitted into 20×20, moved at most 2 pixels from the centre of mass
+        assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 in (19, 20, 21)
+        weights = image.astype(float)
+        assert abs(np.average(np.arange(28), weights=weights.sum(axis=1)) - 14) <= 3
+        assert abs(np.average(np.arange(28), weights=weights.sum(axis=0)) - 14) <= 3
+    # digits 0–9 in turn: the same digit is drawn alike more than two different digits are
+    flat = images.reshape(30, -1).astype(float)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+    similar = flat @ flat.T
+    same = np.mean([similar[i, i + 10] for i in range(20)])
+    other = np.mean([similar[i, j] for i in range(30) for j in range(30) if (i - j) % 10])
+    assert same > other
 
 
 def test_auroc_counts_pairs_and_ties_count_half():
