@@ -142,6 +142,7 @@ def test_junk_upload_is_one_sentence(predict_page):
 # -- the unusual-input warning and what it looks at --------------------------------------------
 
 UNUSUAL = "This picture looks unlike the training images"
+UNUSUAL_NOTE_START = "The check lets about {} of every 100 pictures"
 
 
 def canvas_of(image: np.ndarray) -> np.ndarray:
@@ -204,6 +205,10 @@ def test_unusual_drawing_is_warned_above_the_prediction(run_page, trained_run,
     order = in_order(at)
     assert order.index(f"warning: {message}") < next(
         i for i, line in enumerate(order) if "The network thinks:" in line)
+    # the caption under it says what the check trades off, with the run's own share
+    notes = [c.value for c in at.caption if "of every 100 pictures" in c.value]
+    assert len(notes) == 1 and notes[0].startswith(UNUSUAL_NOTE_START.format(99))
+    assert "misses some odd pictures" in notes[0] and notes[0].count(". ") == 1
     at.segmented_control(key="predict_source").set_value("Upload").run()
     assert not at.warning
 
@@ -214,6 +219,7 @@ def test_usual_drawing_gets_no_warning(run_page, trained_run, scored_canvases, m
     at.run()
     assert not at.exception and not at.error and not at.warning
     assert "The network thinks:" in page_text(at)
+    assert not [c for c in at.caption if "of every 100 pictures" in c.value]
 
 
 def test_unusual_upload_says_to_photograph_one_garment(run_page, trained_run, scored_canvases):
