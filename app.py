@@ -21,6 +21,7 @@ COMPACT_PAGE = """<style>
 </style>"""
 
 router.keep_keras_state()
+router.refuse_cache_clearing()
 router.mark_routed()
 
 # A narrower sidebar and margins than Streamlit's wide layout: on a projector's 1024 pixels

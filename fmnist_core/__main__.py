@@ -83,18 +83,30 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from fmnist_core import precision
+    from fmnist_core.datasets import load_dataset
     from fmnist_core.executors import ThreadExecutor, executor_from_env
     from fmnist_core.job import TrainingJob
+    from fmnist_core.limits import RunLimits
     from fmnist_core.runs import RunStore
 
     spec = spec_from_args(args)
     store = RunStore(args.home) if args.home else RunStore()
+    # what a run may cost here, as for a student's run: a spec beyond it is one sentence
+    limits = RunLimits.from_env()
+    data = load_dataset(spec.dataset)
+    n_train = min(args.limit_train or len(data.x_train), len(data.x_train))
+    n_val = int(n_train * spec.validation_split)
+    n_test = min(args.limit_test or len(data.x_test), len(data.x_test))
+    limits.check(spec, n_train - n_val, n_val, n_test, store=store,
+                 policy=precision.expected_policy(None))
     # a cluster (--ray or STUDIO_RAY_ADDRESS) that cannot be used is exit code 2, never a
     # training on this machine instead
     executor = executor_from_env(address=args.ray, local=ThreadExecutor())
     run_id = store.create_run(spec, args.owner, executor=executor.name)
     job = TrainingJob(spec, owner=args.owner, store=store, limit_train=args.limit_train,
-                      limit_test=args.limit_test, run_id=run_id)
+                      limit_test=args.limit_test, time_limit=limits.max_seconds,
+                      run_id=run_id)
     print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
     executor.start(job)
     reported = 0

@@ -16,6 +16,16 @@ def student_label(owner: str, names: dict[str, str]) -> str:
     return names.get(owner) or f"student {owner[:6]}"
 
 
+def shared_names(names: dict[str, str]) -> list[tuple[str, int]]:
+    """The names more than one browser uses (letter case aside), with how many, by name: two
+    students who both call themselves "Ann" cannot be told apart on the teacher's page."""
+    counts: dict[str, list[str]] = {}
+    for name in names.values():
+        counts.setdefault(name.casefold(), []).append(name)
+    return sorted(((spelled[0], len(spelled)) for spelled in counts.values()
+                   if len(spelled) > 1), key=lambda pair: pair[0].casefold())
+
+
 def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """Every student of the class, best first: those with a tested run by their best test
     accuracy (with the run and the network that got it), then those without one by name.

@@ -17,6 +17,7 @@ and FIFO order true across servers. A database that cannot be reached is
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -95,6 +96,11 @@ class SqliteDatabase(Database):
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        # this user's only (0600): it holds the key that signs owner tokens; SQLite gives
+        # its -wal and -shm files the same permissions
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if self.path.stat().st_uid == os.getuid():
+            self.path.chmod(0o600)
         conn = sqlite3.connect(self.path, timeout=30)
         try:
             # Two connections switching a new file to WAL at once would deadlock, so SQLite

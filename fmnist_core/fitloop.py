@@ -21,7 +21,7 @@ import numpy as np
 
 from fmnist_core import feed
 from fmnist_core.datasets import load_dataset
-from fmnist_core.words import plural
+from fmnist_core.words import duration, plural
 
 if TYPE_CHECKING:
     from fmnist_core.job import TrainingJob
@@ -114,8 +114,8 @@ def train(job: TrainingJob) -> None:
         job.finish("diverged", progress.diverged)
         return
     stopped = job.stop_requested and not progress.target_reached
-    job.update(message="Evaluating on the test set" + (" (the model as it was when you "
-               "pressed Stop)." if stopped else "."))
+    job.update(message="Evaluating on the test set" + (" (the model as it was when it "
+               "stopped)." if stopped else "."))
     trained, model = model, answering
     # one prediction pass, as validation: the plain cross-entropy of the true class, also
     # for a run trained with smoothed labels (whose training loss cannot reach 0)
@@ -143,8 +143,12 @@ def train(job: TrainingJob) -> None:
     if stopped:
         epoch, batches = progress.stopped_at or (job.snapshot()["epoch"], None)
         at = f", at batch {batches} of {progress.steps}" if batches else ""
-        job.finish("stopped", f"Stopped in epoch {epoch} of {job.spec.epochs}{at}; the model "
-                   "as it was then is saved and tested.")
+        when = f"in epoch {epoch} of {job.spec.epochs}{at}"
+        if progress.time_up:
+            when = (f"after {duration(job.time_limit)} of training, the longest a run may "
+                    f"train on this server, {when}")
+        job.finish("stopped", f"Stopped {when}; the model as it was then is saved and "
+                   "tested.")
     else:
         job.finish("completed", progress.target_reached
                    or f"Finished {plural(progress.epochs_done, 'epoch')}.")
@@ -245,6 +249,7 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             self.checkpointed: set[int] = set()
             # (seconds, batches) of the first epoch's first call, which also traces the step
             self.first_call: tuple[float, int] | None = None
+            self.time_up = False  # stopped at the job's time limit
 
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
@@ -271,6 +276,10 @@ def _progress_callback(job: TrainingJob, n_fit: int,
             if self.first_call is None:
                 self.first_call = (now - self.epoch_t0, self.batches)
             steps_done = (epoch - 1) * self.steps + self.batches
+            if (job.time_limit is not None and not job.stop_requested
+                    and now - self.t0 > job.time_limit):
+                self.time_up = True  # the longest a run may train: stopped as by Stop
+                job.stop()
             stop = job.stop_requested
             with job._lock:
                 job._state["steps_done"] = steps_done

@@ -74,6 +74,7 @@ class TrainingJob:
         dataset: data to train on; default `load_dataset(spec.dataset)` where it trains.
         limit_train: train on the first N training images only (tests, demos).
         limit_test: evaluate on the first N test images only.
+        time_limit: seconds it may train; past them it stops as by Stop (None: no limit).
         on_done: called with the job from the training thread once it has ended.
         run_id: the run already stored for this job (the queue claimed it); by default a
             new run is created that starts at once.
@@ -81,7 +82,7 @@ class TrainingJob:
 
     def __init__(self, spec: ModelSpec, owner: str, store: RunStore, *,
                  dataset: Dataset | None = None, limit_train: int | None = None,
-                 limit_test: int | None = None,
+                 limit_test: int | None = None, time_limit: float | None = None,
                  on_done: Callable[[TrainingJob], None] | None = None,
                  run_id: str | None = None):
         self.spec = spec
@@ -92,6 +93,7 @@ class TrainingJob:
         self.dataset = dataset
         self.limit_train = limit_train
         self.limit_test = limit_test
+        self.time_limit = time_limit
         self._on_done = on_done
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()

@@ -23,9 +23,11 @@ import time
 import uuid
 from typing import Any, Callable
 
-from fmnist_core.datasets import Dataset
+from fmnist_core import precision
+from fmnist_core.datasets import Dataset, load_dataset
 from fmnist_core.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
 from fmnist_core.job import TrainingJob, initial_state
+from fmnist_core.limits import RunLimits
 from fmnist_core.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
                               RunNotFoundError, RunStore, StoreUnavailableError)
 from fmnist_core.spec import ModelSpec
@@ -56,6 +58,9 @@ class JobQueue:
             default `$STUDIO_MAX_CONCURRENT_TRAININGS` or 1.
         max_per_owner: queued or running jobs one owner may have; default
             `$STUDIO_MAX_JOBS_PER_OWNER` or 1.
+        max_per_client: queued or running jobs one address may have; default
+            `$STUDIO_MAX_JOBS_PER_ADDRESS` or 1 (0: any number, for a class behind one
+            address that no proxy header tells apart).
         limit_train: default training-set limit for every job (`$STUDIO_TRAIN_LIMIT`).
         limit_test: default test-set limit (`$STUDIO_TEST_LIMIT`).
         dataset_loader: loads a dataset by name (lets tests inject small data).
@@ -64,6 +69,7 @@ class JobQueue:
         worker_idle_seconds: how long an idle worker process is kept.
         executor: where jobs train; default from `worker_processes`.
         tick_seconds: the background tick's period; None for no tick (tests that step).
+        limits: what one run may cost (`fmnist_core.limits`); default from the environment.
     """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None,
@@ -72,12 +78,18 @@ class JobQueue:
                  dataset_loader: Callable[[str], Dataset] | None = None,
                  worker_processes: bool | None = None,
                  worker_idle_seconds: float = WORKER_IDLE_SECONDS,
-                 executor: Any = None, tick_seconds: float | None = TICK_SECONDS):
+                 executor: Any = None, tick_seconds: float | None = TICK_SECONDS,
+                 limits: RunLimits | None = None, max_per_client: int | None = None):
         self.store = store
         self.max_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
         self.max_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
+        if max_per_client is None:
+            raw = os.environ.get("STUDIO_MAX_JOBS_PER_ADDRESS", "").strip()
+            max_per_client = int(raw) if raw.isdigit() else 1
+        self.max_per_client = max_per_client or None
         self.limit_train = limit_train or env_int("STUDIO_TRAIN_LIMIT", None)
         self.limit_test = limit_test or env_int("STUDIO_TEST_LIMIT", None)
+        self.limits = limits or RunLimits.from_env()
         self._loader = dataset_loader
         if executor is None:
             if worker_processes is None:
@@ -103,15 +115,43 @@ class JobQueue:
 
     # -- what pages call -----------------------------------------------------------------
 
-    def submit(self, spec: ModelSpec, owner: str) -> RunHandle:
+    def submit(self, spec: ModelSpec, owner: str, client: str | None = None) -> RunHandle:
         """Queues a run and starts it when a slot is free.
 
+        Args:
+            spec: what to train.
+            owner: whose run it is.
+            client: the address it comes from; None for this machine (not limited).
+
         Raises:
-            OwnerLimitError: the owner already has `max_per_owner` active jobs.
+            SpecTooCostlyError: its estimated time or memory is more than a run may cost.
+            OwnerLimitError: the owner already has `max_per_owner` active jobs, or the
+                address `max_per_client`.
         """
-        run_id = self.store.enqueue(spec, owner, self.max_per_owner)
+        self.check_cost(spec)
+        run_id = self.store.enqueue(spec, owner, self.max_per_owner, client=client,
+                                    max_per_client=self.max_per_client)
         self.pump()
         return RunHandle(self, run_id)
+
+    def images(self, dataset: str) -> tuple[int, int]:
+        """(training, test) images a run of `dataset` gets here: the dataset's, cut to this
+        server's limits; the training images include the validation split."""
+        data = (self._loader or load_dataset)(dataset)
+        n_train = min(self.limit_train or len(data.x_train), len(data.x_train))
+        n_test = min(self.limit_test or len(data.x_test), len(data.x_test))
+        return n_train, n_test
+
+    def check_cost(self, spec: ModelSpec) -> None:
+        """Refuses a spec that would cost more than one run may (`self.limits`).
+
+        Raises:
+            SpecTooCostlyError: one sentence for the student.
+        """
+        n_train, n_test = self.images(spec.dataset)
+        n_val = int(n_train * spec.validation_split)
+        self.limits.check(spec, n_train - n_val, n_val, n_test, store=self.store,
+                          policy=precision.expected_policy(None))
 
     def get(self, run_id: str) -> RunHandle | None:
         """A handle on any stored run (trained here or elsewhere), None if there is none."""
@@ -230,7 +270,8 @@ class JobQueue:
             return
         job = TrainingJob(spec, run["owner"], self.store, dataset=dataset,
                           limit_train=self.limit_train, limit_test=self.limit_test,
-                          on_done=self._job_done, run_id=run["id"])
+                          time_limit=self.limits.max_seconds, on_done=self._job_done,
+                          run_id=run["id"])
         with self._lock:
             self._jobs[job.run_id] = job
             self._running.add(job.run_id)

@@ -22,6 +22,10 @@ import time
 
 OWNER_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 MAX_NAME_LENGTH = 40
+# What Markdown acts on in a name shown on a page (links, pictures, HTML, icons, code,
+# emphasis, formulas); names are escaped where shown as well (`words.markdown_text`), for
+# names stored before this rule.
+NAME_REFUSED = "[]()!<>`*_~$:|\\{}#"
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 # Wrong tries older than this are forgotten: a client starts again from FIRST_WAIT_SECONDS.
@@ -74,9 +78,18 @@ def _teacher_digest(secret: bytes, passcode: str, stamp: str) -> str:
 
 
 def clean_name(text: str) -> str:
-    """A display name as it is shown: printable, single spaces, at most 40 characters."""
+    """A display name as it is shown: printable, single spaces, at most 40 characters.
+
+    Raises:
+        ValueError: the name holds a character that a page's Markdown would act on (a link,
+            a picture, an icon, code, emphasis); one sentence for the student.
+    """
     text = "".join(ch for ch in str(text) if ch.isprintable())
-    return " ".join(text.split())[:MAX_NAME_LENGTH]
+    text = " ".join(text.split())[:MAX_NAME_LENGTH]
+    if set(text) & set(NAME_REFUSED):
+        raise ValueError(f"A name may not hold any of {' '.join(NAME_REFUSED)}, which on a "
+                         "classmate's page would make it a link, a picture or formatting.")
+    return text
 
 
 def teacher_passcode() -> str | None:

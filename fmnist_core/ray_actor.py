@@ -117,7 +117,8 @@ class RunTrainer:
         self.store = RecordingStore(self.folder, payload.get("timing_samples"))
         self.job = _NodeJob(payload["spec"], payload["owner"], self.store,
                             limit_train=payload.get("limit_train"),
-                            limit_test=payload.get("limit_test"), run_id=self.run_id)
+                            limit_test=payload.get("limit_test"),
+                            time_limit=payload.get("time_limit"), run_id=self.run_id)
         self.cpus = payload.get("cpus", 1.0)
         self.keep_seconds = payload.get("keep_seconds", ORPHAN_KEEP_SECONDS)
         self.last_call = time.monotonic()

@@ -174,7 +174,8 @@ class RayExecutor:
             samples = []
         payload = {"spec": job.spec, "owner": job.owner, "run_id": job.run_id,
                    "limit_train": job.limit_train, "limit_test": job.limit_test,
-                   "timing_samples": samples, "cpus": self.cpus_per_run,
+                   "time_limit": job.time_limit, "timing_samples": samples,
+                   "cpus": self.cpus_per_run,
                    "keep_seconds": self.keep_seconds}
         try:
             actor = _RemoteTrainer.options(
@@ -196,8 +197,8 @@ class RayExecutor:
         except (ValueError, RayError):
             return None
         job = TrainingJob(run["spec"], run["owner"], queue.store, limit_train=queue.limit_train,
-                          limit_test=queue.limit_test, on_done=queue._job_done,
-                          run_id=run["id"])
+                          limit_test=queue.limit_test, time_limit=queue.limits.max_seconds,
+                          on_done=queue._job_done, run_id=run["id"])
         job.update(status="running", queue_position=0,
                    started_at=run.get("started") or time.time(),
                    message="Picking this training up again on the cluster.")

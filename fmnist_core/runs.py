@@ -99,7 +99,9 @@ class RunStore:
                  recover: bool = True):
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.models_dir = self.home / "models"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        # the store holds the key that signs every student's token: only this user reads it
+        private_folder(self.home)
+        private_folder(self.models_dir)
         self.url = url if url is not None else os.environ.get("STUDIO_DATABASE_URL") or None
         self.db = open_database(self.url, self.home)
         self.path = getattr(self.db, "path", None)  # the SQLite file, when it is one
@@ -265,11 +267,18 @@ class RunStore:
 
     # -- the queue -------------------------------------------------------------------------
 
-    def enqueue(self, spec: ModelSpec, owner: str, max_per_owner: int = 1) -> str:
+    def enqueue(self, spec: ModelSpec, owner: str, max_per_owner: int = 1,
+                client: str | None = None, max_per_client: int | None = None) -> str:
         """Adds a queued run at the end of the line and returns its id.
 
+        Args:
+            client: the address the run comes from (None: this machine, or unknown).
+            max_per_client: queued or running runs one address may have (None: any); a
+                student who drops their cookie is a new owner, not a new address.
+
         Raises:
-            OwnerLimitError: `owner` already has `max_per_owner` queued or running runs.
+            OwnerLimitError: `owner` already has `max_per_owner` queued or running runs, or
+                `client` has `max_per_client`.
         """
         run_id = uuid.uuid4().hex[:12]
         with self.db.transaction(locked=True) as tx:
@@ -279,10 +288,17 @@ class RunStore:
                 raise OwnerLimitError(
                     "You already have a training queued or running; stop it or wait for it "
                     "to finish before starting another.")
+            if client is not None and max_per_client is not None:
+                active = tx.value("SELECT COUNT(*) AS n FROM runs WHERE client=? AND status "
+                                  "IN ('queued', 'running')", (client,))
+                if active >= max_per_client:
+                    raise OwnerLimitError(
+                        "This computer already has a training queued or running; wait for "
+                        "it to finish before starting another.")
             seq = tx.value("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM runs")
-            tx.execute("INSERT INTO runs (id, owner, created, spec, status, seq) "
-                       "VALUES (?, ?, ?, ?, 'queued', ?)",
-                       (run_id, owner, time.time(), spec.to_json(), seq))
+            tx.execute("INSERT INTO runs (id, owner, created, spec, status, seq, client) "
+                       "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                       (run_id, owner, time.time(), spec.to_json(), seq, client))
         return run_id
 
     def claim_next(self, server: str, cap: int, executor: str) -> dict[str, Any] | None:
@@ -580,12 +596,21 @@ def _row_to_run(row: dict[str, Any], with_progress: bool = True) -> dict[str, An
     return run
 
 
+def private_folder(folder: Path) -> None:
+    """Makes `folder` (and its parents) and lets only this user into it (0700): a folder of
+    someone else's (a share mounted for several servers) is left as its owner set it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+
+
 def _write_atomic(final: Path, run_id: str, write: Callable[[Path], Any]) -> Path:
-    """`write(partial)`, then the partial file renamed to `final`; nothing partial remains
-    when `write` fails."""
+    """`write(partial)`, then the partial file renamed to `final`, readable by this user
+    only (0600); nothing partial remains when `write` fails."""
     partial = _partial_file(final, run_id)
     try:
         write(partial)
+        partial.chmod(0o600)
         os.replace(partial, final)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -83,6 +83,7 @@ VERSION_2 = (
 # kept per client in the store so that every server of a class counts them together.
 VERSION_3 = (
     "ALTER TABLE runs ADD COLUMN stopped_by TEXT",  # "owner" or "teacher"
+    "ALTER TABLE runs ADD COLUMN client TEXT",  # the address it was queued from
     """CREATE TABLE IF NOT EXISTS passcode_tries (
         client TEXT NOT NULL,
         at DOUBLE PRECISION NOT NULL

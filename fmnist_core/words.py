@@ -52,6 +52,16 @@ def article(phrase: str) -> str:
     return "an" if vowel else "a"
 
 
+def markdown_text(text: str) -> str:
+    """`text` as plain words inside Markdown: every character Markdown (and Streamlit's icon
+    and formula syntax) would act on is escaped, so a name like "![](http://host/x)" shows
+    as those characters, not as a picture fetched from that host."""
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_ACTIVE else ch for ch in str(text))
+
+
+_MARKDOWN_ACTIVE = set("\\`*_{}[]()#+-.!|<>~$:&")
+
+
 def percent(fraction: float, decimals: int = 1) -> str:
     """A fraction as a percentage with `decimals` decimals, as the probability bars write
     it, so a headline and its bar never disagree ("99.7%", not "100%")."""

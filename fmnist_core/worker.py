@@ -66,7 +66,8 @@ class WorkerProcess:
         in which case the job is marked failed with a sentence)."""
         payload = {"spec": job.spec, "owner": job.owner, "home": str(job.store.home),
                    "url": job.store.url, "run_id": job.run_id, "dataset": job.dataset,
-                   "limit_train": job.limit_train, "limit_test": job.limit_test}
+                   "limit_train": job.limit_train, "limit_test": job.limit_test,
+                   "time_limit": job.time_limit}
         final = False
         try:
             self._to_child.send(payload)
@@ -168,7 +169,8 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
         store = stores[where]
         job = TrainingJob(payload["spec"], payload["owner"], store,
                           dataset=payload["dataset"], limit_train=payload["limit_train"],
-                          limit_test=payload["limit_test"], run_id=payload["run_id"])
+                          limit_test=payload["limit_test"],
+                          time_limit=payload.get("time_limit"), run_id=payload["run_id"])
         current["job"] = job
         done = threading.Event()
 

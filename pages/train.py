@@ -3,8 +3,9 @@
 import streamlit as st
 
 from fmnist_core import anatomy, estimate, inspection, precision
+from fmnist_core.limits import SpecTooCostlyError
 from fmnist_core.runs import OwnerLimitError
-from ui import charts, figures, resources, router, sidebar, spec_form, train_view
+from ui import charts, figures, identity, resources, router, sidebar, spec_form, train_view
 
 router.require_app()
 
@@ -38,14 +39,17 @@ with st.expander("Network and training settings", expanded=job is None):
     spec, problem = spec_form.render(data_name)
     if not problem:
         info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
-        images = resources.dataset(data_name).x_train.shape[0]
-        n_train = min(queue.limit_train or images, images)
+        resources.dataset(data_name)  # a missing dataset: its sentence, and the page stops
+        n_train, n_test = queue.images(data_name)
         n_val = int(n_train * spec.validation_split)
         guess = estimate.for_spec(
             spec, n_train - n_val, n_val, layers=info["layers"], store=resources.run_store(),
-            n_test=len(resources.test_slice(resources.dataset(data_name))[1]),
-            policy=precision.expected_policy(sidebar.device_info()))
+            n_test=n_test, policy=precision.expected_policy(sidebar.device_info()))
         train_view.preview(spec, info, guess, n_train - n_val)
+        try:  # what the queue will check too: a run that would cost too much is no run
+            queue.check_cost(spec)
+        except SpecTooCostlyError as err:
+            problem = str(err)
 if problem:
     st.error(problem)
 
@@ -55,11 +59,11 @@ if not busy and not st.session_state.get("worker_prepared"):
     queue.prepare()
 if st.button("Start training", type="primary", disabled=bool(problem) or busy, key="start"):
     try:
-        job = queue.submit(spec, owner)
+        job = queue.submit(spec, owner, client=identity.client_address())
         st.session_state["job_id"] = job.run_id
         st.session_state["last_run"] = job.run_id
         st.rerun()
-    except OwnerLimitError as err:
+    except (OwnerLimitError, SpecTooCostlyError) as err:
         st.error(str(err))
 
 if job is None:

@@ -47,3 +47,9 @@ def test_a_page_opens_on_the_students_best_completed_run_not_a_short_stopped_one
     assert classroom.default_run(only_stopped, "ann")[0] == "s1"
     assert classroom.default_run(finished, "eve") == ("b1", "the class's best completed run")
     assert classroom.default_run([], "ann") == (None, "")
+
+
+def test_names_that_several_browsers_share_are_found_whatever_their_case():
+    names = {"a": "Ann", "b": "ann", "c": "Bob", "d": "Ann", "e": "Zoe", "f": "zoe"}
+    assert classroom.shared_names(names) == [("Ann", 3), ("Zoe", 2)]
+    assert classroom.shared_names({"a": "Ann"}) == []

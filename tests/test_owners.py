@@ -30,6 +30,22 @@ def test_names_are_cleaned_for_display(raw, shown):
     assert owners.clean_name(raw) == shown
 
 
+@pytest.mark.parametrize("raw", ["![](http://10.0.0.9/x)", "[x](http://evil)", "<img src=x>",
+                                 ":material/delete:", "**Ann**", "`code`", "$x^2$"])
+def test_names_that_markdown_would_act_on_are_refused_in_one_sentence(raw):
+    with pytest.raises(ValueError) as caught:
+        owners.clean_name(raw)
+    assert str(caught.value).startswith("A name may not hold any of [ ] ( ) ! < >")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_name_shown_in_markdown_is_escaped_character_by_character():
+    from fmnist_core.words import markdown_text
+
+    assert markdown_text("![](http://h/x)") == "\\!\\[\\]\\(http\\://h/x\\)"
+    assert markdown_text("Ann-Marie O'Neil") == "Ann\\-Marie O'Neil"
+
+
 @pytest.mark.databases("sqlite", "postgresql")
 def test_wrong_passcodes_are_slowed_down_per_browser_and_per_address(store):
     now = [1000.0]

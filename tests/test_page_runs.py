@@ -207,3 +207,21 @@ def test_every_own_run_has_its_actions_without_being_compared(trained_run, app_h
     finally:
         for run_id in (older, newer):
             store.delete_run(run_id, "me-many")
+
+
+def test_a_markdown_name_is_shown_as_its_characters_never_as_a_picture(app_home, trained_run):
+    store = RunStore(app_home)
+    # as a store written before names were checked would hold it
+    store.set_owner_name("mallory-000000", "![](http://127.0.0.1:9/x)")
+    spec = preset("dense").replace(epochs=1)
+    theirs = store.create_run(spec, "mallory-000000", status="completed")
+    store.save_model(theirs, build_model(spec))
+    try:
+        at = page_test(PAGE)
+        at.multiselect(key="runs_selected").set_value([theirs]).run()
+        lines = [m.value for m in at.markdown if theirs[:6] in m.value]
+        assert lines and all("![](" not in line for line in lines)
+        assert any("\\!\\[\\]\\(http\\://127\\.0\\.0\\.1\\:9/x\\)" in line for line in lines)
+    finally:
+        store.delete_run(theirs, "mallory-000000")
+        store.set_owner_name("mallory-000000", "")

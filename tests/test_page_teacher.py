@@ -81,6 +81,16 @@ def test_a_name_is_kept_for_the_browser_and_shown_next_to_its_runs(monkeypatch, 
     assert classmate.dataframe[0].value.loc[mine, "student"] == "Ada Lovelace"
 
 
+def test_a_name_markdown_would_act_on_is_refused_and_not_kept(app_home):
+    from fmnist_core.runs import RunStore
+
+    at = page_test("pages/data.py")  # (the sidebar shows on an AppTest's first runs only)
+    at.text_input(key="student_name").input("[Ada](http://10.0.0.9/)").run()
+    assert at.session_state["name_problem"].startswith("A name may not hold any of")
+    assert at.session_state["student_name"] == ""  # the field is given back its name
+    assert at.session_state["owner"] not in RunStore(app_home).owner_names()
+
+
 def test_without_a_passcode_there_is_no_teacher_view(monkeypatch):
     monkeypatch.delenv("STUDIO_TEACHER_PASSCODE", raising=False)
     at = page_test("pages/data.py")
@@ -161,6 +171,8 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         at.segmented_control(key="teacher_view").set_value("Line").run()
         assert not at.exception
     finally:
+        store.set_owner_name("someone-else", "")  # the shared run's owner: other tests' too
+        store.set_owner_name("no-run-yet", "")
         if not busy.done:
             queue.stop(busy.run_id, owner=None)
             busy.wait(60)

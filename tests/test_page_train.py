@@ -140,7 +140,7 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("STUDIO_HOME", str(blocker / "studio"))
-    resources._run_store.clear()
+    resources._held().pop("run_store", None)
     try:
         at = page_test("pages/train.py")
         assert not at.exception
@@ -149,7 +149,7 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
         assert "STUDIO_HOME" in sentence and not at.button
     finally:
         monkeypatch.undo()
-        resources._run_store.clear()
+        resources._held().pop("run_store", None)
 
 
 def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):

@@ -311,8 +311,9 @@ def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_
 
     def fresh_queue() -> None:
         """Closes the pages' queue; the next page makes it again from the environment."""
-        resources._job_queue(resources._run_store()).close()
-        resources._job_queue.clear()
+        queue = resources._held().pop("job_queue", None)
+        if queue is not None:
+            queue.close()
 
     monkeypatch.setenv("STUDIO_RAY_ADDRESS", ray_head.address)
     fresh_queue()

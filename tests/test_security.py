@@ -62,3 +62,31 @@ def test_safe_mode_still_loads_the_studios_own_models(tmp_path):
     store.save_model(run_id, build_model(preset("quick")))
     model = store.load_model(run_id)
     assert model(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)
+
+
+def test_the_store_that_holds_the_signing_key_is_this_users_only(tmp_path):
+    import os
+    import shutil
+    import stat
+    import subprocess
+
+    from fmnist_core.model import build_model
+
+    home = tmp_path / "studio"
+    home.mkdir(mode=0o755)  # an existing folder anyone could enter
+    store = RunStore(home)
+    store.secret()  # written into the database
+    run_id = store.create_run(preset("dense"), "alice", status="completed")
+    store.save_model(run_id, build_model(preset("dense")))
+    store.write_run_file(run_id, "epoch-001.weights.h5", lambda path: path.write_bytes(b"w"))
+    for path in (home, home / "models"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in [home / "runs.sqlite", *store.run_files(run_id)]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # the attack: another user of the machine reads the key out of the file and signs
+    # themselves any student's token
+    if os.getuid() == 0 and shutil.which("runuser"):
+        tmp_path.chmod(0o755)
+        read = subprocess.run(["runuser", "-u", "nobody", "--", "cat",
+                               str(home / "runs.sqlite")], capture_output=True)
+        assert read.returncode != 0 and b"Permission denied" in read.stderr

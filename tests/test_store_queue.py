@@ -346,3 +346,12 @@ def test_stop_reaches_a_run_training_here_while_the_database_is_away(queues, sto
     # the line moves on: the next run starts once the database is back
     following = elsewhere.submit(SPEC, "carol")
     assert following.wait(60) and following.snapshot()["status"] == "completed"
+
+
+def test_a_student_who_drops_their_cookie_is_still_one_address(store):
+    store.enqueue(SPEC, "owner-a", client="10.0.0.31", max_per_client=1)
+    with pytest.raises(OwnerLimitError, match="This computer already has a training"):
+        store.enqueue(SPEC, "owner-b", client="10.0.0.31", max_per_client=1)  # a fresh cookie
+    store.enqueue(SPEC, "owner-c", client="10.0.0.32", max_per_client=1)  # a classmate
+    store.enqueue(SPEC, "owner-d", client=None, max_per_client=1)  # this machine itself
+    store.enqueue(SPEC, "owner-e", client="10.0.0.31", max_per_client=None)  # no limit set

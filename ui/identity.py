@@ -17,6 +17,7 @@ import streamlit as st
 
 from fmnist_core import owners
 from fmnist_core.owners import PasscodeGuard
+from fmnist_core.words import markdown_text
 from ui import cookies, resources
 
 COOKIE_PREFIX = "studio_owner_"
@@ -74,36 +75,49 @@ def keep_cookies() -> None:
         cookies.forget(_teacher_cookie(), key="teacher_cookie")
 
 
-def client_keys() -> tuple[str, ...]:
-    """Who is trying the passcode, for its limit: this browser, and its address (the one a
-    trusted proxy reports in `$STUDIO_CLIENT_ADDRESS_HEADER`, else the connection's)."""
-    address = None
+def client_address() -> str | None:
+    """The address this browser's requests come from: the one a trusted proxy reports in
+    `$STUDIO_CLIENT_ADDRESS_HEADER`, else the connection's; None for this machine itself
+    (or no browser)."""
     header = os.environ.get(ADDRESS_HEADER_VARIABLE)
     try:
-        if header:
-            address = (st.context.headers.get(header) or "").split(",")[0].strip() or None
-        else:
-            address = st.context.ip_address
-    except Exception:  # noqa: BLE001 - no browser (bare mode, AppTest)
-        address = None
-    return (f"browser:{owner()}", f"address:{address or 'local'}")
+        found = st.context.headers.get(header) if header else st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser (bare mode)
+        return None
+    if not isinstance(found, str):  # none, or AppTest's stand-in for a browser
+        return None
+    return found.split(",")[0].strip()[:64] or None
+
+
+def client_keys() -> tuple[str, ...]:
+    """Who is trying the passcode, for its limit: this browser, and its address."""
+    return (f"browser:{owner()}", f"address:{client_address() or 'local'}")
 
 
 def name_field() -> None:
-    """The student's display name, kept in the store for their browser."""
+    """The student's display name, kept in the store for their browser; a name with a
+    character that a page's Markdown acts on is refused with a sentence and not kept."""
     me = owner()
     store = resources.run_store()
     if "student_name" not in st.session_state:
         st.session_state.student_name = store.owner_names().get(me, "")
 
     def save() -> None:
-        name = owners.clean_name(st.session_state.student_name)
+        try:
+            name = owners.clean_name(st.session_state.student_name)
+        except ValueError as err:
+            st.session_state.name_problem = str(err)
+            st.session_state.student_name = store.owner_names().get(me, "")
+            return
+        st.session_state.pop("name_problem", None)
         st.session_state.student_name = name
         store.set_owner_name(me, name)
 
     st.text_input("Your name", key="student_name", on_change=save,
                   max_chars=owners.MAX_NAME_LENGTH,
                   placeholder="shown next to your runs")
+    if problem := st.session_state.get("name_problem"):
+        st.error(markdown_text(problem))
 
 
 def teacher_passcode() -> str | None:

@@ -48,9 +48,34 @@ def test_slice(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return data.x_test[:limit], data.y_test[:limit]
 
 
-@st.cache_resource
+def _process_wide(name: str, make: Callable[[], T]) -> T:
+    """The one `make()` of this server process, made on first use.
+
+    For what must exist once and outlive any cache clearing: the run store and the queue with
+    its executor (a second queue would start a second worker, 0.6 GB, for every clearing).
+    The objects hang on the Streamlit runtime, which lives as long as the server; without
+    one (AppTest, bare mode) on this function.
+    """
+    with _PROCESS_LOCK:
+        held = _held()
+        if name not in held:
+            held[name] = make()
+        return held[name]
+
+
+def _held() -> dict:
+    """The process-wide objects by name (see `_process_wide`)."""
+    from streamlit import runtime
+
+    home = runtime.get_instance() if runtime.exists() else _process_wide
+    return home.__dict__.setdefault("studio_process_wide", {})
+
+
+_PROCESS_LOCK = threading.Lock()
+
+
 def _run_store() -> RunStore:
-    return RunStore()
+    return _process_wide("run_store", RunStore)
 
 
 def run_store() -> RunStore:
@@ -174,12 +199,14 @@ def _catching_here() -> bool:
     return ctx is not None and getattr(ctx, "on_script_error", None) is _on_script_error
 
 
-@st.cache_resource
-def _job_queue(_store: RunStore) -> JobQueue:
-    executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
-    queue = JobQueue(_store, executor=executor)
-    _start_session_reaper(queue)
-    return queue
+def _job_queue(store: RunStore) -> JobQueue:
+    def make() -> JobQueue:
+        executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
+        queue = JobQueue(store, executor=executor)
+        _start_session_reaper(queue)
+        return queue
+
+    return _process_wide("job_queue", make)
 
 
 def job_queue() -> JobQueue:

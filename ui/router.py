@@ -1,11 +1,14 @@
 """Keeps every page behind app.py's router."""
 
 import contextlib
+import logging
 import sys
 import threading
 from typing import Iterator
 
 import streamlit as st
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def require_app() -> None:
@@ -68,3 +71,25 @@ def keep_keras_state() -> None:
 
     clean_without_keras.studio_keeps_keras = True
     script_runner._clean_problem_modules = clean_without_keras
+
+
+def refuse_cache_clearing() -> None:
+    """Makes Streamlit ignore a browser's "clear cache" message.
+
+    Any session can send it over its websocket (the viewer toolbar only hides the menu item),
+    and it empties every `st.cache_resource` of the process: every student's loaded models,
+    the data, and with them whatever a cache holds that must be made once. A classroom server
+    takes it from nobody; an operator restarts the server instead.
+    """
+    from streamlit.runtime.app_session import AppSession
+
+    if getattr(AppSession._handle_clear_cache_request, "studio_refuses", False):
+        return
+
+    def refuse(session: AppSession) -> None:
+        _LOGGER.warning("Refused a request to clear the server's caches from session %s.",
+                        getattr(session, "id", "?"))
+
+    refuse.studio_refuses = True
+    AppSession._handle_clear_cache_request = refuse
+

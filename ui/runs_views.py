@@ -10,7 +10,7 @@ import streamlit as st
 
 from fmnist_core import export
 from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
-from fmnist_core.words import duration, plural
+from fmnist_core.words import duration, markdown_text, plural
 from ui import charts, figures, resources
 
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
@@ -83,7 +83,7 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
-                f"{resources.student(run['owner'], names)} · "
+                f"{markdown_text(resources.student(run['owner'], names))} · "
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector

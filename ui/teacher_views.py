@@ -8,7 +8,7 @@ import streamlit as st
 
 from fmnist_core import classroom
 from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
-from fmnist_core.words import plural
+from fmnist_core.words import markdown_text, plural
 from ui import resources
 
 CLUTTER = ("cancelled", "failed")
@@ -33,7 +33,7 @@ def state(run: dict) -> str:
 
 def act(run: dict, names: dict) -> None:
     """Stop, cancel or delete one run, deleting only after a confirmation."""
-    who = classroom.student_label(run["owner"], names)
+    who = markdown_text(classroom.student_label(run["owner"], names))
     st.caption(f"{who}'s run {run['id'][:6]} is {state(run)}.")
     if run["status"] in ACTIVE_STATUSES:
         verb = "Cancel" if run["status"] == "queued" else "Stop"
@@ -92,6 +92,10 @@ def class_table() -> None:
         st.caption("No run yet: the students' runs appear here as they start them.")
         return
     groups = classroom.by_student(runs, names)
+    if shared := classroom.shared_names(names):
+        said = ", ".join(f"{markdown_text(name)} ({count})" for name, count in shared)
+        st.warning(f"Several browsers use the same name: {said}. Ask those students to add "
+                   "an initial, so their runs can be told apart.")
     st.caption(f"{plural(len(runs), 'run')} by {plural(len(groups), 'student')}, grouped by "
                "student; the table refreshes by itself.")
     rows = [{"student": student, "run": r["id"][:6], "status": r["status"],
@@ -156,12 +160,14 @@ def leaderboard() -> None:
                    "or a run.")
         return
     # a plain table: readable on a projector, and printable
+    # every cell as text: a student without a tested run has "–" where others have numbers
     st.table(pd.DataFrame([{
-        "": row["rank"] or "–", "student": row["student"],
+        "": str(row["rank"] or "–"), "student": row["student"],
         "best test acc": (f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None
                           else "no finished run yet"),
-        "network": row["model"] or "–", "epochs": row["epochs"] if row["epochs"] else "–",
-        "run": row["run"][:6] if row["run"] else "–", "runs tried": row["runs"]}
+        "network": row["model"] or "–",
+        "epochs": str(row["epochs"]) if row["epochs"] is not None else "–",
+        "run": row["run"][:6] if row["run"] else "–", "runs tried": str(row["runs"])}
         for row in table]).set_index(""))
     tested = sum(row["rank"] is not None for row in table)
     st.caption(f"Each student's best tested run and the network that got it: "
