@@ -42,8 +42,11 @@ class Session:
             from the rerun request to `script_finished`.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, source: str | None = None):
+        """`source`: a loopback address to connect from (e.g. "127.0.0.2"), so one machine
+        can play students at different addresses."""
         self.ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
+        self.source = source
         self.origin = url
         self.texts: list[str] = []
         self.exceptions = 0
@@ -58,15 +61,27 @@ class Session:
         self._asked_at: float | None = None  # the pending page run, when it was asked for
         self._fragments_asked: collections.deque[float] = collections.deque()
 
-    async def open(self, page: str, timeout: float = 120) -> float:
-        """Connects and runs `page` (its URL path, "" for the default page); returns the
-        seconds until the run finished."""
+    async def open(self, page: str, timeout: float = 120, query: str = "") -> float:
+        """Connects and runs `page` (its URL path, "" for the default page) with the link's
+        `query` string; returns the seconds until the run finished."""
         from websockets.asyncio.client import connect
 
+        extra = {"local_addr": (self.source, 0)} if self.source else {}
         self._ws = await connect(self.ws_url, subprotocols=["streamlit"], origin=self.origin,
-                                 max_size=None, open_timeout=timeout, ping_interval=None)
+                                 max_size=None, open_timeout=timeout, ping_interval=None,
+                                 **extra)
         self._reader = asyncio.create_task(self._read())
-        return await self._rerun(page_name=page, timeout=timeout)
+        return await self._rerun(page_name=page, timeout=timeout, query=query)
+
+    def fill(self, label: str, text: str) -> None:
+        """Types `text` into the text input labelled `label`, without a rerun (as in a
+        form, whose submit button sends it)."""
+        self._widgets[self._elements[label].id] = WidgetState(id=self._elements[label].id,
+                                                              string_value=text)
+
+    async def send(self, msg: BackMsg) -> None:
+        """Sends any message a browser could, or one it never would."""
+        await self._ws.send(msg.SerializeToString())
 
     async def set_number(self, label: str, value: float, timeout: float = 120) -> float:
         """Types `value` into the number input labelled `label` (as Enter would)."""
@@ -98,9 +113,10 @@ class Session:
                 await self._reader
 
     async def _rerun(self, page_name: str = "", trigger: str | None = None,
-                     fragment_id: str = "", timeout: float = 120) -> float:
+                     fragment_id: str = "", timeout: float = 120, query: str = "") -> float:
         msg = BackMsg()
         state = msg.rerun_script
+        state.query_string = query
         state.page_name = page_name
         state.page_script_hash = self._page_hash if not page_name else ""
         state.fragment_id = fragment_id
@@ -161,7 +177,7 @@ class Session:
         if which == "exception":
             self.exceptions += 1
             self.texts.append("Traceback: " + element.exception.message)
-        elif which in ("button", "number_input"):
+        elif which in ("button", "number_input", "text_input"):
             self._elements[getattr(element, which).label] = getattr(element, which)
         elif which in TEXT_FIELDS:
             self.texts.append(getattr(getattr(element, which), TEXT_FIELDS[which]))

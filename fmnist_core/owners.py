@@ -121,38 +121,43 @@ class PasscodeGuard:
 
     def wait_left(self, clients: tuple[str, ...]) -> float:
         """Seconds before any of `clients` may try again (0 when they may)."""
-        now = self._clock()
         with self._db.transaction() as tx:
-            rows = tx.all("SELECT client, COUNT(*) AS tries, MAX(at) AS last FROM "
-                          f"passcode_tries WHERE client IN ({', '.join('?' * len(clients))}) "
-                          "AND at > ? GROUP BY client", (*clients, now - FORGET_SECONDS))
-        return max([0.0] + [row["last"] + _wait(row["tries"]) - now for row in rows])
+            return self._wait_left(tx, clients, self._clock())
 
     def check(self, clients: tuple[str, ...], attempt: str) -> tuple[bool, str | None]:
         """(True, None) for the right passcode; else (False, the sentence to show).
+
+        One locked transaction from the wait to the try's row, so tries sent at once from
+        many sessions are heard one after another, each after its wait.
 
         Args:
             clients: who is trying, e.g. ("browser:3f9a…", "address:10.0.0.31").
             attempt: the passcode typed.
         """
-        left = self.wait_left(clients)
-        if left > 0:
-            return False, (f"Too many wrong tries from this browser or address: wait "
-                           f"{_seconds(left)} before the next one.")
         typed = str(attempt).encode("utf-8", "surrogatepass")
-        if hmac.compare_digest(typed, self._passcode):
-            with self._db.transaction() as tx:
-                tx.execute(f"DELETE FROM passcode_tries WHERE client IN "
-                           f"({', '.join('?' * len(clients))})", clients)
-            return True, None
+        marks = ", ".join("?" * len(clients))
         now = self._clock()
-        with self._db.transaction() as tx:
+        with self._db.transaction(locked=True) as tx:
+            left = self._wait_left(tx, clients, now)
+            if left > 0:
+                return False, (f"Too many wrong tries from this browser or address: wait "
+                               f"{_seconds(left)} before the next one.")
+            if hmac.compare_digest(typed, self._passcode):
+                tx.execute(f"DELETE FROM passcode_tries WHERE client IN ({marks})", clients)
+                return True, None
             tx.execute("DELETE FROM passcode_tries WHERE at < ?", (now - FORGET_SECONDS,))
             for client in clients:
                 tx.execute("INSERT INTO passcode_tries (client, at) VALUES (?, ?)",
                            (client, now))
-        return False, (f"That passcode is not right; you can try again in "
-                       f"{_seconds(self.wait_left(clients))}.")
+            left = self._wait_left(tx, clients, now)
+        return False, f"That passcode is not right; you can try again in {_seconds(left)}."
+
+    @staticmethod
+    def _wait_left(tx, clients: tuple[str, ...], now: float) -> float:
+        rows = tx.all("SELECT client, COUNT(*) AS tries, MAX(at) AS last FROM passcode_tries "
+                      f"WHERE client IN ({', '.join('?' * len(clients))}) AND at > ? "
+                      "GROUP BY client", (*clients, now - FORGET_SECONDS))
+        return max([0.0] + [row["last"] + _wait(row["tries"]) - now for row in rows])
 
 
 def _wait(tries: int) -> float:
