@@ -93,6 +93,7 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
                 f"The Ray cluster at {address} cannot be reached ({reason}); start its head "
                 "(README, \"A class on several machines\") or unset STUDIO_RAY_ADDRESS to "
                 "train on this machine.") from None
+        require_authentication(address)
     if ray.is_initialized():
         return
     import fmnist_core
@@ -119,6 +120,40 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
             f"The Ray cluster at {address} did not let the studio in; check that it runs Ray "
             f"{ray.__version__} on Python {sys.version_info.major}.{sys.version_info.minor} "
             "and that RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN are set for the studio too.")
+    if address == "auto":  # found on this machine: its head's address is known only now
+        try:
+            require_authentication(ray.get_runtime_context().gcs_address)
+        except ClusterUnavailableError:
+            ray.shutdown()
+            raise
+
+
+def require_authentication(address: str) -> None:
+    """Refuses a cluster that lets anyone in: one call to its head without a token must be
+    turned away. A Ray cluster runs any code it is sent, so one without token authentication
+    is code execution on every node for anyone on the network.
+
+    Raises:
+        ClusterUnavailableError: the head answered a call that carried no token.
+    """
+    import grpc
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        try:
+            stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=PROBE_SECONDS)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return  # as it should be
+            raise ClusterUnavailableError(
+                f"The Ray cluster at {address} did not answer ({err.code().name}); check that "
+                "its head runs.") from None
+    raise ClusterUnavailableError(
+        f"The Ray cluster at {address} lets anyone in (it runs without token "
+        "authentication), and a cluster runs any code it is sent: start its head and nodes "
+        "with RAY_AUTH_MODE=token and the class's RAY_AUTH_TOKEN (README, \"A class on "
+        "several machines\").")
 
 
 def _env_float(name: str) -> float | None:
@@ -330,6 +365,9 @@ class _Relay:
 
     def _replay(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
         job = self.job
+        # the run is the one this server claimed, whatever run id the node's records name: a
+        # node that is not what it should be writes no other run's row
+        args = (job.run_id, *args[1:])
         if method == "update_run":
             kwargs.pop("pid", None)  # a process of the node, not of this machine
             if kwargs.pop("model_path", None) is not None:

@@ -50,11 +50,13 @@ class RayHead:
     Args:
         num_cpus: CPUs the node offers (the runs it trains at once, at 1 CPU each).
         token: the cluster's token (RAY_AUTH_TOKEN); by default CLIENT_ENV's.
+        auth: token authentication on (the only way the studio uses a cluster).
     """
 
-    def __init__(self, num_cpus: int = 1, token: str | None = None):
+    def __init__(self, num_cpus: int = 1, token: str | None = None, auth: bool = True):
         self.num_cpus = num_cpus
         self.token = token or CLIENT_ENV["RAY_AUTH_TOKEN"]
+        self.auth = auth  # False: a head that lets anyone in (what the studio refuses)
         self.port = free_port()
         # a short path: Ray's Unix sockets live under it (108 bytes at most)
         self.temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
@@ -71,6 +73,8 @@ class RayHead:
 
     def start(self, timeout: float = 120) -> RayHead:
         env = {**os.environ, **self.client_env()}
+        if not self.auth:
+            env = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
         command = [str(RAY), "start", "--head", "--block", "--port", str(self.port),
                    "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
                    "--object-store-memory", str(OBJECT_STORE_BYTES),

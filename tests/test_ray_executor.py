@@ -289,6 +289,43 @@ def test_an_unreachable_cluster_is_one_sentence(tmp_path):
     assert cli.stderr.strip().splitlines() == [f"error: {sentence}"]
 
 
+def test_a_cluster_that_lets_anyone_in_is_refused_in_one_sentence(tmp_path):
+    from fmnist_core.ray_executor import require_authentication
+
+    open_head = RayHead(num_cpus=1, auth=False).start()  # no token asked: anyone runs code
+    try:
+        with pytest.raises(ClusterUnavailableError) as refused:
+            require_authentication(open_head.address)
+        sentence = str(refused.value)
+        assert sentence.startswith(f"The Ray cluster at {open_head.address} lets anyone in")
+        assert "RAY_AUTH_MODE=token" in sentence and "\n" not in sentence
+        cli = subprocess.run(
+            [sys.executable, "-m", "fmnist_core", "train", "--ray", open_head.address,
+             "--preset", "quick", "--home", str(tmp_path), "--json"], cwd=ROOT,
+            capture_output=True, text=True, timeout=180, env=os.environ)
+        assert cli.returncode == 2 and cli.stdout == ""
+        assert cli.stderr.strip().splitlines()[-1] == f"error: {sentence}"
+        assert RunStore(tmp_path).list_runs() == []  # nothing trained here instead
+    finally:
+        open_head.stop()
+
+
+def test_a_nodes_records_write_only_the_run_this_server_claimed(store):
+    """A node replays its run's store writes through the server; records naming another
+    run's id (a node that is not what it should be) still write only the claimed run."""
+    from fmnist_core.job import TrainingJob
+    from fmnist_core.ray_executor import _Relay
+
+    victim = store.create_run(ModelSpec(), "victim", status="completed", test_accuracy=0.9)
+    claimed = store.create_run(ModelSpec(), "alice", status="running")
+    job = TrainingJob(ModelSpec(), "alice", store, run_id=claimed)
+    relay = _Relay(job, actor=None, placed=True)
+    relay._replay("update_run", (victim,), {"test_accuracy": 0.01, "error": "rewritten"})
+    relay._replay("add_epoch", (victim, 1, {"loss": 9.0}), {"seconds": 1.0})
+    assert store.get_run(victim)["test_accuracy"] == 0.9 and not store.epochs(victim)
+    assert store.get_run(claimed)["error"] == "rewritten" and store.epochs(claimed)
+
+
 def test_a_studio_without_the_clusters_token_is_refused_in_one_sentence(ray_head, tmp_path):
     cli = subprocess.run(
         [sys.executable, "-m", "fmnist_core", "train", "--ray", ray_head.address, "--home",

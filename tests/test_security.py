@@ -17,6 +17,7 @@ def test_server_settings_protect_a_classroom():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["maxUploadSize"] <= 5
+    assert config["server"]["maxMessageSize"] <= 8  # a drawing needs 0.4 MB
     assert config["client"]["showErrorDetails"] == "none"
     assert config["client"]["toolbarMode"] == "viewer"
     assert config["browser"]["gatherUsageStats"] is False
