@@ -489,6 +489,15 @@ class RunStore:
                 tx.execute("INSERT INTO meta (key, value) VALUES ('owner_secret', ?)", (value,))
         return bytes.fromhex(value)
 
+    def rotate_secret(self) -> None:
+        """Replaces the key that signs owner tokens and the teacher's sign-in: every token a
+        browser holds stops counting (a token that leaked with it). Runs stay, with their
+        owners' names; the browsers get new owner ids."""
+        with self.db.transaction(locked=True) as tx:
+            tx.execute("DELETE FROM meta WHERE key='owner_secret'")
+            tx.execute("INSERT INTO meta (key, value) VALUES ('owner_secret', ?)",
+                       (os.urandom(32).hex(),))
+
     # -- model files -----------------------------------------------------------------------
 
     def model_file(self, run_id: str) -> Path:

@@ -42,6 +42,7 @@ if leave.button("Sign out", key="teacher_sign_out", icon=":material/logout:",
 if view == "Class":
     teacher_views.class_table()
     teacher_views.class_actions()
+    teacher_views.sign_out_everyone()
 elif view == "Line":
     teacher_views.line_table()
     teacher_views.line_actions()

@@ -176,3 +176,24 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         if not busy.done:
             queue.stop(busy.run_id, owner=None)
             busy.wait(60)
+
+
+def test_signing_every_browser_out_gives_every_browser_a_new_identity(teacher_env, monkeypatch,
+                                                                       app_home):
+    from fmnist_core.runs import RunStore
+
+    student = page_test("pages/data.py")
+    me, token = student.session_state["owner"], student.session_state["owner_token"]
+    store = RunStore(app_home)
+    mine = store.create_run(preset("dense"), me, status="completed")
+    try:
+        monkeypatch.setattr(identity, "_cookie_token", lambda name: token)
+        assert page_test("pages/data.py").session_state["owner"] == me  # the same browser
+        at = unlock(page_test("pages/teacher.py"))
+        at.button(key="teacher_rotate").click().run()
+        assert "Passcode" in [t.label for t in at.text_input]  # the teacher, signed out too
+        again = page_test("pages/runs.py")  # the student's browser, with its old cookie
+        assert again.session_state["owner"] != me
+        assert again.dataframe[0].value.loc[mine, "student"] == "classmate"  # the run stays
+    finally:
+        store.delete_run(mine, owner=None)

@@ -27,10 +27,13 @@ TEACHER_SIGN_IN_SECONDS = 12 * 3600  # a school day
 # STUDIO_CLIENT_ADDRESS_HEADER: behind a reverse proxy, the request header in which the proxy
 # writes the student's address (e.g. X-Real-IP); unset, the connection's own address.
 ADDRESS_HEADER_VARIABLE = "STUDIO_CLIENT_ADDRESS_HEADER"
+# How soon every server and open page follows the teacher's new signing key.
+SECRET_CHECK_SECONDS = 10
 
 
-@st.cache_resource
+@st.cache_resource(ttl=SECRET_CHECK_SECONDS)
 def _secret(store_key: str) -> bytes:
+    """The store's signing key, read again now and then: the teacher may replace it."""
     return resources.run_store().secret()
 
 
@@ -49,10 +52,15 @@ def owner() -> str:
     """This browser's owner id: from its cookie when it has a valid one, else a new one
     (which `keep_cookies` gives the browser)."""
     state = st.session_state
+    secret = _secret(resources.run_store().describe())
+    name = cookie_name(secret)
+    if state.get("owner_cookie") not in (None, name):
+        # the teacher replaced the key: this page, too, is a new browser from now on
+        for key in ("owner", "owner_cookie", "owner_token", "owner_token_for", "teacher",
+                    "teacher_token"):
+            state.pop(key, None)
     if ("owner" not in state or state.get("owner_token_for") != state.owner
             or "owner_cookie" not in state):
-        secret = _secret(resources.run_store().describe())
-        name = cookie_name(secret)
         if "owner" not in state:
             state.owner = owners.verify(_cookie_token(name), secret) or owners.new_owner_id()
         state.owner_cookie, state.owner_token_for = name, state.owner
@@ -170,6 +178,13 @@ def unlock_teacher(attempt: str) -> str | None:
         state.teacher_token = owners.sign_teacher(
             secret, passcode, time.time() + TEACHER_SIGN_IN_SECONDS)
     return sentence
+
+
+def sign_every_browser_out() -> None:
+    """Replaces the store's signing key: every owner token and teacher sign-in stops counting,
+    on every server within SECRET_CHECK_SECONDS (see `RunStore.rotate_secret`)."""
+    resources.run_store().rotate_secret()
+    _secret.clear()
 
 
 def sign_out_teacher() -> None:

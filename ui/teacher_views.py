@@ -9,7 +9,7 @@ import streamlit as st
 from fmnist_core import classroom
 from fmnist_core.runs import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import markdown_text, plural
-from ui import resources
+from ui import identity, resources
 
 CLUTTER = ("cancelled", "failed")
 TABLE_ROW_PX = 35  # the height of a row in st.dataframe
@@ -123,6 +123,20 @@ def class_actions() -> None:
         cleared = store.clear_runs(CLUTTER)
         st.session_state.teacher_notice = f"Cleared {plural(cleared, 'cancelled or failed run')}."
         st.rerun()
+
+
+def sign_out_everyone() -> None:
+    """The teacher's answer to a leaked token: every browser gets a new identity."""
+    with st.popover("Sign every browser out", icon=":material/key_off:"):
+        st.caption("Gives the server a new key, so every owner cookie and the teacher's "
+                   "sign-in stop counting, on every server of the class within 10 seconds: "
+                   "for a token that may have leaked. Every run stays, with its student's "
+                   "name, on Runs and the leaderboard, but nobody can stop or delete their "
+                   "earlier runs any more except you; each browser starts again as a new "
+                   "student, and you enter the passcode again.")
+        if st.button("Sign every browser out now", type="primary", key="teacher_rotate"):
+            identity.sign_every_browser_out()
+            st.rerun()
 
 
 @st.fragment(run_every=3.0)
