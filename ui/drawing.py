@@ -50,11 +50,12 @@ export default function (component) {
     }
     return hosts.length;
   };
-  if (!tidy()) {
-    const watch = new MutationObserver(() => { if (tidy()) watch.disconnect(); });
-    watch.observe(document.body, { childList: true, subtree: true });
-    setTimeout(() => watch.disconnect(), 30000);
-  }
+  // the canvas is drawn inside shadow roots, which no observer of the page sees change:
+  // look again every quarter second until it is there (30 s at most)
+  let tries = 0;
+  const again = setInterval(() => {
+    if (tidy() || ++tries > 120) clearInterval(again);
+  }, 250);
 }
 """
 _tidy = st.components.v2.component("studio_canvas_a11y", js=_A11Y_JS)

@@ -151,8 +151,11 @@ def test_training_finished_inspected_and_predicted(studio_a11y, page, fashion):
     open_page(page, studio_a11y + "/train?preset=quick&epochs=3&filters=8", "Conv 8 3×3")
     page.get_by_role("button", name="Start training").click()
     training_shown(page, 3, TRAINING_MS)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=TRAINING_MS)
-    top = page.locator(".js-plotly-plot").first.bounding_box()["y"]
+    # read in one step: the live view redraws its chart every second
+    top = page.wait_for_function("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        return plot ? plot.getBoundingClientRect().top + 0.001 : null; }""",
+                                 timeout=TRAINING_MS).json_value()
     assert top < 768 - 150, f"the live curves start {top:.0f} px down a 768-pixel screen"
     shot(page, "a11y-train-training-curves-1024")
     check(page, "train-training")

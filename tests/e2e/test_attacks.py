@@ -6,6 +6,7 @@ Nothing a student sends may reset the server, lock the teacher out or hold the c
 """
 
 import asyncio
+import concurrent.futures
 import urllib.parse
 
 import pytest
@@ -35,7 +36,10 @@ def server(tmp_path_factory):
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    """Runs `coroutine` to its end in a thread of its own: Playwright's tests before these
+    leave an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def try_passcode(url: str, source: str | None, passcode: str) -> str:
