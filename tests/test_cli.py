@@ -36,6 +36,13 @@ def test_impossible_spec_is_one_sentence_and_exit_2(capsys):
     assert err.startswith("error: Argument `kernel_size`") and err.count("\n") == 1
 
 
+def test_a_huge_conv_blocks_is_one_sentence_and_exit_2(capsys):
+    assert main(["describe", "--conv-blocks", "1" + "0" * 22]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Argument `conv_blocks` must be an integer from 0 to 3")
+    assert err.count("\n") == 1
+
+
 def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     home = str(tmp_path / "home")
     assert main(["train", "--preset", "quick", "--epochs", "1", "--limit-train", "2000",

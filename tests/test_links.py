@@ -49,6 +49,7 @@ def test_other_keys_of_the_page_are_left_alone():
     ({"learning_rate": "nan"}, "cannot be read as a number"),
     ({"padding": "full"}, "Padding must be one of"),
     ({"filters": "a,b"}, "cannot be read as whole numbers separated by commas"),
+    ({"conv_blocks": "1" + "0" * 22}, "Conv blocks must be an integer from 0 to 3"),
 ])
 def test_a_bad_link_is_one_sentence(query, sentence):
     spec, problem = links.from_query(query)
