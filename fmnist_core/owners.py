@@ -69,7 +69,7 @@ class PasscodeGuard:
     """
 
     def __init__(self, passcode: str, clock=time.monotonic):
-        self._passcode = passcode.encode()
+        self._passcode = _utf8(passcode)
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[str, tuple[float, float]] = {}  # who → (next try at, last wait)
@@ -90,7 +90,7 @@ class PasscodeGuard:
         left = self.wait_left(who)
         if left > 0:
             return False, f"Too many wrong tries: wait {left:.0f} s before the next one."
-        if hmac.compare_digest(attempt.encode(), self._passcode):
+        if hmac.compare_digest(_utf8(attempt), self._passcode):
             with self._lock:
                 self._waits.pop(who, None)
             return True, None
@@ -101,3 +101,9 @@ class PasscodeGuard:
             self._waits[who] = (now + wait, wait)
             self._recent.append(now)
         return False, f"That passcode is not right; you can try again in {wait:.0f} s."
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 that also holds a lone surrogate (a str can carry one, UTF-8 cannot): a try
+    holding one is compared, and wrong, instead of raising UnicodeEncodeError."""
+    return text.encode("utf-8", "surrogatepass")

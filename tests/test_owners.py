@@ -50,3 +50,11 @@ def test_wrong_passcodes_are_slowed_down_per_browser_and_per_server():
     assert not ok and sentence.startswith("Too many wrong tries")
     now[0] += 61
     assert guard.check("someone-new", "open sesame") == (True, None)
+
+
+@pytest.mark.parametrize("attempt", ["\ud800", "open \udcff sesame", "\x00", "", "x" * 4096])
+def test_any_passcode_try_is_an_answer(attempt):
+    # a lone surrogate once raised UnicodeEncodeError instead of being a wrong try
+    assert PasscodeGuard("open sesame").check("alice", attempt) == (
+        False, "That passcode is not right; you can try again in 2 s.")
+    assert PasscodeGuard(attempt or "\ud800").check("bob", attempt or "\ud800") == (True, None)
