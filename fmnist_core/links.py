@@ -18,6 +18,7 @@ from fmnist_core.spec import FIELD_LABELS, ModelSpec, SpecError, presets
 PRESET_KEY = "preset"
 FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SHOWN_LENGTH = 40  # characters of a link's value that a sentence repeats
 
 
 def to_query(spec: ModelSpec, preset: str | None = None) -> dict[str, str]:
@@ -44,7 +45,7 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
     name = values.pop(PRESET_KEY, None)
     table = presets()
     if name is not None and name not in table:
-        return None, (f"The link asks for the preset “{name[:40]}”, which does not exist "
+        return None, (f"The link asks for the preset {_shown(name)}, which does not exist "
                       f"(there are {', '.join(table)}); the form shows the defaults.")
     base = table[name] if name else ModelSpec()
     changes: dict[str, Any] = {}
@@ -52,7 +53,7 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
         try:
             changes[key] = _parse(key, text)
         except ValueError:
-            return None, (f"The link's {key}={text[:40]} cannot be read as "
+            return None, (f"The link's {_shown(f'{key}={text}')} cannot be read as "
                           f"{_kind(key)}; the form shows the defaults.")
     try:
         return base.replace(**changes), None
@@ -61,6 +62,16 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
                      "the defaults."
     except (TypeError, ValueError) as err:
         return None, f"The link's settings are not possible ({err}); the form shows the defaults."
+
+
+def _shown(text: str) -> str:
+    """Text from a link as a sentence repeats it: one line of printable characters, at most
+    SHOWN_LENGTH, as inline code, so the page's Markdown shows it as typed (a value such as
+    "[sign in](https://…)" is no link there); “” when nothing printable is left."""
+    kept = "".join(ch for ch in " ".join(text.split()) if ch.isprintable() and ch != "`")
+    if len(kept) > SHOWN_LENGTH:
+        kept = kept[: SHOWN_LENGTH - 1] + "…"
+    return f"`{kept}`" if kept else "“”"
 
 
 def _differences(spec: ModelSpec, other: ModelSpec) -> int:

@@ -39,8 +39,8 @@ def test_other_keys_of_the_page_are_left_alone():
 
 
 @pytest.mark.parametrize("query,sentence", [
-    ({"preset": "huge"}, "The link asks for the preset “huge”, which does not exist"),
-    ({"epochs": "many"}, "The link's epochs=many cannot be read as a whole number"),
+    ({"preset": "huge"}, "The link asks for the preset `huge`, which does not exist"),
+    ({"epochs": "many"}, "The link's `epochs=many` cannot be read as a whole number"),
     ({"epochs": "500"}, "The link's settings are not possible: Epochs must be an integer "
                         "from 1 to 200, not 500."),
     ({"conv_blocks": "3", "kernel_size": "9"}, "The link's settings are not possible: A 9×9 "
@@ -56,3 +56,15 @@ def test_a_bad_link_is_one_sentence(query, sentence):
     assert spec is None and sentence in problem and "\n" not in problem
     assert problem.endswith("the form shows the defaults.") or problem.endswith(
         "The form shows the defaults.")
+
+
+@pytest.mark.parametrize("query,shown", [
+    # once repeated raw: a line break split the sentence, a Markdown link became a link
+    ({"epochs": "many\nlines\x1b[2J"}, "`epochs=many lines[2J`"),
+    ({"seed": "[sign in](https://example.com)"}, "`seed=[sign in](https://example.com)`"),
+    ({"dropout": "`x` " + "y" * 100}, "`dropout=x " + "y" * 29 + "…`"),
+    ({"preset": "\x00\u202e"}, "preset “”,"),
+])
+def test_a_bad_value_is_repeated_as_one_line_of_inline_code(query, shown):
+    spec, problem = links.from_query(query)
+    assert spec is None and shown in problem and problem.isprintable()
