@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from fmnist_core.spec import ModelSpec, preset, presets
 
@@ -236,8 +236,18 @@ def _sentence(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage error on one printable line: the error repeats what was
+    typed, and an argument may hold a line break or a terminal's control characters.
+    Subcommands' parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                              for ch in message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_core", description=__doc__,
+    parser = _Parser(prog="python -m fmnist_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     describe = sub.add_parser("describe", help="layer table, params and FLOPs of a spec")

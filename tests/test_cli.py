@@ -43,6 +43,16 @@ def test_a_huge_conv_blocks_is_one_sentence_and_exit_2(capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("typed", ["two\nlines", "\x1b[2J", "\x9b", "\U000711b2"])
+def test_a_usage_error_repeats_what_was_typed_on_one_printable_line(capsys, typed):
+    with pytest.raises(SystemExit) as done:
+        main(["runs", "export", "0123456789ab", typed])
+    last = capsys.readouterr().err.split("\n")[-2]
+    assert done.value.code == 2 and last.isprintable()
+    assert last.startswith("python -m fmnist_core: error: unrecognized arguments: ")
+    assert typed.encode("unicode_escape").decode() in last
+
+
 def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     home = str(tmp_path / "home")
     assert main(["train", "--preset", "quick", "--epochs", "1", "--limit-train", "2000",
