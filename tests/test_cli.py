@@ -107,6 +107,22 @@ def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
     assert main(["predict", "--run", "../../etc", "--home", str(tmp_path), "x.png"]) == 2
 
 
+def test_a_tensorboard_folder_that_is_a_file_is_one_sentence(tmp_path, capsys):
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    store = RunStore(tmp_path / "home")
+    run_id = store.create_run(preset("quick"), "cli")
+    store.add_epoch(run_id, 1, {"loss": 2.3, "accuracy": 0.1}, 1.0)
+    taken = tmp_path / "taken.csv"
+    taken.write_text("already here")
+    # once a FailedPreconditionError traceback from TensorFlow's writer
+    assert main(["runs", "export", run_id, "--tensorboard", str(taken),
+                 "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: Not a directory ({taken / run_id})\n"
+
+
 def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashion):
     from fmnist_core.model import build_model
     from fmnist_core.runs import RunStore
