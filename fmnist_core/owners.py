@@ -51,7 +51,8 @@ def verify(token: str | None, secret: bytes) -> str | None:
 def clean_name(text: str) -> str:
     """A display name as it is shown: printable, single spaces, at most 40 characters."""
     text = "".join(ch for ch in str(text) if ch.isprintable())
-    return " ".join(text.split())[:MAX_NAME_LENGTH]
+    # stripped after the cut too: it may fall just after a space
+    return " ".join(text.split())[:MAX_NAME_LENGTH].rstrip()
 
 
 def teacher_passcode() -> str | None:

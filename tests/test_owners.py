@@ -25,6 +25,7 @@ def test_owner_ids_are_unguessable_and_unique():
 @pytest.mark.parametrize("raw,shown", [
     ("  Ada   Lovelace ", "Ada Lovelace"), ("x" * 80, "x" * 40), ("tab\there", "tabhere"),
     ("Zoë 🙂", "Zoë 🙂"), ("", ""),
+    ("x" * 39 + " tail", "x" * 39),  # the cut once kept the space before it
 ])
 def test_names_are_cleaned_for_display(raw, shown):
     assert owners.clean_name(raw) == shown
