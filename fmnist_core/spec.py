@@ -15,6 +15,7 @@ from fmnist_core.datasets import DATASETS
 
 IMAGE_SIZE = 28
 MAX_CONV_BLOCKS = 3
+SHOWN_LENGTH = 60  # characters of a refused value that a sentence repeats
 PADDINGS = ("valid", "same")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 POOLINGS = ("max", "avg", "none")
@@ -259,8 +260,16 @@ def _where(block: int, conv: int, convs_per_block: int) -> str:
 
 
 def _fail(name: str, expected: str, received: Any) -> None:
-    raise SpecError(name, f"Argument `{name}` must be {expected}, received {received!r}.",
-                    f"{FIELD_LABELS.get(name, name)} must be {expected}, not {received!r}.")
+    shown = _shown(received)
+    raise SpecError(name, f"Argument `{name}` must be {expected}, received {shown}.",
+                    f"{FIELD_LABELS.get(name, name)} must be {expected}, not {shown}.")
+
+
+def _shown(value: Any) -> str:
+    """`repr(value)`, cut to SHOWN_LENGTH characters: a value from a link or a flag can be
+    4 KB (a repr of 28 KB), which would make the sentence a page long."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"
 
 
 def _int_range(name: str, value: Any, low: int, high: int) -> None:

@@ -88,6 +88,18 @@ def test_an_impossible_conv_blocks_is_refused_before_filters_follow_it(blocks):
             make()
 
 
+@pytest.mark.parametrize("field,value", [("padding", "\U000711b2" * 4096),
+                                         ("epochs", int("9" * 4000)),
+                                         ("filters", (64,) * 1000)])
+def test_a_huge_refused_value_is_repeated_in_a_few_words(field, value):
+    # once repeated whole: 4 KB of unprintable characters made a sentence of 40 KB
+    blocks = {"conv_blocks": 3} if field == "filters" else {}
+    with pytest.raises(SpecError) as err:
+        ModelSpec(**blocks, **{field: value})
+    for text in (str(err.value), err.value.student):
+        assert len(text) < 200 and "…." in text and f"{repr(value)[:20]}" in text
+
+
 def test_json_round_trip_and_frozen():
     spec = preset("best")
     assert ModelSpec.from_json(spec.to_json()) == spec
