@@ -13,12 +13,20 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
-from fmnist_core.spec import FIELD_LABELS, ModelSpec, SpecError, presets
+from fmnist_core.datasets import DATASETS
+from fmnist_core.spec import (ACTIVATIONS, AUGMENTS, FIELD_LABELS, LR_SCHEDULES, MAX_CONV_BLOCKS,
+                              OPTIMIZERS, PADDINGS, POOLINGS, ModelSpec, SpecError, presets)
 
 PRESET_KEY = "preset"
 FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 SHOWN_LENGTH = 40  # characters of a link's value that a sentence repeats
+# The fields whose value is a word, with their words: read here, so that a sentence about a
+# wrong one repeats it as inline code (the spec's own sentence quotes it as Python would,
+# and the page's Markdown would draw a "[sign in](https://…)" there as a link).
+CHOICES = {"dataset": DATASETS, "padding": PADDINGS, "activation": ACTIVATIONS,
+           "pooling": POOLINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+           "augment": AUGMENTS}
 
 
 def to_query(spec: ModelSpec, preset: str | None = None) -> dict[str, str]:
@@ -98,7 +106,9 @@ def _text(value: Any) -> str:
 def _kind(key: str) -> str:
     default = FIELDS[key].default
     if key == "filters":
-        return "whole numbers separated by commas"
+        return f"at most {MAX_CONV_BLOCKS} whole numbers separated by commas"
+    if key in CHOICES:
+        return f"one of {', '.join(CHOICES[key])}"
     if key == "target_accuracy":
         return "a number or none"
     if isinstance(default, bool):
@@ -107,7 +117,7 @@ def _kind(key: str) -> str:
         return "a whole number"
     if isinstance(default, float):
         return "a number"
-    return f"one of the choices for {FIELD_LABELS.get(key, key).lower()}"
+    return f"a value for {FIELD_LABELS.get(key, key).lower()}"
 
 
 def _parse(key: str, text: str) -> Any:
@@ -115,7 +125,14 @@ def _parse(key: str, text: str) -> Any:
     default = FIELDS[key].default
     lowered = text.lower()
     if key == "filters":
-        return tuple(int(part) for part in text.split(",") if part.strip())
+        filters = tuple(int(part) for part in text.split(",") if part.strip())
+        if len(filters) > MAX_CONV_BLOCKS:
+            raise ValueError(text)
+        return filters
+    if key in CHOICES:
+        if text not in CHOICES[key]:
+            raise ValueError(text)
+        return text
     if key == "target_accuracy":
         return None if lowered in ("", "none", "off") else _number(text)
     if isinstance(default, bool):
