@@ -42,6 +42,8 @@ UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff")
 # Formats offered to Pillow: the common upload formats only, so no exotic decoder sees user
 # bytes. Camera JPEGs that Pillow reads as MPO come through the "JPEG" opener.
 _FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+# Pixels of 16-bit, 32-bit or float pictures scaled to 8 bits at a time (8 MB of float64).
+_BLOCK_PIXELS = 1 << 20
 # Out of 255: a spread below this is blank (JPEG noise on a white page stays under it).
 _BLANK_RANGE = 12
 # Out of 255: a result whose brightest pixel is below this is stretched to reach 255, as in
@@ -387,7 +389,9 @@ def _normalize_mode(image: Image.Image) -> Image.Image:
     if mode.startswith("I") or mode == "F":
         return Image.fromarray(_to_uint8(np.asarray(image), mode))
     if mode in ("LA", "RGBA", "PA", "La", "RGBa") or "transparency" in image.info:
-        return image.convert("LA" if mode in ("LA", "La") else "RGBA")
+        target = "LA" if mode in ("LA", "La") else "RGBA"
+        # convert() copies even into the same mode: 64 MB more for a 4096×4096 RGBA picture
+        return image if mode == target else image.convert(target)
     if mode in ("L", "RGB"):
         return image
     return image.convert("L" if mode == "1" else "RGB")
@@ -399,17 +403,24 @@ def _to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     The range of the values decides, not the mode alone: many tools store 8-bit values in a
     16-bit container, and dividing those by 257 would turn a fine picture black.
     """
-    values = np.nan_to_num(values.astype(np.float64))
-    low, high = float(values.min()), float(values.max())
-    if mode == "F" and low >= 0 and high <= 1:
-        scaled = values * 255
-    elif low >= 0 and high <= 255:
-        scaled = values
-    elif low >= 0 and high <= 65535:
-        scaled = values / 257  # 65535 / 255: the 16-bit range onto 8 bits
-    else:
-        scaled = (values - low) * (255 / max(high - low, 1e-12))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    # A band of rows at a time: float64 copies of a whole 4096×4096 picture took 640 MB.
+    rows = max(1, _BLOCK_PIXELS // max(1, values.shape[1]))
+    bands = [slice(top, top + rows) for top in range(0, values.shape[0], rows)]
+    low, high = np.inf, -np.inf
+    for band in bands:
+        finite = np.nan_to_num(values[band].astype(np.float64))
+        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    result = np.empty(values.shape, dtype=np.uint8)
+    for band in bands:
+        scaled = np.nan_to_num(values[band].astype(np.float64))
+        if mode == "F" and low >= 0 and high <= 1:
+            scaled *= 255
+        elif low < 0 or high > 65535:
+            scaled = (scaled - low) * (255 / max(high - low, 1e-12))
+        elif high > 255:
+            scaled /= 257  # 65535 / 255: the 16-bit range onto 8 bits
+        result[band] = np.clip(np.rint(scaled), 0, 255)  # 0..255 as they are: kept
+    return result
 
 
 def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzzing import MAX_DECODE_MB, PeakMemory
 from PIL import Image, ImageDraw
 
 from fmnist_core.preprocessing import (
@@ -544,3 +545,35 @@ def test_no_official_test_image_is_refused(fashion):
     for index in (2367, 4115, 4495, 6619, 7899, 8321):
         result = preprocess(fashion.x_test[index], invert=False, trim=False)
         assert np.array_equal(result.image, fashion.x_test[index])
+
+
+def _largest(mode: str) -> Image.Image:
+    """A 4096×4096 picture, the largest accepted: a dark box on a light page."""
+    box = np.zeros((4096, 4096), dtype=bool)
+    box[1024:3072, 1400:2700] = True
+    if mode == "F":
+        return Image.fromarray(np.where(box, 0.2, 0.9).astype(np.float32), "F")
+    if mode == "I;16":
+        return Image.fromarray(np.where(box, 1000, 60000).astype(np.uint16))
+    gray = np.where(box, 30, 220).astype(np.uint8)
+    alpha = np.where(box, 200, 255).astype(np.uint8)  # not all opaque: WebP keeps its alpha
+    return Image.fromarray(np.dstack([gray, gray, gray, alpha]), "RGBA")
+
+
+@pytest.mark.parametrize("mode,fmt,options", [
+    ("F", "TIFF", {"compression": "tiff_deflate"}),
+    ("I;16", "PNG", {}),
+    ("RGBA", "WEBP", {"lossless": True}),
+])
+def test_the_largest_picture_takes_a_bounded_memory(mode, fmt, options):
+    # a 120 KB float TIFF once took 640 MB (float64 copies of the whole picture) and an
+    # RGBA picture a copy more than it needed
+    buffer = io.BytesIO()
+    _largest(mode).save(buffer, fmt, **options)
+    data = buffer.getvalue()
+    with PeakMemory() as memory:
+        result = preprocess(data)
+    if memory.mb is None:
+        pytest.skip("no peak memory reading on this system (Linux's VmHWM)")
+    assert memory.mb <= MAX_DECODE_MB, f"{memory.mb:.0f} MB"
+    assert result.image.shape == (28, 28) and result.image.max() == 255
