@@ -123,6 +123,20 @@ def test_a_tensorboard_folder_that_is_a_file_is_one_sentence(tmp_path, capsys):
     assert err == f"error: Not a directory ({taken / run_id})\n"
 
 
+def test_a_file_name_is_repeated_on_one_printable_line(tmp_path, capsys):
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    run_id = RunStore(tmp_path / "home").create_run(preset("quick"), "cli")
+    # a line break, a terminal's escape and an undecodable byte (as Python reads argv):
+    # once repeated raw, splitting the line or writing to the terminal as they were
+    name = str(tmp_path / "two\nlines\x1b[2J\udcff.png")
+    assert main(["predict", "--run", run_id, "--home", str(tmp_path / "home"), name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err[:-1].isprintable()
+    assert "two\\nlines\\x1b[2J\\udcff.png: No such file or directory (" in err
+
+
 def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashion):
     from fmnist_core.model import build_model
     from fmnist_core.runs import RunStore
