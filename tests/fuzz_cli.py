@@ -295,9 +295,15 @@ def _studio_line(line: str, argv: list[str]) -> Outcome | None:
     if line.startswith("wrote "):
         return result()
     for arg in argv:
-        if line.startswith(arg + ": "):
-            return sentence(line[len(arg) + 2:])
+        if line.startswith(_escaped(arg) + ": "):
+            return sentence(line[len(_escaped(arg)) + 2:])
     return None
+
+
+def _escaped(text: str) -> str:
+    """A file name as the CLI repeats it: what a terminal would not print, escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                   for ch in text)
 
 
 def _check_output(argv: list[str], printed: str, lines: list[str]) -> Outcome:
