@@ -1,0 +1,98 @@
+"""Fuzzing: everything a stranger can send, 10,000 generated inputs a door, each counted as a
+result, one sentence, or a crash.
+
+The doors and their inputs are tests/fuzzing.py's (the same strategies tests/test_fuzz.py
+runs a few hundred of): upload bytes into `preprocess` for each dataset and into
+`decode_image` (real pictures in every format and mode, damaged ones, signatures with random
+bodies, crafted headers declaring up to 2³²−1 pixels a side), a link's query string into
+`links.from_query`, passcode tries into the teacher's `PasscodeGuard`, display names into
+`owners.clean_name`, and command lines into `python -m fmnist_core` in this process
+(describe, predict, runs, runs export; never train). A crash is an unexpected exception, a
+refusal that is not one printable line (a page's at most 400 characters), a wrong result,
+or an upload that took more than 300 MB.
+
+Target: no crash (the `met` column). The table also gives the seconds per door, the peak
+memory an upload took, and the longest sentence; the JSON keeps the first crashes of each
+door with their input.
+
+    .venv/bin/python bench/fuzz.py [--examples N] [--seed S] [--smoke]
+
+--smoke: 200 inputs a door. Native libraries' own stderr lines (libtiff's warnings about
+the damaged files) are kept off the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from common import engine_env, load_note, print_table, verdict, write_result
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+SMOKE_EXAMPLES = 200
+
+
+@contextlib.contextmanager
+def native_stderr_kept_off() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file while the doors are fuzzed: libtiff writes
+    a line there for every damaged TIFF. Python's own `sys.stderr` keeps the terminal."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    python_stderr = sys.stderr
+    with tempfile.TemporaryFile() as kept:
+        os.dup2(kept.fileno(), 2)
+        sys.stderr = open(real, "w", buffering=1, closefd=False)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            sys.stderr.close()
+            os.close(real)
+            sys.stderr = python_stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=10_000, help="inputs per door")
+    parser.add_argument("--seed", type=int, default=0, help="Hypothesis's seed")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"{SMOKE_EXAMPLES} inputs per door, to check that it runs")
+    args = parser.parse_args()
+    engine_env()
+    import fuzzing
+
+    examples = SMOKE_EXAMPLES if args.smoke else args.examples
+    rows, crashes = [], {}
+    for target in fuzzing.targets().values():
+        print(f"{target.name}: {examples:,} inputs …", flush=True)
+        with native_stderr_kept_off():
+            tally = fuzzing.run_target(target, examples, args.seed)
+        rows.append({"target": target.name, "what": target.what, "inputs": tally.inputs,
+                     "results": tally.results, "sentences": tally.sentences,
+                     "crashes": tally.crashes, "seconds": tally.seconds,
+                     "peak MB": None if tally.peak_mb is None else round(tally.peak_mb, 1),
+                     "longest sentence": tally.longest_sentence,
+                     "met": verdict(tally.crashes == 0)})  # met: no crash
+        crashes[target.name] = tally.examples
+    print_table(f"Fuzzing, {examples:,} generated inputs per door (seed {args.seed}; peak MB: "
+                f"an upload's, limit {fuzzing.MAX_DECODE_MB})",
+                [{k: v for k, v in row.items() if k != "what"} for row in rows])
+    for name, found in crashes.items():
+        for crash in found:
+            print(f"\n{name}: {crash['crash']}\n    input: {crash['input'][:300]}")
+    load_note()
+    write_result("fuzz" + ("_smoke" if args.smoke else ""),
+                 {"smoke": args.smoke, "examples": examples, "seed": args.seed, "rows": rows,
+                  "crashes": crashes, "max_decode_mb": fuzzing.MAX_DECODE_MB,
+                  "page_sentence_length": fuzzing.PAGE_SENTENCE_LENGTH})
+
+
+if __name__ == "__main__":
+    main()
