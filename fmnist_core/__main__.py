@@ -183,8 +183,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             note = (" (unlike the training images: the answer may be a guess)" if unusual
                     else "")
-            print(_printable(file) + ": " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top)
-                  + note)
+            answers = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top)
+            print(f"{_printable(file)}: {answers}{note}")
     return status
 
 
