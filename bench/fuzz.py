@@ -13,7 +13,10 @@ or an upload that took more than 300 MB.
 
 Target: no crash (the `met` column). The table also gives the seconds per door, the peak
 memory an upload took, and the longest sentence; the JSON keeps the first crashes of each
-door with their input.
+door with their input. A second table measures what the fuzz's small pictures cannot: the
+peak memory and time of the largest pictures the studio accepts (4096×4096: float and
+32-bit TIFF, 16-bit and RGBA PNG, RGBA WebP, CMYK JPEG) through `preprocess`, each within
+the same 300 MB.
 
     .venv/bin/python bench/fuzz.py [--examples N] [--seed S] [--smoke]
 
@@ -55,6 +58,34 @@ def stderr_kept_off() -> Iterator[None]:
             os.close(real)
 
 
+def largest_pictures(fuzzing) -> list[dict]:
+    """A row per picture of fuzz_images.LARGEST: its size, what preprocess made of it, its
+    peak memory and seconds."""
+    import time
+
+    import fuzz_images
+
+    from fmnist_core.preprocessing import ImageError, preprocess
+
+    rows = []
+    for name in fuzz_images.LARGEST:
+        data = fuzz_images.largest_picture(name)
+        started = time.perf_counter()
+        with fuzzing.PeakMemory() as memory:
+            try:
+                preprocess(data)
+                gave = "a 28×28 image"
+            except ImageError as err:
+                gave = str(err)
+        seconds = time.perf_counter() - started
+        rows.append({"target": f"largest {name}", "file KB": round(len(data) / 1024, 1),
+                     "gave": gave, "peak MB": None if memory.mb is None else round(memory.mb),
+                     "seconds": seconds,
+                     "met": verdict(None if memory.mb is None
+                                    else memory.mb <= fuzzing.MAX_DECODE_MB)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=10_000, help="inputs per door")
@@ -81,12 +112,16 @@ def main() -> None:
     print_table(f"Fuzzing, {examples:,} generated inputs per door (seed {args.seed}; peak MB: "
                 f"an upload's, limit {fuzzing.MAX_DECODE_MB})",
                 [{k: v for k, v in row.items() if k != "what"} for row in rows])
+    largest = largest_pictures(fuzzing)
+    print_table(f"The largest accepted pictures through preprocess (limit "
+                f"{fuzzing.MAX_DECODE_MB} MB)", largest)
     for name, found in crashes.items():
         for crash in found:
             print(f"\n{name}: {crash['crash']}\n    input: {crash['input'][:300]}")
     load_note()
     write_result("fuzz" + ("_smoke" if args.smoke else ""),
-                 {"smoke": args.smoke, "examples": examples, "seed": args.seed, "rows": rows,
+                 {"smoke": args.smoke, "examples": examples, "seed": args.seed,
+                  "rows": rows + largest,
                   "crashes": crashes, "max_decode_mb": fuzzing.MAX_DECODE_MB,
                   "page_sentence_length": fuzzing.PAGE_SENTENCE_LENGTH})
 

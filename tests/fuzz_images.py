@@ -275,6 +275,39 @@ def uploads() -> st.SearchStrategy[bytes]:
     return st.sampled_from(kinds).flatmap(lambda kind: kind)
 
 
+# The largest pictures the studio accepts (4096×4096), in the modes that cost most to bring
+# to 8 bits: name → (mode, format, save options).
+LARGEST = {
+    "F TIFF": ("F", "TIFF", {"compression": "tiff_deflate"}),
+    "I TIFF": ("I", "TIFF", {"compression": "tiff_deflate"}),
+    "I;16 PNG": ("I;16", "PNG", {}),
+    "RGBA PNG": ("RGBA", "PNG", {}),
+    "RGBA WebP": ("RGBA", "WEBP", {"lossless": True}),
+    "CMYK JPEG": ("CMYK", "JPEG", {}),
+}
+
+
+def largest_picture(name: str) -> bytes:
+    """A LARGEST picture's file: a dark box on a light page, 4096×4096."""
+    mode, fmt, options = LARGEST[name]
+    box = np.zeros((4096, 4096), dtype=bool)
+    box[1024:3072, 1400:2700] = True
+    if mode == "F":
+        image = Image.fromarray(np.where(box, 0.2, 0.9).astype(np.float32), "F")
+    elif mode == "I":
+        image = Image.fromarray(np.where(box, 100_000, 900_000).astype(np.int32), "I")
+    elif mode == "I;16":
+        image = Image.fromarray(np.where(box, 1000, 60000).astype(np.uint16))
+    else:
+        gray = np.where(box, 30, 220).astype(np.uint8)
+        alpha = np.where(box, 200, 255).astype(np.uint8)  # not all opaque: WebP keeps alpha
+        bands = [gray] * 3 + [alpha if mode == "RGBA" else gray]
+        image = Image.fromarray(np.dstack(bands), mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
 def switches() -> st.SearchStrategy[dict]:
     """The Predict page's preprocessing switches."""
     return st.fixed_dictionaries({"invert": st.sampled_from(("auto", True, False)),
