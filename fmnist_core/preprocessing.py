@@ -137,23 +137,25 @@ def _decode(data: bytes, max_edge: int | None) -> tuple[Image.Image, tuple[int, 
     # PIL warns about is far above MAX_IMAGE_PIXELS, so our own header check rejects it anyway;
     # the warning is caught only where a caller already runs with warnings as errors.
     try:
-        with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(
-                    f"The image is {width}×{height} pixels, more than the "
-                    f"{_pixel_limit_text()} limit; upload a smaller picture."
-                )
-            if max_edge and opened.format in ("JPEG", "MPO") and max(width, height) > max_edge:
-                ratio = max_edge / max(width, height)
-                opened.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
-            opened.load()  # first frame only; raises on truncated data
-            stored = opened.size
-            try:
-                image = ImageOps.exif_transpose(opened)
-            except (*_DECODE_ERRORS, KeyError, TypeError):
-                image = opened.copy()  # a broken EXIF block should not cost the user the picture
-            full_size = (width, height) if image.size == stored else (height, width)
+        # Not closed: the file is in memory, and closing would free the pixels, so the
+        # picture would have to be copied first (64 MB for a 4096×4096 RGBA one).
+        image = Image.open(io.BytesIO(data), formats=_FORMATS)
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageError(
+                f"The image is {width}×{height} pixels, more than the "
+                f"{_pixel_limit_text()} limit; upload a smaller picture."
+            )
+        if max_edge and image.format in ("JPEG", "MPO") and max(width, height) > max_edge:
+            ratio = max_edge / max(width, height)
+            image.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+        image.load()  # first frame only; raises on truncated data
+        stored = image.size
+        try:
+            ImageOps.exif_transpose(image, in_place=True)
+        except (*_DECODE_ERRORS, KeyError, TypeError):
+            pass  # a broken EXIF block should not cost the user the picture
+        full_size = (width, height) if image.size == stored else (height, width)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -387,7 +389,7 @@ def _normalize_mode(image: Image.Image) -> Image.Image:
     """Brings any PIL mode to "L", "LA", "RGB" or "RGBA"."""
     mode = image.mode
     if mode.startswith("I") or mode == "F":
-        return Image.fromarray(_to_uint8(np.asarray(image), mode))
+        return Image.fromarray(_to_uint8(image))
     if mode in ("LA", "RGBA", "PA", "La", "RGBa") or "transparency" in image.info:
         target = "LA" if mode in ("LA", "La") else "RGBA"
         # convert() copies even into the same mode: 64 MB more for a 4096×4096 RGBA picture
@@ -397,29 +399,36 @@ def _normalize_mode(image: Image.Image) -> Image.Image:
     return image.convert("L" if mode == "1" else "RGB")
 
 
-def _to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    """Scales `(h, w)` 16-bit, 32-bit or float pixels to `(h, w) uint8`.
+def _to_uint8(image: Image.Image) -> np.ndarray:
+    """Scales a 16-bit, 32-bit or float image to `(h, w) uint8`.
 
     The range of the values decides, not the mode alone: many tools store 8-bit values in a
     16-bit container, and dividing those by 257 would turn a fine picture black.
     """
-    # A band of rows at a time: float64 copies of a whole 4096×4096 picture took 640 MB.
-    rows = max(1, _BLOCK_PIXELS // max(1, values.shape[1]))
-    bands = [slice(top, top + rows) for top in range(0, values.shape[0], rows)]
+    # A band of rows at a time, read from the image itself: float64 copies of a whole
+    # 4096×4096 picture took 640 MB, and its pixels as one array still 128 MB more.
+    width, height = image.size
+    rows = max(1, _BLOCK_PIXELS // max(1, width))
+    tops = range(0, height, rows)
+
+    def band(top: int) -> np.ndarray:
+        pixels = np.asarray(image.crop((0, top, width, min(top + rows, height))))
+        return np.nan_to_num(pixels.astype(np.float64))
+
     low, high = np.inf, -np.inf
-    for band in bands:
-        finite = np.nan_to_num(values[band].astype(np.float64))
+    for top in tops:
+        finite = band(top)
         low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-    result = np.empty(values.shape, dtype=np.uint8)
-    for band in bands:
-        scaled = np.nan_to_num(values[band].astype(np.float64))
-        if mode == "F" and low >= 0 and high <= 1:
+    result = np.empty((height, width), dtype=np.uint8)
+    for top in tops:
+        scaled = band(top)
+        if image.mode == "F" and low >= 0 and high <= 1:
             scaled *= 255
         elif low < 0 or high > 65535:
             scaled = (scaled - low) * (255 / max(high - low, 1e-12))
         elif high > 255:
             scaled /= 257  # 65535 / 255: the 16-bit range onto 8 bits
-        result[band] = np.clip(np.rint(scaled), 0, 255)  # 0..255 as they are: kept
+        result[top : top + rows] = np.clip(np.rint(scaled), 0, 255)  # 0..255: kept as they are
     return result
 
 

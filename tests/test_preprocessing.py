@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_images import largest_picture
+from fuzz_images import LARGEST, largest_picture
 from fuzzing import MAX_DECODE_MB, PeakMemory
 from PIL import Image, ImageDraw
 
@@ -548,10 +548,10 @@ def test_no_official_test_image_is_refused(fashion):
         assert np.array_equal(result.image, fashion.x_test[index])
 
 
-@pytest.mark.parametrize("name", ["F TIFF", "I;16 PNG", "RGBA WebP"])
+@pytest.mark.parametrize("name", list(LARGEST))
 def test_the_largest_picture_takes_a_bounded_memory(name):
-    # a 120 KB float TIFF once took 640 MB (float64 copies of the whole picture) and an
-    # RGBA picture a copy more than it needed
+    # a 120 KB float TIFF once took 640 MB (float64 copies of the whole picture), and every
+    # picture a copy or two more than it needed
     data = largest_picture(name)
     with PeakMemory() as memory:
         result = preprocess(data)
