@@ -21,7 +21,7 @@ from common import RESULTS, ROOT, load_note, print_table
 
 BENCH = ROOT / "bench"
 SCRIPTS = ("engine_overhead", "time_to_accuracy", "epoch_time", "estimate", "interaction",
-           "cli", "ood", "memory", "startup", "classroom_load")
+           "cli", "fuzz", "ood", "memory", "startup", "classroom_load")
 
 
 def available() -> list[str]:

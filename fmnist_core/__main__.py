@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from fmnist_core.spec import ModelSpec, preset, presets
 
@@ -168,7 +168,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             images.append(preprocess(Path(file).read_bytes(), dataset=dataset).image)
             files.append(file)
         except (OSError, ImageError) as err:
-            print(f"{file}: {_sentence(err)}", file=sys.stderr)
+            print(f"{_printable(file)}: {_sentence(err)}", file=sys.stderr)
             status = 2
     if not images:
         return status
@@ -195,8 +195,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             note = (" (unlike the training images: the answer may be a guess)" if unusual
                     else "")
-            print(file + ": " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top)
-                  + note)
+            answers = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in top)
+            print(f"{_printable(file)}: {answers}{note}")
     return status
 
 
@@ -212,7 +212,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
     if not runs:
-        print(f"No runs yet in {store.home}.")
+        print(f"No runs yet in {_printable(str(store.home))}.")
     for run in runs:
         acc = f"{run['test_accuracy']:.4f}" if run["test_accuracy"] is not None else "-"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created"]))
@@ -231,13 +231,15 @@ def _export(store, args: argparse.Namespace) -> int:
     if not args.csv and not args.tensorboard:
         raise ValueError("Say where to export: --csv FILE, --tensorboard DIR, or both.")
     if args.csv:
-        print(f"wrote {export.write_csv(store, run_id, args.csv)}", file=sys.stderr)
+        written = export.write_csv(store, run_id, args.csv)
+        print(f"wrote {_printable(str(written))}", file=sys.stderr)
     if args.tensorboard:
         try:
             folder = export.write_tensorboard(store, run_id, args.tensorboard)
         except RuntimeError as err:
             raise ValueError(str(err)) from err
-        print(f"wrote {folder} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
+        print(f"wrote {_printable(str(folder))} (tensorboard --logdir "
+              f"{_printable(args.tensorboard)})", file=sys.stderr)
     return 0
 
 
@@ -245,12 +247,29 @@ def _sentence(err: BaseException) -> str:
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     if isinstance(err, OSError) and err.strerror:
         text = f"{err.strerror} ({err.filename})" if err.filename else err.strerror
-    return text.splitlines()[0] if text else type(err).__name__
+    return _printable(text.splitlines()[0]) if text else type(err).__name__
+
+
+def _printable(text: str) -> str:
+    """`text` with what a terminal would not print as it is escaped (line breaks, control
+    characters, the surrogates an undecodable file name holds): a file name or an argument
+    repeated in a line stays that one line, and stdout can always encode it."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage error on one printable line: the error repeats what was
+    typed, and an argument may hold a line break or a terminal's control characters.
+    Subcommands' parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_printable(message))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_core", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m fmnist_core", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     describe = sub.add_parser("describe", help="layer table, params and FLOPs of a spec")
     _add_spec_flags(describe)

@@ -71,6 +71,7 @@ def write_tensorboard(store, run_id: str, logdir: str | Path) -> Path:
 
     Raises:
         RuntimeError: TensorFlow is not installed (a sentence).
+        OSError: The folder cannot be made (`logdir` is a file, say).
     """
     try:
         import tensorboard  # noqa: F401 - tf.summary's writers live in this package
@@ -82,6 +83,9 @@ def write_tensorboard(store, run_id: str, logdir: str | Path) -> Path:
     names = class_names(run["spec"].dataset)
     points, epochs = history(store, run_id)
     folder = Path(logdir) / run_id
+    # made here, so that a `logdir` that is a file is the OS's one-line error, not a
+    # FailedPreconditionError from inside TensorFlow's writer
+    folder.mkdir(parents=True, exist_ok=True)
     steps = _batches_per_epoch(epochs)
     writer = tf.summary.create_file_writer(str(folder))
     with writer.as_default():

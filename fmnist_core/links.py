@@ -13,11 +13,20 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
-from fmnist_core.spec import FIELD_LABELS, ModelSpec, SpecError, presets
+from fmnist_core.datasets import DATASETS
+from fmnist_core.spec import (ACTIVATIONS, AUGMENTS, FIELD_LABELS, LR_SCHEDULES, MAX_CONV_BLOCKS,
+                              OPTIMIZERS, PADDINGS, POOLINGS, ModelSpec, SpecError, presets)
 
 PRESET_KEY = "preset"
 FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SHOWN_LENGTH = 40  # characters of a link's value that a sentence repeats
+# The fields whose value is a word, with their words: read here, so that a sentence about a
+# wrong one repeats it as inline code (the spec's own sentence quotes it as Python would,
+# and the page's Markdown would draw a "[sign in](https://…)" there as a link).
+CHOICES = {"dataset": DATASETS, "padding": PADDINGS, "activation": ACTIVATIONS,
+           "pooling": POOLINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+           "augment": AUGMENTS}
 
 
 def to_query(spec: ModelSpec, preset: str | None = None) -> dict[str, str]:
@@ -44,7 +53,7 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
     name = values.pop(PRESET_KEY, None)
     table = presets()
     if name is not None and name not in table:
-        return None, (f"The link asks for the preset “{name[:40]}”, which does not exist "
+        return None, (f"The link asks for the preset {_shown(name)}, which does not exist "
                       f"(there are {', '.join(table)}); the form shows the defaults.")
     base = table[name] if name else ModelSpec()
     changes: dict[str, Any] = {}
@@ -52,7 +61,7 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
         try:
             changes[key] = _parse(key, text)
         except ValueError:
-            return None, (f"The link's {key}={text[:40]} cannot be read as "
+            return None, (f"The link's {_shown(f'{key}={text}')} cannot be read as "
                           f"{_kind(key)}; the form shows the defaults.")
     try:
         return base.replace(**changes), None
@@ -61,6 +70,16 @@ def from_query(params: Mapping[str, Any]) -> tuple[ModelSpec | None, str | None]
                      "the defaults."
     except (TypeError, ValueError) as err:
         return None, f"The link's settings are not possible ({err}); the form shows the defaults."
+
+
+def _shown(text: str) -> str:
+    """Text from a link as a sentence repeats it: one line of printable characters, at most
+    SHOWN_LENGTH, as inline code, so the page's Markdown shows it as typed (a value such as
+    "[sign in](https://…)" is no link there); “” when nothing printable is left."""
+    kept = "".join(ch for ch in " ".join(text.split()) if ch.isprintable() and ch != "`")
+    if len(kept) > SHOWN_LENGTH:
+        kept = kept[: SHOWN_LENGTH - 1] + "…"
+    return f"`{kept}`" if kept else "“”"
 
 
 def _differences(spec: ModelSpec, other: ModelSpec) -> int:
@@ -87,7 +106,9 @@ def _text(value: Any) -> str:
 def _kind(key: str) -> str:
     default = FIELDS[key].default
     if key == "filters":
-        return "whole numbers separated by commas"
+        return f"at most {MAX_CONV_BLOCKS} whole numbers separated by commas"
+    if key in CHOICES:
+        return f"one of {', '.join(CHOICES[key])}"
     if key == "target_accuracy":
         return "a number or none"
     if isinstance(default, bool):
@@ -96,7 +117,7 @@ def _kind(key: str) -> str:
         return "a whole number"
     if isinstance(default, float):
         return "a number"
-    return f"one of the choices for {FIELD_LABELS.get(key, key).lower()}"
+    return f"a value for {FIELD_LABELS.get(key, key).lower()}"
 
 
 def _parse(key: str, text: str) -> Any:
@@ -104,7 +125,14 @@ def _parse(key: str, text: str) -> Any:
     default = FIELDS[key].default
     lowered = text.lower()
     if key == "filters":
-        return tuple(int(part) for part in text.split(",") if part.strip())
+        filters = tuple(int(part) for part in text.split(",") if part.strip())
+        if len(filters) > MAX_CONV_BLOCKS:
+            raise ValueError(text)
+        return filters
+    if key in CHOICES:
+        if text not in CHOICES[key]:
+            raise ValueError(text)
+        return text
     if key == "target_accuracy":
         return None if lowered in ("", "none", "off") else _number(text)
     if isinstance(default, bool):

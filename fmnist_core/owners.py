@@ -85,7 +85,8 @@ def clean_name(text: str) -> str:
             a picture, an icon, code, emphasis); one sentence for the student.
     """
     text = "".join(ch for ch in str(text) if ch.isprintable())
-    text = " ".join(text.split())[:MAX_NAME_LENGTH]
+    # stripped after the cut too: it may fall just after a space
+    text = " ".join(text.split())[:MAX_NAME_LENGTH].rstrip()
     if set(text) & set(NAME_REFUSED):
         raise ValueError(f"A name may not hold any of {' '.join(NAME_REFUSED)}, which on a "
                          "classmate's page would make it a link, a picture or formatting.")
@@ -115,14 +116,14 @@ class PasscodeGuard:
     """
 
     def __init__(self, passcode: str, store, clock=time.time):
-        self._passcode = passcode.encode("utf-8", "surrogatepass")
+        self._passcode = _utf8(passcode)
         self._db = store.db
         self._clock = clock
 
     def wait_left(self, clients: tuple[str, ...]) -> float:
         """Seconds before any of `clients` may try again (0 when they may)."""
         with self._db.transaction() as tx:
-            return self._wait_left(tx, clients, self._clock())
+            return self._wait_left(tx, _keys(clients), self._clock())
 
     def check(self, clients: tuple[str, ...], attempt: str) -> tuple[bool, str | None]:
         """(True, None) for the right passcode; else (False, the sentence to show).
@@ -134,7 +135,8 @@ class PasscodeGuard:
             clients: who is trying, e.g. ("browser:3f9a…", "address:10.0.0.31").
             attempt: the passcode typed.
         """
-        typed = str(attempt).encode("utf-8", "surrogatepass")
+        typed = _utf8(attempt)
+        clients = _keys(clients)
         marks = ", ".join("?" * len(clients))
         now = self._clock()
         with self._db.transaction(locked=True) as tx:
@@ -169,3 +171,15 @@ def _seconds(left: float) -> str:
     """A wait as a student reads it, never "0 s": "1 second", "4 seconds"."""
     whole = max(1, math.ceil(left))
     return f"{whole} second" + ("" if whole == 1 else "s")
+
+
+def _keys(clients: tuple[str, ...]) -> tuple[str, ...]:
+    """The clients as the store keeps them: a digest each, whatever characters an address
+    header or a browser id holds."""
+    return tuple(hashlib.sha256(_utf8(client)).hexdigest()[:32] for client in clients)
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 that also holds a lone surrogate (a str can carry one, UTF-8 cannot): a try
+    holding one is compared, and wrong, instead of raising UnicodeEncodeError."""
+    return str(text).encode("utf-8", "surrogatepass")

@@ -42,6 +42,8 @@ UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff")
 # Formats offered to Pillow: the common upload formats only, so no exotic decoder sees user
 # bytes. Camera JPEGs that Pillow reads as MPO come through the "JPEG" opener.
 _FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+# Pixels of 16-bit, 32-bit or float pictures scaled to 8 bits at a time (8 MB of float64).
+_BLOCK_PIXELS = 1 << 20
 # Out of 255: a spread below this is blank (JPEG noise on a white page stays under it).
 _BLANK_RANGE = 12
 # Out of 255: a result whose brightest pixel is below this is stretched to reach 255, as in
@@ -139,23 +141,25 @@ def _decode(data: bytes, max_edge: int | None,
     # PIL warns about is far above MAX_IMAGE_PIXELS, so our own header check rejects it anyway;
     # the warning is caught only where a caller already runs with warnings as errors.
     try:
-        with Image.open(io.BytesIO(data), formats=formats) as opened:
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(
-                    f"The image is {width}×{height} pixels, more than the "
-                    f"{_pixel_limit_text()} limit; upload a smaller picture."
-                )
-            if max_edge and opened.format in ("JPEG", "MPO") and max(width, height) > max_edge:
-                ratio = max_edge / max(width, height)
-                opened.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
-            opened.load()  # first frame only; raises on truncated data
-            stored = opened.size
-            try:
-                image = ImageOps.exif_transpose(opened)
-            except (*_DECODE_ERRORS, KeyError, TypeError):
-                image = opened.copy()  # a broken EXIF block should not cost the user the picture
-            full_size = (width, height) if image.size == stored else (height, width)
+        # Not closed: the file is in memory, and closing would free the pixels, so the
+        # picture would have to be copied first (64 MB for a 4096×4096 RGBA one).
+        image = Image.open(io.BytesIO(data), formats=formats)
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageError(
+                f"The image is {width}×{height} pixels, more than the "
+                f"{_pixel_limit_text()} limit; upload a smaller picture."
+            )
+        if max_edge and image.format in ("JPEG", "MPO") and max(width, height) > max_edge:
+            ratio = max_edge / max(width, height)
+            image.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+        image.load()  # first frame only; raises on truncated data
+        stored = image.size
+        try:
+            ImageOps.exif_transpose(image, in_place=True)
+        except (*_DECODE_ERRORS, KeyError, TypeError):
+            pass  # a broken EXIF block should not cost the user the picture
+        full_size = (width, height) if image.size == stored else (height, width)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -389,31 +393,47 @@ def _normalize_mode(image: Image.Image) -> Image.Image:
     """Brings any PIL mode to "L", "LA", "RGB" or "RGBA"."""
     mode = image.mode
     if mode.startswith("I") or mode == "F":
-        return Image.fromarray(_to_uint8(np.asarray(image), mode))
+        return Image.fromarray(_to_uint8(image))
     if mode in ("LA", "RGBA", "PA", "La", "RGBa") or "transparency" in image.info:
-        return image.convert("LA" if mode in ("LA", "La") else "RGBA")
+        target = "LA" if mode in ("LA", "La") else "RGBA"
+        # convert() copies even into the same mode: 64 MB more for a 4096×4096 RGBA picture
+        return image if mode == target else image.convert(target)
     if mode in ("L", "RGB"):
         return image
     return image.convert("L" if mode == "1" else "RGB")
 
 
-def _to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    """Scales `(h, w)` 16-bit, 32-bit or float pixels to `(h, w) uint8`.
+def _to_uint8(image: Image.Image) -> np.ndarray:
+    """Scales a 16-bit, 32-bit or float image to `(h, w) uint8`.
 
     The range of the values decides, not the mode alone: many tools store 8-bit values in a
     16-bit container, and dividing those by 257 would turn a fine picture black.
     """
-    values = np.nan_to_num(values.astype(np.float64))
-    low, high = float(values.min()), float(values.max())
-    if mode == "F" and low >= 0 and high <= 1:
-        scaled = values * 255
-    elif low >= 0 and high <= 255:
-        scaled = values
-    elif low >= 0 and high <= 65535:
-        scaled = values / 257  # 65535 / 255: the 16-bit range onto 8 bits
-    else:
-        scaled = (values - low) * (255 / max(high - low, 1e-12))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    # A band of rows at a time, read from the image itself: float64 copies of a whole
+    # 4096×4096 picture took 640 MB, and its pixels as one array still 128 MB more.
+    width, height = image.size
+    rows = max(1, _BLOCK_PIXELS // max(1, width))
+    tops = range(0, height, rows)
+
+    def band(top: int) -> np.ndarray:
+        pixels = np.asarray(image.crop((0, top, width, min(top + rows, height))))
+        return np.nan_to_num(pixels.astype(np.float64))
+
+    low, high = np.inf, -np.inf
+    for top in tops:
+        finite = band(top)
+        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    result = np.empty((height, width), dtype=np.uint8)
+    for top in tops:
+        scaled = band(top)
+        if image.mode == "F" and low >= 0 and high <= 1:
+            scaled *= 255
+        elif low < 0 or high > 65535:
+            scaled = (scaled - low) * (255 / max(high - low, 1e-12))
+        elif high > 255:
+            scaled /= 257  # 65535 / 255: the 16-bit range onto 8 bits
+        result[top : top + rows] = np.clip(np.rint(scaled), 0, 255)  # 0..255: kept as they are
+    return result
 
 
 def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:

@@ -14,6 +14,8 @@ from typing import Any
 from fmnist_core.datasets import DATASETS
 
 IMAGE_SIZE = 28
+MAX_CONV_BLOCKS = 3
+SHOWN_LENGTH = 60  # characters of a refused value that a sentence repeats
 PADDINGS = ("valid", "same")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 POOLINGS = ("max", "avg", "none")
@@ -55,6 +57,9 @@ class ModelSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # before `filters` is broadcast to it: a count of 10**9 from a link would build a
+        # tuple of 8 GB, and one of 10**22 cannot be a tuple's length at all
+        _int_range("conv_blocks", self.conv_blocks, 0, MAX_CONV_BLOCKS)
         filters = self.filters
         if isinstance(filters, (int, float)) and not isinstance(filters, bool):
             filters = (int(filters),) * self.conv_blocks
@@ -71,7 +76,6 @@ class ModelSpec:
 
     def _validate(self) -> None:
         _choice("dataset", self.dataset, DATASETS)
-        _int_range("conv_blocks", self.conv_blocks, 0, 3)
         if len(self.filters) != self.conv_blocks:
             _fail("filters", f"{self.conv_blocks} values (one per conv block)", self.filters)
         for f in self.filters:
@@ -181,9 +185,12 @@ class ModelSpec:
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed; `filters` follows a new `conv_blocks`."""
-        if "conv_blocks" in changes and "filters" not in changes:
+        blocks = changes.get("conv_blocks")
+        # only a possible count is broadcast; validation refuses any other in one sentence
+        if ("filters" not in changes and isinstance(blocks, int)
+                and 0 <= blocks <= MAX_CONV_BLOCKS):
             first = self.filters[0] if self.filters else 32
-            changes["filters"] = (first,) * changes["conv_blocks"]
+            changes["filters"] = (first,) * blocks
         return dataclasses.replace(self, **changes)
 
     def summary(self, with_output: bool = False) -> str:
@@ -271,8 +278,16 @@ def _where(block: int, conv: int, convs_per_block: int) -> str:
 
 
 def _fail(name: str, expected: str, received: Any) -> None:
-    raise SpecError(name, f"Argument `{name}` must be {expected}, received {received!r}.",
-                    f"{FIELD_LABELS.get(name, name)} must be {expected}, not {received!r}.")
+    shown = _shown(received)
+    raise SpecError(name, f"Argument `{name}` must be {expected}, received {shown}.",
+                    f"{FIELD_LABELS.get(name, name)} must be {expected}, not {shown}.")
+
+
+def _shown(value: Any) -> str:
+    """`repr(value)`, cut to SHOWN_LENGTH characters: a value from a link or a flag can be
+    4 KB (a repr of 28 KB), which would make the sentence a page long."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"
 
 
 def _int_range(name: str, value: Any, low: int, high: int) -> None:

@@ -36,6 +36,23 @@ def test_impossible_spec_is_one_sentence_and_exit_2(capsys):
     assert err.startswith("error: Argument `kernel_size`") and err.count("\n") == 1
 
 
+def test_a_huge_conv_blocks_is_one_sentence_and_exit_2(capsys):
+    assert main(["describe", "--conv-blocks", "1" + "0" * 22]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Argument `conv_blocks` must be an integer from 0 to 3")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("typed", ["two\nlines", "\x1b[2J", "\x9b", "\U000711b2"])
+def test_a_usage_error_repeats_what_was_typed_on_one_printable_line(capsys, typed):
+    with pytest.raises(SystemExit) as done:
+        main(["runs", "export", "0123456789ab", typed])
+    last = capsys.readouterr().err.split("\n")[-2]
+    assert done.value.code == 2 and last.isprintable()
+    assert last.startswith("python -m fmnist_core: error: unrecognized arguments: ")
+    assert typed.encode("unicode_escape").decode() in last
+
+
 def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     home = str(tmp_path / "home")
     assert main(["train", "--preset", "quick", "--epochs", "1", "--limit-train", "2000",
@@ -94,6 +111,36 @@ def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
     assert main(["predict", "--run", "0123456789ab", "--home", str(tmp_path), "x.png"]) == 2
     assert "no run 0123456789ab" in capsys.readouterr().err
     assert main(["predict", "--run", "../../etc", "--home", str(tmp_path), "x.png"]) == 2
+
+
+def test_a_tensorboard_folder_that_is_a_file_is_one_sentence(tmp_path, capsys):
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    store = RunStore(tmp_path / "home")
+    run_id = store.create_run(preset("quick"), "cli")
+    store.add_epoch(run_id, 1, {"loss": 2.3, "accuracy": 0.1}, 1.0)
+    taken = tmp_path / "taken.csv"
+    taken.write_text("already here")
+    # once a FailedPreconditionError traceback from TensorFlow's writer
+    assert main(["runs", "export", run_id, "--tensorboard", str(taken),
+                 "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: Not a directory ({taken / run_id})\n"
+
+
+def test_a_file_name_is_repeated_on_one_printable_line(tmp_path, capsys):
+    from fmnist_core.runs import RunStore
+    from fmnist_core.spec import preset
+
+    run_id = RunStore(tmp_path / "home").create_run(preset("quick"), "cli")
+    # a line break, a terminal's escape and an undecodable byte (as Python reads argv):
+    # once repeated raw, splitting the line or writing to the terminal as they were
+    name = str(tmp_path / "two\nlines\x1b[2J\udcff.png")
+    assert main(["predict", "--run", run_id, "--home", str(tmp_path / "home"), name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err[:-1].isprintable()
+    assert "two\\nlines\\x1b[2J\\udcff.png: No such file or directory (" in err
 
 
 def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashion):

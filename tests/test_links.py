@@ -39,19 +39,44 @@ def test_other_keys_of_the_page_are_left_alone():
 
 
 @pytest.mark.parametrize("query,sentence", [
-    ({"preset": "huge"}, "The link asks for the preset “huge”, which does not exist"),
-    ({"epochs": "many"}, "The link's epochs=many cannot be read as a whole number"),
+    ({"preset": "huge"}, "The link asks for the preset `huge`, which does not exist"),
+    ({"epochs": "many"}, "The link's `epochs=many` cannot be read as a whole number"),
     ({"epochs": "500"}, "The link's settings are not possible: Epochs must be an integer "
                         "from 1 to 200, not 500."),
     ({"conv_blocks": "3", "kernel_size": "9"}, "The link's settings are not possible: A 9×9 "
                                                "kernel does not fit the 1×1 map"),
     ({"batch_norm": "maybe"}, "cannot be read as true or false"),
     ({"learning_rate": "nan"}, "cannot be read as a number"),
-    ({"padding": "full"}, "Padding must be one of"),
-    ({"filters": "a,b"}, "cannot be read as whole numbers separated by commas"),
+    ({"padding": "full"}, "The link's `padding=full` cannot be read as one of valid, same"),
+    ({"filters": "a,b"}, "cannot be read as at most 3 whole numbers separated by commas"),
+    ({"filters": "64," * 1000}, "`filters=64,64,64,64,64,64,64,64,64,64,6…` cannot be read"),
+    ({"conv_blocks": "1" + "0" * 22}, "Conv blocks must be an integer from 0 to 3"),
 ])
 def test_a_bad_link_is_one_sentence(query, sentence):
     spec, problem = links.from_query(query)
     assert spec is None and sentence in problem and "\n" not in problem
     assert problem.endswith("the form shows the defaults.") or problem.endswith(
         "The form shows the defaults.")
+
+
+@pytest.mark.parametrize("query,shown", [
+    # once repeated raw: a line break split the sentence, a Markdown link became a link
+    ({"epochs": "many\nlines\x1b[2J"}, "`epochs=many lines[2J`"),
+    ({"seed": "[sign in](https://example.com)"}, "`seed=[sign in](https://example.com)`"),
+    ({"dropout": "`x` " + "y" * 100}, "`dropout=x " + "y" * 29 + "…`"),
+    ({"preset": "\x00\u202e"}, "preset “”,"),
+    # a word field's value once reached the spec, whose sentence quotes it as Python does
+    ({"pooling": "[sign in](https://example.com)"}, "`pooling=[sign in](https://example.com)`"),
+    ({"dataset": "<https://example.com>"}, "`dataset=<https://example.com>`"),
+])
+def test_a_bad_value_is_repeated_as_one_line_of_inline_code(query, shown):
+    spec, problem = links.from_query(query)
+    assert spec is None and shown in problem and problem.isprintable()
+
+
+def test_every_word_field_is_read_against_its_choices():
+    words = {name for name, field in links.FIELDS.items() if isinstance(field.default, str)}
+    assert words == set(links.CHOICES)
+    for name, choices in links.CHOICES.items():
+        for choice in choices:
+            assert links._parse(name, choice) == choice

@@ -25,6 +25,7 @@ def test_owner_ids_are_unguessable_and_unique():
 @pytest.mark.parametrize("raw,shown", [
     ("  Ada   Lovelace ", "Ada Lovelace"), ("x" * 80, "x" * 40), ("tab\there", "tabhere"),
     ("Zoë 🙂", "Zoë 🙂"), ("", ""),
+    ("x" * 39 + " tail", "x" * 39),  # the cut once kept the space before it
 ])
 def test_names_are_cleaned_for_display(raw, shown):
     assert owners.clean_name(raw) == shown
@@ -98,3 +99,12 @@ def test_a_teacher_token_signs_in_until_it_expires_or_the_passcode_changes():
     later = token.replace("2000.", "9999.")  # a longer life, forged
     for bad in (later, None, "", "2000", "abc.def", token + "0"):
         assert not owners.verify_teacher(bad, SECRET, "open sesame", now=1000.0), bad
+
+
+@pytest.mark.parametrize("attempt", ["\ud800", "open \udcff sesame", "\x00", "", "x" * 4096])
+def test_any_passcode_try_is_an_answer(attempt, store):
+    # a lone surrogate once raised UnicodeEncodeError instead of being a wrong try
+    assert PasscodeGuard("open sesame", store).check(("browser:a", "address:a"), attempt) == (
+        False, "That passcode is not right; you can try again in 2 seconds.")
+    assert PasscodeGuard(attempt or "\ud800", store).check(
+        ("browser:b", "address:b"), attempt or "\ud800") == (True, None)

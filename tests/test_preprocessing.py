@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_images import LARGEST, largest_picture
+from fuzzing import MAX_DECODE_MB, PeakMemory
 from PIL import Image, ImageDraw
 
 from fmnist_core.preprocessing import (
@@ -544,3 +546,16 @@ def test_no_official_test_image_is_refused(fashion):
     for index in (2367, 4115, 4495, 6619, 7899, 8321):
         result = preprocess(fashion.x_test[index], invert=False, trim=False)
         assert np.array_equal(result.image, fashion.x_test[index])
+
+
+@pytest.mark.parametrize("name", list(LARGEST))
+def test_the_largest_picture_takes_a_bounded_memory(name):
+    # a 120 KB float TIFF once took 640 MB (float64 copies of the whole picture), and every
+    # picture a copy or two more than it needed
+    data = largest_picture(name)
+    with PeakMemory() as memory:
+        result = preprocess(data)
+    if memory.mb is None:
+        pytest.skip("no peak memory reading on this system (Linux's VmHWM)")
+    assert memory.mb <= MAX_DECODE_MB, f"{memory.mb:.0f} MB"
+    assert result.image.shape == (28, 28) and result.image.max() == 255

@@ -79,6 +79,27 @@ def test_filters_broadcast_and_follow_conv_blocks():
     assert ModelSpec().replace(conv_blocks=1).filters == (64,)
 
 
+@pytest.mark.parametrize("blocks", [10**22, 4, -1, "3", 2.5])
+def test_an_impossible_conv_blocks_is_refused_before_filters_follow_it(blocks):
+    # 10**22 once raised OverflowError from broadcasting the filters (10**9 built 8 GB)
+    for make in (lambda: ModelSpec().replace(conv_blocks=blocks),
+                 lambda: ModelSpec(conv_blocks=blocks, filters=16)):
+        with pytest.raises(SpecError, match="`conv_blocks` must be an integer from 0 to 3"):
+            make()
+
+
+@pytest.mark.parametrize("field,value", [("padding", "\U000711b2" * 4096),
+                                         ("epochs", int("9" * 4000)),
+                                         ("filters", (64,) * 1000)])
+def test_a_huge_refused_value_is_repeated_in_a_few_words(field, value):
+    # once repeated whole: 4 KB of unprintable characters made a sentence of 40 KB
+    blocks = {"conv_blocks": 3} if field == "filters" else {}
+    with pytest.raises(SpecError) as err:
+        ModelSpec(**blocks, **{field: value})
+    for text in (str(err.value), err.value.student):
+        assert len(text) < 200 and "…." in text and f"{repr(value)[:20]}" in text
+
+
 def test_json_round_trip_and_frozen():
     spec = preset("best")
     assert ModelSpec.from_json(spec.to_json()) == spec
