@@ -11,3 +11,24 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+# What a notebook imports, from the modules that hold it; each is imported when first asked
+# for, so `python -m fmnist_core describe` does not load the backend.
+_PUBLIC = {
+    "ModelSpec": "fmnist_core.spec", "preset": "fmnist_core.spec",
+    "presets": "fmnist_core.spec",
+    "load_dataset": "fmnist_core.datasets", "Dataset": "fmnist_core.datasets",
+    "preprocess": "fmnist_core.preprocessing", "ImageError": "fmnist_core.preprocessing",
+    "TrainingJob": "fmnist_core.job", "JobQueue": "fmnist_core.jobqueue",
+    "RunStore": "fmnist_core.runs", "build_model": "fmnist_core.model",
+    "describe": "fmnist_core.anatomy",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'fmnist_core' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

@@ -28,6 +28,11 @@ from fmnist_core import photo
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096  # our own decompression-bomb guard, checked from the header
+# What a decoded picture may take in memory, read from the header too (after a JPEG's
+# reduction while decoding): with the steps after it, an accepted upload then stays within
+# 100 MB. Pillow keeps 1 byte a pixel for gray and palette pictures, 2 for 16-bit gray, 4 for
+# every other mode (RGB included); WebP's decoder a canvas of its own besides.
+MAX_DECODED_BYTES = 32 * 2**20
 # Pillow's own guard, lowered from its 89 M pixels to ours: a second line of defence for any
 # code path that opens an image without the header check below.
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -153,6 +158,12 @@ def _decode(data: bytes, max_edge: int | None,
         if max_edge and image.format in ("JPEG", "MPO") and max(width, height) > max_edge:
             ratio = max_edge / max(width, height)
             image.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+        decoded = image.size[0] * image.size[1] * _bytes_per_pixel(image.mode, image.format)
+        if decoded > MAX_DECODED_BYTES:
+            raise ImageError(
+                f"The {width}×{height} picture would take {decoded / 2**20:.0f} MB to read, more "
+                f"than the {MAX_DECODED_BYTES // 2**20} MB a picture may take; save it smaller "
+                "or as a JPEG photo.")
         image.load()  # first frame only; raises on truncated data
         stored = image.size
         try:
@@ -169,6 +180,18 @@ def _decode(data: bytes, max_edge: int | None,
     except _DECODE_ERRORS as err:
         raise ImageError(_DAMAGED) from err
     return _normalize_mode(image), full_size
+
+
+def _bytes_per_pixel(mode: str, fmt: str | None = None) -> int:
+    """What decoding keeps for one pixel of `mode`: Pillow's image, and for WebP the
+    decoder's own canvas of the same size as well."""
+    if mode in ("1", "L", "P"):
+        size = 1
+    elif mode.startswith("I;16"):
+        size = 2
+    else:
+        size = 4
+    return size * (2 if fmt == "WEBP" else 1)
 
 
 def canvas_to_image(rgba: np.ndarray) -> Image.Image:

@@ -91,8 +91,8 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
             raise ClusterUnavailableError(
                 f"The Ray cluster at {address} cannot be reached ({reason}); start its head "
-                "(README, \"A class on several machines\") or unset STUDIO_RAY_ADDRESS to "
-                "train on this machine.") from None
+                "(docs/operations.md, \"A class on several machines\") or unset "
+                "STUDIO_RAY_ADDRESS to train on this machine.") from None
         require_authentication(address)
     if ray.is_initialized():
         return
@@ -152,8 +152,8 @@ def require_authentication(address: str) -> None:
     raise ClusterUnavailableError(
         f"The Ray cluster at {address} lets anyone in (it runs without token "
         "authentication), and a cluster runs any code it is sent: start its head and nodes "
-        "with RAY_AUTH_MODE=token and the class's RAY_AUTH_TOKEN (README, \"A class on "
-        "several machines\").")
+        "with RAY_AUTH_MODE=token and the class's RAY_AUTH_TOKEN (docs/operations.md, \"A "
+        "class on several machines\").")
 
 
 def _env_float(name: str) -> float | None:

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.datasets import class_names
-from fmnist_core.preprocessing import ImageError, preprocess
+from fmnist_core.preprocessing import ImageError
 from fmnist_core.words import percent, plural
 from ui import charts, drawing, explain_views, figures, probe_views, resources, router
 
@@ -72,13 +72,12 @@ if raw is None:
                if source == "Draw"
                else "Upload a PNG, JPEG, WebP, GIF, BMP or TIFF picture to classify it.")
     st.stop()
-try:
-    result = preprocess(raw, dataset, invert=INVERT[invert], trim=trim, fit=fit, center=center)
-except ImageError as err:
+result, problem = resources.preprocessed(raw, dataset, INVERT[invert], trim, fit, center)
+if problem is not None:
     if source == "Draw":
         st.caption("Draw something… the canvas looks empty so far.")
     else:
-        st.error(str(err))
+        st.error(problem)
     st.stop()
 image = np.array(result.image, dtype=np.uint8)
 st.session_state["last_drawing"] = image

@@ -277,27 +277,43 @@ def uploads() -> st.SearchStrategy[bytes]:
 
 # The largest pictures the studio accepts (4096×4096), in the modes that cost most to bring
 # to 8 bits: name → (mode, format, save options).
+# The largest picture of each kind that an upload may be: 4096×4096 pixels, or as many as
+# fit MAX_DECODED_BYTES once decoded (`preprocessing._bytes_per_pixel`).
 LARGEST = {
     "F TIFF": ("F", "TIFF", {"compression": "tiff_deflate"}),
     "I TIFF": ("I", "TIFF", {"compression": "tiff_deflate"}),
     "I;16 PNG": ("I;16", "PNG", {}),
+    "L PNG": ("L", "PNG", {}),
     "RGBA PNG": ("RGBA", "PNG", {}),
     "RGBA WebP": ("RGBA", "WEBP", {"lossless": True}),
     "CMYK JPEG": ("CMYK", "JPEG", {}),
 }
 
 
-def largest_picture(name: str) -> bytes:
-    """A LARGEST picture's file: a dark box on a light page, 4096×4096."""
+def largest_side(mode: str, fmt: str) -> int:
+    """The side of the largest square picture of this mode an upload may be."""
+    from fmnist_core.preprocessing import MAX_DECODED_BYTES, _bytes_per_pixel
+
+    if fmt == "JPEG":  # decoded at an eighth of its size: only the pixel limit holds
+        return 4096
+    return min(4096, int((MAX_DECODED_BYTES // _bytes_per_pixel(mode, fmt)) ** 0.5))
+
+
+def largest_picture(name: str, side: int | None = None) -> bytes:
+    """A LARGEST picture's file: a dark box on a light page, `side` pixels square (by
+    default the largest an upload may be)."""
     mode, fmt, options = LARGEST[name]
-    box = np.zeros((4096, 4096), dtype=bool)
-    box[1024:3072, 1400:2700] = True
+    side = side or largest_side(mode, fmt)
+    box = np.zeros((side, side), dtype=bool)
+    box[side // 4:3 * side // 4, side // 3:2 * side // 3] = True
     if mode == "F":
         image = Image.fromarray(np.where(box, 0.2, 0.9).astype(np.float32), "F")
     elif mode == "I":
         image = Image.fromarray(np.where(box, 100_000, 900_000).astype(np.int32), "I")
     elif mode == "I;16":
         image = Image.fromarray(np.where(box, 1000, 60000).astype(np.uint16))
+    elif mode == "L":
+        image = Image.fromarray(np.where(box, 30, 220).astype(np.uint8))
     else:
         gray = np.where(box, 30, 220).astype(np.uint8)
         alpha = np.where(box, 200, 255).astype(np.uint8)  # not all opaque: WebP keeps alpha

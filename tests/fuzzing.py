@@ -31,10 +31,10 @@ from typing import Any, Callable, ContextManager, Iterator
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-# Peak resident memory one upload may take, decode and preprocessing together: the largest
-# picture the studio accepts (4096×4096) takes up to 260 MB (an RGBA WebP: libwebp's two
-# canvases and Pillow's image), and a class uploads at once.
-MAX_DECODE_MB = 300
+# Peak resident memory one upload may take, decode and preprocessing together: a class
+# uploads at once. The pictures the studio accepts are bounded by what they take decoded
+# (`preprocessing.MAX_DECODED_BYTES`), so that the largest of them stays within this.
+MAX_DECODE_MB = 100
 # Characters in a sentence that a page shows (the CLI's usage errors may repeat a long
 # argument whole: the user typed it).
 PAGE_SENTENCE_LENGTH = 400

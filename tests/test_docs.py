@@ -22,3 +22,21 @@ def test_every_studio_environment_variable_the_code_reads_is_in_the_readme_table
 def test_every_guide_the_readme_links_to_is_there():
     linked = re.findall(r"\]\((docs/[^)#]+)", (ROOT / "README.md").read_text())
     assert linked and all((ROOT / path).is_file() for path in linked), linked
+
+
+def test_the_readmes_python_example_runs(tmp_path, monkeypatch, small_data):
+    """The README's example, as written, with a small slice of the data and a scratch store."""
+    import re
+
+    import fmnist_core.datasets
+    import fmnist_core.fitloop
+
+    example = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path))
+    for module in (fmnist_core.datasets, fmnist_core.fitloop):
+        monkeypatch.setattr(module, "load_dataset", lambda name: small_data)
+    # one epoch: the example's preset trains three
+    example = example.replace('preset("quick")', 'preset("quick").replace(epochs=1)')
+    printed = []
+    exec(compile(example, "README.md", "exec"), {"print": printed.append})
+    assert len(printed) == 1 and 0.5 < printed[0] <= 1.0

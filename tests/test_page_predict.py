@@ -268,3 +268,24 @@ def test_what_it_looks_at_on_your_drawing(run_page, trained_run, monkeypatch):
     at.segmented_control(key="predict_cam_method").set_value("HiResCAM").run()
     at.selectbox(key="predict_explain").set_value(1).run()
     assert "HiResCAM at conv1 · Trouser" in chart_titles(at)
+
+
+def test_a_picture_is_read_once_however_often_the_page_reruns(monkeypatch):
+    import fmnist_core.preprocessing as preprocessing_module
+    from ui import resources
+
+    calls = []
+    real = preprocessing_module.preprocess
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(preprocessing_module, "preprocess", counted)
+    damaged = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3  # refused: kept as refused too
+    for data in (png_bytes(), damaged):
+        calls.clear()
+        answers = [resources.preprocessed(data, "fashion_mnist", "auto", True, True, True)
+                   for _ in range(3)]
+        assert len(calls) == 1
+        assert (answers[0][0] is None) == (data is damaged) and answers[0][1] != ""

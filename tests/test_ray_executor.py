@@ -365,8 +365,8 @@ def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_
         assert not at.exception
         assert [e.value for e in at.error] == [
             f"The Ray cluster at {address} cannot be reached (Connection refused); start its "
-            "head (README, \"A class on several machines\") or unset STUDIO_RAY_ADDRESS to "
-            "train on this machine."]
+            "head (docs/operations.md, \"A class on several machines\") or unset "
+            "STUDIO_RAY_ADDRESS to train on this machine."]
     finally:
         monkeypatch.delenv("STUDIO_RAY_ADDRESS")
         fresh_queue()

@@ -289,6 +289,32 @@ def _start_session_reaper(queue: JobQueue) -> None:
     threading.Thread(target=reap, name="session-reaper", daemon=True).start()
 
 
+# Pictures decoded at once on this server: a class uploading together waits its turn rather
+# than holding a picture's memory each at the same moment.
+DECODES_AT_ONCE = 2
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def preprocessed(source: bytes | np.ndarray, dataset: str, invert: bool | str, trim: bool,
+                 fit: bool, center: bool):
+    """`preprocess(source, …)` once per picture and switches (a rerun of the page, or a
+    classmate's same upload, reads it back), at most DECODES_AT_ONCE at a time.
+
+    Returns:
+        (the `Preprocessed`, None), or (None, the sentence saying why the picture cannot be
+        used): a refusal is kept too, so a costly bad file is not decoded again.
+    """
+    from fmnist_core.preprocessing import ImageError, preprocess
+
+    decoding = _process_wide("decodes", lambda: threading.BoundedSemaphore(DECODES_AT_ONCE))
+    with decoding:
+        try:
+            return preprocess(source, dataset, invert=invert, trim=trim, fit=fit,
+                              center=center), None
+        except ImageError as err:
+            return None, str(err)
+
+
 @st.cache_resource(max_entries=12, show_spinner="Loading the model…")
 def model(run_id: str):
     return run_store().load_model(run_id)
