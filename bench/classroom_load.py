@@ -108,9 +108,9 @@ class Samples:
 
 
 def is_worker(pid: int) -> bool:
-    """A training worker process (`python -m fmnist_core.worker`)."""
+    """A training worker process (`python -m fmnist_core.training.worker`)."""
     with contextlib.suppress(OSError):
-        return b"fmnist_core.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"fmnist_core.training.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
     return False
 
 

@@ -47,7 +47,7 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from fmnist_core.datasets import load_dataset
+    from fmnist_core.data.datasets import load_dataset
 
     passes = 1 if args.smoke else 3
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:

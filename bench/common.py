@@ -44,7 +44,7 @@ def machine_info() -> dict[str, Any]:
     try:
         import keras
 
-        from fmnist_core.device import device_info
+        from fmnist_core.nets.device import device_info
 
         info["keras"] = keras.__version__
         info.update({f"keras_{k}": v for k, v in device_info().items()})
@@ -285,9 +285,9 @@ def run_job(spec, store, *, dataset=None, limit_train: int | None = None,
             limit_test: int | None = None, timeout: float = 3600,
             worker=None) -> tuple[Any, float]:
     """Runs one `TrainingJob` to the end, as the studio does (in a thread, or in `worker`, a
-    `fmnist_core.worker.WorkerProcess`); returns (job, wall seconds from `start()` until the
-    job has ended). Raises when it did not complete."""
-    from fmnist_core.job import TrainingJob
+    `fmnist_core.training.worker.WorkerProcess`); returns (job, wall seconds from `start()`
+    until the job has ended). Raises when it did not complete."""
+    from fmnist_core.training.job import TrainingJob
 
     job = TrainingJob(spec, owner="bench", store=store, dataset=dataset,
                       limit_train=limit_train, limit_test=limit_test)
@@ -320,7 +320,7 @@ def run_in_scratch_store(spec, dataset, limit_train: int | None, limit_test: int
     job's last snapshot, its run row, wall seconds)."""
     import tempfile
 
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         store = RunStore(Path(tmp) / "studio")
@@ -333,8 +333,8 @@ def train_small_run(home: Path, limit_train: int = 3000, limit_test: int = 500,
                     epochs: int = 1) -> str:
     """A finished quick-preset run in the run store at `home` (for latency and memory
     benchmarks, where accuracy does not matter); returns its run id."""
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     job, _ = run_job(preset("quick").replace(epochs=epochs), RunStore(home),
                      limit_train=limit_train, limit_test=limit_test)
@@ -365,7 +365,7 @@ def warm_keras() -> dict[str, str]:
     done before any training starts, so no timed section pays for the import."""
     import keras  # noqa: F401
 
-    from fmnist_core.device import device_info
+    from fmnist_core.nets.device import device_info
 
     return device_info()
 

@@ -3,12 +3,12 @@
 For the seed-cnn and quick presets, one epoch each: A is a `TrainingJob` (worker thread,
 progress callback, snapshots, run store, test evaluation, saved model), B is what a plain
 Keras user writes with the engine's own `build_model` / `compile_model`: the same seed, data,
-train/validation split, batch size, epochs and arithmetic (`fmnist_core.precision`), fed as
-the engine feeds its batches (`fmnist_core.feed`), `model.fit(..., verbose=0)`, and W is A in
-a worker process, as the server trains (`fmnist_core.worker`: one process reused for every
+train/validation split, batch size, epochs and arithmetic (`fmnist_core.nets.precision`), fed as
+the engine feeds its batches (`fmnist_core.data.feed`), `model.fit(..., verbose=0)`, and W is A in
+a worker process, as the server trains (`fmnist_core.training.worker`: one process reused for every
 run, loading the data itself, its progress relayed back). C is B with the arrays handed to
 `fit` as they are: Keras's own tf.data pipeline, whose autotuner stalls an iterator's end by
-up to seconds (see `fmnist_core.feed`); it is shown, not judged, and run in the first
+up to seconds (see `fmnist_core.data.feed`); it is shown, not judged, and run in the first
 two rounds only. They alternate (A B W C, C W B A, A B W, W B A, A B W) after one unmeasured
 warm-up of each.
 
@@ -48,9 +48,9 @@ def plain_fit_kwargs(spec, x, y, fed: bool = True) -> tuple[tuple, dict]:
     """(positional args, keyword args) of the plain `model.fit` that mirrors
     `TrainingJob._train`: the engine's own train/validation split and validation batch size
     where it has them, else Keras's `validation_split`. `fed`: the batches come as the
-    engine feeds them (`fmnist_core.feed`: on TensorFlow a tf.data pipeline without
+    engine feeds them (`fmnist_core.data.feed`: on TensorFlow a tf.data pipeline without
     autotuning); else the arrays go to `fit` as most Keras code passes them."""
-    from fmnist_core import fitloop as training
+    from fmnist_core.training import fitloop as training
 
     feed = _feed() if fed else None
     kwargs = {"epochs": spec.epochs, "verbose": 0}
@@ -75,9 +75,9 @@ def plain_fit_kwargs(spec, x, y, fed: bool = True) -> tuple[tuple, dict]:
 
 
 def _feed():
-    """`fmnist_core.feed`, or None in an engine from before it."""
+    """`fmnist_core.data.feed`, or None in an engine from before it."""
     try:
-        from fmnist_core import feed
+        from fmnist_core.data import feed
     except ImportError:
         return None
     return feed
@@ -88,10 +88,10 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path, fed: bool = Tr
     the same with the arrays given to Keras as they are, `fed=False`)."""
     import keras
 
-    from fmnist_core import fitloop as training
-    from fmnist_core import precision
-    from fmnist_core.device import device_info
-    from fmnist_core.model import build_model, compile_model
+    from fmnist_core.training import fitloop as training
+    from fmnist_core.nets import precision
+    from fmnist_core.nets.device import device_info
+    from fmnist_core.nets.model import build_model, compile_model
 
     started = time.perf_counter()
     x, y = data.x_train[:limit_train], data.y_train[:limit_train]
@@ -149,10 +149,10 @@ def consecutive_runs(data, limit_train, limit_test, jobs: int) -> list[dict]:
     process without clearing Keras's state between runs (what slowed the earlier benchmark's
     long-lived process), the same with `clear_session` first, the server's reused worker
     process (which clears it before every job), and plain `model.fit` on the arrays, fed by
-    Keras's own pipeline (the slowdown's cause: `fmnist_core.feed`)."""
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
-    from fmnist_core.worker import WorkerProcess
+    Keras's own pipeline (the slowdown's cause: `fmnist_core.data.feed`)."""
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.training.worker import WorkerProcess
 
     spec = preset("quick").replace(epochs=1)
     series = {"plain fit, state kept": [], "plain fit, clear_session first": [],
@@ -191,10 +191,10 @@ def consecutive_runs(data, limit_train, limit_test, jobs: int) -> list[dict]:
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
-    from fmnist_core.worker import WorkerProcess
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.training.worker import WorkerProcess
 
     limit_train, limit_test = (2000, 500) if args.smoke else (None, None)
     rounds = 2 if args.smoke else 5

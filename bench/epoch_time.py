@@ -3,7 +3,7 @@
 The tutorial CNN (seed-cnn) is trained by the studio's TrainingJob for three epochs on the
 full official data: at batch 32 (the Keras tutorials' default), as the preset stands in
 float32 (`STUDIO_PRECISION=float32`), and as the preset stands with the engine's own
-arithmetic (`fmnist_core.precision`: bfloat16 on a CPU that multiplies it natively, else
+arithmetic (`fmnist_core.nets.precision`: bfloat16 on a CPU that multiplies it natively, else
 float32; the last two are one run where they are the same). The steady epoch is the
 faster of epochs 2 and 3 (the first also traces the training function), as the rate is the
 best of several matmuls: this 2-core virtual machine has spells in which the same work takes
@@ -104,9 +104,9 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
         return []
     import tensorflow as tf
 
-    from fmnist_core.anatomy import describe
-    from fmnist_core.fitloop import EVAL_BATCH_SIZE
-    from fmnist_core.model import build_model
+    from fmnist_core.nets.anatomy import describe
+    from fmnist_core.training.fitloop import EVAL_BATCH_SIZE
+    from fmnist_core.nets.model import build_model
 
     model = build_model(spec)
     # forward FLOPs per image of each layer, counted as the floor counts them
@@ -202,7 +202,7 @@ def kernel_seconds(rows: list[dict], images: int, val_images: int) -> float | No
 
 def split_sizes(spec, n_train: int) -> tuple[int, int]:
     """(training images, validation images) per epoch after the engine's split."""
-    from fmnist_core.fitloop import split_validation
+    from fmnist_core.training.fitloop import split_validation
 
     x = np.zeros((n_train, 1), np.uint8)
     fit_xy, val_xy = split_validation(x, x[:, 0], spec.validation_split)
@@ -212,12 +212,12 @@ def split_sizes(spec, n_train: int) -> tuple[int, int]:
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
-    from fmnist_core import precision
-    from fmnist_core.anatomy import describe
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.device import device_info
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.nets import precision
+    from fmnist_core.nets.anatomy import describe
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.nets.device import device_info
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     device = warm_keras()
     limit_train = 2000 if args.smoke else None

@@ -21,7 +21,7 @@ judged. The pace reading does not see every slowdown: on 2026-12-02 a seed-cnn e
 
 The estimate a student sees on a fresh studio uses the reference coefficients; once this
 machine has finished runs, the studio multiplies them by the median ratio of measured to
-estimated epochs of those runs (`fmnist_core.estimate.machine_factor`). Between sessions
+estimated epochs of those runs (`fmnist_core.nets.estimate.machine_factor`). Between sessions
 this VM's pace differs by up to 3× (a seed-cnn epoch of 14.5 s, 22 s or 42 s), so no fixed
 coefficients can be within ±25 % on every day: the table gives both, the fresh-studio
 estimate and the estimate "after this machine's other runs" (each preset corrected by the
@@ -35,7 +35,7 @@ measured epoch.
 
 --fit: also trains variants (kernel size, filter counts, dense width, batch size) and fits
 the coefficients by non-negative least squares on all of them; prints the values for
-fmnist_core/estimate.py and the estimates they would give.
+fmnist_core/nets/estimate.py and the estimates they would give.
 --smoke: 3,000 images, not judged.
 
 The trainings compute as the studio's would here (`STUDIO_PRECISION`, `auto` by default:
@@ -78,7 +78,7 @@ def pace_seconds() -> float:
 
 
 def variants():
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.spec import preset
 
     seed = preset("seed-cnn")
     return {
@@ -94,10 +94,10 @@ def variants():
 def measure(name, spec, store, data, limit):
     """(layers, n_fit, n_val, training seconds, validation seconds (medians of epochs 2–4),
     spec, the training's arithmetic, (fastest, slowest epoch))."""
-    from fmnist_core.anatomy import describe
-    from fmnist_core.fitloop import split_validation
-    from fmnist_core.precision import policy_of
-    from fmnist_core.worker import WorkerProcess
+    from fmnist_core.nets.anatomy import describe
+    from fmnist_core.training.fitloop import split_validation
+    from fmnist_core.nets.precision import policy_of
+    from fmnist_core.training.worker import WorkerProcess
 
     spec = spec.replace(epochs=EPOCHS, target_accuracy=None)
     x = data.x_train[:limit]
@@ -127,8 +127,8 @@ def fit(samples):
     import numpy as np
     from scipy.optimize import nnls
 
-    from fmnist_core.estimate import calls, cost_terms
-    from fmnist_core.precision import MIXED
+    from fmnist_core.nets.estimate import calls, cost_terms
+    from fmnist_core.nets.precision import MIXED
 
     a_train, b_train, a_val, b_val = [], [], [], []
     for layers, n_fit, n_val, train, val, spec, policy, _ in samples:
@@ -162,7 +162,7 @@ def fit(samples):
 def leave_one_out(measured: dict[str, tuple[float, float]]) -> dict[str, tuple[float, int]]:
     """For each spec, (the studio's machine factor from the other specs' measured and
     estimated epochs, how many). `measured` maps a spec to (measured s, raw estimated s)."""
-    from fmnist_core.estimate import machine_factor
+    from fmnist_core.nets.estimate import machine_factor
 
     factors = {}
     for name in measured:
@@ -178,10 +178,10 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true", help="also fit the coefficients")
     args = parser.parse_args()
     engine_env()
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.estimate import COEFFICIENTS, raw_epoch
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import presets
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.nets.estimate import COEFFICIENTS, raw_epoch
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import presets
 
     data = load_dataset("fashion_mnist")
     limit = 3000 if args.smoke else None

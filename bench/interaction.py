@@ -133,8 +133,8 @@ def page_reruns(run_id: str, reruns: int) -> list[dict]:
 def probe_rows(models: dict, data, repeats: int) -> list[dict]:
     """What the Invariance and What it looks at views compute per change, with their plotly
     figures serialised, for each model."""
-    from fmnist_core import inspection, probes
-    from fmnist_core.gradcam import GradCam
+    from fmnist_core.explain import inspection, probes
+    from fmnist_core.explain.gradcam import GradCam
     from ui import figures
 
     image, label = data.x_test[0], int(data.y_test[0])
@@ -191,13 +191,13 @@ def main() -> None:
 
 
 def measure(args, home: Path, limit_test: int | None) -> list[dict]:
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.inspection import (FeatureExtractor, confusion_matrix, per_class_accuracy,
-                                        predict_proba)
-    from fmnist_core.model import build_model
-    from fmnist_core.preprocessing import preprocess
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.explain.inspection import (FeatureExtractor, confusion_matrix,
+                                                per_class_accuracy, predict_proba)
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.data.preprocessing import preprocess
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
     from ui import figures
 
     warm_keras()
@@ -252,10 +252,10 @@ def measure(args, home: Path, limit_test: int | None) -> list[dict]:
 
 def scrubber_rows(home: Path, args, repeats: int) -> list[dict]:
     """Inspect's epoch slider: opening a run's epochs, then each move to another epoch."""
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.replay import EpochReplay
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.explain.replay import EpochReplay
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
     from ui import figures
 
     store = RunStore(home)

@@ -2,7 +2,7 @@
 
 The quick and seed-cnn presets are trained as their specs say (build_model, compile_model,
 fit) on the official training images less the spec's validation split; the unusual-input
-score is fitted with `fmnist_core.ood.fit`, its threshold set on that held-out split. Then
+score is fitted with `fmnist_core.explain.ood.fit`, its threshold set on that held-out split. Then
 each preset's check meets the official Fashion-MNIST test images and inputs it should flag:
 
 - handwritten digits: the 1,797 8×8 digits of bench/data/handwritten_digits.npz (values
@@ -17,7 +17,7 @@ each preset's check meets the official Fashion-MNIST test images and inputs it s
   `preprocess`, as a user's photo would be.
 
 It prints the share of each set flagged and the AUROC of the test images against it, for
-the combined score and for each of its parts alone (`fmnist_core.ood.PARTS`), and the top
+the combined score and for each of its parts alone (`fmnist_core.explain.ood.PARTS`), and the top
 softmax probability. Then Grad-CAM and HiResCAM at the last conv layer of 300 test images:
 how often the heat is higher on the garment (pixels above 32) than on the background (pixels
 at 0), and how often the map is empty (no region raises the predicted class); and the time
@@ -162,7 +162,7 @@ def photo_like(garment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def photo_uploads(garments: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
     """The photos of `garments` after `preprocess`: ((n, 28, 28) uint8, how many it refused)."""
-    from fmnist_core.preprocessing import ImageError, preprocess
+    from fmnist_core.data.preprocessing import ImageError, preprocess
 
     rng = np.random.default_rng(seed)
     images, refused = [], 0
@@ -178,7 +178,7 @@ def train(spec, x, y):
     """The spec's model fitted on (x, y) as `model.fit` would in the studio; (model, seconds)."""
     import keras
 
-    from fmnist_core.model import build_model, compile_model
+    from fmnist_core.nets.model import build_model, compile_model
 
     keras.utils.set_random_seed(spec.seed)
     model = compile_model(build_model(spec), spec,
@@ -204,9 +204,9 @@ def main() -> None:
 
     args = bench_args(__doc__.splitlines()[0])
     engine_env()
-    from fmnist_core import gradcam, ood, probes
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.spec import preset
+    from fmnist_core.explain import gradcam, ood, probes
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.nets.spec import preset
 
     data = load_dataset("fashion_mnist")
     warm_keras()

@@ -59,8 +59,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     engine_env()
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.spec import preset
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.nets.spec import preset
 
     data = load_dataset("fashion_mnist")
     warm_keras()

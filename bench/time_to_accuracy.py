@@ -68,7 +68,7 @@ def quick_by_cli(seed: int, smoke: bool) -> tuple[dict, float]:
         if done.returncode != 0:
             raise RuntimeError(f"quick seed {seed} failed: {done.stderr[-2000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        from fmnist_core.runs import RunStore
+        from fmnist_core.store.runs import RunStore
 
         result["history"] = RunStore(home).epochs(result["run_id"])
         return result, wall
@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(GOALS), help="one preset only")
     args = parser.parse_args()
     engine_env()
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.spec import preset
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.nets.spec import preset
 
     names = [args.only] if args.only else list(GOALS)
     limit_train, limit_test = (2000, 1000) if args.smoke else (None, None)

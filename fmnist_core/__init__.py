@@ -15,13 +15,13 @@ __version__ = "0.1.0"
 # What a notebook imports, from the modules that hold it; each is imported when first asked
 # for, so `python -m fmnist_core describe` does not load the backend.
 _PUBLIC = {
-    "ModelSpec": "fmnist_core.spec", "preset": "fmnist_core.spec",
-    "presets": "fmnist_core.spec",
-    "load_dataset": "fmnist_core.datasets", "Dataset": "fmnist_core.datasets",
-    "preprocess": "fmnist_core.preprocessing", "ImageError": "fmnist_core.preprocessing",
-    "TrainingJob": "fmnist_core.job", "JobQueue": "fmnist_core.jobqueue",
-    "RunStore": "fmnist_core.runs", "build_model": "fmnist_core.model",
-    "describe": "fmnist_core.anatomy",
+    "ModelSpec": "fmnist_core.nets.spec", "preset": "fmnist_core.nets.spec",
+    "presets": "fmnist_core.nets.spec",
+    "load_dataset": "fmnist_core.data.datasets", "Dataset": "fmnist_core.data.datasets",
+    "preprocess": "fmnist_core.data.preprocessing", "ImageError": "fmnist_core.data.preprocessing",
+    "TrainingJob": "fmnist_core.training.job", "JobQueue": "fmnist_core.training.jobqueue",
+    "RunStore": "fmnist_core.store.runs", "build_model": "fmnist_core.nets.model",
+    "describe": "fmnist_core.nets.anatomy",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
 
-from fmnist_core.spec import ModelSpec, preset, presets
+from fmnist_core.nets.spec import ModelSpec, preset, presets
 
 
 def _bool(text: str) -> bool:
@@ -48,7 +48,7 @@ _FIELD_TYPES = {"filters": _filters, "batch_norm": _bool, "test_flip": _bool,
 def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(presets()),
                         help="start from a named spec; flags below override its fields")
-    group = parser.add_argument_group("spec fields (see fmnist_core/spec.py)")
+    group = parser.add_argument_group("spec fields (see fmnist_core/nets/spec.py)")
     for field in dataclasses.fields(ModelSpec):
         kind = _FIELD_TYPES.get(field.name) or type(field.default)
         group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=kind,
@@ -64,7 +64,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from fmnist_core.anatomy import describe
+    from fmnist_core.nets.anatomy import describe
 
     spec = spec_from_args(args)
     info = describe(spec)
@@ -83,12 +83,12 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fmnist_core import precision
-    from fmnist_core.datasets import load_dataset
-    from fmnist_core.executors import ThreadExecutor, executor_from_env
-    from fmnist_core.job import TrainingJob
-    from fmnist_core.limits import RunLimits
-    from fmnist_core.runs import RunStore
+    from fmnist_core.nets import precision
+    from fmnist_core.data.datasets import load_dataset
+    from fmnist_core.training.executors import ThreadExecutor, executor_from_env
+    from fmnist_core.training.job import TrainingJob
+    from fmnist_core.nets.limits import RunLimits
+    from fmnist_core.store.runs import RunStore
 
     spec = spec_from_args(args)
     store = RunStore(args.home) if args.home else RunStore()
@@ -154,9 +154,9 @@ def _print_epochs(snap: dict[str, Any], reported: int) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from fmnist_core.datasets import class_names
-    from fmnist_core.preprocessing import ImageError, preprocess
-    from fmnist_core.runs import RunStore, validate_run_id
+    from fmnist_core.data.datasets import class_names
+    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.store.runs import RunStore, validate_run_id
 
     store = RunStore(args.home) if args.home else RunStore()
     run = store.get_run(validate_run_id(args.run))
@@ -173,7 +173,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not images:
         return status
     model = store.load_model(args.run)
-    from fmnist_core import ood  # imports Keras, so only once every file has been read
+    from fmnist_core.explain import ood  # imports Keras, so only once every file has been read
 
     check_file = store.run_file(args.run, ood.FILE_NAME)
     try:
@@ -201,7 +201,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(args.home) if args.home else RunStore()
     if args.runs_command == "export":
@@ -224,7 +224,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _export(store, args: argparse.Namespace) -> int:
     """`runs export RUN --csv FILE --tensorboard DIR`: the run's history out of the studio."""
     from fmnist_core import export
-    from fmnist_core.runs import validate_run_id
+    from fmnist_core.store.runs import validate_run_id
 
     run_id = validate_run_id(args.run)
     store.get_run(run_id)  # one sentence for a run that does not exist

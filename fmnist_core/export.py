@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_core.datasets import class_names
+from fmnist_core.data.datasets import class_names
 
 EPOCH_FIELDS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "batches",
                 "complete")
@@ -114,7 +114,7 @@ def _filter_images(store, run_id: str, spec) -> list[tuple[int, np.ndarray]]:
     every stored epoch, epoch 0 being the starting weights (0.5 is a zero weight)."""
     if spec.conv_blocks == 0:
         return []
-    from fmnist_core.replay import EpochReplay
+    from fmnist_core.explain.replay import EpochReplay
 
     checkpoints = store.checkpoints(run_id)
     if not checkpoints:

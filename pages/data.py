@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from fmnist_core import gallery, kernels
+from fmnist_core.data import gallery
+
+from fmnist_core.explain import kernels
 from ui import charts, figures, resources, router
 
 router.require_app()

@@ -3,8 +3,8 @@ network looks at."""
 
 import streamlit as st
 
-from fmnist_core import inspection
-from fmnist_core.runs import RunNotFoundError, validate_run_id
+from fmnist_core.explain import inspection
+from fmnist_core.store.runs import RunNotFoundError, validate_run_id
 from ui import explain_views, inspect_views, probe_views, resources, router
 
 router.require_app()

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from fmnist_core import inspection
-from fmnist_core.runs import RunNotFoundError
+from fmnist_core.explain import inspection
+from fmnist_core.store.runs import RunNotFoundError
 from ui import charts, figures, resources, router, runs_views
 
 router.require_app()

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from fmnist_core import anatomy, estimate, inspection, precision
-from fmnist_core.limits import SpecTooCostlyError
-from fmnist_core.runs import OwnerLimitError
+from fmnist_core.explain import inspection
+
+from fmnist_core.nets import anatomy, estimate, precision
+from fmnist_core.nets.limits import SpecTooCostlyError
+from fmnist_core.store.runs import OwnerLimitError
 from ui import charts, figures, identity, resources, router, sidebar, spec_form, train_view
 
 router.require_app()

@@ -23,8 +23,8 @@ os.environ.setdefault("STUDIO_PRECISION", "float32")
 
 import pytest  # noqa: E402
 
-from fmnist_core.datasets import load_dataset  # noqa: E402
-from fmnist_core.runs import RunStore  # noqa: E402
+from fmnist_core.data.datasets import load_dataset  # noqa: E402
+from fmnist_core.store.runs import RunStore  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -119,8 +119,8 @@ def app_home():
 def trained_run(app_home, small_data):
     """A finished run (quick preset, 1 epoch on 2,000 images) in the pages' run store,
     owned by "someone-else"; returns its id."""
-    from fmnist_core.spec import preset
-    from fmnist_core.job import TrainingJob
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.training.job import TrainingJob
 
     job = TrainingJob(preset("quick").replace(epochs=1), "someone-else", RunStore(app_home),
                       dataset=small_data)

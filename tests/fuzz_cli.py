@@ -32,8 +32,8 @@ from fuzzing import Outcome, Target, crash, result, sentence, unexpected
 from hypothesis import strategies as st
 
 from fmnist_core import __main__ as cli
-from fmnist_core.links import FIELDS
-from fmnist_core.spec import presets
+from fmnist_core.nets.links import FIELDS
+from fmnist_core.nets.spec import presets
 
 PROG = "python -m fmnist_core"
 _USAGE_ERROR = re.compile(rf"^{re.escape(PROG)}(?: [a-z]+)*: error: (.*)$")
@@ -214,8 +214,8 @@ class World:
 @contextlib.contextmanager
 def world() -> Iterator[Callable[[list], Outcome]]:
     """A scratch STUDIO_HOME with a finished and an unfinished run; yields the check."""
-    from fmnist_core.model import build_model
-    from fmnist_core.runs import RunStore
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.store.runs import RunStore
 
     with tempfile.TemporaryDirectory(prefix="fuzz-cli-") as tmp, _patched_env(Path(tmp)):
         root = Path(tmp)

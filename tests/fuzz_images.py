@@ -27,8 +27,8 @@ from fuzzing import (MAX_DECODE_MB, PAGE_SENTENCE_LENGTH, Outcome, PeakMemory, T
 from hypothesis import strategies as st
 from PIL import Image
 
-from fmnist_core.preprocessing import (MAX_IMAGE_PIXELS, SIZE, ImageError, decode_image,
-                                       preprocess)
+from fmnist_core.data.preprocessing import (MAX_IMAGE_PIXELS, SIZE, ImageError, decode_image,
+                                            preprocess)
 
 # The modes each format writes (Pillow converts a few on the way, e.g. GIF writes palettes).
 MODES = {
@@ -292,7 +292,7 @@ LARGEST = {
 
 def largest_side(mode: str, fmt: str) -> int:
     """The side of the largest square picture of this mode an upload may be."""
-    from fmnist_core.preprocessing import MAX_DECODED_BYTES, _bytes_per_pixel
+    from fmnist_core.data.preprocessing import MAX_DECODED_BYTES, _bytes_per_pixel
 
     if fmt == "JPEG":  # decoded at an eighth of its size: only the pixel limit holds
         return 4096

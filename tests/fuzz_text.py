@@ -22,8 +22,10 @@ from fuzzing import (PAGE_SENTENCE_LENGTH, Outcome, Target, crash, result, sente
                      unexpected)
 from hypothesis import strategies as st
 
-from fmnist_core import links, owners
-from fmnist_core.spec import ModelSpec, presets
+from fmnist_core.nets import links
+
+from fmnist_core.store import owners
+from fmnist_core.nets.spec import ModelSpec, presets
 
 # Every code point, lone surrogates included (Hypothesis leaves those out by default).
 ANY_CHARACTER = st.characters(codec=None, categories=None)
@@ -118,7 +120,7 @@ def passcode_tries(draw) -> tuple[str, list[tuple[str, str, float]]]:
 @contextlib.contextmanager
 def passcode_session() -> Iterator[Callable[[Any], Outcome]]:
     """The tries are rows of a run store: a scratch one, emptied before each example."""
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     with tempfile.TemporaryDirectory(prefix="fuzz-passcode-") as home:
         store = RunStore(home, recover=False)

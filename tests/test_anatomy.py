@@ -1,4 +1,4 @@
-"""The layer table by arithmetic (`fmnist_core.anatomy`) against the network Keras builds:
+"""The layer table by arithmetic (`fmnist_core.nets.anatomy`) against the network Keras builds:
 every row's name, type, output shape, parameters and FLOPs, and the totals."""
 
 import math
@@ -6,9 +6,9 @@ import math
 import keras
 import pytest
 
-from fmnist_core.anatomy import describe
-from fmnist_core.model import build_model
-from fmnist_core.spec import ModelSpec, presets
+from fmnist_core.nets.anatomy import describe
+from fmnist_core.nets.model import build_model
+from fmnist_core.nets.spec import ModelSpec, presets
 
 SPECS = [*presets().values(),
          ModelSpec(conv_blocks=1, filters=8, kernel_size=5, pooling="avg", pool_size=3,
@@ -55,8 +55,8 @@ def test_the_table_needs_no_backend():
     import subprocess
     import sys
 
-    code = ("import sys; from fmnist_core.anatomy import describe; "
-            "from fmnist_core.spec import preset; "
+    code = ("import sys; from fmnist_core.nets.anatomy import describe; "
+            "from fmnist_core.nets.spec import preset; "
             "assert describe(preset('seed-cnn'))['total_params'] == 862410; "
             "assert 'keras' not in sys.modules, 'keras was loaded'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

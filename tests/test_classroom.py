@@ -1,5 +1,5 @@
-from fmnist_core import classroom
-from fmnist_core.spec import preset
+from fmnist_core.store import classroom
+from fmnist_core.nets.spec import preset
 
 
 def run(run_id, owner, status="completed", acc=None, created=0.0, spec="quick"):

@@ -114,8 +114,8 @@ def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):
 
 
 def test_a_tensorboard_folder_that_is_a_file_is_one_sentence(tmp_path, capsys):
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     store = RunStore(tmp_path / "home")
     run_id = store.create_run(preset("quick"), "cli")
@@ -130,8 +130,8 @@ def test_a_tensorboard_folder_that_is_a_file_is_one_sentence(tmp_path, capsys):
 
 
 def test_a_file_name_is_repeated_on_one_printable_line(tmp_path, capsys):
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     run_id = RunStore(tmp_path / "home").create_run(preset("quick"), "cli")
     # a line break, a terminal's escape and an undecodable byte (as Python reads argv):
@@ -144,9 +144,9 @@ def test_a_file_name_is_repeated_on_one_printable_line(tmp_path, capsys):
 
 
 def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashion):
-    from fmnist_core.model import build_model
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     store = RunStore(tmp_path)
     spec = preset("quick").replace(epochs=1)
@@ -161,8 +161,8 @@ def test_predict_with_a_run_without_the_check_says_null(tmp_path, capsys, fashio
 
 
 def test_predict_refuses_a_non_image_before_loading_the_backend(tmp_path):
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     run_id = RunStore(tmp_path).create_run(preset("quick"), "cli", status="completed")
     junk = tmp_path / "notes.png"
@@ -188,7 +188,7 @@ def test_train_with_an_impossible_spec_starts_no_job(tmp_path, capsys):
     assert main(["train", "--kernel-size", "12", "--home", str(home), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Argument `kernel_size`") and err.count("\n") == 1
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     assert RunStore(home).list_runs() == []
 

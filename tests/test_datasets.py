@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from fmnist_core import datasets
-from fmnist_core.datasets import DatasetNotFoundError, read_idx
+from fmnist_core.data import datasets
+from fmnist_core.data.datasets import DatasetNotFoundError, read_idx
 
 
 def write_idx(path, array, gz=True):

@@ -28,12 +28,12 @@ def test_the_readmes_python_example_runs(tmp_path, monkeypatch, small_data):
     """The README's example, as written, with a small slice of the data and a scratch store."""
     import re
 
-    import fmnist_core.datasets
-    import fmnist_core.fitloop
+    import fmnist_core.data.datasets
+    import fmnist_core.training.fitloop
 
     example = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path))
-    for module in (fmnist_core.datasets, fmnist_core.fitloop):
+    for module in (fmnist_core.data.datasets, fmnist_core.training.fitloop):
         monkeypatch.setattr(module, "load_dataset", lambda name: small_data)
     # one epoch: the example's preset trains three
     example = example.replace('preset("quick")', 'preset("quick").replace(epochs=1)')

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from fmnist_core import estimate, precision
-from fmnist_core.anatomy import describe
-from fmnist_core.spec import ModelSpec, preset, presets
+from fmnist_core.nets import estimate, precision
+from fmnist_core.nets.anatomy import describe
+from fmnist_core.nets.spec import ModelSpec, preset, presets
 
 N_FIT, N_VAL = 54_000, 6_000
 BF16 = precision.MIXED  # the arithmetic the reference coefficients were fitted in

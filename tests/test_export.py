@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from fmnist_core import export
-from fmnist_core.job import TrainingJob
-from fmnist_core.spec import ModelSpec
+from fmnist_core.training.job import TrainingJob
+from fmnist_core.nets.spec import ModelSpec
 
 SPEC = ModelSpec(conv_blocks=1, filters=4, dense_units=16, epochs=2, batch_size=64)
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, small_data):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("export"))
     job = TrainingJob(SPEC, "alice", store, dataset=small_data)

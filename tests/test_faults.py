@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from fmnist_core.__main__ import main
-from fmnist_core.runs import RunStore
+from fmnist_core.store.runs import RunStore
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +56,8 @@ def test_sigkill_mid_training_leaves_an_interrupted_run_and_intact_others(tmp_pa
 
 SAVE_THEN_HANG = """
 import sys, time
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import preset
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import preset
 
 class SlowModel:
     def save(self, path):

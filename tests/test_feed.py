@@ -1,11 +1,11 @@
-"""fmnist_core.feed: the batches `fit` and `predict` are given, on hand-made arrays."""
+"""fmnist_core.data.feed: the batches `fit` and `predict` are given, on hand-made arrays."""
 
 import numpy as np
 import pytest
 
-from fmnist_core import feed
-from fmnist_core.model import build_model
-from fmnist_core.spec import preset
+from fmnist_core.data import feed
+from fmnist_core.nets.model import build_model
+from fmnist_core.nets.spec import preset
 
 
 def numbered(n: int) -> tuple[np.ndarray, np.ndarray]:

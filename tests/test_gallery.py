@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmnist_core import gallery
+from fmnist_core.data import gallery
 
 
 def test_class_counts_of_the_real_data_are_balanced(fashion):

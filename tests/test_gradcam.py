@@ -1,13 +1,14 @@
-"""fmnist_core.gradcam against Grad-CAM worked out by hand in numpy, and on a trained CNN."""
+"""fmnist_core.explain.gradcam against Grad-CAM worked out by hand in numpy, and on a trained
+CNN."""
 
 import keras
 import numpy as np
 import pytest
 
-from fmnist_core import gradcam
-from fmnist_core.inspection import FeatureExtractor
-from fmnist_core.model import build_model, compile_model
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.explain import gradcam
+from fmnist_core.explain.inspection import FeatureExtractor
+from fmnist_core.nets.model import build_model, compile_model
+from fmnist_core.nets.spec import ModelSpec, preset
 
 
 @pytest.fixture(scope="module")

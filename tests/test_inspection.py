@@ -1,11 +1,11 @@
-"""fmnist_core.inspection on freshly built (untrained) models and hand-made arrays."""
+"""fmnist_core.explain.inspection on freshly built (untrained) models and hand-made arrays."""
 
 import numpy as np
 import pytest
 
-from fmnist_core import inspection
-from fmnist_core.model import build_model
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.explain import inspection
+from fmnist_core.nets.model import build_model
+from fmnist_core.nets.spec import ModelSpec, preset
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_most_common_mistake_ignores_the_diagonal():
 
 
 def test_layer_notes_teach_the_shapes():
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.spec import preset
 
     spec = preset("seed-cnn")
     pool = inspection.FeatureMap("pool1", "pool", np.zeros((13, 13, 64), np.float32))
@@ -173,7 +173,7 @@ def test_layer_notes_teach_the_shapes():
 
 
 def test_class_progress_and_the_classes_learned_last():
-    from fmnist_core.inspection import class_progress, learned_last
+    from fmnist_core.explain.inspection import class_progress, learned_last
 
     history = [{"epoch": 1, "class_accuracy": [0.9, 0.2, float("nan")]},
                {"epoch": 2, "complete": False},  # stopped: no validation

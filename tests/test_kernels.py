@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.kernels: the numpy engine of the "convolution by hand" lab."""
+"""Tests for fmnist_core.explain.kernels: the numpy engine of the "convolution by hand" lab."""
 
 import gzip
 import pathlib
@@ -6,22 +6,22 @@ import pathlib
 import numpy as np
 import pytest
 
-from fmnist_core.kernels import (
-    KERNEL_NOTES,
-    KERNELS,
-    MAX_WEIGHT,
-    clip_to_uint8,
-    clip_weight,
-    common_denominator,
-    convolve2d,
-    explain_pixel,
-    explain_pool,
-    normalize_for_display,
-    output_shape,
-    parse_kernel,
-    pool2d,
-    readable_weights,
-)
+from fmnist_core.explain.kernels import (
+                                         KERNEL_NOTES,
+                                         KERNELS,
+                                         MAX_WEIGHT,
+                                         clip_to_uint8,
+                                         clip_weight,
+                                         common_denominator,
+                                         convolve2d,
+                                         explain_pixel,
+                                         explain_pool,
+                                         normalize_for_display,
+                                         output_shape,
+                                         parse_kernel,
+                                         pool2d,
+                                         readable_weights,
+                                         )
 
 EDGE = KERNELS["Edge detection (8 / −1)"]
 T10K_IMAGES = pathlib.Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")

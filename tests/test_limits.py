@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.limits: what one run may cost, refused where it is queued, stopped
+"""Tests for fmnist_core.nets.limits: what one run may cost, refused where it is queued, stopped
 when it trains too long."""
 
 import os
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.job import TrainingJob
-from fmnist_core.jobqueue import JobQueue
-from fmnist_core.limits import RunLimits, SpecTooCostlyError, memory_mb
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.training.job import TrainingJob
+from fmnist_core.training.jobqueue import JobQueue
+from fmnist_core.nets.limits import RunLimits, SpecTooCostlyError, memory_mb
+from fmnist_core.nets.spec import ModelSpec, preset
 
 ROOT = Path(__file__).resolve().parents[1]
 # reachable from the form or a link: 248 M parameters, about 159 hours on 2,000 images

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from fmnist_core import links
-from fmnist_core.spec import ModelSpec, preset, presets
+from fmnist_core.nets import links
+from fmnist_core.nets.spec import ModelSpec, preset, presets
 
 
 def test_a_preset_is_a_one_key_link_and_an_edit_adds_its_field():

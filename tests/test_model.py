@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from fmnist_core.anatomy import describe
-from fmnist_core.model import (batch_norm_momentum, build_model, compile_model,
-                               feature_layer_names)
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.nets.anatomy import describe
+from fmnist_core.nets.model import (batch_norm_momentum, build_model, compile_model,
+                                    feature_layer_names)
+from fmnist_core.nets.spec import ModelSpec, preset
 
 
 def test_seed_cnn_has_exactly_862410_params():
@@ -61,7 +61,7 @@ def test_feature_layers_are_convs_and_pools_in_order():
 
 
 def test_cosine_schedule_glides_to_zero_by_the_last_step():
-    from fmnist_core.model import build_model, compile_model
+    from fmnist_core.nets.model import build_model, compile_model
 
     spec = preset("quick").replace(lr_schedule="cosine", learning_rate=2e-3, epochs=3)
     model = compile_model(build_model(spec), spec, steps_per_epoch=100)
@@ -99,7 +99,7 @@ def test_flip_augmentation_mirrors_only_while_training():
 def test_a_test_time_flip_averages_two_looks_with_the_same_weights(tmp_path):
     import keras
 
-    from fmnist_core.model import output_layer, with_test_flip
+    from fmnist_core.nets.model import output_layer, with_test_flip
 
     spec = ModelSpec(conv_blocks=1, filters=4, dense_units=8, augment="flip", test_flip=True)
     model = build_model(spec)
@@ -130,7 +130,7 @@ def keras_model_part(model, last: str):
 def test_label_smoothing_trains_on_one_hot_labels_with_a_built_in_loss():
     import keras
 
-    from fmnist_core.model import compile_model, fit_labels
+    from fmnist_core.nets.model import compile_model, fit_labels
 
     spec = ModelSpec(conv_blocks=1, filters=4, dense_units=0, label_smoothing=0.1)
     y = np.array([3, 0, 9])

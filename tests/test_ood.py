@@ -1,4 +1,4 @@
-"""fmnist_core.ood on a small model trained here, against handwritten digits (bench/data)
+"""fmnist_core.explain.ood on a small model trained here, against handwritten digits (bench/data)
 and digits printed with this machine's fonts."""
 
 import keras
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bench.ood import auroc, digit_fonts, handwritten_digits, mnist_style, printed_digits
-from fmnist_core import ood
-from fmnist_core.model import build_model, compile_model
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.explain import ood
+from fmnist_core.nets.model import build_model, compile_model
+from fmnist_core.nets.spec import ModelSpec, preset
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pytest
 
-from fmnist_core import owners
-from fmnist_core.owners import PasscodeGuard
+from fmnist_core.store import owners
+from fmnist_core.store.owners import PasscodeGuard
 
 SECRET = b"k" * 32
 

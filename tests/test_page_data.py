@@ -4,8 +4,8 @@ import json
 import numpy as np
 from pagetools import page_test, page_text
 
-from fmnist_core import kernels
-from fmnist_core.datasets import FASHION_CLASSES
+from fmnist_core.explain import kernels
+from fmnist_core.data.datasets import FASHION_CLASSES
 
 
 def chart_specs(at) -> list[dict]:

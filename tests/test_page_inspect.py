@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from fmnist_core.model import build_model
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import preset
+from fmnist_core.nets.model import build_model
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import preset
 from pagetools import page_test, page_text
 
 PAGE = "pages/inspect.py"
@@ -213,8 +213,8 @@ def test_last_drawing_can_be_chosen(at):
 @pytest.fixture(scope="module")
 def three_epoch_run(app_home, small_data):
     """A finished 3-epoch run in the pages' store, its weights kept after every epoch."""
-    from fmnist_core.job import TrainingJob
-    from fmnist_core.spec import ModelSpec
+    from fmnist_core.training.job import TrainingJob
+    from fmnist_core.nets.spec import ModelSpec
 
     spec = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=3, batch_size=64)
     job = TrainingJob(spec, "scrubber-owner", RunStore(app_home), dataset=small_data)
@@ -302,7 +302,7 @@ def test_epoch_0_shows_the_random_start_with_numbered_filters(three_epoch_run, a
 def test_a_run_trained_before_the_start_was_kept_says_so(three_epoch_run, app_home):
     import shutil
 
-    from fmnist_core.fitloop import checkpoint_name
+    from fmnist_core.training.fitloop import checkpoint_name
 
     store = RunStore(app_home)
     run = store.get_run(three_epoch_run)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 from pagetools import page_test, page_text
 
-from fmnist_core.datasets import FASHION_CLASSES
+from fmnist_core.data.datasets import FASHION_CLASSES
 
 
 def drawing() -> np.ndarray:
@@ -66,7 +66,7 @@ def test_no_model_yet_is_a_caption_with_a_link(monkeypatch):
 
 def test_page_opens_on_the_best_stored_run_with_an_empty_canvas(predict_page, trained_run,
                                                                 app_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     at = predict_page
     # a session without runs of its own starts on the best one stored (other tests' runs
@@ -157,9 +157,9 @@ def scored_canvases(trained_run, app_home, fashion):
     test garments, drawn on the canvas, as the trained run's own check scores them after
     the page's preprocessing: (digit canvas, garment canvas)."""
     from bench.ood import handwritten_digits
-    from fmnist_core import ood
-    from fmnist_core.preprocessing import preprocess
-    from fmnist_core.runs import RunStore
+    from fmnist_core.explain import ood
+    from fmnist_core.data.preprocessing import preprocess
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(app_home)
     check = ood.OodModel.load(store.run_file(trained_run, ood.FILE_NAME))
@@ -236,9 +236,9 @@ def test_unusual_upload_says_to_photograph_one_garment(run_page, trained_run, sc
 
 def test_a_run_without_the_check_shows_no_cue(app_home, trained_run, scored_canvases,
                                              monkeypatch):
-    from fmnist_core.model import build_model
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     store = RunStore(app_home)
     spec = preset("quick").replace(epochs=1)
@@ -271,7 +271,7 @@ def test_what_it_looks_at_on_your_drawing(run_page, trained_run, monkeypatch):
 
 
 def test_a_picture_is_read_once_however_often_the_page_reruns(monkeypatch):
-    import fmnist_core.preprocessing as preprocessing_module
+    import fmnist_core.data.preprocessing as preprocessing_module
     from ui import resources
 
     calls = []

@@ -4,9 +4,9 @@ import json
 
 import pyarrow as pa
 
-from fmnist_core.model import build_model
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import preset
+from fmnist_core.nets.model import build_model
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import preset
 from fmnist_core.words import duration
 from pagetools import page_test, page_text
 

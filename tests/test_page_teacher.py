@@ -6,7 +6,7 @@ first session's token (what the browser sends back).
 
 import pytest
 
-from fmnist_core.spec import preset
+from fmnist_core.nets.spec import preset
 from pagetools import page_test, page_text
 from ui import identity
 from waiting import wait_for
@@ -60,7 +60,7 @@ def test_a_reload_keeps_the_run_and_another_browser_gets_nothing(monkeypatch):
 
 
 def test_a_name_is_kept_for_the_browser_and_shown_next_to_its_runs(monkeypatch, app_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     at = page_test("pages/data.py")  # the sidebar, where the name is typed
     at.text_input(key="student_name").input("  Ada   Lovelace ").run()
@@ -82,7 +82,7 @@ def test_a_name_is_kept_for_the_browser_and_shown_next_to_its_runs(monkeypatch, 
 
 
 def test_a_name_markdown_would_act_on_is_refused_and_not_kept(app_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     at = page_test("pages/data.py")  # (the sidebar shows on an AppTest's first runs only)
     at.text_input(key="student_name").input("[Ada](http://10.0.0.9/)").run()
@@ -134,7 +134,7 @@ def test_the_teacher_stays_signed_in_across_a_reload_until_they_sign_out(teacher
 
 def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard(
         teacher_env, app_home, trained_run):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
     from ui import resources
 
     store = RunStore(app_home)
@@ -180,7 +180,7 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
 
 def test_signing_every_browser_out_gives_every_browser_a_new_identity(teacher_env, monkeypatch,
                                                                        app_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     student = page_test("pages/data.py")
     me, token = student.session_state["owner"], student.session_state["owner_token"]

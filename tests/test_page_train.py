@@ -107,7 +107,7 @@ def wait_for_error(at, text, timeout=120):
 def test_a_full_disk_while_saving_is_one_sentence_and_the_server_keeps_serving(monkeypatch):
     import errno
 
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
     from ui import resources
 
     def full_disk(self, run_id, model):
@@ -153,7 +153,7 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
 
 
 def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.spec import preset
     from ui import resources
 
     queue = resources.job_queue()
@@ -190,7 +190,7 @@ def link_test(**params):
 
 
 def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     before = len(RunStore(app_home).list_runs())
     at = link_test(preset="quick", kernel_size="5", filters="8", epochs="4")
@@ -312,8 +312,8 @@ def test_a_diverged_run_names_no_class_as_learned_last(monkeypatch):
 def test_the_estimate_on_the_page_follows_the_arithmetic_the_training_will_use(monkeypatch):
     # a fresh studio's estimate: a float32 training (on a CPU without bfloat16 instructions,
     # or STUDIO_PRECISION=float32) costs about twice a bfloat16 one for best
-    from fmnist_core import estimate, precision
-    from fmnist_core.spec import preset
+    from fmnist_core.nets import estimate, precision
+    from fmnist_core.nets.spec import preset
     from ui import resources
 
     shown = {}

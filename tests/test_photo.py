@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.photo: noise level, background surface, flattening, the object box."""
+"""Tests for fmnist_core.data.photo: noise level, background surface, flattening, the object box."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from fmnist_core.photo import (
-    MIN_SHARPNESS,
-    Background,
-    estimate_background,
-    find_object,
-    flatten,
-    noise_level,
-    sharpness,
-    shrink,
-)
+from fmnist_core.data.photo import (
+                                    MIN_SHARPNESS,
+                                    Background,
+                                    estimate_background,
+                                    find_object,
+                                    flatten,
+                                    noise_level,
+                                    sharpness,
+                                    shrink,
+                                    )
 
 HEIGHT, WIDTH = 240, 320
 # The object of most tests: a dark rectangle, rows 60..180 and columns 100..220.

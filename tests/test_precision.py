@@ -1,4 +1,4 @@
-"""Training in bfloat16 (fmnist_core.precision): the choice, the twin models, a whole run.
+"""Training in bfloat16 (fmnist_core.nets.precision): the choice, the twin models, a whole run.
 
 The rest of the suite trains in float32 (conftest pins STUDIO_PRECISION), so its figures are
 the same on every CPU; these tests force bfloat16, which any CPU can compute (emulated where
@@ -9,12 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from fmnist_core import precision
-from fmnist_core.fitloop import split_validation, validate
-from fmnist_core.job import TrainingJob
-from fmnist_core.model import (FusedBatchNormalization, build_model, compile_model, copy_trained,
-                               with_test_flip)
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.nets import precision
+from fmnist_core.training.fitloop import split_validation, validate
+from fmnist_core.training.job import TrainingJob
+from fmnist_core.nets.model import (FusedBatchNormalization, build_model, compile_model,
+                                    copy_trained, with_test_flip)
+from fmnist_core.nets.spec import ModelSpec, preset
 
 CPU = {"backend": "tensorflow", "device": "CPU", "detail": "2 cores"}
 
@@ -209,7 +209,7 @@ def test_an_unknown_setting_fails_the_run_with_its_sentence(store, small_data, m
 
 
 def test_the_sidebar_label_says_how_training_computes(monkeypatch):
-    from fmnist_core.device import device_label
+    from fmnist_core.nets.device import device_label
 
     monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
     monkeypatch.setenv(precision.ENV, "auto")

@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.preprocessing: every awkward upload, the canvas, both datasets, and
+"""Tests for fmnist_core.data.preprocessing: every awkward upload, the canvas, both datasets, and
 photos (noise, JPEG, uneven light, pictures without an object)."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from fuzz_images import LARGEST, largest_picture
 from fuzzing import MAX_DECODE_MB, PeakMemory
 from PIL import Image, ImageDraw
 
-from fmnist_core.preprocessing import (
-    MAX_UPLOAD_BYTES,
-    UPLOAD_EXTENSIONS,
-    ImageError,
-    Preprocessed,
-    canvas_to_image,
-    decode_image,
-    preprocess,
-)
+from fmnist_core.data.preprocessing import (
+                                            MAX_UPLOAD_BYTES,
+                                            UPLOAD_EXTENSIONS,
+                                            ImageError,
+                                            Preprocessed,
+                                            canvas_to_image,
+                                            decode_image,
+                                            preprocess,
+                                            )
 
 FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 PREDICT_PAGE = Path(__file__).parents[1] / "pages" / "predict.py"
@@ -484,8 +484,8 @@ def photo_model(fashion):
     """The quick preset trained for 3 epochs on 12,000 real images (about 10 s on 2 cores)."""
     import keras
 
-    from fmnist_core.model import build_model, compile_model
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.model import build_model, compile_model
+    from fmnist_core.nets.spec import preset
 
     spec = preset("quick").replace(epochs=3)
     x_train, y_train = fashion.x_train[:12000], fashion.y_train[:12000]

@@ -1,11 +1,11 @@
-"""fmnist_core.probes on synthetic images whose transforms can be worked out by hand."""
+"""fmnist_core.explain.probes on synthetic images whose transforms can be worked out by hand."""
 
 import numpy as np
 import pytest
 
-from fmnist_core import probes
-from fmnist_core.model import build_model
-from fmnist_core.spec import ModelSpec
+from fmnist_core.explain import probes
+from fmnist_core.nets.model import build_model
+from fmnist_core.nets.spec import ModelSpec
 
 
 @pytest.fixture(scope="module")

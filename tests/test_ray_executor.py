@@ -25,12 +25,12 @@ os.environ.update(CLIENT_ENV)  # token and loopback: Ray reads them when importe
 
 import ray  # noqa: E402
 
-from fmnist_core.executors import ClusterUnavailableError, executor_from_env  # noqa: E402
-from fmnist_core.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
-from fmnist_core.ray_actor import RecordingStore  # noqa: E402
-from fmnist_core.ray_executor import NODE_LOST, RayExecutor, actor_name  # noqa: E402
-from fmnist_core.runs import RunStore  # noqa: E402
-from fmnist_core.spec import ModelSpec  # noqa: E402
+from fmnist_core.training.executors import ClusterUnavailableError, executor_from_env  # noqa: E402
+from fmnist_core.training.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
+from fmnist_core.training.ray_actor import RecordingStore  # noqa: E402
+from fmnist_core.training.ray_executor import NODE_LOST, RayExecutor, actor_name  # noqa: E402
+from fmnist_core.store.runs import RunStore  # noqa: E402
+from fmnist_core.nets.spec import ModelSpec  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,10 +196,10 @@ def test_two_servers_share_the_cap_fifo_and_stop_on_the_cluster(executor, store)
 
 SERVER = """
 import sys, time
-from fmnist_core.jobqueue import JobQueue
-from fmnist_core.ray_executor import RayExecutor
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import ModelSpec
+from fmnist_core.training.jobqueue import JobQueue
+from fmnist_core.training.ray_executor import RayExecutor
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import ModelSpec
 
 queue = JobQueue(RunStore(sys.argv[1]), limit_train=400, limit_test=200,
                  executor=RayExecutor(sys.argv[2], namespace=sys.argv[3]))
@@ -290,7 +290,7 @@ def test_an_unreachable_cluster_is_one_sentence(tmp_path):
 
 
 def test_a_cluster_that_lets_anyone_in_is_refused_in_one_sentence(tmp_path):
-    from fmnist_core.ray_executor import require_authentication
+    from fmnist_core.training.ray_executor import require_authentication
 
     open_head = RayHead(num_cpus=1, auth=False).start()  # no token asked: anyone runs code
     try:
@@ -313,8 +313,8 @@ def test_a_cluster_that_lets_anyone_in_is_refused_in_one_sentence(tmp_path):
 def test_a_nodes_records_write_only_the_run_this_server_claimed(store):
     """A node replays its run's store writes through the server; records naming another
     run's id (a node that is not what it should be) still write only the claimed run."""
-    from fmnist_core.job import TrainingJob
-    from fmnist_core.ray_executor import _Relay
+    from fmnist_core.training.job import TrainingJob
+    from fmnist_core.training.ray_executor import _Relay
 
     victim = store.create_run(ModelSpec(), "victim", status="completed", test_accuracy=0.9)
     claimed = store.create_run(ModelSpec(), "alice", status="running")

@@ -1,16 +1,16 @@
 import numpy as np
 import pytest
 
-from fmnist_core.job import TrainingJob
-from fmnist_core.replay import EpochReplay
-from fmnist_core.spec import ModelSpec
+from fmnist_core.training.job import TrainingJob
+from fmnist_core.explain.replay import EpochReplay
+from fmnist_core.nets.spec import ModelSpec
 
 SPEC = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=3, batch_size=64)
 
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory, small_data):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("replay"))
     job = TrainingJob(SPEC, "alice", store, dataset=small_data)
@@ -53,7 +53,7 @@ def test_an_epoch_that_was_not_kept_is_refused(replayed):
 def test_epoch_0_is_the_network_before_its_first_step(replayed, small_data):
     import keras
 
-    from fmnist_core.model import build_model
+    from fmnist_core.nets.model import build_model
 
     _, _, replay = replayed
     # the fit loop seeds Keras with the spec's seed, then builds: so does this

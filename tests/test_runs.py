@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from fmnist_core.runs import RunNotFoundError, StoreUnavailableError, validate_run_id
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.store.runs import RunNotFoundError, StoreUnavailableError, validate_run_id
+from fmnist_core.nets.spec import ModelSpec, preset
 from waiting import wait_for
 
 # every test that uses `store` runs on SQLite and on PostgreSQL (tests/conftest.py)
@@ -80,7 +80,7 @@ def test_stale_running_rows_become_interrupted(store, make_store):
 
 
 def test_save_is_atomic_and_load_is_safe(store):
-    from fmnist_core.model import build_model
+    from fmnist_core.nets.model import build_model
 
     run_id = store.create_run(preset("dense"), "alice")
     model = build_model(preset("dense"))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import preset
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import preset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def test_server_settings_protect_a_classroom():
 
 
 def test_pillow_guard_is_lowered_to_the_studios_limit():
-    from fmnist_core import preprocessing
+    from fmnist_core.data import preprocessing
 
     assert Image.MAX_IMAGE_PIXELS == preprocessing.MAX_IMAGE_PIXELS == 4096 * 4096
 
@@ -56,7 +56,7 @@ def test_stored_models_load_in_safe_mode(tmp_path):
 
 
 def test_safe_mode_still_loads_the_studios_own_models(tmp_path):
-    from fmnist_core.model import build_model
+    from fmnist_core.nets.model import build_model
 
     store = RunStore(tmp_path)
     run_id = store.create_run(preset("quick"), "alice", status="completed")
@@ -71,7 +71,7 @@ def test_the_store_that_holds_the_signing_key_is_this_users_only(tmp_path):
     import stat
     import subprocess
 
-    from fmnist_core.model import build_model
+    from fmnist_core.nets.model import build_model
 
     home = tmp_path / "studio"
     home.mkdir(mode=0o755)  # an existing folder anyone could enter

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from fmnist_core.spec import ModelSpec, SpecError, preset, presets
+from fmnist_core.nets.spec import ModelSpec, SpecError, preset, presets
 
 BAD_VALUES = [
     ("dataset", "cifar10"),

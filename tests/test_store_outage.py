@@ -12,7 +12,7 @@ SENTENCE = ("The saved runs cannot be reached right now, since their database (P
 def page_that_loses_the_database():
     import streamlit as st
 
-    from fmnist_core.db import StoreUnavailableError
+    from fmnist_core.store.db import StoreUnavailableError
     from ui import resources
 
     SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "
@@ -42,7 +42,7 @@ def page_that_loses_the_database():
 def page_whose_fragment_reads_first():
     import streamlit as st
 
-    from fmnist_core.db import StoreUnavailableError
+    from fmnist_core.store.db import StoreUnavailableError
     from ui import resources
 
     SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "

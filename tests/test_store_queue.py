@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_core import schema
-from fmnist_core.datasets import Dataset
-from fmnist_core.jobqueue import JobQueue
-from fmnist_core.runs import OwnerLimitError, StoreUnavailableError
-from fmnist_core.spec import ModelSpec
+from fmnist_core.store import schema
+from fmnist_core.data.datasets import Dataset
+from fmnist_core.training.jobqueue import JobQueue
+from fmnist_core.store.runs import OwnerLimitError, StoreUnavailableError
+from fmnist_core.nets.spec import ModelSpec
 from waiting import wait_for
 
 # every test that uses `store` runs on SQLite and on PostgreSQL (tests/conftest.py)
@@ -260,7 +260,7 @@ def test_servers_opening_a_new_store_together_create_it_once(make_store):
 def test_connections_switching_a_new_sqlite_file_to_wal_together_all_succeed(tmp_path):
     # Four at once on a new file: SQLite answers some of them "locked" at once (about one
     # round in six on this machine) however long their busy timeout is.
-    from fmnist_core.db import SqliteDatabase
+    from fmnist_core.store.db import SqliteDatabase
 
     for round_ in range(40):
         path, errors = tmp_path / f"store-{round_}.sqlite", []
@@ -287,7 +287,7 @@ def test_connections_switching_a_new_sqlite_file_to_wal_together_all_succeed(tmp
 
 @pytest.mark.databases("postgresql")
 def test_a_training_that_ends_while_the_database_is_away_keeps_its_result(store, postgres):
-    from fmnist_core.job import TrainingJob
+    from fmnist_core.training.job import TrainingJob
 
     job = TrainingJob(SPEC.replace(epochs=200, batch_size=8), "alice", store,
                       dataset=tiny_data())

@@ -4,12 +4,12 @@ import time
 import numpy as np
 import pytest
 
-from fmnist_core import job as job_module
-from fmnist_core.datasets import Dataset
-from fmnist_core.job import TrainingJob
-from fmnist_core.jobqueue import JobQueue, OwnerLimitError
-from fmnist_core.anatomy import MAX_STEPS_PER_EXECUTION
-from fmnist_core.spec import ModelSpec, preset
+from fmnist_core.training import job as job_module
+from fmnist_core.data.datasets import Dataset
+from fmnist_core.training.job import TrainingJob
+from fmnist_core.training.jobqueue import JobQueue, OwnerLimitError
+from fmnist_core.nets.anatomy import MAX_STEPS_PER_EXECUTION
+from fmnist_core.nets.spec import ModelSpec, preset
 
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
 
@@ -107,7 +107,7 @@ def test_huge_learning_rate_is_reported_as_diverged(store, small_data):
 
 
 def test_failing_build_is_failed_with_a_sentence(store, small_data, monkeypatch):
-    import fmnist_core.model as model_module
+    import fmnist_core.nets.model as model_module
 
     def broken(spec, num_classes=10):
         raise RuntimeError("layer exploded")
@@ -179,7 +179,7 @@ def test_owner_limit_stop_permissions_and_cancel(store):
 
 
 def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch):
-    import fmnist_core.model as model_module
+    import fmnist_core.nets.model as model_module
 
     real_build = model_module.build_model
 
@@ -244,7 +244,7 @@ def test_a_runaway_learning_rate_is_diverged_never_a_success(store, small_data):
 
 def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_data,
                                                                     monkeypatch):
-    from fmnist_core import fitloop
+    from fmnist_core.training import fitloop
 
     def guessing(model, x, y, num_classes, test_flip=False):
         return {"val_loss": 2.30, "val_accuracy": 0.1}, [0.1] * num_classes
@@ -259,7 +259,7 @@ def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_
 
 
 def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
-    from fmnist_core import fitloop
+    from fmnist_core.training import fitloop
 
     # many epochs, stopped once an ETA shows: on a fast machine a short run could end
     # before its pace had been steady for STEADY_SECONDS
@@ -287,7 +287,7 @@ def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
 
 
 def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_data):
-    from fmnist_core.fitloop import split_validation, validate
+    from fmnist_core.training.fitloop import split_validation, validate
 
     job = run_job(TINY.replace(epochs=2), store, small_data)
     rows = store.epochs(job.run_id)
@@ -306,8 +306,8 @@ def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_da
 
 
 def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small_data):
-    from fmnist_core.fitloop import split_validation, validate
-    from fmnist_core.model import build_model
+    from fmnist_core.training.fitloop import split_validation, validate
+    from fmnist_core.nets.model import build_model
 
     spec = TINY.replace(epochs=3)
     job = run_job(spec, store, small_data)
@@ -338,7 +338,7 @@ def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small
 
 
 def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_start_first_and_last():
-    from fmnist_core.fitloop import MAX_CHECKPOINTS, keeps_checkpoint
+    from fmnist_core.training.fitloop import MAX_CHECKPOINTS, keeps_checkpoint
 
     for epochs in (1, 5, 12, 13, 50, 200):
         kept = [e for e in range(0, epochs + 1) if keeps_checkpoint(e, epochs)]
@@ -363,7 +363,7 @@ def test_a_batch_norm_network_on_a_short_epoch_tests_with_statistics_of_its_own(
     # 15 batches an epoch: at batch norm's momentum of 0.9 its moving statistics would
     # still be 21 % their start (mean 0, variance 1), and a network that had learned
     # answered its test images at chance and was told it "did not learn"
-    from fmnist_core.model import batch_norm_momentum
+    from fmnist_core.nets.model import batch_norm_momentum
 
     job = run_job(preset("best").replace(epochs=1), store, small_data)
     snap = job.snapshot()
@@ -402,7 +402,7 @@ def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(s
     floor = -(0.91 * np.log(0.91) + 9 * 0.01 * np.log(0.01))
     assert all(row["loss"] >= floor - 1e-3 for row in snap["history"])
     # the last epoch replayed answers as validation measured it: with both looks
-    from fmnist_core.replay import EpochReplay
+    from fmnist_core.explain.replay import EpochReplay
 
     replay = EpochReplay(spec, store.checkpoints(job.run_id))
     x_val, y_val = small_data.x_train[-200:], small_data.y_train[-200:]
@@ -411,8 +411,8 @@ def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(s
         snap["history"][-1]["val_accuracy"])
     assert store.run_file(job.run_id, "ood.npz").is_file()  # the unusual-input check
     # feature maps and Grad-CAM read the picture as given; their answer is the model's
-    from fmnist_core.gradcam import GradCam
-    from fmnist_core.inspection import FeatureExtractor
+    from fmnist_core.explain.gradcam import GradCam
+    from fmnist_core.explain.inspection import FeatureExtractor
 
     image = small_data.x_test[0]
     maps, answer = FeatureExtractor(model)(image)
@@ -426,7 +426,7 @@ def test_smoothed_labels_and_flips_train_and_test_with_the_plain_cross_entropy(s
 
 def one_look_maps(model, image):
     """The first feature layer's maps of the unmirrored image, from a plain sub-model."""
-    from fmnist_core.model import feature_layer_names
+    from fmnist_core.nets.model import feature_layer_names
 
     layer = model.get_layer(feature_layer_names(model)[0])
     return np.asarray(keras_model(model.inputs[0], layer.output)(image[None],

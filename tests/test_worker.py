@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.runs import RunStore, _pid_alive
-from fmnist_core.spec import ModelSpec, preset
-from fmnist_core.jobqueue import JobQueue
+from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.nets.spec import ModelSpec, preset
+from fmnist_core.training.jobqueue import JobQueue
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +97,10 @@ def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(qu
 
 SERVER = """
 import sys, time
-from fmnist_core.datasets import load_dataset
-from fmnist_core.runs import RunStore, _pid_alive
-from fmnist_core.spec import ModelSpec
-from fmnist_core.jobqueue import JobQueue
+from fmnist_core.data.datasets import load_dataset
+from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.nets.spec import ModelSpec
+from fmnist_core.training.jobqueue import JobQueue
 
 data = load_dataset("fashion_mnist").subset(2000, 200)
 queue = JobQueue(RunStore(sys.argv[1]), dataset_loader=lambda name: data, worker_processes=True)

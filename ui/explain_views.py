@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fmnist_core import inspection
+from fmnist_core.explain import inspection
 from fmnist_core.words import percent
 from ui import charts, figures, resources
 

@@ -556,7 +556,7 @@ def probe_sweep(sweeps: dict[str, object], class_name: str, height: int = 340) -
     answer there; a hollow one: another class won.
 
     Args:
-        sweeps: run label → `fmnist_core.probes.Sweep` (shifts, angles, shift_x, shift_y,
+        sweeps: run label → `fmnist_core.explain.probes.Sweep` (shifts, angles, shift_x, shift_y,
             rotation and their correct_* arrays).
         class_name: the class followed.
     """

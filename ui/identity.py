@@ -1,7 +1,7 @@
 """Who is at this browser: the owner cookie, the display name, the teacher's unlock.
 
 A run belongs to a browser, not to one Streamlit session: the first visit gets a signed
-owner token (`fmnist_core.owners`) that a tiny component keeps in a cookie, and every
+owner token (`fmnist_core.store.owners`) that a tiny component keeps in a cookie, and every
 later session of that browser (a reload, a second tab, a bookmark, the server restarted)
 sends it back and is the same owner. Another browser or profile has no cookie and is
 someone else; a link carries no token.
@@ -15,8 +15,8 @@ import time
 
 import streamlit as st
 
-from fmnist_core import owners
-from fmnist_core.owners import PasscodeGuard
+from fmnist_core.store import owners
+from fmnist_core.store.owners import PasscodeGuard
 from fmnist_core.words import markdown_text
 from ui import cookies, resources
 

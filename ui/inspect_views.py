@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fmnist_core import inspection
-from fmnist_core.replay import EpochReplay
+from fmnist_core.explain import inspection
+from fmnist_core.explain.replay import EpochReplay
 from fmnist_core.words import article, percent, plural
 from ui import charts, figures, resources
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fmnist_core import probes
-from fmnist_core.runs import RunNotFoundError
+from fmnist_core.explain import probes
+from fmnist_core.store.runs import RunNotFoundError
 from fmnist_core.words import percent
 from ui import charts, figures, resources
 

@@ -10,10 +10,10 @@ from typing import Callable, TypeVar
 import numpy as np
 import streamlit as st
 
-from fmnist_core.datasets import Dataset, DatasetNotFoundError, load_dataset
-from fmnist_core.runs import RunNotFoundError, RunStore, StoreUnavailableError, default_home
-from fmnist_core.executors import ClusterUnavailableError, executor_from_env
-from fmnist_core.jobqueue import JobQueue, env_int
+from fmnist_core.data.datasets import Dataset, DatasetNotFoundError, load_dataset
+from fmnist_core.store.runs import RunNotFoundError, RunStore, StoreUnavailableError, default_home
+from fmnist_core.training.executors import ClusterUnavailableError, executor_from_env
+from fmnist_core.training.jobqueue import JobQueue, env_int
 
 T = TypeVar("T")
 
@@ -304,7 +304,7 @@ def preprocessed(source: bytes | np.ndarray, dataset: str, invert: bool | str, t
         (the `Preprocessed`, None), or (None, the sentence saying why the picture cannot be
         used): a refusal is kept too, so a costly bad file is not decoded again.
     """
-    from fmnist_core.preprocessing import ImageError, preprocess
+    from fmnist_core.data.preprocessing import ImageError, preprocess
 
     decoding = _process_wide("decodes", lambda: threading.BoundedSemaphore(DECODES_AT_ONCE))
     with decoding:
@@ -322,7 +322,7 @@ def model(run_id: str):
 
 @st.cache_resource(max_entries=12)
 def extractor(run_id: str):
-    from fmnist_core.inspection import FeatureExtractor
+    from fmnist_core.explain.inspection import FeatureExtractor
 
     return FeatureExtractor(model(run_id))
 
@@ -331,7 +331,7 @@ def extractor(run_id: str):
 def replay(run_id: str):
     """The run's stored epochs in one network (`EpochReplay`), or None for a run trained
     before the studio kept them."""
-    from fmnist_core.replay import EpochReplay
+    from fmnist_core.explain.replay import EpochReplay
 
     store = run_store()
     checkpoints = store.checkpoints(run_id)
@@ -351,7 +351,7 @@ def epoch_test_probabilities(run_id: str, epoch: int, dataset_name: str,
 @st.cache_data(max_entries=12, show_spinner="Classifying the test set…")
 def test_probabilities(run_id: str, dataset_name: str, limit: int | None) -> np.ndarray:
     """(n, 10) float32 probabilities of a run on the test images."""
-    from fmnist_core.inspection import predict_proba
+    from fmnist_core.explain.inspection import predict_proba
 
     return predict_proba(model(run_id), _dataset(dataset_name).x_test[:limit])
 
@@ -391,9 +391,9 @@ def run_label(run: dict, names: dict[str, str] | None = None, short: bool = Fals
 
 
 def default_run() -> tuple[str | None, str]:
-    """The run a page opens on and why (`fmnist_core.classroom.default_run`): this
+    """The run a page opens on and why (`fmnist_core.store.classroom.default_run`): this
     browser's best completed run, else the class's best."""
-    from fmnist_core.classroom import default_run as choose
+    from fmnist_core.store.classroom import default_run as choose
 
     return choose(finished_runs(), st.session_state.get("owner"))
 
@@ -413,7 +413,7 @@ def require_runs(runs: list[dict], sentence: str) -> dict[str, dict]:
 def grad_cam(run_id: str):
     """The run's `GradCam` (its sub-models built once per layer), or None for a model
     without a conv layer (the dense baseline)."""
-    from fmnist_core.gradcam import GradCam
+    from fmnist_core.explain.gradcam import GradCam
 
     try:
         return GradCam(model(run_id))
@@ -423,10 +423,10 @@ def grad_cam(run_id: str):
 
 @st.cache_resource(max_entries=12)
 def unusual_check(run_id: str):
-    """The run's fitted check for unusual inputs (`fmnist_core.ood.OodModel`), or None for
+    """The run's fitted check for unusual inputs (`fmnist_core.explain.ood.OodModel`), or None for
     a run trained before runs kept one, or whose file cannot be read. A run's files are
     complete before it is listed as finished, so a None is never stale."""
-    from fmnist_core import ood
+    from fmnist_core.explain import ood
 
     path = run_store().run_file(run_id, ood.FILE_NAME)
     try:
@@ -438,7 +438,7 @@ def unusual_check(run_id: str):
 @st.cache_data(max_entries=48, show_spinner=False)
 def sweep(run_id: str, image: np.ndarray, label: int):
     """The run's confidence in `label` for the image shifted and rotated
-    (`fmnist_core.probes.sweep`, one batched prediction)."""
-    from fmnist_core.probes import sweep as probe_sweep
+    (`fmnist_core.explain.probes.sweep`, one batched prediction)."""
+    from fmnist_core.explain.probes import sweep as probe_sweep
 
     return probe_sweep(model(run_id), image, label)

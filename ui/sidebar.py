@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from fmnist_core.datasets import DATASETS
+from fmnist_core.data.datasets import DATASETS
 from ui import identity, resources
 
 DEVICE_PROBE_DELAY_SECONDS = 5.0
@@ -33,7 +33,7 @@ def _device_probe() -> dict:
         # the first page of a fresh server renders before this import competes with it for
         # the interpreter lock and the cores (start-up: bench/startup.py)
         time.sleep(DEVICE_PROBE_DELAY_SECONDS)
-        from fmnist_core.device import device_info, device_label
+        from fmnist_core.nets.device import device_info, device_label
 
         try:
             found["info"] = device_info()
@@ -46,7 +46,7 @@ def _device_probe() -> dict:
 
 
 def device_info() -> dict[str, str] | None:
-    """The device trainings here use (`fmnist_core.device.device_info`), once the probe has
+    """The device trainings here use (`fmnist_core.nets.device.device_info`), once the probe has
     found it; None before."""
     return _device_probe().get("info")
 

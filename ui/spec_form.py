@@ -6,9 +6,9 @@ import dataclasses
 
 import streamlit as st
 
-from fmnist_core import links
-from fmnist_core.spec import (ACTIVATIONS, AUGMENTS, LR_SCHEDULES, OPTIMIZERS, PADDINGS, POOLINGS,
-                              PRESET_NOTES, ModelSpec, SpecError, presets)
+from fmnist_core.nets import links
+from fmnist_core.nets.spec import (ACTIVATIONS, AUGMENTS, LR_SCHEDULES, OPTIMIZERS, PADDINGS,
+                                   POOLINGS, PRESET_NOTES, ModelSpec, SpecError, presets)
 
 FILTER_CHOICES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
 LR_CHOICES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)

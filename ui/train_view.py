@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import inspection
-from fmnist_core.estimate import Estimate
-from fmnist_core.spec import ModelSpec
+from fmnist_core.explain import inspection
+from fmnist_core.nets.estimate import Estimate
+from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import duration, percent, plural
 from ui import charts, figures
 

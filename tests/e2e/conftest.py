@@ -89,7 +89,7 @@ def quiet_queue(request):
         return
     import time
 
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(request.getfixturevalue("studio_home"), recover=False)
     deadline = time.time() + 180

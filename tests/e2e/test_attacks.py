@@ -14,9 +14,9 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from bench.common import CHROMIUM, process_tree, studio_server
 from bench.stclient import Session
-from fmnist_core import links
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import ModelSpec
+from fmnist_core.nets import links
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import ModelSpec
 
 PASSCODE = "heron-lantern-maple-41"
 WRONG = "Too many wrong tries"

@@ -23,7 +23,7 @@ CLASS_EPOCHS = """() => {
 
 def stored_run(studio_home, before: set) -> str:
     """The one run stored since `before` (the run ids there were)."""
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     runs = [run["id"] for run in RunStore(studio_home, recover=False).list_runs()
             if run["id"] not in before]
@@ -32,7 +32,7 @@ def stored_run(studio_home, before: set) -> str:
 
 
 def test_a_shared_link_trains_and_inspect_replays_its_epochs(studio, page, studio_home):
-    from fmnist_core.runs import RunStore
+    from fmnist_core.store.runs import RunStore
 
     before = {run["id"] for run in RunStore(studio_home, recover=False).list_runs()}
     page.goto(f"{studio}/train?preset=quick&epochs={EPOCHS}&filters=8&batch_size={BATCH_SIZE}")

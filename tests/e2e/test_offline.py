@@ -39,9 +39,9 @@ SPECS = (("quick", {}, 0.905), ("seed-cnn", {}, 0.912), ("quick", {"kernel_size"
 def classroom(tmp_path_factory):
     """A fresh studio with four finished runs of a classmate (untrained models, made-up
     curves) and one cancelled run; yields (base URL, run ids)."""
-    from fmnist_core.model import build_model
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     home = tmp_path_factory.mktemp("offline-home")
     store, ids = RunStore(home), []

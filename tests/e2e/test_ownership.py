@@ -161,8 +161,8 @@ def test_a_restarted_server_keeps_every_owner(browser, tmp_path):
 
 def test_the_teacher_stops_and_deletes_a_students_run_and_sees_the_leaderboard(
         studio, browser, studio_home):
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     store = RunStore(studio_home, recover=False)  # a classmate's two finished runs
     store.set_owner_name("grace0000000000", "Grace")

@@ -25,8 +25,8 @@ DIGITS = 300
 
 
 def finished_runs(studio_home) -> list[dict]:
-    from fmnist_core import ood
-    from fmnist_core.runs import RunStore
+    from fmnist_core.explain import ood
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(studio_home, recover=False)  # never recover the server's own runs
     return [run for run in store.list_runs()
@@ -53,9 +53,9 @@ def slider(page, label: str):
 
 def test_the_shift_slider_moves_the_answer_and_the_sweep_compares_two_runs(
         studio, page, studio_home):
-    from fmnist_core.model import build_model
-    from fmnist_core.runs import RunStore
-    from fmnist_core.spec import preset
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.nets.spec import preset
 
     a_trained_run(page, studio, studio_home)
     store = RunStore(studio_home, recover=False)
@@ -136,9 +136,9 @@ def digit_upload(studio_home) -> bytes:
     most unusual after the page's preprocessing (the session's other tests leave runs of
     their own, some trained well enough to find most digits merely odd clothes)."""
     from bench.ood import handwritten_digits
-    from fmnist_core import ood
-    from fmnist_core.preprocessing import preprocess
-    from fmnist_core.runs import RunStore
+    from fmnist_core.explain import ood
+    from fmnist_core.data.preprocessing import preprocess
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(studio_home, recover=False)
     pictures = []

@@ -1,11 +1,12 @@
 """The node's side of a run on a Ray cluster: the actor's body and its stand-in run store.
 
-`RunTrainer` is what `fmnist_core.ray_executor` makes a named, detached Ray actor of, one per
-run. It trains its run in a thread from the moment it is created, with the one fit loop
-(`fmnist_core.fitloop`), and answers the server's polls meanwhile. The fit loop's store is a
-`RecordingStore`: nothing of the studio's STUDIO_HOME or database on the node, only the store
-calls the fit loop made, numbered in order for the server to replay, and the finished
-`.keras` in a temporary folder until the server has fetched it. Nothing here imports Ray.
+`RunTrainer` is what `fmnist_core.training.ray_executor` makes a named, detached Ray actor
+of, one per run. It trains its run in a thread from the moment it is created, with the one
+fit loop (`fmnist_core.training.fitloop`), and answers the server's polls meanwhile. The fit
+loop's store is a `RecordingStore`: nothing of the studio's STUDIO_HOME or database on the
+node, only the store calls the fit loop made, numbered in order for the server to replay, and
+the finished `.keras` in a temporary folder until the server has fetched it. Nothing here
+imports Ray.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmnist_core.job import TrainingJob
+from fmnist_core.training.job import TrainingJob
 
 # An actor whose run has ended and that no server has asked for this long ends itself: a run
 # whose server never came back keeps no CPU, GPU or memory of the cluster.
@@ -128,7 +129,7 @@ class RunTrainer:
     def _train(self) -> None:
         try:
             _limit_threads(self.cpus)
-            from fmnist_core.device import device_info
+            from fmnist_core.nets.device import device_info
 
             device_info()  # GPU memory growth on before anything else touches the GPU
         except Exception:  # noqa: BLE001 - the fit loop reports a broken backend itself

@@ -2,8 +2,9 @@
 
 The studio server is a Ray driver. For a claimed run it starts a detached actor named
 `run-<run id>` in the studio's namespace, asking for `STUDIO_RAY_CPUS_PER_RUN` CPUs and
-`STUDIO_RAY_GPUS_PER_RUN` GPUs. The actor (`fmnist_core.ray_actor`) runs the one fit loop on
-a `TrainingJob` whose store records its calls: no database and no STUDIO_HOME on the nodes,
+`STUDIO_RAY_GPUS_PER_RUN` GPUs. The actor (`fmnist_core.training.ray_actor`) runs the one fit
+loop on a `TrainingJob` whose store records its calls: no database and no STUDIO_HOME on the
+nodes,
 only a numbered log of the store calls and the finished `.keras` in a temporary folder.
 Each node loads Fashion-MNIST itself; the studio's code travels once per server start as a
 Ray package (`py_modules`, 0.3 MB).
@@ -43,10 +44,10 @@ import ray  # noqa: E402
 from ray.exceptions import (ActorUnavailableError, GetTimeoutError, RayActorError,  # noqa: E402
                             RayError)
 
-from fmnist_core.db import StoreUnavailableError  # noqa: E402
-from fmnist_core.executors import ClusterUnavailableError  # noqa: E402
-from fmnist_core.job import TrainingJob, failure_sentence  # noqa: E402
-from fmnist_core.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
+from fmnist_core.store.db import StoreUnavailableError  # noqa: E402
+from fmnist_core.training.executors import ClusterUnavailableError  # noqa: E402
+from fmnist_core.training.job import TrainingJob, failure_sentence  # noqa: E402
+from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
 
 NAMESPACE = "fmnist-studio"
 POLL_SECONDS = 0.5

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fmnist_core.job import TrainingJob
+    from fmnist_core.training.job import TrainingJob
 
 # Pages answer first: a niceness of 10 gives the worker about a tenth of a busy core's time
 # against a page rerun, and all of it when the pages are idle.
@@ -38,13 +38,14 @@ PARENT_OWNED = ("run_id", "queue_position", "started_at")
 
 
 class WorkerProcess:
-    """One long-lived `python -m fmnist_core.worker` child, training one job at a time."""
+    """One long-lived `python -m fmnist_core.training.worker` child, training one job at a time."""
 
     def __init__(self) -> None:
         to_parent_r, to_parent_w = os.pipe()
         to_child_r, to_child_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fmnist_core.worker", str(to_parent_w), str(to_child_r)],
+            [sys.executable, "-m", "fmnist_core.training.worker", str(to_parent_w),
+             str(to_child_r)],
             pass_fds=(to_parent_w, to_child_r), stdin=subprocess.DEVNULL)
         os.close(to_parent_w)
         os.close(to_child_r)
@@ -119,8 +120,8 @@ class WorkerProcess:
 
 def _serve(to_parent: Connection, from_parent: Connection) -> None:
     """The worker's loop: one job at a time, until the parent goes away."""
-    from fmnist_core.job import TrainingJob
-    from fmnist_core.runs import RunStore
+    from fmnist_core.training.job import TrainingJob
+    from fmnist_core.store.runs import RunStore
 
     send_lock = threading.Lock()
     stores: dict[tuple, RunStore] = {}
@@ -153,7 +154,7 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
     threading.Thread(target=listen, name="worker-listen", daemon=True).start()
     # the first job needs Keras and its backend: a worker started ahead of its job (a
     # student has opened Train) imports them while the student is still choosing
-    from fmnist_core.device import device_info
+    from fmnist_core.nets.device import device_info
 
     device_info()
     while True:

@@ -3,7 +3,7 @@
 The line itself lives in the run store (`RunStore.enqueue` / `claim_next`), so FIFO order,
 the cap on trainings at once and the per-student limit hold across every server of a class.
 Each server's queue claims the next run when it has a free slot and hands it to its
-executor (`fmnist_core.executors`, or Ray); it never knows how or where a job trains.
+executor (`fmnist_core.training.executors`, or Ray); it never knows how or where a job trains.
 
 A background tick (every second) writes the server's heartbeat, passes on Stop requests that
 reached the store from any server, claims runs freed elsewhere, and marks runs of gone
@@ -23,14 +23,14 @@ import time
 import uuid
 from typing import Any, Callable
 
-from fmnist_core import precision
-from fmnist_core.datasets import Dataset, load_dataset
-from fmnist_core.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
-from fmnist_core.job import TrainingJob, initial_state
-from fmnist_core.limits import RunLimits
-from fmnist_core.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
-                              RunNotFoundError, RunStore, StoreUnavailableError)
-from fmnist_core.spec import ModelSpec
+from fmnist_core.nets import precision
+from fmnist_core.data.datasets import Dataset, load_dataset
+from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
+from fmnist_core.training.job import TrainingJob, initial_state
+from fmnist_core.nets.limits import RunLimits
+from fmnist_core.store.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
+                                    RunNotFoundError, RunStore, StoreUnavailableError)
+from fmnist_core.nets.spec import ModelSpec
 
 __all__ = ["JobQueue", "RunHandle", "OwnerLimitError", "env_int"]
 
@@ -69,7 +69,7 @@ class JobQueue:
         worker_idle_seconds: how long an idle worker process is kept.
         executor: where jobs train; default from `worker_processes`.
         tick_seconds: the background tick's period; None for no tick (tests that step).
-        limits: what one run may cost (`fmnist_core.limits`); default from the environment.
+        limits: what one run may cost (`fmnist_core.nets.limits`); default from the environment.
     """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None,

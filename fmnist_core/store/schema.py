@@ -9,7 +9,7 @@ in SQLite).
 
 from __future__ import annotations
 
-from fmnist_core.db import Database, Transaction
+from fmnist_core.store.db import Database, Transaction
 
 VERSION_1 = (
     """CREATE TABLE IF NOT EXISTS runs (

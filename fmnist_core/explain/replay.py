@@ -23,10 +23,10 @@ from typing import Iterator
 
 import numpy as np
 
-from fmnist_core import feed
-from fmnist_core.inspection import FeatureExtractor, _check_image
-from fmnist_core.model import build_model, with_test_flip
-from fmnist_core.spec import ModelSpec
+from fmnist_core.data import feed
+from fmnist_core.explain.inspection import FeatureExtractor, _check_image
+from fmnist_core.nets.model import build_model, with_test_flip
+from fmnist_core.nets.spec import ModelSpec
 
 
 class EpochReplay:

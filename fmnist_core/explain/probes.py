@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from fmnist_core.inspection import _check_image
+from fmnist_core.explain.inspection import _check_image
 
 SIZE = 28
 CENTRE = (SIZE - 1) / 2  # rotation and scaling turn about the middle of the 28×28 field

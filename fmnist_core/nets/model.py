@@ -12,8 +12,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from fmnist_core.anatomy import NUM_CLASSES, describe, steps_per_execution_for
-from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
+from fmnist_core.nets.anatomy import NUM_CLASSES, describe, steps_per_execution_for
+from fmnist_core.nets.spec import IMAGE_SIZE, ModelSpec, conv_name
 
 
 BATCH_NORM_MOMENTUM = 0.9
@@ -45,7 +45,7 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
         spec: the validated spec.
         num_classes: width of the softmax output.
         dtype: a Keras dtype policy for every layer but the softmax, which stays float32
-            (`"mixed_bfloat16"` to train in bfloat16, see `fmnist_core.precision`); None,
+            (`"mixed_bfloat16"` to train in bfloat16, see `fmnist_core.nets.precision`); None,
             Keras's global policy (float32).
 
     Returns:
@@ -54,7 +54,7 @@ def build_model(spec: ModelSpec, num_classes: int = NUM_CLASSES,
         dense, dropout, output.
     """
     kw = {"dtype": dtype} if dtype else {}
-    # a bfloat16 twin trains (`fmnist_core.fitloop`) and is never saved: on TensorFlow its
+    # a bfloat16 twin trains (`fmnist_core.training.fitloop`) and is never saved: on TensorFlow its
     # batch norm is the fused kernel's, the float32 model keeps Keras's own layer
     norm = (FusedBatchNormalization if dtype and dtype != "float32"
             and keras.backend.backend() == "tensorflow" else layers.BatchNormalization)

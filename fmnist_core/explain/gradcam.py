@@ -37,8 +37,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from fmnist_core.inspection import _check_image
-from fmnist_core.model import feature_layer_names, output_layer
+from fmnist_core.explain.inspection import _check_image
+from fmnist_core.nets.model import feature_layer_names, output_layer
 
 SIZE = 28
 METHODS = ("grad-cam", "hirescam")

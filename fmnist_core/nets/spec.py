@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from fmnist_core.datasets import DATASETS
+from fmnist_core.data.datasets import DATASETS
 
 IMAGE_SIZE = 28
 MAX_CONV_BLOCKS = 3

@@ -8,7 +8,7 @@ emulated and slower, so `auto` trains in float32 there.
 
 Only the training computes in bfloat16: the model a run saves, its epoch checkpoints, and
 everything the pages ask (validation, test, feature maps, predictions) are float32, built
-from the same spec and given the trained weights (`fmnist_core.fitloop`).
+from the same spec and given the trained weights (`fmnist_core.training.fitloop`).
 
 `STUDIO_PRECISION`: `auto` (the default), `float32` or `bfloat16`.
 """
@@ -79,6 +79,6 @@ def label(policy: str) -> str:
 
 
 def policy_of(device: str) -> str:
-    """The policy a run's device line (`fmnist_core.fitloop`) names, `label` read back:
+    """The policy a run's device line (`fmnist_core.training.fitloop`) names, `label` read back:
     "mixed_bfloat16" or "float32"."""
     return MIXED if label(MIXED) in device else "float32"

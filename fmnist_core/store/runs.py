@@ -1,6 +1,6 @@
 """RunStore: every run, its epochs, the training queue and the owners, plus model files.
 
-Rows live in a database (`fmnist_core.db`): an SQLite file in `$STUDIO_HOME` by default, or
+Rows live in a database (`fmnist_core.store.db`): an SQLite file in `$STUDIO_HOME` by default, or
 PostgreSQL when `$STUDIO_DATABASE_URL` says so, so several studio servers share one class.
 Trained models are `.keras` files in `$STUDIO_HOME/models` (a folder every server mounts),
 written atomically. Every operation is one short transaction, so the store is safe to share
@@ -22,9 +22,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from fmnist_core import schema
-from fmnist_core.db import StoreUnavailableError, open_database
-from fmnist_core.spec import ModelSpec
+from fmnist_core.store import schema
+from fmnist_core.store.db import StoreUnavailableError, open_database
+from fmnist_core.nets.spec import ModelSpec
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 RUN_FILE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+$")
@@ -561,7 +561,7 @@ class RunStore:
         """Loads a stored model with `safe_mode=True` (no arbitrary code from the file)."""
         import keras
 
-        import fmnist_core.model  # noqa: F401 - registers the studio's own layers for loading
+        import fmnist_core.nets.model  # noqa: F401 - registers the studio's own layers for loading
 
         path = self.model_file(run_id)
         if not path.is_file():

@@ -1,13 +1,13 @@
 """How long a spec takes to train, before it trains.
 
-An epoch's time is modelled from the layer table (`fmnist_core.model.describe`): the
+An epoch's time is modelled from the layer table (`fmnist_core.nets.model.describe`): the
 convolutions' arithmetic, the dense layers' arithmetic (memory-bound on a CPU: each weight
 is read for every batch), the feature maps written and read back (pooling, batch norm,
 activations), a fixed cost per batch and per call of the training function (Python,
 dispatch; one call trains up to 8 small batches), and a validation pass (forward only).
 The coefficients were fitted on a 2-core CPU (`bench/estimate.py --fit` measures them again
 and prints estimate against measurement for every preset), training in bfloat16; a training in
-float32 (`fmnist_core.precision`) pays its convolutions' own, slower rate. A machine that is
+float32 (`fmnist_core.nets.precision`) pays its convolutions' own, slower rate. A machine that is
 faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
 epochs of its own latest runs on the same device.
 
@@ -22,9 +22,9 @@ import math
 import statistics
 from typing import Any
 
-from fmnist_core import precision
-from fmnist_core.anatomy import describe, steps_per_execution_for, train_flops_from
-from fmnist_core.spec import ModelSpec
+from fmnist_core.nets import precision
+from fmnist_core.nets.anatomy import describe, steps_per_execution_for, train_flops_from
+from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import plural
 
 # Seconds per unit on the reference 2-core CPU (fitted by `bench/estimate.py --fit` on 3 Dec.,
@@ -140,7 +140,7 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
 
     Args:
         policy: the arithmetic the training computes in, "float32" or "mixed_bfloat16"
-            (`fmnist_core.precision.training_policy`).
+            (`fmnist_core.nets.precision.training_policy`).
         device: the device the run will use, to pick this machine's past runs.
         store: a RunStore whose finished runs correct the reference figures.
         layers: the layer table when already at hand (`describe(spec)["layers"]`).

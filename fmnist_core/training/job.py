@@ -1,7 +1,7 @@
 """TrainingJob: one run's live state, observed through a locked snapshot.
 
 The job is what a page reads (`snapshot()`) and what Stop touches (`stop()`); the fit loop
-(`fmnist_core.fitloop`) writes into it from whichever thread trains. It also keeps the run
+(`fmnist_core.training.fitloop`) writes into it from whichever thread trains. It also keeps the run
 store up to date: the run's fields, each epoch, and every second its live snapshot, so a
 page on any server can draw the curves. When the database is away, writes wait in order
 and are retried, so a training that ends meanwhile keeps its result.
@@ -18,10 +18,10 @@ import threading
 import time
 from typing import Any, Callable
 
-from fmnist_core.datasets import Dataset
-from fmnist_core.db import StoreUnavailableError
-from fmnist_core.runs import RunStore
-from fmnist_core.spec import ModelSpec
+from fmnist_core.data.datasets import Dataset
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.runs import RunStore
+from fmnist_core.nets.spec import ModelSpec
 
 # The live snapshot reaches the store at most this often (pages on other servers poll it).
 PROGRESS_SECONDS = 1.0
@@ -65,7 +65,7 @@ def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:
 
 
 class TrainingJob:
-    """One training run, trained by `fmnist_core.fitloop.train` in some thread.
+    """One training run, trained by `fmnist_core.training.fitloop.train` in some thread.
 
     Args:
         spec: what to build and how to train it.
@@ -116,7 +116,7 @@ class TrainingJob:
 
     def run_here(self) -> None:
         """Trains in the calling thread; returns once the job has ended."""
-        from fmnist_core import fitloop
+        from fmnist_core.training import fitloop
 
         if self._state["started_at"] is None:
             self.mark_started()

@@ -111,7 +111,7 @@ class PasscodeGuard:
 
     Args:
         passcode: the right passcode.
-        store: the run store (`fmnist_core.runs.RunStore`) whose database keeps the tries.
+        store: the run store (`fmnist_core.store.runs.RunStore`) whose database keeps the tries.
         clock: seconds since the epoch (injected by tests).
     """
 

@@ -2,10 +2,10 @@
 
 - `ThreadExecutor`: a thread of this process (tests, notebooks, the CLI's way).
 - `ProcessExecutor`: a reused worker process per training slot (the server's default; see
-  `fmnist_core.worker`), its progress relayed into the job the pages read.
-- `fmnist_core.ray_executor.RayExecutor`: an actor on a Ray cluster (`STUDIO_RAY_ADDRESS`).
+  `fmnist_core.training.worker`), its progress relayed into the job the pages read.
+- `fmnist_core.training.ray_executor.RayExecutor`: an actor on a Ray cluster (`STUDIO_RAY_ADDRESS`).
 
-Each runs the same fit loop (`fmnist_core.fitloop.train`); when a job ends the executor
+Each runs the same fit loop (`fmnist_core.training.fitloop.train`); when a job ends the executor
 calls `job.end()`, which tells the queue. `executor_from_env` picks one for a server or the
 CLI.
 """
@@ -19,8 +19,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fmnist_core.job import TrainingJob
-    from fmnist_core.worker import WorkerProcess
+    from fmnist_core.training.job import TrainingJob
+    from fmnist_core.training.worker import WorkerProcess
 
 # An idle worker process keeps Keras and the data loaded (0.5–1 GB) for the next job; after
 # this long without one it is ended, and the next job starts a new one.
@@ -51,7 +51,7 @@ def executor_from_env(slots: int = 1, *, address: str | None = None, local=None)
                 f"Trainings should run on the Ray cluster at {address}, but Ray is not "
                 "installed for this studio; pip install -r requirements-cluster.txt, or unset "
                 "STUDIO_RAY_ADDRESS to train on this machine.")
-        from fmnist_core.ray_executor import RayExecutor
+        from fmnist_core.training.ray_executor import RayExecutor
 
         return RayExecutor(address)
     if local is not None:
@@ -101,7 +101,7 @@ class ProcessExecutor:
         is training: Keras imports in it (about 5 s on 2 cores) while a student fills in
         the Train page, so Start trains at once. Kept, and ended when idle, like any idle
         worker. Returns whether a worker was started."""
-        from fmnist_core.worker import WorkerProcess
+        from fmnist_core.training.worker import WorkerProcess
 
         with self._lock:
             if self._idle or self._busy >= self.slots:
@@ -126,7 +126,7 @@ class ProcessExecutor:
                          daemon=True).start()
 
     def _run(self, job: TrainingJob, worker: WorkerProcess) -> None:
-        from fmnist_core.job import failure_sentence
+        from fmnist_core.training.job import failure_sentence
 
         try:
             worker.run(job)
@@ -137,7 +137,7 @@ class ProcessExecutor:
             job.end()
 
     def _take(self) -> WorkerProcess | None:
-        from fmnist_core.worker import WorkerProcess
+        from fmnist_core.training.worker import WorkerProcess
 
         with self._lock:
             while self._idle:

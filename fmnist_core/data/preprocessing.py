@@ -4,7 +4,7 @@ Fashion-MNIST follows the dataset's own conversion (its README): grayscale, inve
 background is light (the dataset is light on dark), trim the background, longest edge to 28,
 stretch the contrast, centre on a 28×28 canvas. MNIST digits are fitted into 20×20 instead and
 placed so that their centre of mass lands in the middle of the 28×28 field. Photos get two more
-things from `fmnist_core.photo`: an unevenly lit or noisy background is evened out first, and
+things from `fmnist_core.data.photo`: an unevenly lit or noisy background is evened out first, and
 a picture with no distinct object in it is refused rather than classified. Every step keeps its
 image and a one sentence note, so a page can show what happened and why.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fmnist_core import photo
+from fmnist_core.data import photo
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096  # our own decompression-bomb guard, checked from the header

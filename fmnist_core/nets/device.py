@@ -43,8 +43,8 @@ def device_info() -> dict[str, str]:
 
 
 def device_label() -> str:
-    """E.g. "CPU (2 cores) · tensorflow · bfloat16 training" (see fmnist_core.precision)."""
-    from fmnist_core import precision
+    """E.g. "CPU (2 cores) · tensorflow · bfloat16 training" (see fmnist_core.nets.precision)."""
+    from fmnist_core.nets import precision
 
     info = device_info()
     label = f"{info['device']} ({info['detail']}) · {info['backend']}"

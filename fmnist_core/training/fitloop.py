@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fmnist_core import feed
-from fmnist_core.datasets import load_dataset
+from fmnist_core.data import feed
+from fmnist_core.data.datasets import load_dataset
 from fmnist_core.words import duration, plural
 
 if TYPE_CHECKING:
-    from fmnist_core.job import TrainingJob
+    from fmnist_core.training.job import TrainingJob
 
 BATCH_UPDATES_PER_SECOND = 5.0
 EVAL_BATCH_SIZE = 1000
@@ -49,11 +49,11 @@ def train(job: TrainingJob) -> None:
     """Trains `job.spec` on its data and ends the job with a final status."""
     import keras
 
-    from fmnist_core import estimate, precision
-    from fmnist_core.device import device_info
-    from fmnist_core.anatomy import describe
-    from fmnist_core.model import (build_model, compile_model, copy_trained, fit_labels,
-                                   with_test_flip)
+    from fmnist_core.nets import estimate, precision
+    from fmnist_core.nets.device import device_info
+    from fmnist_core.nets.anatomy import describe
+    from fmnist_core.nets.model import (build_model, compile_model, copy_trained, fit_labels,
+                                        with_test_flip)
 
     if job.stop_requested:
         job.finish("stopped", "Stopped before training began.")
@@ -76,7 +76,7 @@ def train(job: TrainingJob) -> None:
     model = compile_model(build_model(job.spec, data.num_classes), job.spec,
                           steps_per_epoch=steps)
     # `model` is float32: it is validated, tested, saved and inspected. It also trains,
-    # unless the arithmetic is bfloat16 (fmnist_core.precision): then a twin built from the
+    # unless the arithmetic is bfloat16 (fmnist_core.nets.precision): then a twin built from the
     # same spec and the same starting weights trains, and hands its weights over each epoch.
     trainer = model
     if policy != "float32":
@@ -199,9 +199,9 @@ def keep_last_checkpoint(job: TrainingJob, model, progress) -> None:
 
 
 def fit_unusual_input_check(job: TrainingJob, model, fit_xy, held_out) -> None:
-    """Fits the out-of-distribution score (`fmnist_core.ood`) beside the model, so Predict
+    """Fits the out-of-distribution score (`fmnist_core.explain.ood`) beside the model, so Predict
     can warn that a drawing or photo looks unlike the training images."""
-    from fmnist_core import ood
+    from fmnist_core.explain import ood
 
     try:
         fitted = ood.fit(model, *fit_xy, held_out)

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from fmnist_core import feed
+from fmnist_core.data import feed
 from fmnist_core.words import plural
 
 PREDICT_BATCH_SIZE = 1000
@@ -45,7 +45,7 @@ class FeatureExtractor:
     def __init__(self, model):
         import keras
 
-        from fmnist_core.model import feature_layer_names  # Keras loads only when a model does
+        from fmnist_core.nets.model import feature_layer_names  # Keras loads only when a model does
 
         self.model = model
         self.names = feature_layer_names(model)

@@ -17,8 +17,8 @@ import dataclasses
 import math
 import os
 
-from fmnist_core import anatomy, estimate
-from fmnist_core.spec import ModelSpec
+from fmnist_core.nets import anatomy, estimate
+from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import duration
 
 MAX_RUN_MINUTES = 120  # $STUDIO_MAX_RUN_MINUTES
@@ -65,7 +65,7 @@ class RunLimits:
             n_val: validation images per epoch.
             n_test: test images evaluated at the end.
             store: a RunStore whose finished runs correct the time estimate.
-            policy: the arithmetic it would train in (`fmnist_core.precision`).
+            policy: the arithmetic it would train in (`fmnist_core.nets.precision`).
 
         Raises:
             SpecTooCostlyError: one sentence saying what is too much and what to change.

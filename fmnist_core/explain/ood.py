@@ -54,9 +54,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fmnist_core import feed
-from fmnist_core.inspection import _check_images
-from fmnist_core.model import output_layer
+from fmnist_core.data import feed
+from fmnist_core.explain.inspection import _check_images
+from fmnist_core.nets.model import output_layer
 
 FILE_NAME = "ood.npz"  # beside the model: models/<run id>.ood.npz
 FIT_LIMIT = 10_000  # training images read by `fit`; class centres settle well before that

@@ -13,9 +13,10 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
-from fmnist_core.datasets import DATASETS
-from fmnist_core.spec import (ACTIVATIONS, AUGMENTS, FIELD_LABELS, LR_SCHEDULES, MAX_CONV_BLOCKS,
-                              OPTIMIZERS, PADDINGS, POOLINGS, ModelSpec, SpecError, presets)
+from fmnist_core.data.datasets import DATASETS
+from fmnist_core.nets.spec import (ACTIVATIONS, AUGMENTS, FIELD_LABELS, LR_SCHEDULES,
+                                   MAX_CONV_BLOCKS, OPTIMIZERS, PADDINGS, POOLINGS, ModelSpec,
+                                   SpecError, presets)
 
 PRESET_KEY = "preset"
 FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}

@@ -1,5 +1,5 @@
 """A spec's layer table by arithmetic: the names, types, output shapes, parameters and FLOPs
-of the network `fmnist_core.model.build_model` builds, without loading Keras or a backend.
+of the network `fmnist_core.nets.model.build_model` builds, without loading Keras or a backend.
 
 The Train page previews every spec a student types, and `python -m fmnist_core describe`
 answers at once: neither waits for a backend to load (5–20 s on a busy 2-core server).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist_core.spec import IMAGE_SIZE, ModelSpec, conv_name
+from fmnist_core.nets.spec import IMAGE_SIZE, ModelSpec, conv_name
 
 NUM_CLASSES = 10
 
