@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fmnist_core import logs
 from ui import identity, resources, router, sidebar
 
 # The hanger of Material Symbols' "checkroom", inline: as ":material/checkroom:" the browser
@@ -20,6 +21,7 @@ COMPACT_PAGE = """<style>
 }
 </style>"""
 
+logs.configure()  # where the engine's and the helpers' log lines go ($STUDIO_LOG_LEVEL)
 router.keep_keras_state()
 router.refuse_cache_clearing()
 router.mark_routed()

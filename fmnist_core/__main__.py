@@ -330,6 +330,9 @@ def _backend_log_captured(show: bool) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fmnist_core import logs
+
+    logs.configure()
     args = build_parser().parse_args(argv)
     command = {"describe": _cmd_describe, "train": _cmd_train, "predict": _cmd_predict,
                "runs": _cmd_runs}[args.command]
