@@ -180,6 +180,17 @@ class TrainingJob:
             self._state.update(fields)
         self.publish_progress()
 
+    def note_steps(self, steps_done: int) -> bool:
+        """Notes the batches the run has trained (every one, unthrottled, so a Stop is seen
+        exactly); returns whether a Stop was asked for, and keeps the step where it was
+        first seen (`stop_seen_at_step`)."""
+        stop = self.stop_requested
+        with self._lock:
+            self._state["steps_done"] = steps_done
+            if stop and self._state["stop_seen_at_step"] is None:
+                self._state["stop_seen_at_step"] = steps_done
+        return stop
+
     def add_history(self, row: dict[str, Any]) -> None:
         with self._lock:
             self._state["history"].append(row)
