@@ -4,7 +4,8 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.store.runs import RunNotFoundError
-from ui import charts, figures, resources, router, runs_views
+from ui import charts, resources, router, runs_views
+from ui.figures import comparison
 
 router.require_app()
 
@@ -70,7 +71,7 @@ if chosen and st.toggle("Compare each class", key="runs_classes",
                 measured[-1]["class_accuracy"]
     if per_run:
         classes = resources.dataset(runs[chosen[0]]["spec"].dataset).class_names
-        charts.show(figures.class_comparison(per_run, classes), key="runs_class_comparison")
+        charts.show(comparison.class_comparison(per_run, classes), key="runs_class_comparison")
     else:
         st.caption("These runs did not measure each class (they were trained before the "
                    "studio kept per-class accuracy, or without validation images).")
@@ -91,7 +92,7 @@ if chosen and st.toggle("Compare their first-layer filters", key="runs_filters")
         size = f"{kernel.shape[0]}×{kernel.shape[1]}"
         kernels[f"{run_id[:6]} · {kernel.shape[-1]} of {size}"] = kernel
     if kernels:
-        charts.show(figures.filter_comparison(kernels), key="runs_filters_chart")
+        charts.show(comparison.filter_comparison(kernels), key="runs_filters_chart")
     st.caption("Each square is one learned kernel, all runs on one colour scale: red weights "
                "add the pixel under them, blue ones subtract it, and the same colour is the "
                "same weight in every run. Compare how filter count, kernel size and training "

@@ -7,7 +7,8 @@ from fmnist_core.explain import inspection
 from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
 from fmnist_core.store.runs import OwnerLimitError
-from ui import charts, figures, identity, resources, router, sidebar, spec_form, train_view
+from ui import charts, identity, resources, router, sidebar, spec_form, train_view
+from ui.figures import learning
 
 router.require_app()
 
@@ -120,8 +121,8 @@ def live() -> None:
     by_class = bool(inspection.class_progress(snap["history"])[1])
     left, right = st.columns([3, 2]) if by_class else (st.container(), None)
     if snap["batch_points"] or snap["history"]:
-        charts.show(figures.curves(snap["history"], snap["batch_points"], snap["epochs"],
-                                   stacked=by_class), key="curves", where=left)
+        charts.show(learning.curves(snap["history"], snap["batch_points"], snap["epochs"],
+                                    stacked=by_class), key="curves", where=left)
     elif not done:
         left.caption("The curves start with the first batches: building the network and "
                      "preparing its first training step take a few seconds.")

@@ -11,7 +11,8 @@ import streamlit as st
 from fmnist_core import export
 from fmnist_core.store.runs import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
-from ui import charts, figures, resources
+from ui import charts, resources
+from ui.figures import comparison
 
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
            "val_loss": "Validation loss", "loss": "Training loss"}
@@ -68,7 +69,7 @@ def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
             without.append(run_id[:6])
     what = METRICS[metric].lower()
     if drawn:
-        charts.show(figures.overlay(drawn, metric), key="runs_overlay")
+        charts.show(comparison.overlay(drawn, metric), key="runs_overlay")
     if without:
         they = "it has" if len(without) == 1 else "they have"
         st.info(f"No {what} to draw for {', '.join(without)}: {they} no complete epoch"
