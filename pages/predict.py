@@ -6,7 +6,7 @@ import streamlit as st
 from fmnist_core.data.datasets import class_names
 from fmnist_core.data.preprocessing import ImageError
 from fmnist_core.words import percent, plural
-from ui import charts, drawing, explain_views, probe_views, resources, router
+from ui import charts, drawing, explain_views, probe_views, resources, router, run_choice
 from ui.figures import classes, images
 
 router.require_app()
@@ -20,16 +20,16 @@ st.caption("Draw a piece of clothing or upload a photo. The studio turns it into
            "picture the network was trained on (28×28, light object on a dark background), "
            "step by step, and shows how sure the network is about each class.")
 
-runs = resources.require_runs(
-    resources.finished_runs(),
+runs = run_choice.require_runs(
+    run_choice.finished_runs(),
     "There is no trained model yet: train one on the Train page (the quick preset "
     "takes about a minute), then come back here.")
-default_id, why = resources.default_run()
+default_id, why = run_choice.default_run()
 if st.session_state.get("predict_run") not in runs:
     st.session_state["predict_run"] = default_id
 students = resources.run_store().owner_names()
 run_id = st.selectbox("Model", list(runs),
-                      format_func=lambda i: resources.run_label(runs[i], students),
+                      format_func=lambda i: run_choice.run_label(runs[i], students),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
 if run_id == default_id:
     st.caption(f"This is {why}; pick any other finished run above.")

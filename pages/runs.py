@@ -4,7 +4,7 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.store.runs import RunNotFoundError
-from ui import charts, resources, router, runs_views
+from ui import charts, identity, resources, router, run_choice, runs_views
 from ui.figures import comparison
 
 router.require_app()
@@ -15,10 +15,10 @@ HIDDEN_STATUSES = ("cancelled",)
 st.title("Runs", anchor=False)
 st.caption("Every network trained on this server, yours and your classmates'. Compare their "
            "curves and filters, download a model, or delete your own runs.")
-store, me = resources.run_store(), resources.owner()
+store, me = resources.run_store(), identity.owner()
 if deleted := st.session_state.pop("runs_deleted", None):
     st.success(f"Run {deleted[:6]} is deleted.")
-runs = resources.require_runs(
+runs = run_choice.require_runs(
     store.list_runs(),
     "No run yet: train a network (the quick preset takes about a minute) and it "
     "appears here.")
@@ -33,13 +33,13 @@ if not runs:
 names = store.owner_names()
 runs_views.show_table(runs, names)
 
-default_id, why = resources.default_run()
+default_id, why = run_choice.default_run()
 if "runs_selected" not in st.session_state:
     st.session_state.runs_selected = [i for i in [default_id] if i in runs]
 if any(i not in runs for i in st.session_state.runs_selected):  # deleted or hidden since
     st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
 # short chips (id · accuracy · student): the networks are named in the rows below
-labels = {run_id: resources.run_label(run, names, short=True) for run_id, run in runs.items()}
+labels = {run_id: run_choice.run_label(run, names, short=True) for run_id, run in runs.items()}
 chosen = st.multiselect("Compare runs", list(runs), key="runs_selected", format_func=labels.get,
                         placeholder="Pick one or more runs")
 if chosen == [default_id]:

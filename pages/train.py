@@ -7,7 +7,8 @@ from fmnist_core.explain import inspection
 from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
 from fmnist_core.store.runs import OwnerLimitError
-from ui import charts, identity, resources, router, sidebar, spec_form, train_view
+from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
+                train_view)
 from ui.figures import learning
 
 router.require_app()
@@ -19,7 +20,7 @@ st.caption("Choose the layers, press Start, and watch the network learn. The cur
            "memorising instead of learning.")
 
 queue = resources.job_queue()
-owner = resources.owner()
+owner = identity.owner()
 data_name = st.session_state.get("dataset", "fashion_mnist")
 
 
@@ -92,7 +93,7 @@ def _live_state() -> tuple[dict, bool, bool, int]:
 @st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
 def live() -> None:
     # the run store's database away: the sentence in its place until a next run reads it
-    state = resources.read_or_say(_live_state)
+    state = store_outage.read_or_say(_live_state)
     if state is None:
         return
     snap, done, stop_requested, running = state

@@ -61,7 +61,7 @@ def _device_pending() -> None:
 
 
 def render() -> None:
-    owner = resources.owner()
+    owner = identity.owner()
     with st.sidebar:
         # no help buttons in the sidebar: each is a stop for the keyboard on every page
         st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
