@@ -1,10 +1,11 @@
 """TrainingJob: one run's live state, observed through a locked snapshot.
 
 The job is what a page reads (`snapshot()`) and what Stop touches (`stop()`); the fit loop
-(`fmnist_core.training.fitloop`) writes into it from whichever thread trains. It also keeps the run
-store up to date: the run's fields, each epoch, and every second its live snapshot, so a
-page on any server can draw the curves. When the database is away, writes wait in order
-and are retried, so a training that ends meanwhile keeps its result.
+(`fmnist_core.training.fitloop`) and its progress callback (`fmnist_core.training.progress`)
+write into it from whichever thread trains. It also keeps the run store up to date: the
+run's fields, each epoch, and every second its live snapshot, so a page on any server can
+draw the curves. When the database is away, writes wait in order and are retried, so a
+training that ends meanwhile keeps its result.
 
     job = TrainingJob(preset("quick"), owner="me", store=RunStore())
     job.start(); job.wait()                  # trains in a thread of this process
