@@ -36,6 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 class PreparedRun:
     """A run ready to fit: its data split and its models.
 
+    `fit_xy`, `val_xy` (None when nothing is held out) and `test_xy` are each
+    ((n, 28, 28) uint8 images, (n,) integer labels).
     `model` is float32: it is validated, tested, saved and inspected. It also trains, unless
     the arithmetic is bfloat16 (`fmnist_core.nets.precision`): then `trainer`, a twin built
     from the same spec and the same starting weights, trains and hands its weights over each
