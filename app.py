@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fmnist_core import logs
-from ui import identity, resources, router, sidebar
+from ui import identity, resources, router, sidebar, store_outage
 
 # The hanger of Material Symbols' "checkroom", inline: as ":material/checkroom:" the browser
 # fetches the tab icon from fonts.gstatic.com, which an offline classroom cannot reach.
@@ -46,4 +46,4 @@ resources.run_store()  # a store that cannot be opened is one sentence on every 
 identity.keep_cookies()
 sidebar.render()
 with router.routing():
-    resources.run_page(page)  # a lost database anywhere on the page is one sentence
+    store_outage.run_page(page)  # a lost database anywhere on the page is one sentence

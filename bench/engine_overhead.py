@@ -50,7 +50,7 @@ def plain_fit_kwargs(spec, x, y, fed: bool = True) -> tuple[tuple, dict]:
     where it has them, else Keras's `validation_split`. `fed`: the batches come as the
     engine feeds them (`fmnist_core.data.feed`: on TensorFlow a tf.data pipeline without
     autotuning); else the arrays go to `fit` as most Keras code passes them."""
-    from fmnist_core.training import fitloop as training
+    from fmnist_core.training import validation as training
 
     feed = _feed() if fed else None
     kwargs = {"epochs": spec.epochs, "verbose": 0}
@@ -88,7 +88,7 @@ def plain_run(spec, data, limit_train, limit_test, out_dir: Path, fed: bool = Tr
     the same with the arrays given to Keras as they are, `fed=False`)."""
     import keras
 
-    from fmnist_core.training import fitloop as training
+    from fmnist_core.training import validation as training
     from fmnist_core.nets import precision
     from fmnist_core.nets.device import device_info
     from fmnist_core.nets.model import build_model, compile_model

@@ -105,7 +105,7 @@ def kernel_rows(spec, policy: str, repeats: int) -> list[dict]:
     import tensorflow as tf
 
     from fmnist_core.nets.anatomy import describe
-    from fmnist_core.training.fitloop import EVAL_BATCH_SIZE
+    from fmnist_core.training.validation import EVAL_BATCH_SIZE
     from fmnist_core.nets.model import build_model
 
     model = build_model(spec)
@@ -202,7 +202,7 @@ def kernel_seconds(rows: list[dict], images: int, val_images: int) -> float | No
 
 def split_sizes(spec, n_train: int) -> tuple[int, int]:
     """(training images, validation images) per epoch after the engine's split."""
-    from fmnist_core.training.fitloop import split_validation
+    from fmnist_core.training.validation import split_validation
 
     x = np.zeros((n_train, 1), np.uint8)
     fit_xy, val_xy = split_validation(x, x[:, 0], spec.validation_split)

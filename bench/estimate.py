@@ -95,7 +95,7 @@ def measure(name, spec, store, data, limit):
     """(layers, n_fit, n_val, training seconds, validation seconds (medians of epochs 2–4),
     spec, the training's arithmetic, (fastest, slowest epoch))."""
     from fmnist_core.nets.anatomy import describe
-    from fmnist_core.training.fitloop import split_validation
+    from fmnist_core.training.validation import split_validation
     from fmnist_core.nets.precision import policy_of
     from fmnist_core.training.worker import WorkerProcess
 

@@ -135,7 +135,7 @@ def probe_rows(models: dict, data, repeats: int) -> list[dict]:
     figures serialised, for each model."""
     from fmnist_core.explain import inspection, probes
     from fmnist_core.explain.gradcam import GradCam
-    from ui import figures
+    from ui.figures import classes, images, probing
 
     image, label = data.x_test[0], int(data.y_test[0])
     names = data.class_names
@@ -146,17 +146,17 @@ def probe_rows(models: dict, data, repeats: int) -> list[dict]:
 
         def change() -> None:
             result = probes.probe(model, image, shift=(next(shifts), 0), rotate=15.0, noise=10.0)
-            figures.image(result.image, "Changed · 28×28", height=300).to_json()
-            figures.probabilities(result.probabilities, names, top_k=3).to_json()
+            images.image(result.image, "Changed · 28×28", height=300).to_json()
+            classes.probabilities(result.probabilities, names, top_k=3).to_json()
 
         def sweep() -> None:
             curves = {"run": probes.sweep(model, image, label)}
-            figures.probe_sweep(curves, names[label]).to_json()
+            probing.probe_sweep(curves, names[label]).to_json()
 
         def looks_at() -> None:
             heat = inspection.occlusion_saliency(model, image, label)
-            figures.saliency(image, heat, "occlusion").to_json()
-            figures.grad_cam(image, cam(image, label).heatmap, "Grad-CAM").to_json()
+            probing.saliency(image, heat, "occlusion").to_json()
+            probing.grad_cam(image, cam(image, label).heatmap, "Grad-CAM").to_json()
 
         rows += [
             latency_row(f"Invariance: one slider change (probe + 2 figures), {name}",
@@ -198,7 +198,7 @@ def measure(args, home: Path, limit_test: int | None) -> list[dict]:
     from fmnist_core.data.preprocessing import preprocess
     from fmnist_core.store.runs import RunStore
     from fmnist_core.nets.spec import preset
-    from ui import figures
+    from ui.figures import images
 
     warm_keras()
     repeats = 30 if args.smoke else 200
@@ -224,7 +224,7 @@ def measure(args, home: Path, limit_test: int | None) -> list[dict]:
         def maps_and_figures() -> None:
             maps, _ = extractor(image)
             for fm in maps:
-                figures.mosaic(fm.maps, fm.name).to_json()
+                images.mosaic(fm.maps, fm.name).to_json()
 
         rows += [
             latency_row(f"canvas → prediction, {name}", timed(predict, repeats),
@@ -256,7 +256,7 @@ def scrubber_rows(home: Path, args, repeats: int) -> list[dict]:
     from fmnist_core.explain.replay import EpochReplay
     from fmnist_core.store.runs import RunStore
     from fmnist_core.nets.spec import preset
-    from ui import figures
+    from ui.figures import images, learning
 
     store = RunStore(home)
     image = load_dataset("fashion_mnist").x_test[0]
@@ -277,9 +277,9 @@ def scrubber_rows(home: Path, args, repeats: int) -> list[dict]:
         def move() -> None:
             maps, probs = replay.features(next(epochs), image)
             for fm in maps:
-                figures.mosaic(fm.maps, fm.name).to_json()
-            figures.epoch_answers(replay.epochs, replay.class_probabilities(image), names,
-                                  0).to_json()
+                images.mosaic(fm.maps, fm.name).to_json()
+            learning.epoch_answers(replay.epochs, replay.class_probabilities(image), names,
+                                   0).to_json()
 
         rows.append(latency_row(f"epoch scrubber: feature maps + mosaics + answers by epoch "
                                 f"at another epoch, {name}", timed(move, max(10, repeats // 4)),

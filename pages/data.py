@@ -6,7 +6,8 @@ import streamlit as st
 from fmnist_core.data import gallery
 
 from fmnist_core.explain import kernels
-from ui import charts, figures, resources, router
+from ui import charts, resources, router
+from ui.figures import classes, images, style
 
 router.require_app()
 
@@ -67,7 +68,7 @@ with pick:
                f"in the {split} set (Python counts from 0). Hover over it to read the pixel "
                "values: the network sees nothing but these 784 numbers.")
 with big:
-    charts.show(figures.image(image, f"{names[label]} · 28×28", height=420))
+    charts.show(images.image(image, f"{names[label]} · 28×28", height=420))
 
 view = st.segmented_control("Show", VIEWS, required=True, key="data_view") or VIEWS[0]
 
@@ -78,7 +79,7 @@ if view == "Samples per class":
     if st.button("Show other samples", key="data_shuffle"):
         seed = st.session_state["data_seed"] = int(np.random.default_rng().integers(1 << 31))
     grid = gallery.samples_per_class(data.y_train, data.num_classes, 8, seed)
-    charts.show(figures.sample_grid(data.x_train[grid], names, grid))
+    charts.show(images.sample_grid(data.x_train[grid], names, grid))
 
 elif view == "Class counts":
     st.caption("How many pictures each class has. Equal bars mean a balanced dataset: plain "
@@ -86,7 +87,7 @@ elif view == "Class counts":
                f"{1 / data.num_classes:.0%} of the time.")
     counts = {"train": gallery.class_counts(data.y_train, data.num_classes).tolist(),
               "test": gallery.class_counts(data.y_test, data.num_classes).tolist()}
-    charts.show(figures.grouped_bars(list(names), counts))
+    charts.show(classes.grouped_bars(list(names), counts))
 
 else:
     st.caption("A 3×3 kernel slides over the 28×28 image; at each position it multiplies the "
@@ -125,7 +126,7 @@ else:
     conv = kernels.convolve2d(image, kernel)
     pooled = kernels.pool2d(conv, 2, mode="max")
     show = kernels.normalize_for_display if normalize else kernels.clip_to_uint8
-    lab = figures.image_steps([
+    lab = images.image_steps([
         ("Image · 28×28", image, None),
         (f"Convolved · {conv.shape[0]}×{conv.shape[1]}", show(conv), conv),
         (f"Max-pooled · {pooled.shape[0]}×{pooled.shape[1]}", show(pooled), pooled)])
@@ -146,10 +147,10 @@ else:
         col = b.slider("Output column", 0, conv.shape[1] - 1, key="lab_col")
         px = kernels.explain_pixel(image, kernel, row, col)
         window, kept = kernels.explain_pool(conv, row // 2, col // 2)
-        figures.outline(lab, row, col, kernel.shape[0])
-        figures.outline(lab, row, col, panel=2)
-        figures.outline(lab, row // 2 * 2, col // 2 * 2, 2, color=figures.TRAIN_COLOR, panel=2)
-        figures.outline(lab, row // 2, col // 2, panel=3)
+        images.outline(lab, row, col, kernel.shape[0])
+        images.outline(lab, row, col, panel=2)
+        images.outline(lab, row // 2 * 2, col // 2 * 2, 2, color=style.TRAIN_COLOR, panel=2)
+        images.outline(lab, row // 2, col // 2, panel=3)
     charts.show(lab, key="lab_maps")
 
     if explain:
@@ -159,11 +160,11 @@ else:
         for column, (grid, title, sym) in zip(st.columns(3), (
                 (px.patch, "Patch of the image", False), (px.kernel, "Kernel", True),
                 (px.products, "Products", True))):
-            charts.show(figures.number_grid(grid, title, symmetric=sym), where=column)
+            charts.show(images.number_grid(grid, title, symmetric=sym), where=column)
         st.code(px.formula, language=None, wrap_lines=True)
         st.caption(f"Pooled pixel ({row // 2}, {col // 2}) comes from the blue 2×2 window at "
                    f"rows {row // 2 * 2}–{row // 2 * 2 + 1}, columns {col // 2 * 2}–"
                    f"{col // 2 * 2 + 1} of the convolved map; max pooling keeps "
                    f"{kept:.4g}, the largest of its four values.")
-        charts.show(figures.number_grid(window, "2×2 pooling window", symmetric=True,
-                                        height=200), width="content")
+        charts.show(images.number_grid(window, "2×2 pooling window", symmetric=True,
+                                       height=200), width="content")

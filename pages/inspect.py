@@ -5,7 +5,7 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.store.runs import RunNotFoundError, validate_run_id
-from ui import explain_views, inspect_views, probe_views, resources, router
+from ui import explain_views, inspect_views, probe_views, resources, router, run_choice
 
 router.require_app()
 
@@ -18,8 +18,8 @@ st.title("Inspect", anchor=False)
 st.caption("Look inside a trained network: what each layer responds to, what its filters "
            "learned and how they changed epoch by epoch, which pictures it gets wrong and "
            "where it looks.")
-runs = resources.require_runs(
-    resources.finished_runs(),
+runs = run_choice.require_runs(
+    run_choice.finished_runs(),
     "No finished run yet: train one (the quick preset takes about a minute), then "
     "come back to look inside it.")
 
@@ -29,18 +29,18 @@ if asked and asked != st.session_state.get("inspect_linked"):  # a new link, e.g
         st.session_state.inspect_run = asked
     else:
         try:
-            why = ("has no saved model" if resources.run_or_none(validate_run_id(asked))
+            why = ("has no saved model" if run_choice.run_or_none(validate_run_id(asked))
                    else "does not exist (it may have been deleted)")
         except ValueError:
             why = "is not a run id"
         st.info(f"The run “{asked[:24]}” in the link {why}, so another run is shown.")
 if st.session_state.get("inspect_run") not in runs:
-    st.session_state.inspect_run = resources.default_run()[0]
+    st.session_state.inspect_run = run_choice.default_run()[0]
 for key in ("inspect_source", "inspect_class", "inspect_pick"):  # kept while hidden
     if key in st.session_state:
         st.session_state[key] = st.session_state[key]
 students = resources.run_store().owner_names()
-labels = {run_id: resources.run_label(run, students) for run_id, run in runs.items()}
+labels = {run_id: run_choice.run_label(run, students) for run_id, run in runs.items()}
 run_id = st.selectbox("Run", list(runs), format_func=labels.get, key="inspect_run",
                       help="Any finished run: yours or a classmate's.")
 st.query_params["run"] = st.session_state.inspect_linked = run_id  # a link to share

@@ -6,7 +6,8 @@ import streamlit as st
 from fmnist_core.data.datasets import class_names
 from fmnist_core.data.preprocessing import ImageError
 from fmnist_core.words import percent, plural
-from ui import charts, drawing, explain_views, figures, probe_views, resources, router
+from ui import charts, drawing, explain_views, probe_views, resources, router, run_choice
+from ui.figures import classes, images
 
 router.require_app()
 
@@ -19,16 +20,16 @@ st.caption("Draw a piece of clothing or upload a photo. The studio turns it into
            "picture the network was trained on (28×28, light object on a dark background), "
            "step by step, and shows how sure the network is about each class.")
 
-runs = resources.require_runs(
-    resources.finished_runs(),
+runs = run_choice.require_runs(
+    run_choice.finished_runs(),
     "There is no trained model yet: train one on the Train page (the quick preset "
     "takes about a minute), then come back here.")
-default_id, why = resources.default_run()
+default_id, why = run_choice.default_run()
 if st.session_state.get("predict_run") not in runs:
     st.session_state["predict_run"] = default_id
 students = resources.run_store().owner_names()
 run_id = st.selectbox("Model", list(runs),
-                      format_func=lambda i: resources.run_label(runs[i], students),
+                      format_func=lambda i: run_choice.run_label(runs[i], students),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
 if run_id == default_id:
     st.caption(f"This is {why}; pick any other finished run above.")
@@ -87,7 +88,7 @@ st.subheader("From your picture to 28×28")
 for row in range(0, len(result.steps), STEPS_PER_ROW):
     for column, step in zip(st.columns(STEPS_PER_ROW), result.steps[row:row + STEPS_PER_ROW]):
         h, w = step.image.shape
-        charts.show(figures.image(step.image, height=180), key=f"predict_step_{step.name}",
+        charts.show(images.image(step.image, height=180), key=f"predict_step_{step.name}",
                     where=column, alt=f"{step.name}: {step.note}")
         column.markdown(f"**{step.name}** · {w}×{h}")
         column.caption(step.note)
@@ -98,11 +99,11 @@ probe_views.unusual_warning(run_id, image, dataset, source)
 st.subheader(f"The network thinks: {names[best]} ({percent(probs[best])})")
 seen, chart = st.columns([1, 2])
 seen.markdown("**What the network sees** · 28×28")
-charts.show(figures.image(image, height=300), where=seen,
+charts.show(images.image(image, height=300), where=seen,
             alt="The 28×28 picture the network sees, light on dark.")
 with chart:
     top_k = st.slider("Classes shown", 1, len(names), 5, key="predict_top_k")
-    bars = figures.probabilities(probs, names, top_k)
+    bars = classes.probabilities(probs, names, top_k)
     charts.show(bars, alt=charts.describe(bars, "How sure the network is of each class"))
     st.caption("The last layer's softmax turns the network's scores into probabilities that "
                "add up to 100 %. A drawing is not a photo: a low score often means your "
@@ -119,5 +120,5 @@ if st.toggle("Show the feature maps of your picture", key="predict_maps"):
                "padding); pooling halves the map and keeps the strongest answers.")
     for fm in maps:
         h, w, c = fm.shape
-        charts.show(figures.mosaic(fm.maps, f"{fm.name} · {h}×{w} · {plural(c, 'filter')}"),
+        charts.show(images.mosaic(fm.maps, f"{fm.name} · {h}×{w} · {plural(c, 'filter')}"),
                     key=f"predict_map_{fm.name}")

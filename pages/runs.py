@@ -4,7 +4,8 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.store.runs import RunNotFoundError
-from ui import charts, figures, resources, router, runs_views
+from ui import charts, identity, resources, router, run_choice, runs_views
+from ui.figures import comparison
 
 router.require_app()
 
@@ -14,10 +15,10 @@ HIDDEN_STATUSES = ("cancelled",)
 st.title("Runs", anchor=False)
 st.caption("Every network trained on this server, yours and your classmates'. Compare their "
            "curves and filters, download a model, or delete your own runs.")
-store, me = resources.run_store(), resources.owner()
+store, me = resources.run_store(), identity.owner()
 if deleted := st.session_state.pop("runs_deleted", None):
     st.success(f"Run {deleted[:6]} is deleted.")
-runs = resources.require_runs(
+runs = run_choice.require_runs(
     store.list_runs(),
     "No run yet: train a network (the quick preset takes about a minute) and it "
     "appears here.")
@@ -32,13 +33,13 @@ if not runs:
 names = store.owner_names()
 runs_views.show_table(runs, names)
 
-default_id, why = resources.default_run()
+default_id, why = run_choice.default_run()
 if "runs_selected" not in st.session_state:
     st.session_state.runs_selected = [i for i in [default_id] if i in runs]
 if any(i not in runs for i in st.session_state.runs_selected):  # deleted or hidden since
     st.session_state.runs_selected = [i for i in st.session_state.runs_selected if i in runs]
 # short chips (id · accuracy · student): the networks are named in the rows below
-labels = {run_id: resources.run_label(run, names, short=True) for run_id, run in runs.items()}
+labels = {run_id: run_choice.run_label(run, names, short=True) for run_id, run in runs.items()}
 chosen = st.multiselect("Compare runs", list(runs), key="runs_selected", format_func=labels.get,
                         placeholder="Pick one or more runs")
 if chosen == [default_id]:
@@ -70,7 +71,7 @@ if chosen and st.toggle("Compare each class", key="runs_classes",
                 measured[-1]["class_accuracy"]
     if per_run:
         classes = resources.dataset(runs[chosen[0]]["spec"].dataset).class_names
-        charts.show(figures.class_comparison(per_run, classes), key="runs_class_comparison")
+        charts.show(comparison.class_comparison(per_run, classes), key="runs_class_comparison")
     else:
         st.caption("These runs did not measure each class (they were trained before the "
                    "studio kept per-class accuracy, or without validation images).")
@@ -91,7 +92,7 @@ if chosen and st.toggle("Compare their first-layer filters", key="runs_filters")
         size = f"{kernel.shape[0]}×{kernel.shape[1]}"
         kernels[f"{run_id[:6]} · {kernel.shape[-1]} of {size}"] = kernel
     if kernels:
-        charts.show(figures.filter_comparison(kernels), key="runs_filters_chart")
+        charts.show(comparison.filter_comparison(kernels), key="runs_filters_chart")
     st.caption("Each square is one learned kernel, all runs on one colour scale: red weights "
                "add the pixel under them, blue ones subtract it, and the same colour is the "
                "same weight in every run. Compare how filter count, kernel size and training "

@@ -7,7 +7,9 @@ from fmnist_core.explain import inspection
 from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
 from fmnist_core.store.runs import OwnerLimitError
-from ui import charts, figures, identity, resources, router, sidebar, spec_form, train_view
+from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
+                train_view)
+from ui.figures import learning
 
 router.require_app()
 
@@ -18,7 +20,7 @@ st.caption("Choose the layers, press Start, and watch the network learn. The cur
            "memorising instead of learning.")
 
 queue = resources.job_queue()
-owner = resources.owner()
+owner = identity.owner()
 data_name = st.session_state.get("dataset", "fashion_mnist")
 
 
@@ -91,7 +93,7 @@ def _live_state() -> tuple[dict, bool, bool, int]:
 @st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
 def live() -> None:
     # the run store's database away: the sentence in its place until a next run reads it
-    state = resources.read_or_say(_live_state)
+    state = store_outage.read_or_say(_live_state)
     if state is None:
         return
     snap, done, stop_requested, running = state
@@ -120,8 +122,8 @@ def live() -> None:
     by_class = bool(inspection.class_progress(snap["history"])[1])
     left, right = st.columns([3, 2]) if by_class else (st.container(), None)
     if snap["batch_points"] or snap["history"]:
-        charts.show(figures.curves(snap["history"], snap["batch_points"], snap["epochs"],
-                                   stacked=by_class), key="curves", where=left)
+        charts.show(learning.curves(snap["history"], snap["batch_points"], snap["epochs"],
+                                    stacked=by_class), key="curves", where=left)
     elif not done:
         left.caption("The curves start with the first batches: building the network and "
                      "preparing its first training step take a few seconds.")

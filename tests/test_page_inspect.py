@@ -302,7 +302,7 @@ def test_epoch_0_shows_the_random_start_with_numbered_filters(three_epoch_run, a
 def test_a_run_trained_before_the_start_was_kept_says_so(three_epoch_run, app_home):
     import shutil
 
-    from fmnist_core.training.fitloop import checkpoint_name
+    from fmnist_core.training.checkpoints import checkpoint_name
 
     store = RunStore(app_home)
     run = store.get_run(three_epoch_run)

@@ -55,9 +55,9 @@ def predict_page(trained_run):
 
 
 def test_no_model_yet_is_a_caption_with_a_link(monkeypatch):
-    from ui import resources
+    from ui import run_choice
 
-    monkeypatch.setattr(resources, "finished_runs", lambda: [])
+    monkeypatch.setattr(run_choice, "finished_runs", lambda: [])
     at = page_test("pages/predict.py")
     assert not at.exception and not at.error
     assert "no trained model yet" in page_text(at)

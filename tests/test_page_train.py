@@ -135,12 +135,12 @@ def test_a_full_disk_while_saving_is_one_sentence_and_the_server_keeps_serving(m
 
 
 def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatch):
-    from ui import resources
+    from ui import process_wide
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("STUDIO_HOME", str(blocker / "studio"))
-    resources._held().pop("run_store", None)
+    process_wide.held().pop("run_store", None)
     try:
         at = page_test("pages/train.py")
         assert not at.exception
@@ -149,7 +149,7 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
         assert "STUDIO_HOME" in sentence and not at.button
     finally:
         monkeypatch.undo()
-        resources._held().pop("run_store", None)
+        process_wide.held().pop("run_store", None)
 
 
 def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):

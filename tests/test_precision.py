@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fmnist_core.nets import precision
-from fmnist_core.training.fitloop import split_validation, validate
+from fmnist_core.training.validation import split_validation, validate
 from fmnist_core.training.job import TrainingJob
 from fmnist_core.nets.model import (FusedBatchNormalization, build_model, compile_model,
                                     copy_trained, with_test_flip)

@@ -344,11 +344,11 @@ def test_a_studio_without_the_clusters_token_is_refused_in_one_sentence(ray_head
 def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_sentence(
         monkeypatch, ray_head, executor):
     from pagetools import page_test, page_text
-    from ui import resources
+    from ui import process_wide
 
     def fresh_queue() -> None:
         """Closes the pages' queue; the next page makes it again from the environment."""
-        queue = resources._held().pop("job_queue", None)
+        queue = process_wide.held().pop("job_queue", None)
         if queue is not None:
             queue.close()
 

@@ -1,5 +1,6 @@
 """The run store's database away, as a page shows it: one sentence, never a traceback, and a
-check that brings the page back (ui/resources.py `run_page`, `run_store`)."""
+check that brings the page back (ui/store_outage.py `run_page`, `read_or_say`; ui/resources.py
+`run_store`)."""
 
 from streamlit.testing.v1 import AppTest
 
@@ -13,7 +14,7 @@ def page_that_loses_the_database():
     import streamlit as st
 
     from fmnist_core.store.db import StoreUnavailableError
-    from ui import resources
+    from ui import store_outage
 
     SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "
                 "at db.school/studio) does not answer; this page comes back by itself once "
@@ -36,14 +37,14 @@ def page_that_loses_the_database():
             live()
             st.caption("after the fragment")
 
-    resources.run_page(Page())
+    store_outage.run_page(Page())
 
 
 def page_whose_fragment_reads_first():
     import streamlit as st
 
     from fmnist_core.store.db import StoreUnavailableError
-    from ui import resources
+    from ui import store_outage
 
     SENTENCE = ("The saved runs cannot be reached right now, since their database (PostgreSQL "
                 "at db.school/studio) does not answer; this page comes back by itself once "
@@ -56,7 +57,7 @@ def page_whose_fragment_reads_first():
 
     @st.fragment(run_every=1.0)
     def live():
-        value = resources.read_or_say(read)
+        value = store_outage.read_or_say(read)
         if value is None:
             return
         st.metric("Epoch", value)
@@ -67,13 +68,13 @@ def page_whose_fragment_reads_first():
 
 
 def page_with_another_error():
-    from ui import resources
+    from ui import store_outage
 
     class Page:
         def run(self):
             raise ValueError("a bug, not the database")
 
-    resources.run_page(Page())
+    store_outage.run_page(Page())
 
 
 def outage_test(where: str) -> AppTest:
@@ -120,10 +121,10 @@ def test_a_polling_fragment_that_reads_first_is_the_sentence_alone_and_comes_bac
 def test_read_or_say_lets_other_errors_through():
     import pytest
 
-    from ui import resources
+    from ui import store_outage
 
     def broken():
         raise ValueError("a bug, not the database")
 
     with pytest.raises(ValueError, match="a bug"):
-        resources.read_or_say(broken)
+        store_outage.read_or_say(broken)

@@ -223,17 +223,6 @@ def test_queued_runs_of_absent_owners_are_cancelled_after_a_grace(store):
     assert store.get_run(dropped)["status"] == "cancelled"
 
 
-@pytest.mark.parametrize("value,grace", [(None, 15), ("40", 40), ("1", 3), ("soon", 15)])
-def test_the_grace_a_closed_tab_gets_is_set_by_the_environment(monkeypatch, value, grace):
-    from ui.resources import absent_grace
-
-    if value is None:
-        monkeypatch.delenv("STUDIO_ABSENT_GRACE_SECONDS", raising=False)
-    else:
-        monkeypatch.setenv("STUDIO_ABSENT_GRACE_SECONDS", value)
-    assert absent_grace() == grace
-
-
 def test_the_owner_secret_is_made_once_and_kept(store, make_store):
     assert store.secret() == make_store().secret() and len(store.secret()) == 32
 

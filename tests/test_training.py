@@ -244,12 +244,12 @@ def test_a_runaway_learning_rate_is_diverged_never_a_success(store, small_data):
 
 def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_data,
                                                                     monkeypatch):
-    from fmnist_core.training import fitloop
+    from fmnist_core.training import validation
 
     def guessing(model, x, y, num_classes, test_flip=False):
         return {"val_loss": 2.30, "val_accuracy": 0.1}, [0.1] * num_classes
 
-    monkeypatch.setattr(fitloop, "validate", guessing)
+    monkeypatch.setattr(validation, "validate", guessing)
     job = run_job(TINY.replace(epochs=5, learning_rate=1e-6, batch_size=16), store, small_data)
     snap = job.snapshot()
     assert snap["status"] == "diverged"
@@ -259,7 +259,7 @@ def test_accuracy_at_chance_after_the_first_epoch_is_did_not_learn(store, small_
 
 
 def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
-    from fmnist_core.training import fitloop
+    from fmnist_core.training import progress
 
     # many epochs, stopped once an ETA shows: on a fast machine a short run could end
     # before its pace had been steady for STEADY_SECONDS
@@ -281,13 +281,13 @@ def test_the_eta_is_hidden_until_the_pace_is_steady(store, small_data):
     shown = [i for i, (_, _, eta) in enumerate(seen) if eta is not None]
     assert shown, "an ETA was shown once the pace was steady"
     first = shown[0]
-    steady_from = next(t for t, steps, _ in seen if steps >= fitloop.STEADY_STEPS)
-    assert seen[first][0] - steady_from >= fitloop.STEADY_SECONDS - 0.25
+    steady_from = next(t for t, steps, _ in seen if steps >= progress.STEADY_STEPS)
+    assert seen[first][0] - steady_from >= progress.STEADY_SECONDS - 0.25
     assert job.snapshot()["eta"] == 0.0
 
 
 def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_data):
-    from fmnist_core.training.fitloop import split_validation, validate
+    from fmnist_core.training.validation import split_validation, validate
 
     job = run_job(TINY.replace(epochs=2), store, small_data)
     rows = store.epochs(job.run_id)
@@ -306,7 +306,7 @@ def test_per_class_validation_accuracy_is_stored_with_each_epoch(store, small_da
 
 
 def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small_data):
-    from fmnist_core.training.fitloop import split_validation, validate
+    from fmnist_core.training.validation import split_validation, validate
     from fmnist_core.nets.model import build_model
 
     spec = TINY.replace(epochs=3)
@@ -335,17 +335,6 @@ def test_each_epochs_weights_are_kept_and_replay_its_class_accuracy(store, small
     assert store.run_file(job.run_id, "ood.npz").is_file()
     store.delete_run(job.run_id, "alice")
     assert store.run_files(job.run_id) == []
-
-
-def test_a_long_run_keeps_at_most_twelve_checkpoints_with_the_start_first_and_last():
-    from fmnist_core.training.fitloop import MAX_CHECKPOINTS, keeps_checkpoint
-
-    for epochs in (1, 5, 12, 13, 50, 200):
-        kept = [e for e in range(0, epochs + 1) if keeps_checkpoint(e, epochs)]
-        assert kept[:2] == [0, 1] and kept[-1] == epochs
-        assert len(kept) <= 1 + MAX_CHECKPOINTS + 2  # the start, and the trained epochs
-        if epochs <= MAX_CHECKPOINTS:
-            assert kept == list(range(0, epochs + 1))
 
 
 def test_a_short_run_that_learnt_nothing_is_caught_by_its_test(store, small_data):
@@ -437,3 +426,20 @@ def keras_model(inputs, outputs):
     import keras
 
     return keras.Model(inputs, outputs)
+
+
+def test_an_unusual_input_check_that_cannot_be_fitted_is_logged_and_skipped(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from fmnist_core.training.fitloop import fit_unusual_input_check
+
+    written = []
+    store = SimpleNamespace(write_run_file=lambda *args: written.append(args))
+    job = SimpleNamespace(run_id="r1", store=store)
+    one_image = np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.int64)
+    with caplog.at_level(logging.WARNING, logger="fmnist_core.training.fitloop"):
+        fit_unusual_input_check(job, None, one_image, one_image[0])  # too few to fit
+    assert written == []
+    assert "Run r1: the check for unusual inputs could not be fitted" in caplog.text
+    assert caplog.records[0].exc_info[0] is ValueError

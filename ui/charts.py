@@ -7,7 +7,7 @@ figure's title, then each series with its last value, or each bar with its value
 leaves out plotly's toolbar, whose eight buttons each took a Tab on the way to the page's
 controls; dragging still zooms and a double click still resets.
 
-    charts.show(figures.curves(history), key="curves")
+    charts.show(learning.curves(history), key="curves")
     charts.show(fig, where=column, alt="The 28×28 picture the network sees")
 """
 

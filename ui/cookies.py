@@ -10,7 +10,11 @@ on a host name of its own (docs/operations.md).
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
+
+_LOGGER = logging.getLogger(__name__)
 
 _JS = """
 export default function (component) {
@@ -35,7 +39,9 @@ def sent(name: str) -> str | None:
     """The value of cookie `name` that the browser sent when this session opened."""
     try:
         return st.context.cookies.get(name)
-    except Exception:  # noqa: BLE001 - no browser (bare mode, AppTest): no cookie
+    except Exception:  # noqa: BLE001 - the request's cookies cannot be read: none sent
+        _LOGGER.warning("The cookies the browser sent could not be read; this session "
+                        "counts as a browser without them (a new owner).", exc_info=True)
         return None
 
 

@@ -8,7 +8,8 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.words import percent
-from ui import charts, figures, resources
+from ui import charts, resources
+from ui.figures import probing
 
 METHODS = {"Grad-CAM": "grad-cam", "HiResCAM": "hirescam"}
 OCCLUSION_NOTE = ("Occlusion: a black 4×4 square hides one part of the picture at a time, and "
@@ -71,7 +72,7 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     occlusion = inspection.occlusion_saliency(resources.model(run_id), image, target)
     left, right = st.columns(2)
     # short titles: a chart's title does not wrap, and half of a projector's width is narrow
-    charts.show(figures.saliency(image, occlusion, f"Occlusion · {names[target]} "
+    charts.show(probing.saliency(image, occlusion, f"Occlusion · {names[target]} "
                                  f"({percent(probs[target])})"),
                 key=f"{key}_saliency", where=left,
                 alt=f"Occlusion map of the picture for {names[target]}: red where hiding a "
@@ -88,7 +89,7 @@ def looks_at(run_id: str, image: np.ndarray, probs: np.ndarray, names: tuple[str
     method = pick_method.segmented_control("Method", list(METHODS), default="Grad-CAM",
                                            required=True, key=f"{key}_cam_method") or "Grad-CAM"
     result = cam(image, target, layer, METHODS[method])
-    charts.show(figures.grad_cam(image, result.heatmap, f"{method} at {layer} · "
+    charts.show(probing.grad_cam(image, result.heatmap, f"{method} at {layer} · "
                                  f"{names[target]}"), key=f"{key}_grad_cam", where=right,
                 alt=f"{method} map of layer {layer} for {names[target]} over the picture: the "
                     "warmer, the more that region raised the class.")

@@ -10,6 +10,7 @@ someone else; a link carries no token.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 
@@ -19,6 +20,9 @@ from fmnist_core.store import owners
 from fmnist_core.store.owners import PasscodeGuard
 from fmnist_core.words import markdown_text
 from ui import cookies, resources
+from ui.sessions import register_session
+
+_LOGGER = logging.getLogger(__name__)
 
 COOKIE_PREFIX = "studio_owner_"
 TEACHER_COOKIE_PREFIX = "studio_teacher_"
@@ -65,8 +69,14 @@ def owner() -> str:
             state.owner = owners.verify(_cookie_token(name), secret) or owners.new_owner_id()
         state.owner_cookie, state.owner_token_for = name, state.owner
         state.owner_token = owners.sign(state.owner, secret)
-    resources.register_session(st.session_state.owner)
+    register_session(st.session_state.owner)
     return st.session_state.owner
+
+
+def known_owner() -> str | None:
+    """This browser's owner id once this session has it (`owner`), else None; reading it
+    never makes one."""
+    return st.session_state.get("owner")
 
 
 def keep_cookies() -> None:
@@ -90,7 +100,9 @@ def client_address() -> str | None:
     header = os.environ.get(ADDRESS_HEADER_VARIABLE)
     try:
         found = st.context.headers.get(header) if header else st.context.ip_address
-    except Exception:  # noqa: BLE001 - no browser (bare mode)
+    except Exception:  # noqa: BLE001 - the request's details cannot be read: no address
+        _LOGGER.warning("The browser's address could not be read; the passcode's limit "
+                        "counts this browser only.", exc_info=True)
         return None
     if not isinstance(found, str):  # none, or AppTest's stand-in for a browser
         return None
@@ -136,7 +148,11 @@ def teacher_passcode() -> str | None:
         return found
     try:
         return str(st.secrets["teacher_passcode"]) or None
-    except Exception:  # noqa: BLE001 - no secrets file, or no such key
+    except (FileNotFoundError, KeyError):  # no secrets file, or no such key
+        return None
+    except Exception:  # noqa: BLE001 - a secrets file that cannot be read: no teacher view
+        _LOGGER.warning("The teacher passcode in .streamlit/secrets.toml could not be read; "
+                        "this server has no teacher view.", exc_info=True)
         return None
 
 

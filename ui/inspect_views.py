@@ -9,7 +9,8 @@ import streamlit as st
 from fmnist_core.explain import inspection
 from fmnist_core.explain.replay import EpochReplay
 from fmnist_core.words import article, percent, plural
-from ui import charts, figures, resources
+from ui import charts, resources
+from ui.figures import classes, images, learning
 
 TEST, DRAWING = "Test set", "My last drawing"
 GALLERY = 10
@@ -93,9 +94,9 @@ def say_answer(probs: np.ndarray, names: tuple[str, ...], label: int | None, wha
 
 def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
     left, right = st.columns([1, 2])
-    charts.show(figures.image(image, "Input · 28×28×1", height=300), where=left,
+    charts.show(images.image(image, "Input · 28×28×1", height=300), where=left,
                 alt="The chosen picture, 28 by 28 pixels, light on dark.")
-    bars = figures.probabilities(probs, names, top_k=5)
+    bars = classes.probabilities(probs, names, top_k=5)
     charts.show(bars, where=right, alt=charts.describe(bars, "Its five likeliest classes"))
     if not has_convs:
         st.caption(NO_CONV.format("feature maps"))
@@ -103,14 +104,14 @@ def feature_maps(maps, probs, image, names, spec, has_convs: bool) -> None:
     for fm in maps:
         title = f"{fm.name} · {'×'.join(map(str, fm.shape))}"
         st.caption(inspection.layer_note(fm, before, spec))
-        charts.show(figures.mosaic(fm.maps, title), key=f"inspect_{title}")
+        charts.show(images.mosaic(fm.maps, title), key=f"inspect_{title}")
         before = fm.shape
 
 
 def answers_by_epoch(replay: EpochReplay, image: np.ndarray, names, label: int | None) -> None:
     """The network's answer for this sample at every stored epoch, as a small chart."""
     probs = replay.class_probabilities(image)
-    charts.show(figures.epoch_answers(replay.epochs, probs, names, label),
+    charts.show(learning.epoch_answers(replay.epochs, probs, names, label),
                 key="inspect_epoch_answers")
     start = "before training (random weights) and " if 0 in replay.epochs else ""
     st.caption(f"How sure the network was about this picture {start}after each epoch: watch "
@@ -121,8 +122,8 @@ def filters(kernel: np.ndarray, layer: str, epoch: int | None) -> None:
     k, n = kernel.shape[0], kernel.shape[-1]
     title = f"{layer} · {n} filters of {k}×{k}" + (f" ·{when(epoch)}" if epoch is not None
                                                     else "")
-    charts.show(figures.mosaic(kernel[:, :, 0, :], title, symmetric=True, unit="filter",
-                               numbered=True), key="inspect_filters")
+    charts.show(images.mosaic(kernel[:, :, 0, :], title, symmetric=True, unit="filter",
+                              numbered=True), key="inspect_filters")
     if epoch == 0:
         st.caption(f"Each square is one {k}×{k} kernel as the network started, before its "
                    "first batch: random weights. Red weights add the pixel under them, blue "
@@ -143,8 +144,8 @@ def filter_life(replay: EpochReplay, layer: str, count: int) -> None:
                             key="inspect_life_filter",
                             help="The number above each square in the filters.")
     life = replay.filter_life(layer, index - 1)
-    charts.show(figures.filter_life(life, replay.epochs, f"{layer} · filter {index} · "
-                                    "its life"), key="inspect_filter_life")
+    charts.show(learning.filter_life(life, replay.epochs, f"{layer} · filter {index} · "
+                                     "its life"), key="inspect_filter_life")
     if 0 in replay.epochs:
         st.caption(f"Filter {index} before training and after each stored epoch, on one "
                    "colour scale: it starts as random weights, and the network's learning "
@@ -170,9 +171,9 @@ def deeper_filters(model, convs: list[str], k: int) -> None:
         st.session_state.get("inspect_deep_filter", 1), kernel.shape[-1])
     out = pick_filter.number_input(f"Filter (1–{kernel.shape[-1]})", 1, kernel.shape[-1],
                                    key="inspect_deep_filter")
-    charts.show(figures.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
-                               f"{k}×{k} kernel per input map ({kernel.shape[2]})",
-                               symmetric=True, unit="input map"), key="inspect_deep")
+    charts.show(images.mosaic(kernel[:, :, :, out - 1], f"{layer} · filter {out} · one "
+                              f"{k}×{k} kernel per input map ({kernel.shape[2]})",
+                              symmetric=True, unit="input map"), key="inspect_deep")
     st.caption("A deeper filter holds one kernel per feature map of the layer before and "
                "adds up all their answers, so it can combine edges into parts: a collar, "
                "a heel, a strap.")
@@ -180,7 +181,7 @@ def deeper_filters(model, convs: list[str], k: int) -> None:
 
 def per_class(matrix: np.ndarray, names, count: int) -> None:
     acc = inspection.per_class_accuracy(matrix)
-    charts.show(figures.bars(list(names), acc.tolist(), percent=True, title="Right "
+    charts.show(classes.bars(list(names), acc.tolist(), percent=True, title="Right "
                              f"answers per class · {count:,} test images"),
                 key="inspect_per_class")
     worst = int(np.nanargmin(acc))
@@ -215,7 +216,7 @@ def confusion(matrix: np.ndarray, probs: np.ndarray, names, x_test, y_test) -> N
     st.caption("Rows are the true class, columns the network's answer. The right answers "
                "(the diagonal) are left blank so the mistakes stand out: the redder, the "
                "more often. Click a cell, or pick the two classes below, to see them.")
-    charts.show(figures.confusion_clickable(matrix, names), key="inspect_confusion",
+    charts.show(classes.confusion_clickable(matrix, names), key="inspect_confusion",
                 on_select=lambda: _pick_cell(names), selection_mode="points",
                 alt=confusion_text(matrix, names))
     if "inspect_true" not in st.session_state:
@@ -234,7 +235,7 @@ def confusion(matrix: np.ndarray, probs: np.ndarray, names, x_test, y_test) -> N
     columns = st.columns(5)
     for slot, (i, conf) in enumerate(zip(idx[:GALLERY], confidence)):
         with columns[slot % 5]:
-            charts.show(figures.image(x_test[i], f"#{i} · {conf:.0%}", height=170),
+            charts.show(images.image(x_test[i], f"#{i} · {conf:.0%}", height=170),
                         key=f"inspect_cell_{slot}",
                         alt=f"Test image {i}, {names[true]}, called {names[pred]} with "
                             f"{percent(conf)} confidence.")

@@ -9,7 +9,8 @@ import streamlit as st
 from fmnist_core.explain import probes
 from fmnist_core.store.runs import RunNotFoundError
 from fmnist_core.words import percent
-from ui import charts, figures, resources
+from ui import charts, resources
+from ui.figures import classes, images, probing
 
 # key → default of every probe control, for the reset button
 DEFAULTS = {"probe_dx": 0, "probe_dy": 0, "probe_rotate": 0, "probe_scale": 1.0,
@@ -86,11 +87,11 @@ def _probe(run_id: str, image: np.ndarray, label: int | None, names: tuple[str, 
                           scale=float(scale), noise=float(noise), blur=float(blur),
                           erase=erase, invert=invert)
     seen, answer = st.columns([1, 2])
-    charts.show(figures.image(result.image, "Changed · 28×28", height=300), key="probe_image",
+    charts.show(images.image(result.image, "Changed · 28×28", height=300), key="probe_image",
                 where=seen)
     probs = result.probabilities
     top = int(probs.argmax())
-    charts.show(figures.probabilities(probs, names, top_k=3), key="probe_top3", where=answer)
+    charts.show(classes.probabilities(probs, names, top_k=3), key="probe_top3", where=answer)
     truth = (f"; the true class, {names[label]}, gets {percent(probs[label])}"
              if label is not None and label != top else "")
     answer.markdown(f"Changed, the network says **{names[top]}** ({percent(probs[top])})"
@@ -117,7 +118,7 @@ def _sweep(run_id: str, image: np.ndarray, follow: int, names: tuple[str, ...],
         except (RunNotFoundError, OSError, ValueError):
             st.caption(f"The saved model of run {compare[:6]} could not be opened; pick "
                        "another run.")
-    charts.show(figures.probe_sweep(curves, names[follow]), key="probe_sweep")
+    charts.show(probing.probe_sweep(curves, names[follow]), key="probe_sweep")
     st.caption(SWEEP_NOTE)
 
 

@@ -11,7 +11,8 @@ import streamlit as st
 from fmnist_core import export
 from fmnist_core.store.runs import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
-from ui import charts, figures, resources
+from ui import charts, resources, run_choice
+from ui.figures import comparison
 
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
            "val_loss": "Validation loss", "loss": "Training loss"}
@@ -32,7 +33,7 @@ def table(runs: dict[str, dict], names: dict[str, str]):
     """The run table as a styled frame, indexed by run id: empty cells read "–", not
     "None"; the network in a few words (each run's whole line is under its actions)."""
     frame = pd.DataFrame([{
-        "id": run_id, "run": run_id[:6], "student": resources.student(run["owner"], names),
+        "id": run_id, "run": run_id[:6], "student": run_choice.student(run["owner"], names),
         "status": run["status"], "test acc": _percent(run["test_accuracy"]),
         "val acc": _percent(run["best_val_accuracy"]),
         "training time": run["train_seconds"], "params": run["params"],
@@ -68,7 +69,7 @@ def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
             without.append(run_id[:6])
     what = METRICS[metric].lower()
     if drawn:
-        charts.show(figures.overlay(drawn, metric), key="runs_overlay")
+        charts.show(comparison.overlay(drawn, metric), key="runs_overlay")
     if without:
         they = "it has" if len(without) == 1 else "they have"
         st.info(f"No {what} to draw for {', '.join(without)}: {they} no complete epoch"
@@ -83,7 +84,7 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
-                f"{markdown_text(resources.student(run['owner'], names))} · "
+                f"{markdown_text(run_choice.student(run['owner'], names))} · "
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector

@@ -3,6 +3,7 @@ and their active run."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -10,6 +11,8 @@ import streamlit as st
 
 from fmnist_core.data.datasets import DATASETS
 from ui import identity, resources
+
+_LOGGER = logging.getLogger(__name__)
 
 DEVICE_PROBE_DELAY_SECONDS = 5.0
 DEVICE_POLL_SECONDS = 2.0
@@ -39,6 +42,8 @@ def _device_probe() -> dict:
             found["info"] = device_info()
             found["label"] = device_label()
         except Exception as err:  # noqa: BLE001 - a broken backend is a caption, not a crash
+            _LOGGER.warning("The device could not be found (the Keras backend failed to "
+                            "load); the sidebar says it is unavailable.", exc_info=True)
             found["label"] = f"unavailable ({type(err).__name__})"
 
     threading.Thread(target=probe, name="device-probe", daemon=True).start()
@@ -61,7 +66,7 @@ def _device_pending() -> None:
 
 
 def render() -> None:
-    owner = resources.owner()
+    owner = identity.owner()
     with st.sidebar:
         # no help buttons in the sidebar: each is a stop for the keyboard on every page
         st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")

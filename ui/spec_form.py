@@ -7,14 +7,18 @@ import dataclasses
 import streamlit as st
 
 from fmnist_core.nets import links
-from fmnist_core.nets.spec import (ACTIVATIONS, AUGMENTS, LR_SCHEDULES, OPTIMIZERS, PADDINGS,
-                                   POOLINGS, PRESET_NOTES, ModelSpec, SpecError, presets)
+from fmnist_core.nets.spec import (ACTIVATIONS, AUGMENTS, LR_SCHEDULES, MAX_CONV_BLOCKS,
+                                   OPTIMIZERS, PADDINGS, POOLINGS, PRESET_NOTES, ModelSpec,
+                                   SpecError, presets)
 
 FILTER_CHOICES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256)
 LR_CHOICES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
 BATCH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
 DENSE_CHOICES = (0, 32, 64, 128, 256, 512, 1024)
 CUSTOM = "custom"
+# A block's filters and the target accuracy start at these when the form holds none.
+DEFAULT_FILTERS = 32
+DEFAULT_TARGET = 0.9
 
 
 def _key(field: str) -> str:
@@ -25,12 +29,12 @@ def _load(spec: ModelSpec) -> None:
     """Writes a spec into the form's widget state."""
     for field in dataclasses.fields(ModelSpec):
         st.session_state[_key(field.name)] = getattr(spec, field.name)
-    for block in range(3):
+    for block in range(MAX_CONV_BLOCKS):
         st.session_state[f"spec_filters_{block}"] = (
             spec.filters[block] if block < len(spec.filters) else
-            (spec.filters[-1] if spec.filters else 32))
+            (spec.filters[-1] if spec.filters else DEFAULT_FILTERS))
     st.session_state["spec_use_target"] = spec.target_accuracy is not None
-    st.session_state["spec_target"] = spec.target_accuracy or 0.9
+    st.session_state["spec_target"] = spec.target_accuracy or DEFAULT_TARGET
 
 
 def _on_preset() -> None:
@@ -98,17 +102,7 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     _open_link()
     if problem := st.session_state.pop("spec_link_problem", None):
         st.warning(problem)
-    # Streamlit forgets the state of widgets that were not drawn (another page, a hidden
-    # field), so the last valid spec is kept under a plain key and written back.
-    saved = st.session_state.get("train_spec") or presets()["seed-cnn"]
-    if _key("epochs") not in st.session_state:
-        _load(saved)
-    for field in dataclasses.fields(ModelSpec):
-        st.session_state.setdefault(_key(field.name), getattr(saved, field.name))
-    for block in range(3):
-        st.session_state.setdefault(f"spec_filters_{block}", 32)
-    st.session_state.setdefault("spec_use_target", saved.target_accuracy is not None)
-    st.session_state.setdefault("spec_target", saved.target_accuracy or 0.9)
+    saved = _restore_state()
     # the box names the preset the fields hold, or "custom" once any field changed
     st.session_state["preset"] = _matching_preset(_values_in_state(saved))
     st.selectbox("Start from a preset", [*presets(), CUSTOM], key="preset",
@@ -117,30 +111,8 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     name = st.session_state["preset"]
     st.caption(PRESET_NOTES.get(name) or "Custom: your own changes to a preset. Pick a "
                "preset above to start again from it.")
-
-    st.markdown("**Architecture**")
-    c1, c2, c3 = st.columns(3)
-    blocks = c1.slider("Conv blocks (0: dense only)", 0, 3, key=_key("conv_blocks"))
-    c2.select_slider("Dense units", DENSE_CHOICES, key=_key("dense_units"))
-    c3.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
-              help="Fraction of the dense layer's inputs switched off at random while "
-                   "training, so the network cannot rely on any single one.")
-    filters = ()
-    if blocks:
-        filters = tuple(
-            col.select_slider(f"Filters, block {b + 1}", FILTER_CHOICES, key=f"spec_filters_{b}")
-            for b, col in enumerate(st.columns(3)[:blocks]))
-        c1, c2, _ = st.columns(3)
-        c1.select_slider("Kernel size", list(range(1, 10)), key=_key("kernel_size"))
-        c2.selectbox("Pooling", POOLINGS, key=_key("pooling"))
-    st.markdown("**Training**")
-    c1, c2, c3 = st.columns(3)
-    c1.number_input("Epochs", 1, 200, key=_key("epochs"))
-    use_target = c2.toggle("Target accuracy", key="spec_use_target",
-                           help="Like the classic callback: stop once validation accuracy "
-                                "reaches the target.")
-    if use_target:  # not a greyed-out slider: its faint label is hard to read
-        c3.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", format="%.2f")
+    blocks, filters = _architecture()
+    use_target = _training()
     # the rest behind a switch: fewer stops for a keyboard on the way to Start, and the
     # knobs of the classic lessons in sight
     if st.toggle("Show every setting: padding, activation, batch norm, optimizer, learning "
@@ -160,6 +132,55 @@ def render(dataset: str) -> tuple[ModelSpec | None, str | None]:
     st.session_state["train_spec"] = spec
     _write_link(spec)
     return spec, None
+
+
+def _restore_state() -> ModelSpec:
+    """Gives every widget of the form its value before it is drawn; returns the last valid
+    spec. Streamlit forgets the state of widgets that were not drawn (another page, a hidden
+    field), so that spec is kept under a plain key and written back."""
+    saved = st.session_state.get("train_spec") or presets()["seed-cnn"]
+    if _key("epochs") not in st.session_state:
+        _load(saved)
+    for field in dataclasses.fields(ModelSpec):
+        st.session_state.setdefault(_key(field.name), getattr(saved, field.name))
+    for block in range(MAX_CONV_BLOCKS):
+        st.session_state.setdefault(f"spec_filters_{block}", DEFAULT_FILTERS)
+    st.session_state.setdefault("spec_use_target", saved.target_accuracy is not None)
+    st.session_state.setdefault("spec_target", saved.target_accuracy or DEFAULT_TARGET)
+    return saved
+
+
+def _architecture() -> tuple[int, tuple[int, ...]]:
+    """The architecture's knobs; returns (conv blocks, filters per block)."""
+    st.markdown("**Architecture**")
+    c1, c2, c3 = st.columns(3)
+    blocks = c1.slider("Conv blocks (0: dense only)", 0, MAX_CONV_BLOCKS, key=_key("conv_blocks"))
+    c2.select_slider("Dense units", DENSE_CHOICES, key=_key("dense_units"))
+    c3.slider("Dropout", 0.0, 0.9, step=0.05, key=_key("dropout"),
+              help="Fraction of the dense layer's inputs switched off at random while "
+                   "training, so the network cannot rely on any single one.")
+    filters = ()
+    if blocks:
+        filters = tuple(
+            col.select_slider(f"Filters, block {b + 1}", FILTER_CHOICES, key=f"spec_filters_{b}")
+            for b, col in enumerate(st.columns(MAX_CONV_BLOCKS)[:blocks]))
+        c1, c2, _ = st.columns(3)
+        c1.select_slider("Kernel size", list(range(1, 10)), key=_key("kernel_size"))
+        c2.selectbox("Pooling", POOLINGS, key=_key("pooling"))
+    return blocks, filters
+
+
+def _training() -> bool:
+    """The training knobs in sight: epochs and the target; returns whether a target is on."""
+    st.markdown("**Training**")
+    c1, c2, c3 = st.columns(3)
+    c1.number_input("Epochs", 1, 200, key=_key("epochs"))
+    use_target = c2.toggle("Target accuracy", key="spec_use_target",
+                           help="Like the classic callback: stop once validation accuracy "
+                                "reaches the target.")
+    if use_target:  # not a greyed-out slider: its faint label is hard to read
+        c3.slider("Target", 0.5, 0.99, step=0.01, key="spec_target", format="%.2f")
+    return use_target
 
 
 def _every_setting(blocks: int) -> None:

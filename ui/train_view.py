@@ -9,7 +9,8 @@ from fmnist_core.explain import inspection
 from fmnist_core.nets.estimate import Estimate
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import duration, percent, plural
-from ui import charts, figures
+from ui import charts
+from ui.figures import learning
 
 LAYER_COLUMNS = {"name": "Layer", "type": "Type", "output_shape": "Output shape",
                  "params": "Parameters", "flops": "Work per image (MFLOP)"}
@@ -165,7 +166,7 @@ def class_progress(snap: dict, class_names: tuple[str, ...]) -> None:
     matrix, epochs = inspection.class_progress(snap["history"])
     if not epochs:
         return
-    charts.show(figures.class_epochs(matrix, epochs, class_names, height=460),
+    charts.show(learning.class_epochs(matrix, epochs, class_names, height=460),
                 key="class_epochs")
     what = ("Each row is one class of the validation images, each column an epoch: the "
             "brighter, the more of that class the network gets right.")

@@ -13,6 +13,8 @@ from typing import Any
 from fmnist_core.nets.spec import IMAGE_SIZE, ModelSpec, conv_name
 
 NUM_CLASSES = 10
+# The training images of Fashion-MNIST and of MNIST: an epoch of the full dataset.
+FULL_TRAIN_IMAGES = 60_000
 
 # One call into the compiled training function trains a few small batches at once (Keras's
 # steps_per_execution), about this much work, so Python's per-step cost stays small while
@@ -27,8 +29,8 @@ def describe(spec: ModelSpec, train_images: int | None = None,
 
     Args:
         spec: the spec.
-        train_images: images per epoch for the FLOP estimate; default 60,000 less the
-            validation split.
+        train_images: images per epoch for the FLOP estimate; default FULL_TRAIN_IMAGES
+            less the validation split.
         num_classes: width of the softmax output.
 
     Returns:
@@ -37,17 +39,44 @@ def describe(spec: ModelSpec, train_images: int | None = None,
         as Keras counts them), `trainable_params`, `flops_per_image` (forward),
         `train_flops_per_image` and `train_flops_per_epoch`.
     """
-    rows: list[dict[str, Any]] = []
-    frozen = 0  # batch norm's moving mean and variance: weights, but not trained
-
-    def add(name: str, kind: str, shape: list[int], params: int = 0, flops: int = 0) -> None:
-        rows.append({"name": name, "type": kind, "output_shape": shape, "params": params,
-                     "flops": flops})
-
-    add("rescale", "Rescaling", [IMAGE_SIZE, IMAGE_SIZE])
-    add("channel", "Reshape", [IMAGE_SIZE, IMAGE_SIZE, 1])
+    table = _Table()
+    table.add("rescale", "Rescaling", [IMAGE_SIZE, IMAGE_SIZE])
+    table.add("channel", "Reshape", [IMAGE_SIZE, IMAGE_SIZE, 1])
     if spec.augment == "flip":
-        add("flip", "TrainingFlip", [IMAGE_SIZE, IMAGE_SIZE, 1])
+        table.add("flip", "TrainingFlip", [IMAGE_SIZE, IMAGE_SIZE, 1])
+    size, channels = _conv_blocks(spec, table)
+    _head(spec, table, size * size * channels, num_classes)
+
+    rows = table.rows
+    total = sum(row["params"] for row in rows)
+    train_per_image = train_flops_from([row["flops"] for row in rows])
+    if train_images is None:
+        train_images = int(FULL_TRAIN_IMAGES * (1 - spec.validation_split))
+    return {
+        "layers": rows,
+        "total_params": total,
+        "trainable_params": total - table.frozen,
+        "flops_per_image": sum(row["flops"] for row in rows),
+        "train_flops_per_image": train_per_image,
+        "train_flops_per_epoch": train_per_image * train_images,
+    }
+
+
+class _Table:
+    """The rows of the layer table as they are added, and the weights not trained."""
+
+    def __init__(self):
+        self.rows: list[dict[str, Any]] = []
+        self.frozen = 0  # batch norm's moving mean and variance: weights, but not trained
+
+    def add(self, name: str, kind: str, shape: list[int], params: int = 0,
+            flops: int = 0) -> None:
+        self.rows.append({"name": name, "type": kind, "output_shape": shape,
+                          "params": params, "flops": flops})
+
+
+def _conv_blocks(spec: ModelSpec, table: _Table) -> tuple[int, int]:
+    """Adds the conv blocks' rows; returns the (size, channels) of the last feature map."""
     sizes = dict(spec.feature_map_sizes())
     size, channels = IMAGE_SIZE, 1
     pool_kind = {"max": "MaxPooling2D", "avg": "AveragePooling2D"}.get(spec.pooling)
@@ -60,37 +89,29 @@ def describe(spec: ModelSpec, train_images: int | None = None,
             flops = 2 * weights * size * size
             channels = filters
             if spec.batch_norm:  # no bias before the norm; the activation follows it
-                add(name, "Conv2D", shape, weights, flops)
-                add(f"{name}_bn", "BatchNormalization", shape, 4 * filters)
-                add(f"{name}_{spec.activation}", "Activation", shape)
-                frozen += 2 * filters
+                table.add(name, "Conv2D", shape, weights, flops)
+                table.add(f"{name}_bn", "BatchNormalization", shape, 4 * filters)
+                table.add(f"{name}_{spec.activation}", "Activation", shape)
+                table.frozen += 2 * filters
             else:
-                add(name, "Conv2D", shape, weights + filters, flops)
+                table.add(name, "Conv2D", shape, weights + filters, flops)
         if pool_kind:
             size = sizes[f"pool{block}"]
-            add(f"pool{block}", pool_kind, [size, size, channels])
-    width = size * size * channels
-    add("flatten", "Flatten", [width])
+            table.add(f"pool{block}", pool_kind, [size, size, channels])
+    return size, channels
+
+
+def _head(spec: ModelSpec, table: _Table, width: int, num_classes: int) -> None:
+    """Adds the rows after the conv blocks: flatten, the dense layer, dropout, the output."""
+    table.add("flatten", "Flatten", [width])
     if spec.dense_units:
-        add("dense", "Dense", [spec.dense_units], (width + 1) * spec.dense_units,
-            2 * width * spec.dense_units)
+        table.add("dense", "Dense", [spec.dense_units], (width + 1) * spec.dense_units,
+                  2 * width * spec.dense_units)
         width = spec.dense_units
     if spec.dropout:
-        add("dropout", "Dropout", [width])
-    add("output", "Dense", [num_classes], (width + 1) * num_classes, 2 * width * num_classes)
-
-    total = sum(row["params"] for row in rows)
-    train_per_image = train_flops_from([row["flops"] for row in rows])
-    if train_images is None:
-        train_images = int(60_000 * (1 - spec.validation_split))
-    return {
-        "layers": rows,
-        "total_params": total,
-        "trainable_params": total - frozen,
-        "flops_per_image": sum(row["flops"] for row in rows),
-        "train_flops_per_image": train_per_image,
-        "train_flops_per_epoch": train_per_image * train_images,
-    }
+        table.add("dropout", "Dropout", [width])
+    table.add("output", "Dense", [num_classes], (width + 1) * num_classes,
+              2 * width * num_classes)
 
 
 def train_flops_from(costs: list[int]) -> int:

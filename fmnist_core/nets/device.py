@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,6 +39,8 @@ def device_info() -> dict[str, str]:
             if torch.cuda.is_available():
                 gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # noqa: BLE001 - a broken driver means "train on the CPU"
+        _LOGGER.warning("The %s backend could not list its GPUs; training uses the CPU.",
+                        backend, exc_info=True)
         gpus = []
     if gpus:
         return {"backend": backend, "device": "GPU", "detail": ", ".join(gpus)}

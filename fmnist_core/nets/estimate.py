@@ -18,6 +18,7 @@ epochs of its own latest runs on the same device.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import statistics
 from typing import Any
@@ -26,6 +27,8 @@ from fmnist_core.nets import precision
 from fmnist_core.nets.anatomy import describe, steps_per_execution_for, train_flops_from
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import plural
+
+_LOGGER = logging.getLogger(__name__)
 
 # Seconds per unit on the reference 2-core CPU (fitted by `bench/estimate.py --fit` on 3 Dec.,
 # evening, training in bfloat16 with the fused batch norm, in an hour when the host ran at its
@@ -153,6 +156,8 @@ def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
         try:
             factor, used = machine_factor(store.timing_samples(), device)
         except Exception:  # noqa: BLE001 - an unreadable store leaves the reference figures
+            _LOGGER.warning("The past runs' timings could not be read; the estimate uses the "
+                            "reference figures.", exc_info=True)
             factor, used = 1.0, 0
     epoch = (train + val) * factor
     test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor

@@ -1,10 +1,11 @@
 """TrainingJob: one run's live state, observed through a locked snapshot.
 
 The job is what a page reads (`snapshot()`) and what Stop touches (`stop()`); the fit loop
-(`fmnist_core.training.fitloop`) writes into it from whichever thread trains. It also keeps the run
-store up to date: the run's fields, each epoch, and every second its live snapshot, so a
-page on any server can draw the curves. When the database is away, writes wait in order
-and are retried, so a training that ends meanwhile keeps its result.
+(`fmnist_core.training.fitloop`) and its progress callback (`fmnist_core.training.progress`)
+write into it from whichever thread trains. It also keeps the run store up to date: the
+run's fields, each epoch, and every second its live snapshot, so a page on any server can
+draw the curves. When the database is away, writes wait in order and are retried, so a
+training that ends meanwhile keeps its result.
 
     job = TrainingJob(preset("quick"), owner="me", store=RunStore())
     job.start(); job.wait()                  # trains in a thread of this process
@@ -14,6 +15,7 @@ and are retried, so a training that ends meanwhile keeps its result.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -22,6 +24,8 @@ from fmnist_core.data.datasets import Dataset
 from fmnist_core.store.db import StoreUnavailableError
 from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
+
+_LOGGER = logging.getLogger(__name__)
 
 # The live snapshot reaches the store at most this often (pages on other servers poll it).
 PROGRESS_SECONDS = 1.0
@@ -123,6 +127,8 @@ class TrainingJob:
         try:
             fitloop.train(self)
         except Exception as err:  # noqa: BLE001 - any failure ends this job, not the server
+            _LOGGER.exception("Run %s failed while training; the server goes on.",
+                              self.run_id)
             self.finish("failed", failure_sentence(err))
         finally:
             self.end()
@@ -180,6 +186,17 @@ class TrainingJob:
             self._state.update(fields)
         self.publish_progress()
 
+    def note_steps(self, steps_done: int) -> bool:
+        """Notes the batches the run has trained (every one, unthrottled, so a Stop is seen
+        exactly); returns whether a Stop was asked for, and keeps the step where it was
+        first seen (`stop_seen_at_step`)."""
+        stop = self.stop_requested
+        with self._lock:
+            self._state["steps_done"] = steps_done
+            if stop and self._state["stop_seen_at_step"] is None:
+                self._state["stop_seen_at_step"] = steps_done
+        return stop
+
     def add_history(self, row: dict[str, Any]) -> None:
         with self._lock:
             self._state["history"].append(row)
@@ -211,10 +228,16 @@ class TrainingJob:
                 try:
                     method(*args, **kwargs)
                 except StoreUnavailableError:
+                    if not self._store_down:  # once, not at every write while it is away
+                        _LOGGER.warning("Run %s: the run store's database is away; its "
+                                        "writes wait and are retried.", self.run_id,
+                                        exc_info=True)
                     self._store_down = True
                     self.update(store_error=STORE_AWAY)
                     return False
                 except Exception as err:  # noqa: BLE001 - a full or read-only disk: say so
+                    _LOGGER.warning("Run %s: a write to the run store failed and is dropped; "
+                                    "the run goes on.", self.run_id, exc_info=True)
                     self.update(store_error=f"The run store could not be written ({err}).")
                 self._pending.pop(0)
             if self._store_down:
