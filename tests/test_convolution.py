@@ -1,4 +1,5 @@
-"""Tests for fmnist_core.explain.convolution: the lab's convolution and pooling, as Keras computes them."""
+"""Tests for fmnist_core.explain.convolution: the lab's convolution and pooling, computed as
+Keras computes them."""
 
 import gzip
 import pathlib
