@@ -30,7 +30,7 @@ from fmnist_core.data.datasets import DATASETS
 from fmnist_core.data.decoding import ImageError, decode_upload, normalize_mode
 from fmnist_core.data.pixels import BLANK_RANGE, LIGHT_BORDER, border_median, describe, spread
 
-SIZE = 28
+SIZE = 28  # the side of every image of both datasets, and so of what a network sees
 MNIST_BOX = 20  # MNIST's digits were fitted into 20×20, then placed on 28×28 by their mass
 # Out of 255: a result whose brightest pixel is below this is stretched to reach 255, as in
 # the dataset, where every image's brightest pixel is 254 or 255.
