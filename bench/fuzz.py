@@ -66,7 +66,8 @@ def largest_pictures(fuzzing) -> list[dict]:
 
     import fuzz_images
 
-    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.data.decoding import ImageError
+    from fmnist_core.data.preprocessing import preprocess
 
     rows = []
     for name in fuzz_images.LARGEST:
@@ -98,7 +99,8 @@ def dataset_pictures(limit: int | None) -> dict:
     from PIL import Image
 
     from fmnist_core.data.datasets import load_dataset
-    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.data.decoding import ImageError
+    from fmnist_core.data.preprocessing import preprocess
 
     images = load_dataset("fashion_mnist").x_test[:limit]
     refused, started = [], time.perf_counter()

@@ -162,7 +162,8 @@ def photo_like(garment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def photo_uploads(garments: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
     """The photos of `garments` after `preprocess`: ((n, 28, 28) uint8, how many it refused)."""
-    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.data.decoding import ImageError
+    from fmnist_core.data.preprocessing import preprocess
 
     rng = np.random.default_rng(seed)
     images, refused = [], 0

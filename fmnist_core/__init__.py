@@ -18,7 +18,7 @@ _PUBLIC = {
     "ModelSpec": "fmnist_core.nets.spec", "preset": "fmnist_core.nets.spec",
     "presets": "fmnist_core.nets.spec",
     "load_dataset": "fmnist_core.data.datasets", "Dataset": "fmnist_core.data.datasets",
-    "preprocess": "fmnist_core.data.preprocessing", "ImageError": "fmnist_core.data.preprocessing",
+    "preprocess": "fmnist_core.data.preprocessing", "ImageError": "fmnist_core.data.decoding",
     "TrainingJob": "fmnist_core.training.job", "JobQueue": "fmnist_core.training.jobqueue",
     "RunStore": "fmnist_core.store.runs", "build_model": "fmnist_core.nets.model",
     "describe": "fmnist_core.nets.anatomy",

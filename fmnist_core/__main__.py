@@ -155,7 +155,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fmnist_core.data.datasets import class_names
-    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.data.decoding import ImageError
+    from fmnist_core.data.preprocessing import preprocess
     from fmnist_core.store.runs import RunStore, validate_run_id
 
     store = RunStore(args.home) if args.home else RunStore()

@@ -4,8 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.data import gallery
-
-from fmnist_core.explain import kernels
+from fmnist_core.explain import arithmetic, convolution, kernels
 from ui import charts, resources, router
 from ui.figures import classes, images, style
 
@@ -123,9 +122,9 @@ else:
             kernel = np.array([[st.session_state[key] for key in row] for row in WEIGHTS],
                               dtype=np.float32)
 
-    conv = kernels.convolve2d(image, kernel)
-    pooled = kernels.pool2d(conv, 2, mode="max")
-    show = kernels.normalize_for_display if normalize else kernels.clip_to_uint8
+    conv = convolution.convolve2d(image, kernel)
+    pooled = convolution.pool2d(conv, 2, mode="max")
+    show = convolution.normalize_for_display if normalize else convolution.clip_to_uint8
     lab = images.image_steps([
         ("Image · 28×28", image, None),
         (f"Convolved · {conv.shape[0]}×{conv.shape[1]}", show(conv), conv),
@@ -145,8 +144,8 @@ else:
         st.session_state.setdefault("lab_col", conv.shape[1] // 2)
         row = a.slider("Output row", 0, conv.shape[0] - 1, key="lab_row")
         col = b.slider("Output column", 0, conv.shape[1] - 1, key="lab_col")
-        px = kernels.explain_pixel(image, kernel, row, col)
-        window, kept = kernels.explain_pool(conv, row // 2, col // 2)
+        px = arithmetic.explain_pixel(image, kernel, row, col)
+        window, kept = arithmetic.explain_pool(conv, row // 2, col // 2)
         images.outline(lab, row, col, kernel.shape[0])
         images.outline(lab, row, col, panel=2)
         images.outline(lab, row // 2 * 2, col // 2 * 2, 2, color=style.TRAIN_COLOR, panel=2)

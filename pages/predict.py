@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.data.datasets import class_names
-from fmnist_core.data.preprocessing import ImageError
+from fmnist_core.data.decoding import ImageError
 from fmnist_core.words import percent, plural
 from ui import charts, drawing, explain_views, probe_views, resources, router, run_choice
 from ui.figures import classes, images

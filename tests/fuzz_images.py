@@ -27,8 +27,8 @@ from fuzzing import (MAX_DECODE_MB, PAGE_SENTENCE_LENGTH, Outcome, PeakMemory, T
 from hypothesis import strategies as st
 from PIL import Image
 
-from fmnist_core.data.preprocessing import (MAX_IMAGE_PIXELS, SIZE, ImageError, decode_image,
-                                            preprocess)
+from fmnist_core.data.decoding import MAX_IMAGE_PIXELS, ImageError, decode_image
+from fmnist_core.data.preprocessing import SIZE, preprocess
 
 # The modes each format writes (Pillow converts a few on the way, e.g. GIF writes palettes).
 MODES = {
@@ -278,7 +278,7 @@ def uploads() -> st.SearchStrategy[bytes]:
 # The largest pictures the studio accepts (4096×4096), in the modes that cost most to bring
 # to 8 bits: name → (mode, format, save options).
 # The largest picture of each kind that an upload may be: 4096×4096 pixels, or as many as
-# fit MAX_DECODED_BYTES once decoded (`preprocessing._bytes_per_pixel`).
+# fit MAX_DECODED_BYTES once decoded (`decoding.bytes_per_pixel`).
 LARGEST = {
     "F TIFF": ("F", "TIFF", {"compression": "tiff_deflate"}),
     "I TIFF": ("I", "TIFF", {"compression": "tiff_deflate"}),
@@ -292,11 +292,11 @@ LARGEST = {
 
 def largest_side(mode: str, fmt: str) -> int:
     """The side of the largest square picture of this mode an upload may be."""
-    from fmnist_core.data.preprocessing import MAX_DECODED_BYTES, _bytes_per_pixel
+    from fmnist_core.data.decoding import MAX_DECODED_BYTES, bytes_per_pixel
 
     if fmt == "JPEG":  # decoded at an eighth of its size: only the pixel limit holds
         return 4096
-    return min(4096, int((MAX_DECODED_BYTES // _bytes_per_pixel(mode, fmt)) ** 0.5))
+    return min(4096, int((MAX_DECODED_BYTES // bytes_per_pixel(mode, fmt)) ** 0.5))
 
 
 def largest_picture(name: str, side: int | None = None) -> bytes:

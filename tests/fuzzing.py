@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 # Peak resident memory one upload may take, decode and preprocessing together: a class
 # uploads at once. The pictures the studio accepts are bounded by what they take decoded
-# (`preprocessing.MAX_DECODED_BYTES`), so that the largest of them stays within this.
+# (`decoding.MAX_DECODED_BYTES`), so that the largest of them stays within this.
 MAX_DECODE_MB = 100
 # Characters in a sentence that a page shows (the CLI's usage errors may repeat a long
 # argument whole: the user typed it).

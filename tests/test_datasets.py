@@ -138,3 +138,24 @@ def test_unknown_dataset_name():
 
 def test_subset_views(small_data):
     assert small_data.x_train.shape == (2000, 28, 28) and small_data.x_test.shape == (500, 28, 28)
+
+
+def test_a_failed_keras_download_is_logged_and_means_not_available(monkeypatch, caplog):
+    import logging
+    import sys
+    import types
+
+    def load_data():
+        raise OSError("no route to host")
+
+    keras = types.SimpleNamespace(datasets=types.SimpleNamespace(
+        mnist=types.SimpleNamespace(load_data=load_data)))
+    monkeypatch.setitem(sys.modules, "keras", keras)
+    monkeypatch.delenv("STUDIO_NO_DOWNLOAD", raising=False)
+
+    with caplog.at_level(logging.WARNING, logger="fmnist_core.data.datasets"):
+        assert datasets._keras_download("mnist") is None
+
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "mnist" in record.getMessage()
+    assert record.exc_info[0] is OSError

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_core.data.preprocessing import ImageError
+from fmnist_core.data.decoding import ImageError
 from ui.drawing import SIZE, UNREADABLE, read
 
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 from pagetools import page_test, page_text
 
-from fmnist_core.explain import kernels
+from fmnist_core.explain import convolution, kernels
 from fmnist_core.data.datasets import FASHION_CLASSES
 
 
@@ -145,7 +145,7 @@ def test_box_blur_cells_show_the_kernel_in_use_rounded(fashion):
     # the map is computed with the exact 1/9, not with the rounded 0.111
     image = fashion.x_train[fashion.y_train == 0][0]
     conv = lab_spec(at)["data"][1]
-    expected = kernels.convolve2d(image, kernels.KERNELS["Box blur"])
+    expected = convolution.convolve2d(image, kernels.KERNELS["Box blur"])
     np.testing.assert_allclose(array(conv["customdata"]), expected, rtol=1e-6)
 
 

@@ -1,46 +1,24 @@
-"""Tests for fmnist_core.data.preprocessing: every awkward upload, the canvas, both datasets, and
-photos (noise, JPEG, uneven light, pictures without an object)."""
+"""Tests for fmnist_core.data.preprocessing: every awkward upload, drawings, both datasets, and
+photos (noise, JPEG, uneven light, pictures without an object), each step to 28×28."""
 
 from __future__ import annotations
 
-import ast
 import gzip
-import importlib.util
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from corpora import border_mean, corpus_module, draw_canvas, encode, photos, upload_corpus
 from fuzz_images import LARGEST, largest_picture
 from fuzzing import MAX_DECODE_MB, PeakMemory
 from PIL import Image, ImageDraw
 
-from fmnist_core.data.preprocessing import (
-                                            MAX_UPLOAD_BYTES,
-                                            UPLOAD_EXTENSIONS,
-                                            ImageError,
-                                            Preprocessed,
-                                            canvas_to_image,
-                                            decode_image,
-                                            preprocess,
-                                            )
+from fmnist_core.data.decoding import MAX_UPLOAD_BYTES, ImageError, decode_image
+from fmnist_core.data.preprocessing import Preprocessed, preprocess
 
 FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-PREDICT_PAGE = Path(__file__).parents[1] / "pages" / "predict.py"
 NO_OBJECT = "No object found in the picture:"
-
-
-def load_script(name: str):
-    """Loads a generator script from tests/data, which is not a package, by its path."""
-    path = Path(__file__).parent / "data" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus_module = load_script("make_corpus")
-photos = load_script("photo_corpus")
 
 SHIRTS = [
     "shirt.png",
@@ -74,8 +52,7 @@ BAD = {
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, bytes]:
-    paths = corpus_module.make_corpus(tmp_path_factory.mktemp("corpus"))
-    return {name: path.read_bytes() for name, path in paths.items()}
+    return upload_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +62,6 @@ def shirt_reference(corpus) -> np.ndarray:
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
-
-
-def border_mean(image: np.ndarray) -> float:
-    return float(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).mean())
 
 
 def center_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -155,22 +128,6 @@ def test_exif_rotation_is_applied(corpus, shirt_reference):
     assert correlation(result, sideways) < 0.8
 
 
-def test_gif_uses_the_first_frame(corpus):
-    decoded = np.asarray(decode_image(corpus["shirt_animated.gif"]).convert("L"), dtype=float)
-    shirt = np.asarray(corpus_module.shirt_rgb().convert("L"), dtype=float)
-
-    assert np.abs(decoded - shirt).mean() < 3
-
-
-def test_decode_normalizes_modes(corpus):
-    gray16 = decode_image(corpus["shirt_16bit.png"])
-    assert gray16.mode == "L"
-    assert sorted(np.unique(np.asarray(gray16))) == [round(12000 / 257), 255]
-    assert decode_image(corpus["shirt_cmyk.jpg"]).mode == "RGB"
-    assert decode_image(corpus["shirt_palette_transparent.png"]).mode == "RGBA"
-    assert decode_image(corpus["shirt_rgba_dark_ink.png"]).mode == "RGBA"
-
-
 def test_transparent_background_is_filled_opposite_to_the_ink(corpus):
     dark = preprocess(corpus["shirt_rgba_dark_ink.png"]).steps[0]
     light = preprocess(corpus["shirt_rgba_light_ink.png"]).steps[0]
@@ -180,51 +137,6 @@ def test_transparent_background_is_filled_opposite_to_the_ink(corpus):
     assert names(preprocess(corpus["shirt_rgba_light_ink.png"]))[1] == (
         "Not inverted (already light on dark)"
     )
-
-
-def test_decode_rejects_non_bytes():
-    with pytest.raises(ValueError, match="`data`"):
-        decode_image("shirt.png")
-
-
-def draw_canvas(opaque: bool) -> np.ndarray:
-    """A 200×200 canvas with a black stroke, as the drawing widget returns it."""
-    canvas = np.zeros((200, 200, 4), dtype=np.uint8)
-    if opaque:
-        canvas[...] = 255
-    image = Image.fromarray(canvas)
-    ImageDraw.Draw(image).line([(40, 150), (100, 40), (160, 150)], fill=(0, 0, 0, 255), width=12)
-    return np.asarray(image).copy()
-
-
-@pytest.mark.parametrize("opaque", [False, True], ids=["transparent", "opaque"])
-def test_canvas_gives_white_ink_on_black(opaque):
-    canvas = draw_canvas(opaque)
-    if not opaque:
-        assert not canvas[..., :3].any(), "the ink should be only in the alpha channel"
-
-    ink = np.asarray(canvas_to_image(canvas))
-    result = preprocess(canvas)
-
-    assert ink.shape == (200, 200) and ink[0, 0] == 0 and ink[95, 70] == 255
-    assert result.image.shape == (28, 28) and result.image.max() > 200
-    assert border_mean(result.image) < result.image[9:19, 9:19].mean()
-
-
-@pytest.mark.parametrize("opaque", [False, True], ids=["transparent", "opaque"])
-def test_empty_canvas_asks_to_draw(opaque):
-    canvas = np.full((200, 200, 4), 255 if opaque else 0, dtype=np.uint8)
-
-    with pytest.raises(ImageError, match=r"^The canvas is empty: draw something first\.$"):
-        preprocess(canvas)
-
-
-@pytest.mark.parametrize(
-    "bad", [np.zeros((20, 20, 3), np.float32), np.zeros((20, 20), np.uint8), "canvas"]
-)
-def test_canvas_rejects_wrong_arrays(bad):
-    with pytest.raises(ValueError, match=r"`rgba`.*\(h, w, 4\) uint8"):
-        canvas_to_image(bad)
 
 
 def read_fashion_images(count: int) -> np.ndarray:
@@ -321,34 +233,10 @@ def test_pil_image_source_matches_bytes(corpus, shirt_reference):
 )
 def test_bad_arguments_name_the_argument(kwargs, argument):
     kwargs = {"source": np.eye(5, dtype=np.uint8) * 255, **kwargs}
-    with pytest.raises(ValueError, match=argument) as caught:
+    pattern = rf"^Argument {argument} must .*, received .*\.$"
+    with pytest.raises(ValueError, match=pattern) as caught:
         preprocess(**kwargs)
     assert not isinstance(caught.value, ImageError)
-
-
-def test_upload_box_accepts_exactly_the_formats_the_sentence_lists(corpus):
-    page = ast.parse(PREDICT_PAGE.read_text())
-    page_types = next(
-        ast.literal_eval(node.value)
-        for node in page.body
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "UPLOAD_TYPES"
-    )
-    with pytest.raises(ImageError) as caught:
-        preprocess(corpus["not_an_image.png"])
-    sentence = str(caught.value).upper()
-
-    assert sorted(page_types) == sorted(UPLOAD_EXTENSIONS)
-    for extension in UPLOAD_EXTENSIONS:
-        pillow_format = Image.registered_extensions()[f".{extension}"]
-        assert pillow_format in sentence, extension
-        data = encode(corpus_module.shirt_rgb(), pillow_format)
-        assert decode_image(data).size == (corpus_module.WIDTH, corpus_module.HEIGHT), extension
-
-
-def encode(image: Image.Image, format: str, **params) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **params)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

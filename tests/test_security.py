@@ -26,9 +26,9 @@ def test_server_settings_protect_a_classroom():
 
 
 def test_pillow_guard_is_lowered_to_the_studios_limit():
-    from fmnist_core.data import preprocessing
+    from fmnist_core.data import decoding
 
-    assert Image.MAX_IMAGE_PIXELS == preprocessing.MAX_IMAGE_PIXELS == 4096 * 4096
+    assert Image.MAX_IMAGE_PIXELS == decoding.MAX_IMAGE_PIXELS == 4096 * 4096
 
 
 def test_uploads_take_pictures_only_never_model_files():

@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from fmnist_core.data.preprocessing import ImageError, decode_image
+from fmnist_core.data.decoding import ImageError, decode_image
 
 SIZE = 280
 # A 280×280 RGBA PNG is at most about 314 KB even incompressible: room for it, no more.

@@ -98,7 +98,8 @@ def preprocessed(source: bytes | np.ndarray, dataset: str, invert: bool | str, t
         (the `Preprocessed`, None), or (None, the sentence saying why the picture cannot be
         used): a refusal is kept too, so a costly bad file is not decoded again.
     """
-    from fmnist_core.data.preprocessing import ImageError, preprocess
+    from fmnist_core.data.decoding import ImageError
+    from fmnist_core.data.preprocessing import preprocess
 
     decoding = process_wide("decodes", lambda: threading.BoundedSemaphore(DECODES_AT_ONCE))
     with decoding:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
 
 DATASETS = ("fashion_mnist", "mnist")
 
@@ -237,6 +240,8 @@ def _keras_download(name: str) -> dict[str, np.ndarray] | None:
         module = getattr(keras.datasets, name)
         (x_train, y_train), (x_test, y_test) = module.load_data()
     except Exception:  # noqa: BLE001 - any failure here means "not available"
+        _LOGGER.warning("Keras could not download %s; the studio says where it looked for the "
+                        "files instead.", name, exc_info=True)
         return None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 

@@ -6,7 +6,7 @@ from the photo itself, models the background as a smooth surface, evens that bac
 to pure white or black, and finds the box around the object, or says that there is none.
 Numpy and Pillow only.
 
-Typical use (inside `preprocessing.preprocess`):
+Typical use (inside `fmnist_core.data.preprocessing.preprocess`):
 
     image, full_size = shrink(image, image.size)     # at most WORK_EDGE pixels across
     background = estimate_background(gray, light=True)
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from fmnist_core.data import surface
+from fmnist_core.data.pixels import MAD_TO_SIGMA, border_pixels, robust_std, spread
 
 # Photos are reduced to this longest edge first: ample for a 28×28 result, and fast.
 WORK_EDGE = 640
@@ -40,7 +43,42 @@ MIN_SHARPNESS = 0.17
 # The surface is fitted to the means of blocks, about this many per side: plenty for its 10
 # coefficients, and each averages away most of the noise of its pixels.
 _BLOCKS = 32
-_TERMS = 10
+# The border band taken to be background: this part of the shorter side, at least
+# MIN_BAND pixels (two, so neighbouring pixels across the band can be compared).
+BAND_FRACTION = 0.04
+MIN_BAND = 2
+# Below this shorter side the border bands (MIN_BAND wide at least) of opposite edges overlap:
+# no noise is measured (0).
+MIN_NOISE_EDGE = 4
+# Pictures with a shorter side below this get one background level, not a surface: too few
+# blocks for its coefficients.
+MIN_SURFACE_EDGE = 8
+# Out of 255: a noise-free border whose levels spread no more than this is uniform (a drawing,
+# a clean export): one level, not a surface.
+UNIFORM_BORDER_SPREAD = 2
+# Out of 255: a block within this of the surface is background however small the spread of
+# the blocks (a clean photo's block means still sit a level or so off a smooth surface); with
+# noise, a block within TOLERANCE_NOISES times the noise of a block mean is too.
+MIN_TOLERANCE = 3.0
+TOLERANCE_NOISES = 3
+# In a noisy photo, a row or column of the object needs a hundredth of the picture's other side
+# in object pixels (at least one), so that stray noise does not widen the box.
+LINE_DIVISOR = 100
+# Side of the median filter that takes noise out before the object is looked for: 3×3 is the
+# smallest that removes a one-pixel speck, and it keeps edges.
+_SPECK_FILTER = 3
+# Boxes smaller than this on their longest side are too small to judge an edge's sharpness.
+MIN_SHARP_BOX = 8
+# `sharpness` reduces what stands out to about this many pixels across (64 to 127), so the
+# measure does not depend on the photo's size; its blurs span a sixty-fourth of that (to
+# leave noise out) and a sixteenth (to take an edge's contrast away, not a shading's), over a
+# margin of an eighth around the box; the 99th percentile, not the extreme, so that a few
+# noisy pixels do not decide.
+SHARPNESS_EDGE = 64
+_NOISE_BLUR = 64
+_EDGE_BLUR = 16
+_MARGIN_DIVISOR = 8
+_PERCENTILE = 99
 
 
 @dataclass(frozen=True)
@@ -114,7 +152,7 @@ def noise_level(gray: np.ndarray) -> float:
     """Estimates the sensor noise of a photo from its border, where the background is.
 
     Neighbouring pixels of a smooth background differ only by noise: their difference has a
-    standard deviation of √2 σ. The median absolute difference (×1.4826 for a normal
+    standard deviation of √2 σ. The median absolute difference (× MAD_TO_SIGMA for a normal
     distribution) ignores the few object edges that reach the border.
 
     Args:
@@ -125,22 +163,22 @@ def noise_level(gray: np.ndarray) -> float:
     """
     height, width = gray.shape
     band = _band(gray.shape)
-    if min(height, width) < 4:
+    if min(height, width) < MIN_NOISE_EDGE:
         return 0.0
     pixels = gray.astype(np.int16)
     strips = (pixels[:band], pixels[-band:], pixels[:, :band].T, pixels[:, -band:].T)
     differences = np.concatenate([np.abs(np.diff(strip, axis=1)).ravel() for strip in strips])
-    return float(1.4826 * np.median(differences) / np.sqrt(2))
+    return float(MAD_TO_SIGMA * np.median(differences) / np.sqrt(2))
 
 
 def estimate_background(gray: np.ndarray, light: bool) -> Background:
     """Models the background of a photo as a smooth surface.
 
     A cubic surface in x and y follows a gradient, a vignette, both at once, or a broad
-    shadow. It is fitted to the means of blocks of pixels, first along the photo's border,
-    then everywhere near that first fit, each time leaving out the blocks that sit far off
-    it (the object). The noise is measured along the border (`noise_level`) and around the
-    surface, whichever is more.
+    shadow (see `fmnist_core.data.surface`). It is fitted to the means of blocks of pixels,
+    first along the photo's border, then everywhere near that first fit, each time leaving
+    out the blocks that sit far off it (the object). The noise is measured along the border
+    (`noise_level`) and around the surface, whichever is more.
 
     Args:
         gray: `(h, w) uint8` image.
@@ -151,67 +189,48 @@ def estimate_background(gray: np.ndarray, light: bool) -> Background:
     """
     height, width = gray.shape
     noise = noise_level(gray)
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    edge = border_pixels(gray)
     # A picture no larger than the dataset's own 28×28 is an image in the dataset's format
     # (one saved from the Data page, say), not a photo: a garment there often touches the
     # border, where a surface or a noise model would take it for background.
-    dataset_sized = max(height, width) <= DATASET_EDGE
-    # That, too small for a surface, or a drawing (a clean, uniform border): one level.
-    if dataset_sized:
-        # The border's extreme, not its median: a garment that fills the frame covers most
-        # of the border, and the dataset's background is the darkest level on it (0 in
-        # every one of its 70,000 images), or the lightest once a picture is light on dark.
-        level = float(edge.max() if light else edge.min())
-        return Background(light=light, level=np.full(gray.shape, level, np.float32), noise=0.0,
-                          exact=True)
-    if min(height, width) < 8 or (noise == 0 and _spread(edge) <= 2):
+    if max(height, width) <= DATASET_EDGE:
+        return _dataset_background(gray, edge, light)
+    # Too small for a surface, or a drawing (a clean, uniform border): one level.
+    if min(height, width) < MIN_SURFACE_EDGE or (
+        noise == 0 and spread(edge) <= UNIFORM_BORDER_SPREAD
+    ):
         level = np.full(gray.shape, float(np.median(edge)), dtype=np.float32)
         return Background(light=light, level=level, noise=noise)
+    return _surface_background(gray, light, noise)
 
+
+def _dataset_background(gray: np.ndarray, edge: np.ndarray, light: bool) -> Background:
+    """The one, exact background level of a picture in the dataset's own format."""
+    # The border's extreme, not its median: a garment that fills the frame covers most
+    # of the border, and the dataset's background is the darkest level on it (0 in
+    # every one of its 70,000 images), or the lightest once a picture is light on dark.
+    level = float(edge.max() if light else edge.min())
+    return Background(light=light, level=np.full(gray.shape, level, np.float32), noise=0.0,
+                      exact=True)
+
+
+def _surface_background(gray: np.ndarray, light: bool, noise: float) -> Background:
+    """The background of a photo as a surface fitted to its block means, and its noise."""
+    height, width = gray.shape
     # The surface is fitted to block means, where the noise is averaged away: a faint
     # object then stands out from the background by more than the noise.
     step = max(1, max(height, width) // _BLOCKS)
     image = Image.fromarray(np.ascontiguousarray(gray))
     blocks = np.asarray(image.reduce(step) if step > 1 else image, dtype=np.float64)
-    y = _centres(height, step, blocks.shape[0])[:, None]
-    x = _centres(width, step, blocks.shape[1])[None, :]
-    terms = _terms(np.broadcast_to(x, blocks.shape), np.broadcast_to(y, blocks.shape))
     band = -(-_band(gray.shape) // step)
-    border = np.zeros(blocks.shape, dtype=bool)
-    border[:band] = border[-band:] = True
-    border[:, :band] = border[:, -band:] = True
-    tolerance = max(3.0, 3 * noise / step)
-    # The border's median to start with, then a plane, which cannot bend towards the
-    # object, then a quadratic: rounds on the border first, leaving out what sits far off
-    # the fit (the object where it touches the border), then a cubic on every block near
-    # the fit, the object's blocks left out.
-    chosen, spread = border, 0.0
-    coefficients = np.zeros(_TERMS)
-    coefficients[0] = np.median(blocks[border])
-    for round_ in range(6):
-        off = blocks - terms @ coefficients
-        if round_ < 3:
-            spread = _mad(off[chosen] if round_ else off[border])
-            candidate = border & (np.abs(off) <= max(tolerance, 3 * spread))
-        else:
-            candidate = np.abs(off) <= max(tolerance, 3 * spread)
-        if candidate.sum() < 12:
-            break
-        chosen = candidate
-        size = 3 if round_ == 0 else 6 if round_ < 3 else _TERMS
-        coefficients = np.zeros(_TERMS)
-        coefficients[:size] = _fit(terms[chosen][:, :size], blocks[chosen])
-    a, b, c, d, e, f, g, h, i, j = coefficients.astype(np.float32)
-    y = _centres(height, 1, height).astype(np.float32)[:, None]
-    x = _centres(width, 1, width).astype(np.float32)[None, :]
-    # The terms of _terms, grouped by powers of y so each group is a row or a column.
-    level = (a + x * (b + x * (d + g * x))) + y * (
-        (c + x * (e + h * x)) + y * ((f + i * x) + j * y)
-    )
+    # The noise of a mean of step × step pixels is the pixels' noise over step.
+    tolerance = max(MIN_TOLERANCE, TOLERANCE_NOISES * noise / step)
+    coefficients, chosen = surface.fit(blocks, step, band, gray.shape, tolerance)
+    level = surface.evaluate(coefficients, height, width)
     # Noise that JPEG smoothed over a few pixels hides from neighbour differences but not
     # from the spread of the background's pixels around the surface.
     pixels = gray[::step, ::step].astype(np.float32) - level[::step, ::step]
-    noise = max(noise, _mad(pixels[chosen]))
+    noise = max(noise, robust_std(pixels[chosen]))
     return Background(light=light, level=np.clip(level, 0, 255), noise=noise)
 
 
@@ -231,6 +250,7 @@ def flatten(gray: np.ndarray, background: Background) -> np.ndarray:
     """
     pixels = gray.astype(np.float32)
     margin = NOISE_CLIP * background.noise
+    # White at least 1 and black at most 254: the division stays finite on any background.
     if background.light:
         white = np.maximum(background.level - margin, 1.0)
         flat = 255 * pixels / white
@@ -260,21 +280,21 @@ def find_object(gray: np.ndarray, background: Background) -> tuple[int, int, int
     height, width = gray.shape
     flat = flatten(gray, background)
     away = 255 - flat if background.light else flat
-    if background.noise > 0 and min(height, width) >= 3:
-        away = np.asarray(Image.fromarray(away).filter(ImageFilter.MedianFilter(3)))
+    if background.noise > 0 and min(height, width) >= _SPECK_FILTER:
+        away = np.asarray(Image.fromarray(away).filter(ImageFilter.MedianFilter(_SPECK_FILTER)))
     shape = away > background.threshold
     # In a noisy photo a row or column needs a few pixels of the object; a clean picture
     # has no stray pixels, so there one is enough (the tip of a pen stroke).
     noisy = background.noise > 0
-    rows = np.flatnonzero(shape.sum(axis=1) >= (max(1, width // 100) if noisy else 1))
-    cols = np.flatnonzero(shape.sum(axis=0) >= (max(1, height // 100) if noisy else 1))
+    rows = np.flatnonzero(shape.sum(axis=1) >= (_min_line(width) if noisy else 1))
+    cols = np.flatnonzero(shape.sum(axis=0) >= (_min_line(height) if noisy else 1))
     if rows.size == 0 or cols.size == 0:
         return None
     box = int(rows[0]), int(rows[-1] + 1), int(cols[0]), int(cols[-1] + 1)
     # A drawing (an even, noise-free background) or a picture in the dataset's format is all
     # deliberate strokes, and a box of a few pixels has too few of them to judge an edge.
     drawing = (background.even and not noisy) or background.exact
-    if drawing or max(box[1] - box[0], box[3] - box[2]) < 8:
+    if drawing or max(box[1] - box[0], box[3] - box[2]) < MIN_SHARP_BOX:
         return box
     if sharpness(_contrast(gray, background), box) < MIN_SHARPNESS:
         return None
@@ -299,8 +319,9 @@ def sharpness(contrast: np.ndarray, box: tuple[int, int, int, int]) -> float:
     """
     top, bottom, left, right = box
     # A margin for the blur to see the background around the object, then a reduction to
-    # about 64 pixels across: the measure does not depend on the photo's size, and is fast.
-    margin = max(bottom - top, right - left) // 8 + 1
+    # about SHARPNESS_EDGE pixels across: the measure does not depend on the photo's size,
+    # and is fast.
+    margin = max(bottom - top, right - left) // _MARGIN_DIVISOR + 1
     height, width = contrast.shape
     region = contrast[
         max(0, top - margin) : min(height, bottom + margin),
@@ -308,17 +329,19 @@ def sharpness(contrast: np.ndarray, box: tuple[int, int, int, int]) -> float:
     ]
     # Pillow blurs 8-bit images only: -255…255 is stored as 0…255 around 128.
     image = Image.fromarray(np.clip(np.rint(region / 2 + 128), 0, 255).astype(np.uint8))
-    factor = max(1, max(bottom - top, right - left) // 64)
+    factor = max(1, max(bottom - top, right - left) // SHARPNESS_EDGE)
     if factor > 1:
         image = image.reduce(factor)
     size = max(bottom - top, right - left) / factor  # 64 to 127 pixels
     # A blur over a sixty-fourth of the size first, so that what is left of the noise is not
     # taken for edges; the contrast is that of the pixels, noise included, which lowers a
     # noisy shading's sharpness further.
-    reduced = np.asarray(image.filter(ImageFilter.GaussianBlur(max(1.0, size / 64))), np.int16)
-    blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(max(1.0, size / 16))), np.int16)
-    strongest = float(np.percentile(np.asarray(image, dtype=np.int16) - 128, 99))
-    return float(np.percentile(reduced - blurred, 99)) / max(strongest, 1.0)
+    reduced = np.asarray(image.filter(ImageFilter.GaussianBlur(max(1.0, size / _NOISE_BLUR))),
+                         np.int16)
+    blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(max(1.0, size / _EDGE_BLUR))),
+                         np.int16)
+    strongest = float(np.percentile(np.asarray(image, dtype=np.int16) - 128, _PERCENTILE))
+    return float(np.percentile(reduced - blurred, _PERCENTILE)) / max(strongest, 1.0)
 
 
 def _contrast(gray: np.ndarray, background: Background) -> np.ndarray:
@@ -332,41 +355,9 @@ def _contrast(gray: np.ndarray, background: Background) -> np.ndarray:
 
 def _band(shape: tuple[int, int]) -> int:
     """Width of the border band that is taken to be background: 4 % of the shorter side."""
-    return max(2, round(0.04 * min(shape)))
+    return max(MIN_BAND, round(BAND_FRACTION * min(shape)))
 
 
-def _centres(length: int, step: int, count: int) -> np.ndarray:
-    """Returns the centres of `count` blocks of `step` pixels along `length`, from -1 to 1."""
-    starts = np.arange(count, dtype=np.float64) * step
-    centres = (starts + np.minimum(starts + step, length) - 1) / 2
-    return centres / max(length - 1, 1) * 2 - 1
-
-
-def _terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Returns the `(..., 10)` terms of a cubic surface: those of a plane come first (1, x,
-    y), then the rest of a quadratic (x², xy, y²), then x³, x²y, xy², y³."""
-    x, y = np.broadcast_arrays(x, y)
-    return np.stack(
-        [np.ones_like(x), x, y, x * x, x * y, y * y, x**3, x * x * y, x * y * y, y**3], axis=-1
-    )
-
-
-def _fit(terms: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients of `(n, 6)` terms for `(n,)` values."""
-    # The normal equations: a 6×6 solve, much cheaper than a general least-squares call,
-    # and the terms of coordinates in [-1, 1] are well conditioned.
-    gram = np.einsum("ni,nj->ij", terms, terms)
-    moments = np.einsum("ni,n->i", terms, values)
-    return np.linalg.solve(gram + 1e-9 * np.eye(len(gram)), moments)
-
-
-def _spread(values: np.ndarray) -> int:
-    """Returns max - min of a uint8 array."""
-    return int(values.max()) - int(values.min())
-
-
-def _mad(values: np.ndarray) -> float:
-    """Robust standard deviation: 1.4826 × the median absolute deviation."""
-    if values.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+def _min_line(length: int) -> int:
+    """Object pixels a row (or column) of a noisy photo needs, `length` across the other way."""
+    return max(1, length // LINE_DIVISOR)

@@ -8,6 +8,9 @@ things from `fmnist_core.data.photo`: an unevenly lit or noisy background is eve
 a picture with no distinct object in it is refused rather than classified. Every step keeps its
 image and a one sentence note, so a page can show what happened and why.
 
+File bytes are decoded by `fmnist_core.data.decoding`, a drawing canvas is read by
+`fmnist_core.data.canvas`.
+
 Typical use:
 
     result = preprocess(uploaded_bytes, "fashion_mnist")
@@ -16,61 +19,31 @@ Typical use:
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from fmnist_core.data import photo
+from fmnist_core.data.canvas import canvas_to_image
+from fmnist_core.data.datasets import DATASETS
+from fmnist_core.data.decoding import ImageError, decode_upload, normalize_mode
+from fmnist_core.data.pixels import BLANK_RANGE, LIGHT_BORDER, border_median, describe, spread
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096  # our own decompression-bomb guard, checked from the header
-# What a decoded picture may take in memory, read from the header too (after a JPEG's
-# reduction while decoding): with the steps after it, an accepted upload then stays within
-# 100 MB. Pillow keeps 1 byte a pixel for gray and palette pictures, 2 for 16-bit gray, 4 for
-# every other mode (RGB included); WebP's decoder a canvas of its own besides.
-MAX_DECODED_BYTES = 32 * 2**20
-# Pillow's own guard, lowered from its 89 M pixels to ours: a second line of defence for any
-# code path that opens an image without the header check below.
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-
-DATASETS = ("fashion_mnist", "mnist")
-SIZE = 28
-MNIST_BOX = 20
-
-# File name endings an upload box should accept: those of _FORMATS below.
-UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff")
-
-# Formats offered to Pillow: the common upload formats only, so no exotic decoder sees user
-# bytes. Camera JPEGs that Pillow reads as MPO come through the "JPEG" opener.
-_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-# Pixels of 16-bit, 32-bit or float pictures scaled to 8 bits at a time (8 MB of float64).
-_BLOCK_PIXELS = 1 << 20
-# Out of 255: a spread below this is blank (JPEG noise on a white page stays under it).
-_BLANK_RANGE = 12
+SIZE = 28  # the side of every image of both datasets, and so of what a network sees
+MNIST_BOX = 20  # MNIST's digits were fitted into 20×20, then placed on 28×28 by their mass
 # Out of 255: a result whose brightest pixel is below this is stretched to reach 255, as in
 # the dataset, where every image's brightest pixel is 254 or 255.
 _BRIGHTEST = 250
-
-# What Pillow's decoders raise on damaged or truncated data.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+# Out of 255: ink whose alpha-weighted mean is below this is dark (it gets a white background
+# behind its transparent areas), else light; 128 is the first level of the lighter half.
+_DARK_INK_BELOW = 128
 
 _BLANK = "The image is blank: draw or upload something with a visible shape."
-_EMPTY_CANVAS = "The canvas is empty: draw something first."
-_TOO_MANY_PIXELS = "The image has more pixels than the {limit} limit; upload a smaller picture."
-_DAMAGED = "The file is damaged or incomplete, so the image could not be read."
-_NOT_AN_IMAGE = "The file is not a PNG, JPEG, WebP, GIF, BMP or TIFF image."
 _NO_OBJECT = (
     "No object found in the picture: photograph one piece of clothing on a plain background "
     "that contrasts with it, filling most of the frame."
 )
-
-
-class ImageError(ValueError):
-    """A user image that cannot be used; str(err) is one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -99,138 +72,6 @@ class Preprocessed:
 
     image: np.ndarray
     steps: tuple[Step, ...]
-
-
-def decode_image(data: bytes, *, max_edge: int | None = None,
-                 formats: tuple[str, ...] = _FORMATS) -> Image.Image:
-    """Decodes the bytes of an uploaded file into a fully loaded image.
-
-    EXIF orientation is applied, animated files give their first frame, and every mode is
-    brought to one of "L", "LA", "RGB" or "RGBA" (16-bit gray is scaled to 8 bits, palettes
-    with transparency keep it as alpha).
-
-    Args:
-        data: The file's bytes (PNG, JPEG, WebP, GIF, BMP or TIFF).
-        max_edge: When given, a JPEG larger than this is decoded at a half, a quarter or an
-            eighth of its size, as long as its longest edge stays at least `max_edge`: a
-            12-megapixel photo then decodes several times faster. Other formats decode
-            at full size.
-        formats: The formats tried, a subset of "PNG", "JPEG", "WEBP", "GIF", "BMP" and
-            "TIFF"; any other file is not an image.
-
-    Returns:
-        A loaded PIL image in mode "L", "LA", "RGB" or "RGBA".
-
-    Raises:
-        ImageError: The file is empty, too big, not an image, damaged, or has too many pixels.
-        ValueError: `data` is not bytes.
-    """
-    return _decode(data, max_edge, formats)[0]
-
-
-def _decode(data: bytes, max_edge: int | None,
-            formats: tuple[str, ...] = _FORMATS) -> tuple[Image.Image, tuple[int, int]]:
-    """Does `decode_image`'s work; also returns the picture's full (width, height)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ValueError(f"Expected `data` to be bytes, received {type(data).__name__}.")
-    size = len(data)  # memoryview len counts items, but uploads are 1-byte items
-    if size == 0:
-        raise ImageError("The file is empty.")
-    if size > MAX_UPLOAD_BYTES:
-        raise ImageError(
-            f"The file is {size / 2**20:.1f} MB, more than the "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB limit; upload a smaller picture."
-        )
-    # PIL's bomb warning is not turned into an error with warnings.catch_warnings: that is not
-    # thread-safe before Python 3.14 and Streamlit serves sessions from threads. Any image that
-    # PIL warns about is far above MAX_IMAGE_PIXELS, so our own header check rejects it anyway;
-    # the warning is caught only where a caller already runs with warnings as errors.
-    try:
-        # Not closed: the file is in memory, and closing would free the pixels, so the
-        # picture would have to be copied first (64 MB for a 4096×4096 RGBA one).
-        image = Image.open(io.BytesIO(data), formats=formats)
-        width, height = image.size
-        if width * height > MAX_IMAGE_PIXELS:
-            raise ImageError(
-                f"The image is {width}×{height} pixels, more than the "
-                f"{_pixel_limit_text()} limit; upload a smaller picture."
-            )
-        if max_edge and image.format in ("JPEG", "MPO") and max(width, height) > max_edge:
-            ratio = max_edge / max(width, height)
-            image.draft(None, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
-        decoded = image.size[0] * image.size[1] * _bytes_per_pixel(image.mode, image.format)
-        if decoded > MAX_DECODED_BYTES:
-            raise ImageError(
-                f"The {width}×{height} picture would take {decoded / 2**20:.0f} MB to read, more "
-                f"than the {MAX_DECODED_BYTES // 2**20} MB a picture may take; save it smaller "
-                "or as a JPEG photo.")
-        image.load()  # first frame only; raises on truncated data
-        stored = image.size
-        try:
-            ImageOps.exif_transpose(image, in_place=True)
-        except (*_DECODE_ERRORS, KeyError, TypeError):
-            pass  # a broken EXIF block should not cost the user the picture
-        full_size = (width, height) if image.size == stored else (height, width)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(_TOO_MANY_PIXELS.format(limit=_pixel_limit_text())) from err
-    except UnidentifiedImageError as err:
-        raise ImageError(_NOT_AN_IMAGE) from err
-    except _DECODE_ERRORS as err:
-        raise ImageError(_DAMAGED) from err
-    return _normalize_mode(image), full_size
-
-
-def _bytes_per_pixel(mode: str, fmt: str | None = None) -> int:
-    """What decoding keeps for one pixel of `mode`: Pillow's image, and for WebP the
-    decoder's own canvas of the same size as well."""
-    if mode in ("1", "L", "P"):
-        size = 1
-    elif mode.startswith("I;16"):
-        size = 2
-    else:
-        size = 4
-    return size * (2 if fmt == "WEBP" else 1)
-
-
-def canvas_to_image(rgba: np.ndarray) -> Image.Image:
-    """Reads a drawing canvas as white ink on black.
-
-    With a transparent background the strokes live only in the alpha channel, so alpha is the
-    ink. When the canvas is opaque everywhere the strokes are in the colours: those are read as
-    gray and inverted when the background is light.
-
-    Args:
-        rgba: `(h, w, 4) uint8` RGBA array from the drawing canvas.
-
-    Returns:
-        A PIL image in mode "L", white ink on a black background.
-
-    Raises:
-        ImageError: Nothing is drawn.
-        ValueError: `rgba` is not a `(h, w, 4) uint8` array.
-    """
-    if (
-        not isinstance(rgba, np.ndarray)
-        or rgba.dtype != np.uint8
-        or rgba.ndim != 3
-        or rgba.shape[2] != 4
-        or rgba.size == 0
-    ):
-        raise ValueError(
-            f"Expected `rgba` to be a (h, w, 4) uint8 array, received {_describe(rgba)}."
-        )
-    alpha = rgba[..., 3]
-    if alpha.min() == 255:
-        ink = np.asarray(Image.fromarray(np.ascontiguousarray(rgba[..., :3])).convert("L"))
-        if np.median(_border(ink)) > 127:
-            ink = 255 - ink
-    else:
-        ink = alpha
-    if _spread(ink) < _BLANK_RANGE:
-        raise ImageError(_EMPTY_CANVAS)
-    return Image.fromarray(np.ascontiguousarray(ink))
 
 
 def preprocess(
@@ -265,140 +106,64 @@ def preprocess(
         ImageError: The image cannot be read, is blank or has no distinct object in it.
         ValueError: An argument has the wrong type or value.
     """
+    _check_switches(dataset, invert, trim, fit, center)
+    steps = [_grayscale_step(source)]
+    gray = steps[0].image
+    border = border_median(gray)
+    background = photo.estimate_background(gray, light=border > LIGHT_BORDER)
+    bounds = photo.find_object(gray, background)
+    if bounds is None:
+        raise ImageError(_NO_OBJECT)
+    if not background.even:
+        steps.append(_step("Background flattened", photo.flatten(gray, background),
+                           background.note))
+    steps.append(_invert_step(steps[-1].image, border, invert))
+    if trim:
+        steps.append(_trim_step(steps[-1].image, bounds, background))
+    steps.append(_resize_step(steps[-1].image, dataset, fit))
+    if (stretched := _contrast_step(steps[-1].image)) is not None:
+        steps.append(stretched)
+    steps.append(_place_step(steps[-1].image, dataset, center))
+    return Preprocessed(image=steps[-1].image, steps=tuple(steps))
+
+
+def _check_switches(dataset: str, invert: bool | str, trim: bool, fit: bool,
+                    center: bool) -> None:
+    """Raises ValueError naming the first argument of `preprocess` with a wrong value."""
     if dataset not in DATASETS:
-        raise ValueError(f"Expected `dataset` to be one of {DATASETS}, received {dataset!r}.")
+        raise ValueError(f"Argument `dataset` must be one of {DATASETS}, received {dataset!r}.")
     if not (invert == "auto" or isinstance(invert, bool)):
-        raise ValueError(f"Expected `invert` to be 'auto', True or False, received {invert!r}.")
+        raise ValueError(
+            f"Argument `invert` must be 'auto', True or False, received {invert!r}."
+        )
     for name, flag in (("trim", trim), ("fit", fit), ("center", center)):
         if not isinstance(flag, bool):
-            raise ValueError(f"Expected `{name}` to be True or False, received {flag!r}.")
+            raise ValueError(f"Argument `{name}` must be True or False, received {flag!r}.")
 
+
+def _grayscale_step(source) -> Step:
+    """Reads the source, reduces a large photo and turns it gray; ImageError when blank."""
     image, first_note, full_size = _load_source(source)
     image, reduced_from = photo.shrink(image, full_size)
     gray, gray_note = _grayscale(image)
-    if _spread(gray) < _BLANK_RANGE:
+    if spread(gray) < BLANK_RANGE:
         raise ImageError(_BLANK)
     if reduced_from:
         gray_note = (
             f"{gray_note[:-1]}, after reducing the {_shape_text(reduced_from)} picture to "
             f"{_shape_text(gray.shape)}."
         )
-    steps = [_step("Grayscale", gray, first_note or gray_note)]
-
-    border = float(np.median(_border(gray)))
-    background = photo.estimate_background(gray, light=border > 127)
-    bounds = photo.find_object(gray, background)
-    if bounds is None:
-        raise ImageError(_NO_OBJECT)
-    if not background.even:
-        gray = photo.flatten(gray, background)
-        steps.append(_step("Background flattened", gray, background.note))
-
-    if invert == "auto":
-        flip = border > 127
-        why = f"Background was {'light' if flip else 'dark'} (border median {border:.0f}), so"
-    else:
-        flip = invert
-        why = f"Inversion was forced {'on' if flip else 'off'}, so"
-    if flip:
-        gray = 255 - gray
-        steps.append(
-            _step("Inverted (dataset is light on dark)", gray, f"{why} the image was inverted.")
-        )
-    else:
-        name = "Not inverted (already light on dark)" if invert == "auto" else "Not inverted"
-        steps.append(_step(name, gray, f"{why} the image was kept."))
-
-    if trim:
-        gray, note = _trim(gray, bounds, background)
-        steps.append(_step("Trimmed background", gray, note))
-
-    box = SIZE if dataset == "fashion_mnist" else MNIST_BOX
-    if fit:
-        before = gray.shape
-        gray = _fit_longest_edge(gray, box)
-        steps.append(
-            _step(
-                f"Longest edge to {box}" if box == SIZE else f"Fit into {box}×{box}",
-                gray,
-                f"Resized {_shape_text(before)} to {_shape_text(gray.shape)}, keeping the "
-                "aspect ratio.",
-            )
-        )
-    elif gray.shape != (SIZE, SIZE):
-        before = gray.shape
-        gray = _resize(gray, SIZE, SIZE)
-        steps.append(
-            _step(
-                f"Stretched to {SIZE}×{SIZE}",
-                gray,
-                f"Fitting is off, so {_shape_text(before)} was stretched to {SIZE}×{SIZE} "
-                "without keeping the aspect ratio, only so the model can run.",
-            )
-        )
-    else:
-        steps.append(
-            _step(
-                f"Kept at {SIZE}×{SIZE}",
-                gray,
-                f"Fitting is off and the image is already {SIZE}×{SIZE}, so its size was kept.",
-            )
-        )
-
-    brightest = int(gray.max())
-    if 0 < brightest < _BRIGHTEST:
-        gray = np.rint(gray * (255 / brightest)).astype(np.uint8)
-        steps.append(
-            _step(
-                "Contrast stretched",
-                gray,
-                f"The brightest pixel was {brightest}, so every level was scaled to make it "
-                "255, as in the dataset's pictures.",
-            )
-        )
-
-    if not center:
-        gray = _paste(gray, 0, 0)
-        steps.append(
-            _step(
-                f"Top-left on {SIZE}×{SIZE}",
-                gray,
-                "Centring is off, so the image was placed in the top-left corner.",
-            )
-        )
-    elif dataset == "fashion_mnist":
-        height, width = gray.shape
-        # An odd leftover pixel goes above and to the left, as in the dataset's own images.
-        gray = _paste(gray, (SIZE - height + 1) // 2, (SIZE - width + 1) // 2)
-        steps.append(
-            _step(
-                f"Centred on {SIZE}×{SIZE}",
-                gray,
-                f"Placed in the middle of a black {SIZE}×{SIZE} canvas.",
-            )
-        )
-    else:
-        gray = _center_of_mass_paste(gray)
-        row, col = _center_of_mass(gray)
-        steps.append(
-            _step(
-                "Centre of mass to the middle",
-                gray,
-                f"Shifted so the centre of mass sits at row {row:.1f}, column {col:.1f}, "
-                f"as near to ({SIZE // 2}, {SIZE // 2}) as the canvas allows.",
-            )
-        )
-    return Preprocessed(image=steps[-1].image, steps=tuple(steps))
+    return _step("Grayscale", gray, first_note or gray_note)
 
 
 def _load_source(source) -> tuple[Image.Image, str, tuple[int, int]]:
     """Returns the source as a PIL image, for a canvas the note of its first step, and the
     picture's full (width, height), which a large JPEG's image may be a fraction of."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        image, full_size = _decode(source, max_edge=photo.WORK_EDGE)
+        image, full_size = decode_upload(source, max_edge=photo.WORK_EDGE)
         return image, "", full_size
     if isinstance(source, Image.Image):
-        return _normalize_mode(source), "", source.size
+        return normalize_mode(source), "", source.size
     if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.size > 0:
         if source.ndim == 2 or (source.ndim == 3 and source.shape[2] == 3):
             image = Image.fromarray(np.ascontiguousarray(source))
@@ -407,56 +172,9 @@ def _load_source(source) -> tuple[Image.Image, str, tuple[int, int]]:
             image = canvas_to_image(source)
             return image, "The canvas strokes were read as white ink on black.", image.size
     raise ValueError(
-        "Expected `source` to be file bytes, a PIL image or a (h, w), (h, w, 3) or (h, w, 4) "
-        f"uint8 array, received {_describe(source)}."
+        "Argument `source` must be file bytes, a PIL image or a (h, w), (h, w, 3) or "
+        f"(h, w, 4) uint8 array, received {describe(source)}."
     )
-
-
-def _normalize_mode(image: Image.Image) -> Image.Image:
-    """Brings any PIL mode to "L", "LA", "RGB" or "RGBA"."""
-    mode = image.mode
-    if mode.startswith("I") or mode == "F":
-        return Image.fromarray(_to_uint8(image))
-    if mode in ("LA", "RGBA", "PA", "La", "RGBa") or "transparency" in image.info:
-        target = "LA" if mode in ("LA", "La") else "RGBA"
-        # convert() copies even into the same mode: 64 MB more for a 4096×4096 RGBA picture
-        return image if mode == target else image.convert(target)
-    if mode in ("L", "RGB"):
-        return image
-    return image.convert("L" if mode == "1" else "RGB")
-
-
-def _to_uint8(image: Image.Image) -> np.ndarray:
-    """Scales a 16-bit, 32-bit or float image to `(h, w) uint8`.
-
-    The range of the values decides, not the mode alone: many tools store 8-bit values in a
-    16-bit container, and dividing those by 257 would turn a fine picture black.
-    """
-    # A band of rows at a time, read from the image itself: float64 copies of a whole
-    # 4096×4096 picture took 640 MB, and its pixels as one array still 128 MB more.
-    width, height = image.size
-    rows = max(1, _BLOCK_PIXELS // max(1, width))
-    tops = range(0, height, rows)
-
-    def band(top: int) -> np.ndarray:
-        pixels = np.asarray(image.crop((0, top, width, min(top + rows, height))))
-        return np.nan_to_num(pixels.astype(np.float64))
-
-    low, high = np.inf, -np.inf
-    for top in tops:
-        finite = band(top)
-        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-    result = np.empty((height, width), dtype=np.uint8)
-    for top in tops:
-        scaled = band(top)
-        if image.mode == "F" and low >= 0 and high <= 1:
-            scaled *= 255
-        elif low < 0 or high > 65535:
-            scaled = (scaled - low) * (255 / max(high - low, 1e-12))
-        elif high > 255:
-            scaled /= 257  # 65535 / 255: the 16-bit range onto 8 bits
-        result[top : top + rows] = np.clip(np.rint(scaled), 0, 255)  # 0..255: kept as they are
-    return result
 
 
 def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
@@ -479,7 +197,7 @@ def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
         # transparent areas with the opposite shade (white behind dark ink, black behind light
         # ink) keeps the ink visible either way.
         ink_mean = float((gray * alpha).sum() / weight)
-        background = 255.0 if ink_mean < 128 else 0.0
+        background = 255.0 if ink_mean < _DARK_INK_BELOW else 0.0
         gray = (gray * alpha + background * (255 - alpha)) / 255
         shade = "white" if background else "black"
         note = (
@@ -489,18 +207,78 @@ def _grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8), note
 
 
-def _trim(
-    gray: np.ndarray, box: tuple[int, int, int, int], background: photo.Background
-) -> tuple[np.ndarray, str]:
+def _invert_step(gray: np.ndarray, border: float, invert: bool | str) -> Step:
+    """Inverts a light background to the dataset's dark one, or says why it was kept."""
+    if invert == "auto":
+        flip = border > LIGHT_BORDER
+        why = f"Background was {'light' if flip else 'dark'} (border median {border:.0f}), so"
+    else:
+        flip = invert
+        why = f"Inversion was forced {'on' if flip else 'off'}, so"
+    if flip:
+        return _step("Inverted (dataset is light on dark)", 255 - gray,
+                     f"{why} the image was inverted.")
+    name = "Not inverted (already light on dark)" if invert == "auto" else "Not inverted"
+    return _step(name, gray, f"{why} the image was kept.")
+
+
+def _trim_step(gray: np.ndarray, box: tuple[int, int, int, int],
+               background: photo.Background) -> Step:
     """Crops `(h, w) uint8` to the object's (top, bottom, left, right) box."""
     top, bottom, left, right = box
     trimmed = gray[top:bottom, left:right]
     away = (f"more than {background.threshold:.0f} levels away from" if background.threshold
             else "that differ from")
-    return trimmed, (
+    return _step("Trimmed background", trimmed, (
         f"Cropped {_shape_text(gray.shape)} to the {_shape_text(trimmed.shape)} box of the "
         f"pixels {away} the background."
-    )
+    ))
+
+
+def _resize_step(gray: np.ndarray, dataset: str, fit: bool) -> Step:
+    """Brings the longest edge to 28 (fashion_mnist) or 20 (mnist), or stretches to 28×28."""
+    box = SIZE if dataset == "fashion_mnist" else MNIST_BOX
+    before = _shape_text(gray.shape)
+    if fit:
+        resized = _fit_longest_edge(gray, box)
+        name = f"Longest edge to {box}" if box == SIZE else f"Fit into {box}×{box}"
+        return _step(name, resized, f"Resized {before} to {_shape_text(resized.shape)}, "
+                     "keeping the aspect ratio.")
+    if gray.shape != (SIZE, SIZE):
+        return _step(f"Stretched to {SIZE}×{SIZE}", _resize(gray, SIZE, SIZE),
+                     f"Fitting is off, so {before} was stretched to {SIZE}×{SIZE} without "
+                     "keeping the aspect ratio, only so the model can run.")
+    return _step(f"Kept at {SIZE}×{SIZE}", gray,
+                 f"Fitting is off and the image is already {SIZE}×{SIZE}, so its size was kept.")
+
+
+def _contrast_step(gray: np.ndarray) -> Step | None:
+    """Stretches a dim result so its brightest pixel is 255; None when it needs none."""
+    brightest = int(gray.max())
+    if not 0 < brightest < _BRIGHTEST:
+        return None
+    return _step("Contrast stretched", np.rint(gray * (255 / brightest)).astype(np.uint8),
+                 f"The brightest pixel was {brightest}, so every level was scaled to make it "
+                 "255, as in the dataset's pictures.")
+
+
+def _place_step(gray: np.ndarray, dataset: str, center: bool) -> Step:
+    """Places the image on the black 28×28 canvas: centred, by its centre of mass, or in
+    the top-left corner."""
+    if not center:
+        return _step(f"Top-left on {SIZE}×{SIZE}", _paste(gray, 0, 0),
+                     "Centring is off, so the image was placed in the top-left corner.")
+    if dataset == "fashion_mnist":
+        height, width = gray.shape
+        # An odd leftover pixel goes above and to the left, as in the dataset's own images.
+        centred = _paste(gray, (SIZE - height + 1) // 2, (SIZE - width + 1) // 2)
+        return _step(f"Centred on {SIZE}×{SIZE}", centred,
+                     f"Placed in the middle of a black {SIZE}×{SIZE} canvas.")
+    placed = _center_of_mass_paste(gray)
+    row, col = _center_of_mass(placed)
+    return _step("Centre of mass to the middle", placed,
+                 f"Shifted so the centre of mass sits at row {row:.1f}, column {col:.1f}, "
+                 f"as near to ({SIZE // 2}, {SIZE // 2}) as the canvas allows.")
 
 
 def _fit_longest_edge(gray: np.ndarray, box: int) -> np.ndarray:
@@ -555,16 +333,6 @@ def _center_of_mass_paste(gray: np.ndarray) -> np.ndarray:
     return _paste(gray, top, left)
 
 
-def _border(gray: np.ndarray) -> np.ndarray:
-    """Returns the outermost rows and columns of `(h, w)` as one flat array."""
-    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-
-
-def _spread(gray: np.ndarray) -> int:
-    """Returns max - min of a uint8 array."""
-    return int(gray.max()) - int(gray.min())
-
-
 def _step(name: str, gray: np.ndarray, note: str) -> Step:
     """Freezes a copy of `gray` into a Step, so later steps cannot change it."""
     image = np.array(gray, dtype=np.uint8, copy=True)
@@ -575,16 +343,3 @@ def _step(name: str, gray: np.ndarray, note: str) -> Step:
 def _shape_text(shape: tuple[int, ...]) -> str:
     """Formats a `(h, w)` shape as "w×h", the way image sizes are usually written."""
     return f"{shape[1]}×{shape[0]}"
-
-
-def _pixel_limit_text() -> str:
-    """Formats MAX_IMAGE_PIXELS as "4096×4096" when square, else as a pixel count."""
-    side = int(MAX_IMAGE_PIXELS**0.5)
-    return f"{side}×{side}" if side * side == MAX_IMAGE_PIXELS else f"{MAX_IMAGE_PIXELS:,}"
-
-
-def _describe(value) -> str:
-    """Describes an argument for an error message: an array's shape and dtype, else its type."""
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} and dtype {value.dtype}"
-    return type(value).__name__
