@@ -156,7 +156,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from fmnist_core.data.datasets import class_names
     from fmnist_core.data.preprocessing import ImageError, preprocess
-    from fmnist_core.store.runs import RunStore, validate_run_id
+    from fmnist_core.store.records import validate_run_id
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(args.home) if args.home else RunStore()
     run = store.get_run(validate_run_id(args.run))
@@ -224,7 +225,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _export(store, args: argparse.Namespace) -> int:
     """`runs export RUN --csv FILE --tensorboard DIR`: the run's history out of the studio."""
     from fmnist_core import export
-    from fmnist_core.store.runs import validate_run_id
+    from fmnist_core.store.records import validate_run_id
 
     run_id = validate_run_id(args.run)
     store.get_run(run_id)  # one sentence for a run that does not exist

@@ -17,7 +17,8 @@ import pytest
 from fmnist_core.store import schema
 from fmnist_core.data.datasets import Dataset
 from fmnist_core.training.jobqueue import JobQueue
-from fmnist_core.store.runs import OwnerLimitError, StoreUnavailableError
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.queue import OwnerLimitError
 from fmnist_core.nets.spec import ModelSpec
 from waiting import wait_for
 

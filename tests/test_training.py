@@ -7,7 +7,8 @@ import pytest
 from fmnist_core.training import job as job_module
 from fmnist_core.data.datasets import Dataset
 from fmnist_core.training.job import TrainingJob
-from fmnist_core.training.jobqueue import JobQueue, OwnerLimitError
+from fmnist_core.store.queue import OwnerLimitError
+from fmnist_core.training.jobqueue import JobQueue
 from fmnist_core.nets.anatomy import MAX_STEPS_PER_EXECUTION
 from fmnist_core.nets.spec import ModelSpec, preset
 

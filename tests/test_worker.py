@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.store.presence import pid_alive
+from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec, preset
 from fmnist_core.training.jobqueue import JobQueue
 from waiting import wait_for
@@ -98,7 +99,7 @@ def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(qu
 SERVER = """
 import sys, time
 from fmnist_core.data.datasets import load_dataset
-from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.training.jobqueue import JobQueue
 
@@ -120,7 +121,7 @@ def test_the_worker_ends_with_the_server_and_the_run_is_interrupted(tmp_path):
         worker_pid, run_id = server.stdout.readline().split()
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-        wait_for(lambda: not _pid_alive(int(worker_pid)), timeout=10,
+        wait_for(lambda: not pid_alive(int(worker_pid)), timeout=10,
                  what="the orphaned worker to exit")
     finally:
         server.kill()

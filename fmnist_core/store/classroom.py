@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist_core.store.runs import ACTIVE_STATUSES
+from fmnist_core.store.records import ACTIVE_STATUSES
 
 
 def student_label(owner: str, names: dict[str, str]) -> str:

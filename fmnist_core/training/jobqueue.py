@@ -28,11 +28,12 @@ from fmnist_core.data.datasets import Dataset, load_dataset
 from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
 from fmnist_core.training.job import TrainingJob, initial_state
 from fmnist_core.nets.limits import RunLimits
-from fmnist_core.store.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
-                                    RunNotFoundError, RunStore, StoreUnavailableError)
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.records import ACTIVE_STATUSES, FINAL_STATUSES, RunNotFoundError
+from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
 
-__all__ = ["JobQueue", "RunHandle", "OwnerLimitError", "env_int"]
+__all__ = ["JobQueue", "RunHandle", "env_int"]
 
 TICK_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
