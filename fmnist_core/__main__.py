@@ -85,7 +85,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from fmnist_core.nets import precision
     from fmnist_core.data.datasets import load_dataset
-    from fmnist_core.training.executors import ThreadExecutor, executor_from_env
+    from fmnist_core.training.executor_choice import executor_from_env
+    from fmnist_core.training.executors import ThreadExecutor
     from fmnist_core.training.job import TrainingJob
     from fmnist_core.nets.limits import RunLimits
     from fmnist_core.store.runs import RunStore

@@ -25,7 +25,8 @@ os.environ.update(CLIENT_ENV)  # token and loopback: Ray reads them when importe
 
 import ray  # noqa: E402
 
-from fmnist_core.training.executors import ClusterUnavailableError, executor_from_env  # noqa: E402
+from fmnist_core.training.cluster import ClusterUnavailableError  # noqa: E402
+from fmnist_core.training.executor_choice import executor_from_env  # noqa: E402
 from fmnist_core.training.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
 from fmnist_core.training.ray_actor import RecordingStore  # noqa: E402
 from fmnist_core.training.ray_executor import NODE_LOST, RayExecutor, actor_name  # noqa: E402

@@ -6,14 +6,12 @@
 - `fmnist_core.training.ray_executor.RayExecutor`: an actor on a Ray cluster (`STUDIO_RAY_ADDRESS`).
 
 Each runs the same fit loop (`fmnist_core.training.fitloop.train`); when a job ends the executor
-calls `job.end()`, which tells the queue. `executor_from_env` picks one for a server or the
-CLI.
+calls `job.end()`, which tells the queue. `fmnist_core.training.executor_choice` picks one for
+a server or the CLI.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -25,40 +23,6 @@ if TYPE_CHECKING:
 # An idle worker process keeps Keras and the data loaded (0.5–1 GB) for the next job; after
 # this long without one it is ended, and the next job starts a new one.
 WORKER_IDLE_SECONDS = 600.0
-
-
-class ClusterUnavailableError(ConnectionError):
-    """The Ray cluster the studio was pointed at cannot be used; `str(err)` is a sentence."""
-
-
-def executor_from_env(slots: int = 1, *, address: str | None = None, local=None):
-    """Where this server's (or the CLI's) trainings run.
-
-    Args:
-        slots: training slots of the server (worker processes kept).
-        address: a Ray cluster's `host:port` or "auto"; default `$STUDIO_RAY_ADDRESS`.
-        local: the executor without a cluster; default worker processes, or threads when
-            `$STUDIO_TRAINING_WORKER` is "thread".
-
-    Raises:
-        ClusterUnavailableError: a cluster was asked for but cannot be used; the studio
-            never trains on this machine instead.
-    """
-    address = (address or os.environ.get("STUDIO_RAY_ADDRESS", "")).strip()
-    if address:
-        if importlib.util.find_spec("ray") is None:
-            raise ClusterUnavailableError(
-                f"Trainings should run on the Ray cluster at {address}, but Ray is not "
-                "installed for this studio; pip install -r requirements-cluster.txt, or unset "
-                "STUDIO_RAY_ADDRESS to train on this machine.")
-        from fmnist_core.training.ray_executor import RayExecutor
-
-        return RayExecutor(address)
-    if local is not None:
-        return local
-    if os.environ.get("STUDIO_TRAINING_WORKER", "process") == "thread":
-        return ThreadExecutor()
-    return ProcessExecutor(slots)
 
 
 class ThreadExecutor:

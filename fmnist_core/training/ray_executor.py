@@ -25,27 +25,22 @@ overwrites).
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
-# A Ray driver exits when the cluster's head has been away for 60 s; the studio server is
-# one, and its pages must outlive the cluster. It waits instead, and its runs fail with a
-# sentence once their actors stay silent (SILENT_SECONDS).
-os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(7 * 24 * 3600))
-
-import logging  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from fmnist_core.training.cluster import ClusterUnavailableError  # before Ray: its settings
 
 import ray  # noqa: E402
 from ray.exceptions import (ActorUnavailableError, GetTimeoutError, RayActorError,  # noqa: E402
                             RayError)
 
 from fmnist_core.store.db import StoreUnavailableError  # noqa: E402
-from fmnist_core.training.executors import ClusterUnavailableError  # noqa: E402
 from fmnist_core.training.job import TrainingJob, failure_sentence  # noqa: E402
 from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
 
