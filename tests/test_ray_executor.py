@@ -29,7 +29,8 @@ from fmnist_core.training.cluster import ClusterUnavailableError  # noqa: E402
 from fmnist_core.training.executor_choice import executor_from_env  # noqa: E402
 from fmnist_core.training.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
 from fmnist_core.training.ray_actor import RecordingStore  # noqa: E402
-from fmnist_core.training.ray_executor import NODE_LOST, RayExecutor, actor_name  # noqa: E402
+from fmnist_core.training.ray_executor import RayExecutor, actor_name  # noqa: E402
+from fmnist_core.training.ray_relay import NODE_LOST  # noqa: E402
 from fmnist_core.store.runs import RunStore  # noqa: E402
 from fmnist_core.nets.spec import ModelSpec  # noqa: E402
 from waiting import wait_for  # noqa: E402
@@ -315,12 +316,12 @@ def test_a_nodes_records_write_only_the_run_this_server_claimed(store):
     """A node replays its run's store writes through the server; records naming another
     run's id (a node that is not what it should be) still write only the claimed run."""
     from fmnist_core.training.job import TrainingJob
-    from fmnist_core.training.ray_executor import _Relay
+    from fmnist_core.training.ray_relay import Relay
 
     victim = store.create_run(ModelSpec(), "victim", status="completed", test_accuracy=0.9)
     claimed = store.create_run(ModelSpec(), "alice", status="running")
     job = TrainingJob(ModelSpec(), "alice", store, run_id=claimed)
-    relay = _Relay(job, actor=None, placed=True)
+    relay = Relay(job, actor=None, placed=True)
     relay._replay("update_run", (victim,), {"test_accuracy": 0.01, "error": "rewritten"})
     relay._replay("add_epoch", (victim, 1, {"loss": 9.0}), {"seconds": 1.0})
     assert store.get_run(victim)["test_accuracy"] == 0.9 and not store.epochs(victim)

@@ -33,8 +33,8 @@ class ThreadExecutor:
     def start(self, job: TrainingJob) -> None:
         job.start()
 
-    def adopt(self, run: dict, queue) -> TrainingJob | None:
-        return None  # a thread of a gone process cannot be found again
+    def adopt(self, job: TrainingJob, run: dict) -> bool:
+        return False  # a thread of a gone process cannot be found again
 
     def where(self) -> str:
         return "this machine"
@@ -138,8 +138,8 @@ class ProcessExecutor:
                 self._idle.remove(worker)
                 worker.close()
 
-    def adopt(self, run: dict, queue) -> TrainingJob | None:
-        return None  # a worker ends with its server: its run is interrupted
+    def adopt(self, job: TrainingJob, run: dict) -> bool:
+        return False  # a worker ends with its server: its run is interrupted
 
     def where(self) -> str:
         return "this machine"

@@ -24,6 +24,8 @@ from fmnist_core.training.job import TrainingJob
 # An actor whose run has ended and that no server has asked for this long ends itself: a run
 # whose server never came back keeps no CPU, GPU or memory of the cluster.
 ORPHAN_KEEP_SECONDS = 1800.0
+# How often an ended actor looks whether it has been left alone that long (at most).
+WATCH_SECONDS = 30.0
 
 
 class RecordingStore:
@@ -106,6 +108,11 @@ class _NodeJob(TrainingJob):
             self.point_log.append(point)
         super().add_batch_point(point, **fields)
 
+    def points_since(self, index: int) -> list[tuple[float, float, float]]:
+        """The batch points from the `index`-th on (those the server has not had yet)."""
+        with self._lock:
+            return self.point_log[index:]
+
 
 class RunTrainer:
     """The actor's body: trains one run in a thread from the moment it is created and
@@ -142,8 +149,7 @@ class RunTrainer:
         done = self.job.done  # read first: a done run's records are then all included
         state = self.job.snapshot()
         state.pop("batch_points", None)
-        with self.job._lock:
-            points = self.job.point_log[points_from:]
+        points = self.job.points_since(points_from)
         return {"records": self.store.since(records_from), "points": points, "state": state,
                 "done": done}
 
@@ -166,7 +172,7 @@ class RunTrainer:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(min(30.0, self.keep_seconds / 4))
+            time.sleep(min(WATCH_SECONDS, self.keep_seconds / 4))
             if self.job.done and time.monotonic() - self.last_call > self.keep_seconds:
                 self.close()
                 os._exit(0)

@@ -83,8 +83,7 @@ class WorkerProcess:
                     continue
                 message = self._from_child.recv()
                 state = pickle.loads(message["state"])
-                with job._lock:
-                    job._state.update({k: v for k, v in state.items() if k not in PARENT_OWNED})
+                job.update(**{k: v for k, v in state.items() if k not in PARENT_OWNED})
                 if message["final"]:
                     final = True
                     break
