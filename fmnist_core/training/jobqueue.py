@@ -106,7 +106,6 @@ class JobQueue:
         self._pump_lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # trained here, running or recently ended
         self._running: set[str] = set()
-        self.peak_running = 0
         self._closed = threading.Event()
         self.store.heartbeat(self.server_id, self.executor.name)
         self._adopt_orphans()
@@ -280,7 +279,6 @@ class JobQueue:
         with self._lock:
             self._jobs[job.run_id] = job
             self._running.add(job.run_id)
-            self.peak_running = max(self.peak_running, self.store.count("running"))
             self._forget_old()
         self.executor.start(job)
 
@@ -328,10 +326,8 @@ class JobQueue:
     def _tick(self, every: float) -> None:
         last_beat = last_recover = time.monotonic()
         while not self._closed.wait(every):
+            now = time.monotonic()
             try:
-                if not self.store.home.exists():
-                    return  # a test's store that was removed
-                now = time.monotonic()
                 if now - last_beat >= HEARTBEAT_SECONDS:
                     self.store.heartbeat(self.server_id, self.executor.name)
                     last_beat = now
