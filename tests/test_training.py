@@ -1,3 +1,4 @@
+import logging
 import threading
 import time
 
@@ -12,6 +13,7 @@ from fmnist_core.training.jobqueue import JobQueue
 from fmnist_core.nets.anatomy import MAX_STEPS_PER_EXECUTION
 from fmnist_core.nets.spec import ModelSpec, preset
 from storetools import peak_running
+from waiting import wait_for
 
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
 
@@ -216,6 +218,36 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch,
     failing.job._thread.join(5)
     assert not failing.job._thread.is_alive()
     assert queue.running_count() == 0 and queue.waiting_count() == 0
+
+
+def test_a_failing_tick_is_logged_once_with_its_traceback_and_its_recovery(
+        store, make_queue, monkeypatch, caplog):
+    from fmnist_core.training import jobqueue
+
+    broken = threading.Event()
+    broken.set()
+    real = store.stop_requests
+
+    def stop_requests(server):
+        if broken.is_set():
+            raise RuntimeError("the database said no")
+        return real(server)
+
+    monkeypatch.setattr(store, "stop_requests", stop_requests)
+    with caplog.at_level(logging.DEBUG, logger=jobqueue.__name__):
+        make_queue(tick_seconds=0.02)
+        wait_for(lambda: _said(caplog, "tick failed") >= 3, timeout=10,
+                 what="three failed ticks")
+        broken.clear()
+        wait_for(lambda: _said(caplog, "works again"), timeout=10, what="the recovery")
+    warned = [r for r in caplog.records
+              if r.name == jobqueue.__name__ and r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "tick failed" in warned[0].getMessage()
+    assert warned[0].exc_info[1].args == ("the database said no",)
+
+
+def _said(caplog, words: str) -> int:
+    return sum(words in r.getMessage() for r in caplog.records)
 
 
 def test_one_owner_racing_two_submits_gets_one_job(store, make_queue):

@@ -108,6 +108,8 @@ class ProcessExecutor:
         try:
             worker.run(job)
         except Exception as err:  # noqa: BLE001 - e.g. a job that cannot be sent over
+            _LOGGER.exception("Run %s could not be trained in its worker process; it fails.",
+                              job.run_id)
             job.finish("failed", failure_sentence(err))
         finally:
             self._release(worker)

@@ -14,6 +14,7 @@ and are retried, so a training that ends meanwhile keeps its result.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -22,6 +23,8 @@ from fmnist_core.data.datasets import Dataset
 from fmnist_core.store.db import StoreUnavailableError
 from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
+
+_LOGGER = logging.getLogger(__name__)
 
 # The live snapshot reaches the store at most this often (pages on other servers poll it).
 PROGRESS_SECONDS = 1.0
@@ -123,6 +126,7 @@ class TrainingJob:
         try:
             fitloop.train(self)
         except Exception as err:  # noqa: BLE001 - any failure ends this job, not the server
+            _LOGGER.exception("Run %s failed while training.", self.run_id)
             self.finish("failed", failure_sentence(err))
         finally:
             self.end()
@@ -211,10 +215,17 @@ class TrainingJob:
                 try:
                     method(*args, **kwargs)
                 except StoreUnavailableError:
+                    if not self._store_down:  # once an outage, not at every write
+                        _LOGGER.warning("Run %s: the run store's database is away; its "
+                                        "writes wait and are retried.", self.run_id,
+                                        exc_info=True)
                     self._store_down = True
                     self.update(store_error=STORE_AWAY)
                     return False
                 except Exception as err:  # noqa: BLE001 - a full or read-only disk: say so
+                    _LOGGER.exception("Run %s: a write to the run store (%s) failed; it is "
+                                      "dropped and the run says so.", self.run_id,
+                                      getattr(method, "__name__", method))
                     self.update(store_error=f"The run store could not be written ({err}).")
                 self._pending.pop(0)
             if self._store_down:

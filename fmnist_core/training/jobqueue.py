@@ -18,6 +18,7 @@ servers as interrupted.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,8 @@ from fmnist_core.training.handle import RunHandle
 from fmnist_core.training.job import TrainingJob
 
 __all__ = ["JobQueue", "env_int"]
+
+_LOGGER = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
@@ -273,6 +276,7 @@ class JobQueue:
         try:
             dataset = self._loader(spec.dataset) if self._loader else None
         except Exception as err:  # noqa: BLE001 - a missing dataset fails this run only
+            _LOGGER.exception("Run %s's dataset could not be loaded; the run fails.", run["id"])
             self.store.finish_run(run["id"], "failed", error=str(err), stop_reason=str(err))
             return
         job = self._new_job(run, dataset)
@@ -325,6 +329,7 @@ class JobQueue:
 
     def _tick(self, every: float) -> None:
         last_beat = last_recover = time.monotonic()
+        failing = False
         while not self._closed.wait(every):
             now = time.monotonic()
             try:
@@ -339,5 +344,13 @@ class JobQueue:
                     self._adopt_orphans()
                     last_recover = now
                 self.pump()
-            except Exception:  # noqa: BLE001 - the database away: try again next tick
+            except Exception:  # noqa: BLE001 - e.g. the database away: the next tick tries again
+                # said once when the failures start, not every second while they last
+                log = _LOGGER.debug if failing else _LOGGER.warning
+                log("The training queue's tick failed; it tries again every %g s.", every,
+                    exc_info=True)
+                failing = True
                 continue
+            if failing:
+                _LOGGER.info("The training queue's tick works again.")
+                failing = False

@@ -11,6 +11,7 @@ imports Ray.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from fmnist_core.training.job import TrainingJob
+
+_LOGGER = logging.getLogger(__name__)
 
 # An actor whose run has ended and that no server has asked for this long ends itself: a run
 # whose server never came back keeps no CPU, GPU or memory of the cluster.
@@ -140,7 +143,8 @@ class RunTrainer:
 
             device_info()  # GPU memory growth on before anything else touches the GPU
         except Exception:  # noqa: BLE001 - the fit loop reports a broken backend itself
-            pass
+            _LOGGER.warning("The node could not set up its threads or GPU for run %s; the "
+                            "fit loop goes on.", self.run_id, exc_info=True)
         self.job.run_here()
 
     def poll(self, records_from: int, points_from: int) -> dict[str, Any]:

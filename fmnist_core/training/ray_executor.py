@@ -37,6 +37,8 @@ from fmnist_core.training.job import TrainingJob  # noqa: E402
 from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
 from fmnist_core.training.ray_relay import Relay  # noqa: E402
 
+_LOGGER = logging.getLogger(__name__)
+
 NAMESPACE = "fmnist-studio"
 # Connecting: a TCP probe of host:port first (Ray itself retries an absent head forever).
 PROBE_SECONDS = 3.0
@@ -90,6 +92,8 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
                      runtime_env={"py_modules": [str(Path(fmnist_core.__file__).parent)],
                                   "excludes": ["__pycache__"]})
         except Exception as err:  # noqa: BLE001 - said in one sentence below
+            _LOGGER.warning("Connecting to the Ray cluster at %s failed.", address,
+                            exc_info=True)
             failure.append(err)
 
     # in a thread: a cluster that answers but never lets the driver in would hang this one
@@ -189,6 +193,8 @@ class RayExecutor:
         try:
             samples = job.store.timing_samples()
         except Exception:  # noqa: BLE001 - the estimate then uses its reference figures
+            _LOGGER.warning("The timing samples could not be read for run %s; its estimate "
+                            "uses the reference figures.", job.run_id, exc_info=True)
             samples = []
         payload = {"spec": job.spec, "owner": job.owner, "run_id": job.run_id,
                    "limit_train": job.limit_train, "limit_test": job.limit_test,
@@ -201,6 +207,7 @@ class RayExecutor:
                 num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_restarts=0,
             ).remote(payload)
         except Exception as err:  # noqa: BLE001 - e.g. the name taken, the cluster away
+            _LOGGER.exception("The Ray cluster could not start run %s; it fails.", job.run_id)
             first_line = (str(err).splitlines() or [""])[0][:ERROR_CHARS]
             job.finish("failed", f"The cluster could not start this training "
                        f"({type(err).__name__}: {first_line}).")
@@ -246,7 +253,8 @@ class RayExecutor:
         try:
             self._where = self._describe()
         except Exception:  # noqa: BLE001 - the cluster away: the last description stays
-            pass
+            _LOGGER.warning("The Ray cluster could not be described; the sidebar keeps its "
+                            "last description.", exc_info=True)
         finally:
             self._where_lock.release()
 

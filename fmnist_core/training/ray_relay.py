@@ -13,6 +13,7 @@ idempotent (`add_epoch` upserts, `update_run` overwrites).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,8 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from fmnist_core.store.db import StoreUnavailableError  # noqa: E402
 from fmnist_core.training.job import TrainingJob, failure_sentence  # noqa: E402
+
+_LOGGER = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 # Between polls, how often a pressed Stop is looked for (it is sent at once, not at the poll).
@@ -82,8 +85,11 @@ class Relay:
                         break
                 self._pause(POLL_SECONDS)
         except RayActorError:
+            _LOGGER.warning("Run %s's actor died; the run fails.", job.run_id, exc_info=True)
             self._fail(NODE_LOST)
         except Exception as err:  # noqa: BLE001 - any failure ends this run, not the server
+            _LOGGER.exception("Relaying run %s from its actor failed; the run fails.",
+                              job.run_id)
             self._fail(failure_sentence(err))
         finally:
             self._release()
@@ -161,6 +167,8 @@ class Relay:
                 if data is not None:
                     job.store.save_run_file_bytes(job.run_id, name, data)
             except (OSError, GetTimeoutError) as err:
+                _LOGGER.warning("Run %s's file %s could not be fetched or kept; its view is "
+                                "lost.", job.run_id, name, exc_info=True)
                 job.update(store_error=f"The run's file {name} could not be kept ({err}).")
         self.files.clear()
 
@@ -174,6 +182,7 @@ class Relay:
         try:
             path = job.store.save_model_bytes(job.run_id, data)
         except OSError as err:
+            _LOGGER.exception("Run %s's model could not be saved; the run fails.", job.run_id)
             reason = getattr(err, "strerror", None) or str(err)
             self.save_failure = (f"Training finished but the model could not be saved "
                                  f"({reason}); free some disk space or check STUDIO_HOME.")
@@ -188,8 +197,10 @@ class Relay:
         try:
             ray.get(self.actor.close.remote(), timeout=CLOSE_SECONDS)
         except Exception:  # noqa: BLE001 - a dead or silent actor: killing it is enough
-            pass
+            _LOGGER.warning("Run %s's actor did not clean up its folder; it is killed.",
+                            self.job.run_id, exc_info=True)
         try:
             ray.kill(self.actor, no_restart=True)
         except Exception:  # noqa: BLE001 - already gone
-            pass
+            _LOGGER.warning("Run %s's actor could not be killed (it may be gone already).",
+                            self.job.run_id, exc_info=True)
