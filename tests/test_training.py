@@ -9,6 +9,7 @@ from fmnist_core.training import job as job_module
 from fmnist_core.data.datasets import Dataset
 from fmnist_core.training.job import TrainingJob
 from fmnist_core.store.queue import OwnerLimitError
+from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.training.jobqueue import JobQueue
 from fmnist_core.nets.anatomy import MAX_STEPS_PER_EXECUTION
 from fmnist_core.nets.spec import ModelSpec, preset
@@ -188,6 +189,9 @@ def test_owner_limit_stop_permissions_and_cancel(store, make_queue):
     waiting = queue.submit(spec, "bob")
     with pytest.raises(PermissionError):
         queue.stop(first.run_id, "bob")
+    for missing in ("0123456789ab", "../runs"):
+        with pytest.raises(RunNotFoundError, match="There is no training"):
+            queue.stop(missing, "alice")
     assert queue.cancel_queued("bob") == 1
     assert waiting.status == "cancelled" and waiting.done
     assert store.get_run(waiting.run_id)["status"] == "cancelled"

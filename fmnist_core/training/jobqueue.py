@@ -30,6 +30,7 @@ from fmnist_core.nets import precision
 from fmnist_core.nets.limits import RunLimits
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.queue import CANCELLED
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.store.runs import RunStore
 from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
@@ -192,7 +193,7 @@ class JobQueue:
 
         Raises:
             PermissionError: the run belongs to someone else.
-            KeyError: no such run.
+            RunNotFoundError: no such run (a KeyError).
             StoreUnavailableError: a run trained elsewhere, and the database is away.
         """
         job = self.job(run_id)
@@ -203,12 +204,12 @@ class JobQueue:
             try:
                 run = self.store.get_run(run_id)
             except (RunNotFoundError, ValueError):
-                raise KeyError(f"There is no training {run_id}.") from None
+                raise RunNotFoundError(
+                    f"There is no training {run_id}; it may have been deleted.") from None
         if owner is not None and run["owner"] != owner:
             raise PermissionError("Only the person who started this training can stop it.")
         by = "owner" if owner is not None else "teacher"
-        cancelled = (CANCELLED_BY_TEACHER if by == "teacher" else
-                     "Cancelled before it started.")
+        cancelled = CANCELLED_BY_TEACHER if by == "teacher" else CANCELLED
         if run["status"] == "queued" and self.store.cancel_queued(run_id, cancelled):
             return
         if job is not None:
