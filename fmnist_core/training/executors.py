@@ -29,6 +29,9 @@ _LOGGER = logging.getLogger(__name__)
 # An idle worker process keeps Keras and the data loaded (0.5–1 GB) for the next job; after
 # this long without one it is ended, and the next job starts a new one.
 WORKER_IDLE_SECONDS = 600.0
+# A timer may fire a little before its time: a worker idle for this share of the idle time
+# counts as idle for all of it.
+IDLE_SLACK = 0.99
 
 
 class ThreadExecutor:
@@ -163,7 +166,7 @@ class ProcessExecutor:
         with self._lock:
             # it may have trained another job since, and be idle again for less long
             idle = time.monotonic() - worker.idle_since
-            if worker in self._idle and idle >= self.idle_seconds * 0.99:
+            if worker in self._idle and idle >= self.idle_seconds * IDLE_SLACK:
                 self._idle.remove(worker)
                 worker.close()
 

@@ -41,11 +41,17 @@ __all__ = ["JobQueue", "env_int"]
 
 _LOGGER = logging.getLogger(__name__)
 
+# The tick's pace: a Stop pressed on another server reaches its run within this.
 TICK_SECONDS = 1.0
+# Well under SERVER_STALE_SECONDS (`fmnist_core.store.presence`), so a live server never
+# looks gone.
 HEARTBEAT_SECONDS = 5.0
+# How often the runs of gone servers are looked for (a query joining every running run).
 RECOVER_SECONDS = 10.0
 ORPHAN_GONE = "The server stopped while this run was training, and its trainer is gone."
 CANCELLED_BY_TEACHER = "Your teacher cancelled it before it started."
+# How long closing waits for the tick to end (it ends at its next wake-up).
+CLOSE_WAIT_SECONDS = 5.0
 # Finished jobs whose live snapshots (batch points) stay in memory for their pages.
 KEEP_FINISHED = 200
 
@@ -249,7 +255,7 @@ class JobQueue:
         """Ends the tick and the idle workers (running jobs keep theirs until they end)."""
         self._closed.set()
         if self._ticker is not None:
-            self._ticker.join(5)
+            self._ticker.join(CLOSE_WAIT_SECONDS)
         self.executor.close()
         with self._lock:
             idle = not self._running
