@@ -313,22 +313,6 @@ def test_a_cluster_that_lets_anyone_in_is_refused_in_one_sentence(tmp_path):
         open_head.stop()
 
 
-def test_a_nodes_records_write_only_the_run_this_server_claimed(store):
-    """A node replays its run's store writes through the server; records naming another
-    run's id (a node that is not what it should be) still write only the claimed run."""
-    from fmnist_core.training.job import TrainingJob
-    from fmnist_core.training.ray_relay import Relay
-
-    victim = store.create_run(ModelSpec(), "victim", status="completed", test_accuracy=0.9)
-    claimed = store.create_run(ModelSpec(), "alice", status="running")
-    job = TrainingJob(ModelSpec(), "alice", store, run_id=claimed)
-    relay = Relay(job, actor=None, placed=True)
-    relay._replay("update_run", (victim,), {"test_accuracy": 0.01, "error": "rewritten"})
-    relay._replay("add_epoch", (victim, 1, {"loss": 9.0}), {"seconds": 1.0})
-    assert store.get_run(victim)["test_accuracy"] == 0.9 and not store.epochs(victim)
-    assert store.get_run(claimed)["error"] == "rewritten" and store.epochs(claimed)
-
-
 def test_a_studio_without_the_clusters_token_is_refused_in_one_sentence(ray_head, tmp_path):
     cli = subprocess.run(
         [sys.executable, "-m", "fmnist_core", "train", "--ray", ray_head.address, "--home",
