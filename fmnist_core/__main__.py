@@ -85,7 +85,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from fmnist_core.nets import precision
     from fmnist_core.data.datasets import load_dataset
-    from fmnist_core.training.executors import ThreadExecutor, executor_from_env
+    from fmnist_core.training.executor_choice import executor_from_env
+    from fmnist_core.training.executors import ThreadExecutor
     from fmnist_core.training.job import TrainingJob
     from fmnist_core.nets.limits import RunLimits
     from fmnist_core.store.runs import RunStore
@@ -157,7 +158,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from fmnist_core.data.datasets import class_names
     from fmnist_core.data.decoding import ImageError
     from fmnist_core.data.preprocessing import preprocess
-    from fmnist_core.store.runs import RunStore, validate_run_id
+    from fmnist_core.store.records import validate_run_id
+    from fmnist_core.store.runs import RunStore
 
     store = RunStore(args.home) if args.home else RunStore()
     run = store.get_run(validate_run_id(args.run))
@@ -225,7 +227,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _export(store, args: argparse.Namespace) -> int:
     """`runs export RUN --csv FILE --tensorboard DIR`: the run's history out of the studio."""
     from fmnist_core import export
-    from fmnist_core.store.runs import validate_run_id
+    from fmnist_core.store.records import validate_run_id
 
     run_id = validate_run_id(args.run)
     store.get_run(run_id)  # one sentence for a run that does not exist

@@ -4,7 +4,7 @@ network looks at."""
 import streamlit as st
 
 from fmnist_core.explain import inspection
-from fmnist_core.store.runs import RunNotFoundError, validate_run_id
+from fmnist_core.store.records import RunNotFoundError, validate_run_id
 from ui import explain_views, inspect_views, probe_views, resources, router, run_choice
 
 router.require_app()

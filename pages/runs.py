@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fmnist_core.explain import inspection
-from fmnist_core.store.runs import RunNotFoundError
+from fmnist_core.store.records import RunNotFoundError
 from ui import charts, identity, resources, router, run_choice, runs_views
 from ui.figures import comparison
 

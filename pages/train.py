@@ -6,7 +6,7 @@ from fmnist_core.explain import inspection
 
 from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
-from fmnist_core.store.runs import OwnerLimitError
+from fmnist_core.store.queue import OwnerLimitError
 from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
                 train_view)
 from ui.figures import learning

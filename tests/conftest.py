@@ -115,6 +115,28 @@ def app_home():
     return Path(_APP_HOME)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pages_queues_closed():
+    """Every queue made on the pages' shared run store is closed at the end of the session,
+    before its folder is removed, so no queue's tick outlives its store (each AppTest has a
+    runtime of its own, and so a queue of its own, which nothing else closes)."""
+    from fmnist_core.training.jobqueue import JobQueue
+
+    made = []
+    real_init = JobQueue.__init__
+
+    def init(queue, *args, **kwargs):
+        real_init(queue, *args, **kwargs)
+        if queue.store.home == Path(_APP_HOME):
+            made.append(queue)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JobQueue, "__init__", init)
+        yield
+    for queue in made:
+        queue.close()
+
+
 @pytest.fixture(scope="session")
 def trained_run(app_home, small_data):
     """A finished run (quick preset, 1 epoch on 2,000 images) in the pages' run store,

@@ -1,13 +1,17 @@
-import os
+"""The run rows and their epochs: kept, listed, deleted by their owner, one transaction each.
+
+The other parts of the store have their own files: the line (test_store_queue.py), servers
+and orphans (test_presence.py), files on disk (test_run_files.py), a row's form
+(test_records.py).
+"""
+
 import sqlite3
-import subprocess
-import sys
 import time
 
-import numpy as np
 import pytest
 
-from fmnist_core.store.runs import RunNotFoundError, StoreUnavailableError, validate_run_id
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.nets.spec import ModelSpec, preset
 from waiting import wait_for
 
@@ -66,52 +70,6 @@ def test_active_runs_cannot_be_deleted(store):
         store.delete_run(run_id, "alice")
 
 
-def test_stale_running_rows_become_interrupted(store, make_store):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    stale = store.create_run(ModelSpec(), "alice", status="running")
-    store.update_run(stale, pid=dead.pid)
-    (store.models_dir / f"{stale}.{dead.pid}.partial.keras").write_bytes(b"half")
-    live = store.create_run(ModelSpec(), "bob", status="running")  # this process: alive
-    reopened = make_store()
-    assert reopened.get_run(stale)["status"] == "interrupted"
-    assert reopened.get_run(live)["status"] == "running"
-    assert not list(reopened.models_dir.glob("*.partial.keras"))
-
-
-def test_save_is_atomic_and_load_is_safe(store):
-    from fmnist_core.nets.model import build_model
-
-    run_id = store.create_run(preset("dense"), "alice")
-    model = build_model(preset("dense"))
-    path = store.save_model(run_id, model)
-    assert path.name == f"{run_id}.keras" and not list(store.models_dir.glob("*.partial*"))
-    loaded = store.load_model(run_id)
-    x = np.zeros((1, 28, 28), np.uint8)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
-
-
-def test_failed_save_leaves_nothing_partial(store):
-    run_id = store.create_run(ModelSpec(), "alice")
-
-    class Exploding:
-        def save(self, path):
-            with open(path, "wb") as f:
-                f.write(b"half")
-            raise OSError(28, "No space left on device")
-
-    with pytest.raises(OSError):
-        store.save_model(run_id, Exploding())
-    assert not list(store.models_dir.iterdir())
-
-
-def test_run_ids_are_validated():
-    assert validate_run_id("0123456789ab") == "0123456789ab"
-    for bad in ["../etc/passwd", "ABCDEF012345", "", None, "0123456789abc"]:
-        with pytest.raises(ValueError, match="`run_id`"):
-            validate_run_id(bad)
-
-
 def test_list_runs_newest_first_and_by_owner(store):
     a = store.create_run(ModelSpec(), "alice")
     b = store.create_run(ModelSpec(), "bob")
@@ -147,31 +105,3 @@ def test_the_database_away_is_one_sentence_at_once_and_the_store_comes_back(
     # the same store object (a server's) answers again by itself
     wait_for(store.available, timeout=10, what="the store to come back")
     assert store.get_run(run_id)["owner"] == "alice"
-
-
-@pytest.mark.databases("postgresql")
-def test_an_outage_does_not_make_live_servers_look_gone(store, postgres):
-    store.heartbeat("other", "thread")
-    run_id = store.enqueue(ModelSpec(), "alice")
-    store.claim_next("other", cap=1, executor="thread")
-    with store.db.transaction() as tx:  # its heartbeats failed while the database was away
-        tx.execute("UPDATE servers SET heartbeat=? WHERE id='other'", (time.time() - 60,))
-    postgres.stop()
-    assert not store.available()  # as this server's tick finds every second
-    postgres.start()
-    wait_for(store.available, timeout=10, what="the store to come back")
-    assert store.recover() == []  # it has not had the time to write one since
-    store.db.reconnected_at -= 60
-    assert store.recover() == [run_id]
-
-
-def test_a_partial_model_file_of_another_machine_is_left_to_it(store):
-    run_id = store.create_run(ModelSpec(), "alice")
-    theirs = store.models_dir / f"{run_id}.{os.getpid() + 1}.other-host.partial.keras"
-    theirs.write_bytes(b"being written on another server")
-    store.recover()
-    assert theirs.exists()
-    old = time.time() - 2 * 3600
-    os.utime(theirs, (old, old))
-    store.recover()
-    assert not theirs.exists()

@@ -1,3 +1,4 @@
+import logging
 import threading
 import time
 
@@ -7,9 +8,13 @@ import pytest
 from fmnist_core.training import job as job_module
 from fmnist_core.data.datasets import Dataset
 from fmnist_core.training.job import TrainingJob
-from fmnist_core.training.jobqueue import JobQueue, OwnerLimitError
+from fmnist_core.store.queue import OwnerLimitError
+from fmnist_core.store.records import RunNotFoundError
+from fmnist_core.training.jobqueue import JobQueue
 from fmnist_core.nets.anatomy import MAX_STEPS_PER_EXECUTION
 from fmnist_core.nets.spec import ModelSpec, preset
+from storetools import peak_running
+from waiting import wait_for
 
 TINY = ModelSpec(conv_blocks=1, filters=8, dense_units=32, epochs=1, batch_size=64)
 
@@ -124,6 +129,21 @@ def test_out_of_memory_sentence():
     assert "smaller batch size" in job_module.failure_sentence(MemoryError())
 
 
+@pytest.fixture
+def make_queue(store):
+    """JobQueues on the test's store; each is closed after the test, so no queue's tick
+    outlives its store."""
+    made = []
+
+    def make(**kwargs):
+        made.append(JobQueue(store, **kwargs))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        queue.close()
+
+
 def tiny_data(n=256):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -131,9 +151,9 @@ def tiny_data(n=256):
     return Dataset("fashion_mnist", x, y, x[:64], y[:64], tuple("abcdefghij"), "test")
 
 
-def test_queue_caps_concurrency_and_keeps_fifo(store):
+def test_queue_caps_concurrency_and_keeps_fifo(store, make_queue):
     data = tiny_data()
-    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    queue = make_queue(max_concurrent=1, dataset_loader=lambda name: data)
     spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=2, batch_size=32)
     jobs = [queue.submit(spec, f"owner{i}") for i in range(3)]
     assert queue.position(jobs[0]) == 0
@@ -141,27 +161,27 @@ def test_queue_caps_concurrency_and_keeps_fifo(store):
     assert jobs[2].snapshot()["queue_position"] == 2
     for job in jobs:
         assert job.wait(60)
-    assert queue.peak_running == 1
+    assert peak_running(store) == 1
     starts = [j.snapshot()["started_at"] for j in jobs]
     assert starts == sorted(starts)
     assert all(j.status == "completed" for j in jobs)
     assert queue.position(jobs[0]) is None
 
 
-def test_queue_with_cap_two_runs_two_at_once(store):
+def test_queue_with_cap_two_runs_two_at_once(store, make_queue):
     data = tiny_data()
-    queue = JobQueue(store, max_concurrent=2, dataset_loader=lambda name: data)
+    queue = make_queue(max_concurrent=2, dataset_loader=lambda name: data)
     spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
     jobs = [queue.submit(spec, f"owner{i}") for i in range(3)]
     assert queue.running_count() == 2 and queue.position(jobs[2]) == 1
     for job in jobs:
         assert job.wait(60)
-    assert queue.peak_running == 2
+    assert peak_running(store) == 2
 
 
-def test_owner_limit_stop_permissions_and_cancel(store):
+def test_owner_limit_stop_permissions_and_cancel(store, make_queue):
     data = tiny_data()
-    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    queue = make_queue(max_concurrent=1, dataset_loader=lambda name: data)
     spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=30, batch_size=8)
     first = queue.submit(spec, "alice")
     with pytest.raises(OwnerLimitError):
@@ -169,6 +189,9 @@ def test_owner_limit_stop_permissions_and_cancel(store):
     waiting = queue.submit(spec, "bob")
     with pytest.raises(PermissionError):
         queue.stop(first.run_id, "bob")
+    for missing in ("0123456789ab", "../runs"):
+        with pytest.raises(RunNotFoundError, match="There is no training"):
+            queue.stop(missing, "alice")
     assert queue.cancel_queued("bob") == 1
     assert waiting.status == "cancelled" and waiting.done
     assert store.get_run(waiting.run_id)["status"] == "cancelled"
@@ -178,7 +201,7 @@ def test_owner_limit_stop_permissions_and_cancel(store):
     assert again.wait(60)
 
 
-def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch):
+def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch, make_queue):
     import fmnist_core.nets.model as model_module
 
     real_build = model_module.build_model
@@ -190,7 +213,7 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch)
 
     monkeypatch.setattr(model_module, "build_model", build_or_fail)
     data = tiny_data()
-    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    queue = make_queue(max_concurrent=1, dataset_loader=lambda name: data)
     spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
     failing = queue.submit(spec.replace(dense_units=13), "alice")
     after = queue.submit(spec, "bob")
@@ -201,9 +224,39 @@ def test_a_failed_job_ends_its_thread_and_the_queue_moves_on(store, monkeypatch)
     assert queue.running_count() == 0 and queue.waiting_count() == 0
 
 
-def test_one_owner_racing_two_submits_gets_one_job(store):
+def test_a_failing_tick_is_logged_once_with_its_traceback_and_its_recovery(
+        store, make_queue, monkeypatch, caplog):
+    from fmnist_core.training import jobqueue
+
+    broken = threading.Event()
+    broken.set()
+    real = store.stop_requests
+
+    def stop_requests(server):
+        if broken.is_set():
+            raise RuntimeError("the database said no")
+        return real(server)
+
+    monkeypatch.setattr(store, "stop_requests", stop_requests)
+    with caplog.at_level(logging.DEBUG, logger=jobqueue.__name__):
+        make_queue(tick_seconds=0.02)
+        wait_for(lambda: _said(caplog, "tick failed") >= 3, timeout=10,
+                 what="three failed ticks")
+        broken.clear()
+        wait_for(lambda: _said(caplog, "works again"), timeout=10, what="the recovery")
+    warned = [r for r in caplog.records
+              if r.name == jobqueue.__name__ and r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "tick failed" in warned[0].getMessage()
+    assert warned[0].exc_info[1].args == ("the database said no",)
+
+
+def _said(caplog, words: str) -> int:
+    return sum(words in r.getMessage() for r in caplog.records)
+
+
+def test_one_owner_racing_two_submits_gets_one_job(store, make_queue):
     data = tiny_data()
-    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: data)
+    queue = make_queue(max_concurrent=1, dataset_loader=lambda name: data)
     spec = ModelSpec(conv_blocks=0, filters=(), dense_units=8, epochs=1, batch_size=32)
     results, barrier = [], threading.Barrier(4)
 

@@ -1,5 +1,7 @@
 """Training in worker processes: progress relayed, Stop, reuse, a dying worker, a dying server."""
 
+import errno
+import logging
 import os
 import signal
 import subprocess
@@ -8,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.store.presence import pid_alive
+from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec, preset
+from fmnist_core.training import executors
 from fmnist_core.training.jobqueue import JobQueue
 from waiting import wait_for
 
@@ -95,10 +99,46 @@ def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(qu
     assert waiting.worker is not doomed.worker
 
 
+def test_without_a_worker_process_jobs_train_in_the_server_and_say_so(store, small_data,
+                                                                       monkeypatch, caplog):
+    def refused():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(executors, "WorkerProcess", refused)
+    queue = JobQueue(store, max_concurrent=1, dataset_loader=lambda name: small_data,
+                     worker_processes=True)
+    try:
+        assert queue.where() == "this machine"
+        with caplog.at_level(logging.WARNING, logger=executors.__name__):
+            assert not queue.executor.prepare()  # a student opens Train
+            job = queue.submit(TINY, "alice")
+            assert job.wait(120) and job.status == "completed", job.snapshot()["message"]
+        assert job.worker is None  # trained in a thread of this process
+        assert queue.where() == ("this machine, in the server's own process (no worker "
+                                 "process could be started: Resource temporarily "
+                                 "unavailable)")
+        # said once in the log, with the reason and its traceback, not at every try
+        (said,) = [r for r in caplog.records if r.name == executors.__name__]
+        assert said.levelno == logging.WARNING and said.exc_info is not None
+        assert "Resource temporarily unavailable" in said.getMessage()
+
+        class Started:  # a worker process that could be started again
+            alive = True
+
+            def close(self):
+                pass
+
+        monkeypatch.setattr(executors, "WorkerProcess", Started)
+        assert queue.executor.prepare()
+        assert queue.where() == "this machine"
+    finally:
+        queue.close()
+
+
 SERVER = """
 import sys, time
 from fmnist_core.data.datasets import load_dataset
-from fmnist_core.store.runs import RunStore, _pid_alive
+from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.training.jobqueue import JobQueue
 
@@ -120,7 +160,7 @@ def test_the_worker_ends_with_the_server_and_the_run_is_interrupted(tmp_path):
         worker_pid, run_id = server.stdout.readline().split()
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-        wait_for(lambda: not _pid_alive(int(worker_pid)), timeout=10,
+        wait_for(lambda: not pid_alive(int(worker_pid)), timeout=10,
                  what="the orphaned worker to exit")
     finally:
         server.kill()

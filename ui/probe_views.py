@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.explain import probes
-from fmnist_core.store.runs import RunNotFoundError
+from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.words import percent
 from ui import charts, resources
 from ui.figures import classes, images, probing

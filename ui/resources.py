@@ -14,8 +14,11 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.data.datasets import Dataset, DatasetNotFoundError, load_dataset
-from fmnist_core.store.runs import RunStore, StoreUnavailableError, default_home
-from fmnist_core.training.executors import ClusterUnavailableError, executor_from_env
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.records import RunNotFoundError
+from fmnist_core.store.runs import RunStore, default_home
+from fmnist_core.training.cluster import ClusterUnavailableError
+from fmnist_core.training.executor_choice import executor_from_env
 from fmnist_core.training.jobqueue import JobQueue, env_int
 from ui.process_wide import process_wide, shared_run_store
 from ui.sessions import start_session_reaper

@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from fmnist_core.store.runs import RunNotFoundError
+from fmnist_core.store.records import RunNotFoundError
 from ui import identity, resources
 
 

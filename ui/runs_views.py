@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core import export
-from fmnist_core.store.runs import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
 from ui import charts, resources, run_choice
 from ui.figures import comparison

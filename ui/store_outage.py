@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 
 import streamlit as st
 
-from fmnist_core.store.runs import StoreUnavailableError
+from fmnist_core.store.db import StoreUnavailableError
 from ui.process_wide import script_ctx, shared_run_store
 
 _LOGGER = logging.getLogger(__name__)

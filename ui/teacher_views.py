@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core.store import classroom
-from fmnist_core.store.runs import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import markdown_text, plural
 from ui import identity, resources
 

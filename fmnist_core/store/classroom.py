@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist_core.store.runs import ACTIVE_STATUSES
-
 
 def student_label(owner: str, names: dict[str, str]) -> str:
     """The name a student gave, else "student" and the start of their id."""
@@ -78,10 +76,6 @@ def line(runs: list[dict[str, Any]], queued: list[dict[str, Any]],
               "model": r["spec"].summary(), "epochs": r["spec"].epochs}
              for i, r in enumerate(queued, start=1)]
     return rows
-
-
-def is_active(run: dict[str, Any]) -> bool:
-    return run["status"] in ACTIVE_STATUSES
 
 
 def default_run(runs: list[dict[str, Any]], owner: str | None

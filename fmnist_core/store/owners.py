@@ -3,7 +3,8 @@
 A browser keeps an owner token (`<owner id>.<signature>`) in a cookie; the signature is an
 HMAC of the id with the store's secret (`RunStore.secret()`), so a server can check a token
 without a lookup, every server of a class accepts the same tokens, and they survive a
-restart. A token never travels in a URL, so a shared link carries no rights.
+restart. A token never travels in a URL, so a shared link carries no rights. The secret and
+the names a student gives are rows of the run store (`OwnerRows`, a part of `RunStore`).
 
 The teacher's passcode is compared in constant time, and wrong tries are slowed down: each
 one doubles the wait before the next try from the same browser and the same address, so a
@@ -20,6 +21,8 @@ import re
 import secrets
 import time
 
+from fmnist_core.store.db import Database
+
 OWNER_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 MAX_NAME_LENGTH = 40
 # What Markdown acts on in a name shown on a page (links, pictures, HTML, icons, code,
@@ -30,6 +33,46 @@ FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 # Wrong tries older than this are forgotten: a client starts again from FIRST_WAIT_SECONDS.
 FORGET_SECONDS = 3600.0
+
+
+class OwnerRows:
+    """The store's owner rows: the secret that signs tokens, and the names students give.
+
+    A part of `fmnist_core.store.runs.RunStore`, which gives it `db`.
+    """
+
+    db: Database
+
+    def set_owner_name(self, owner: str, name: str) -> None:
+        now = time.time()
+        with self.db.transaction() as tx:
+            tx.execute("INSERT INTO owners (id, name, created, last_seen) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (id) DO UPDATE SET name=excluded.name",
+                       (owner, name, now, now))
+
+    def owner_names(self) -> dict[str, str]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT id, name FROM owners WHERE name IS NOT NULL AND name <> ''")
+        return {row["id"]: row["name"] for row in rows}
+
+    def secret(self) -> bytes:
+        """The key that signs owner tokens; made once and kept in the store, so every
+        server of a class shares it and it survives restarts."""
+        with self.db.transaction(locked=True) as tx:
+            value = tx.value("SELECT value FROM meta WHERE key='owner_secret'")
+            if value is None:
+                value = os.urandom(32).hex()
+                tx.execute("INSERT INTO meta (key, value) VALUES ('owner_secret', ?)", (value,))
+        return bytes.fromhex(value)
+
+    def rotate_secret(self) -> None:
+        """Replaces the key that signs owner tokens and the teacher's sign-in: every token a
+        browser holds stops counting (a token that leaked with it). Runs stay, with their
+        owners' names; the browsers get new owner ids."""
+        with self.db.transaction(locked=True) as tx:
+            tx.execute("DELETE FROM meta WHERE key='owner_secret'")
+            tx.execute("INSERT INTO meta (key, value) VALUES ('owner_secret', ?)",
+                       (os.urandom(32).hex(),))
 
 
 def new_owner_id() -> str:

@@ -6,59 +6,32 @@
 - `fmnist_core.training.ray_executor.RayExecutor`: an actor on a Ray cluster (`STUDIO_RAY_ADDRESS`).
 
 Each runs the same fit loop (`fmnist_core.training.fitloop.train`); when a job ends the executor
-calls `job.end()`, which tells the queue. `executor_from_env` picks one for a server or the
-CLI.
+calls `job.end()`, which tells the queue. `fmnist_core.training.executor_choice` picks one for
+a server or the CLI.
+
+When no worker process can be started (a process or memory limit of the machine), a job
+trains in a thread of the server instead, so the class goes on; the server's log says why,
+and so does `where()`, which the sidebar shows ("Trainings run on …").
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from fmnist_core.training.job import TrainingJob
-    from fmnist_core.training.worker import WorkerProcess
+from fmnist_core.training.job import TrainingJob, failure_sentence
+from fmnist_core.training.worker import WorkerProcess
+
+_LOGGER = logging.getLogger(__name__)
 
 # An idle worker process keeps Keras and the data loaded (0.5–1 GB) for the next job; after
 # this long without one it is ended, and the next job starts a new one.
 WORKER_IDLE_SECONDS = 600.0
-
-
-class ClusterUnavailableError(ConnectionError):
-    """The Ray cluster the studio was pointed at cannot be used; `str(err)` is a sentence."""
-
-
-def executor_from_env(slots: int = 1, *, address: str | None = None, local=None):
-    """Where this server's (or the CLI's) trainings run.
-
-    Args:
-        slots: training slots of the server (worker processes kept).
-        address: a Ray cluster's `host:port` or "auto"; default `$STUDIO_RAY_ADDRESS`.
-        local: the executor without a cluster; default worker processes, or threads when
-            `$STUDIO_TRAINING_WORKER` is "thread".
-
-    Raises:
-        ClusterUnavailableError: a cluster was asked for but cannot be used; the studio
-            never trains on this machine instead.
-    """
-    address = (address or os.environ.get("STUDIO_RAY_ADDRESS", "")).strip()
-    if address:
-        if importlib.util.find_spec("ray") is None:
-            raise ClusterUnavailableError(
-                f"Trainings should run on the Ray cluster at {address}, but Ray is not "
-                "installed for this studio; pip install -r requirements-cluster.txt, or unset "
-                "STUDIO_RAY_ADDRESS to train on this machine.")
-        from fmnist_core.training.ray_executor import RayExecutor
-
-        return RayExecutor(address)
-    if local is not None:
-        return local
-    if os.environ.get("STUDIO_TRAINING_WORKER", "process") == "thread":
-        return ThreadExecutor()
-    return ProcessExecutor(slots)
+# A timer may fire a little before its time: a worker idle for this share of the idle time
+# counts as idle for all of it.
+IDLE_SLACK = 0.99
 
 
 class ThreadExecutor:
@@ -69,8 +42,8 @@ class ThreadExecutor:
     def start(self, job: TrainingJob) -> None:
         job.start()
 
-    def adopt(self, run: dict, queue) -> TrainingJob | None:
-        return None  # a thread of a gone process cannot be found again
+    def adopt(self, job: TrainingJob, run: dict[str, Any]) -> bool:
+        return False  # a thread of a gone process cannot be found again
 
     def where(self) -> str:
         return "this machine"
@@ -95,28 +68,27 @@ class ProcessExecutor:
         self._idle: list[WorkerProcess] = []
         self._busy = 0  # workers training a job now
         self._lock = threading.Lock()
+        # why the last worker process could not be started; None once one could
+        self._no_worker: str | None = None
 
     def prepare(self) -> bool:
         """Starts a worker ahead of the next job, unless one is idle already or every slot
         is training: Keras imports in it (about 5 s on 2 cores) while a student fills in
         the Train page, so Start trains at once. Kept, and ended when idle, like any idle
         worker. Returns whether a worker was started."""
-        from fmnist_core.training.worker import WorkerProcess
-
         with self._lock:
             if self._idle or self._busy >= self.slots:
                 return False
-            try:
-                worker = WorkerProcess()
-            except OSError:
-                return False  # a process limit: the job will train in a thread
+            worker = self._new_worker()
+            if worker is None:
+                return False
             self._keep(worker)
             return True
 
     def start(self, job: TrainingJob) -> None:
         worker = self._take()
         if worker is None:
-            job.start()  # no process to be had (a process limit): train in a thread
+            job.start()  # no process to be had: the class goes on, `where()` says so
             return
         with self._lock:
             self._busy += 1
@@ -125,29 +97,53 @@ class ProcessExecutor:
         threading.Thread(target=self._run, args=(job, worker), name=f"relay-{job.run_id}",
                          daemon=True).start()
 
-    def _run(self, job: TrainingJob, worker: WorkerProcess) -> None:
-        from fmnist_core.training.job import failure_sentence
+    def where(self) -> str:
+        """Where trainings run, for the sidebar: said plainly when no worker process could
+        be started and jobs train in the server's own process (its pages then answer
+        slower while a job trains)."""
+        reason = self._no_worker
+        if reason is None:
+            return "this machine"
+        return ("this machine, in the server's own process (no worker process could be "
+                f"started: {reason})")
 
+    def _run(self, job: TrainingJob, worker: WorkerProcess) -> None:
         try:
             worker.run(job)
         except Exception as err:  # noqa: BLE001 - e.g. a job that cannot be sent over
+            _LOGGER.exception("Run %s could not be trained in its worker process; it fails.",
+                              job.run_id)
             job.finish("failed", failure_sentence(err))
         finally:
             self._release(worker)
             job.end()
 
-    def _take(self) -> WorkerProcess | None:
-        from fmnist_core.training.worker import WorkerProcess
+    def _new_worker(self) -> WorkerProcess | None:
+        """A new worker process, or None when the machine refuses one (a process or memory
+        limit): the job then trains in a thread of this process."""
+        try:
+            worker = WorkerProcess()
+        except OSError as err:
+            reason = err.strerror or str(err) or type(err).__name__
+            # said once when it starts happening, not at every job or page that asks again
+            log = _LOGGER.warning if self._no_worker is None else _LOGGER.debug
+            log("No worker process could be started (%s); trainings run in the server's own "
+                "process until one can be.", reason, exc_info=True)
+            self._no_worker = reason
+            return None
+        if self._no_worker is not None:
+            _LOGGER.info("A worker process could be started again; trainings run in worker "
+                         "processes.")
+            self._no_worker = None
+        return worker
 
+    def _take(self) -> WorkerProcess | None:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive:
                     return worker
-        try:
-            return WorkerProcess()
-        except OSError:
-            return None
+        return self._new_worker()
 
     def _release(self, worker: WorkerProcess) -> None:
         with self._lock:
@@ -170,15 +166,12 @@ class ProcessExecutor:
         with self._lock:
             # it may have trained another job since, and be idle again for less long
             idle = time.monotonic() - worker.idle_since
-            if worker in self._idle and idle >= self.idle_seconds * 0.99:
+            if worker in self._idle and idle >= self.idle_seconds * IDLE_SLACK:
                 self._idle.remove(worker)
                 worker.close()
 
-    def adopt(self, run: dict, queue) -> TrainingJob | None:
-        return None  # a worker ends with its server: its run is interrupted
-
-    def where(self) -> str:
-        return "this machine"
+    def adopt(self, job: TrainingJob, run: dict[str, Any]) -> bool:
+        return False  # a worker ends with its server: its run is interrupted
 
     def close(self) -> None:
         """Ends the idle workers (running jobs keep theirs until they end)."""

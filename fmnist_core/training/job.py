@@ -236,8 +236,9 @@ class TrainingJob:
                     self.update(store_error=STORE_AWAY)
                     return False
                 except Exception as err:  # noqa: BLE001 - a full or read-only disk: say so
-                    _LOGGER.warning("Run %s: a write to the run store failed and is dropped; "
-                                    "the run goes on.", self.run_id, exc_info=True)
+                    _LOGGER.exception("Run %s: a write to the run store (%s) failed; it is "
+                                      "dropped and the run says so.", self.run_id,
+                                      getattr(method, "__name__", method))
                     self.update(store_error=f"The run store could not be written ({err}).")
                 self._pending.pop(0)
             if self._store_down:

@@ -11,34 +11,47 @@ servers as interrupted.
 
     queue = JobQueue(RunStore())
     handle = queue.submit(preset("quick"), owner)     # OwnerLimitError past the limit
+    # a RunHandle (`fmnist_core.training.handle`)
     handle.snapshot()["status"], queue.position(handle)
     queue.stop(handle.run_id, owner)
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import uuid
 from typing import Any, Callable
 
-from fmnist_core.nets import precision
 from fmnist_core.data.datasets import Dataset, load_dataset
-from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
-from fmnist_core.training.job import TrainingJob, initial_state
+from fmnist_core.nets import precision
 from fmnist_core.nets.limits import RunLimits
-from fmnist_core.store.runs import (ACTIVE_STATUSES, FINAL_STATUSES, OwnerLimitError,
-                                    RunNotFoundError, RunStore, StoreUnavailableError)
 from fmnist_core.nets.spec import ModelSpec
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.queue import CANCELLED
+from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.store.runs import RunStore
+from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor, ThreadExecutor
+from fmnist_core.training.handle import RunHandle
+from fmnist_core.training.job import TrainingJob
 
-__all__ = ["JobQueue", "RunHandle", "OwnerLimitError", "env_int"]
+__all__ = ["JobQueue", "env_int"]
 
+_LOGGER = logging.getLogger(__name__)
+
+# The tick's pace: a Stop pressed on another server reaches its run within this.
 TICK_SECONDS = 1.0
+# Well under SERVER_STALE_SECONDS (`fmnist_core.store.presence`), so a live server never
+# looks gone.
 HEARTBEAT_SECONDS = 5.0
+# How often the runs of gone servers are looked for (a query joining every running run).
 RECOVER_SECONDS = 10.0
 ORPHAN_GONE = "The server stopped while this run was training, and its trainer is gone."
 CANCELLED_BY_TEACHER = "Your teacher cancelled it before it started."
+# How long closing waits for the tick to end (it ends at its next wake-up).
+CLOSE_WAIT_SECONDS = 5.0
 # Finished jobs whose live snapshots (batch points) stay in memory for their pages.
 KEEP_FINISHED = 200
 
@@ -103,7 +116,6 @@ class JobQueue:
         self._pump_lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # trained here, running or recently ended
         self._running: set[str] = set()
-        self.peak_running = 0
         self._closed = threading.Event()
         self.store.heartbeat(self.server_id, self.executor.name)
         self._adopt_orphans()
@@ -155,13 +167,18 @@ class JobQueue:
 
     def get(self, run_id: str) -> RunHandle | None:
         """A handle on any stored run (trained here or elsewhere), None if there is none."""
-        if run_id in self._jobs:
+        if self.job(run_id) is not None:
             return RunHandle(self, run_id)
         try:
             self.store.get_run(run_id)
         except (RunNotFoundError, ValueError):
             return None
         return RunHandle(self, run_id)
+
+    def job(self, run_id: str) -> TrainingJob | None:
+        """The live job of a run this server trains (or trained lately), else None."""
+        with self._lock:
+            return self._jobs.get(run_id)
 
     def jobs(self, owner: str | None = None) -> list[RunHandle]:
         """Handles on the queued and running runs (of `owner`, when given)."""
@@ -182,10 +199,10 @@ class JobQueue:
 
         Raises:
             PermissionError: the run belongs to someone else.
-            KeyError: no such run.
+            RunNotFoundError: no such run (a KeyError).
             StoreUnavailableError: a run trained elsewhere, and the database is away.
         """
-        job = self._jobs.get(run_id)
+        job = self.job(run_id)
         trains_here = job is not None and not job.done
         if trains_here:
             run = {"owner": job.owner, "status": "running"}
@@ -193,12 +210,12 @@ class JobQueue:
             try:
                 run = self.store.get_run(run_id)
             except (RunNotFoundError, ValueError):
-                raise KeyError(f"There is no training {run_id}.") from None
+                raise RunNotFoundError(
+                    f"There is no training {run_id}; it may have been deleted.") from None
         if owner is not None and run["owner"] != owner:
             raise PermissionError("Only the person who started this training can stop it.")
         by = "owner" if owner is not None else "teacher"
-        cancelled = (CANCELLED_BY_TEACHER if by == "teacher" else
-                     "Cancelled before it started.")
+        cancelled = CANCELLED_BY_TEACHER if by == "teacher" else CANCELLED
         if run["status"] == "queued" and self.store.cancel_queued(run_id, cancelled):
             return
         if job is not None:
@@ -238,7 +255,7 @@ class JobQueue:
         """Ends the tick and the idle workers (running jobs keep theirs until they end)."""
         self._closed.set()
         if self._ticker is not None:
-            self._ticker.join(5)
+            self._ticker.join(CLOSE_WAIT_SECONDS)
         self.executor.close()
         with self._lock:
             idle = not self._running
@@ -266,18 +283,22 @@ class JobQueue:
         try:
             dataset = self._loader(spec.dataset) if self._loader else None
         except Exception as err:  # noqa: BLE001 - a missing dataset fails this run only
+            _LOGGER.exception("Run %s's dataset could not be loaded; the run fails.", run["id"])
             self.store.finish_run(run["id"], "failed", error=str(err), stop_reason=str(err))
             return
-        job = TrainingJob(spec, run["owner"], self.store, dataset=dataset,
-                          limit_train=self.limit_train, limit_test=self.limit_test,
-                          time_limit=self.limits.max_seconds, on_done=self._job_done,
-                          run_id=run["id"])
+        job = self._new_job(run, dataset)
         with self._lock:
             self._jobs[job.run_id] = job
             self._running.add(job.run_id)
-            self.peak_running = max(self.peak_running, self.store.count("running"))
             self._forget_old()
         self.executor.start(job)
+
+    def _new_job(self, run: dict[str, Any], dataset: Dataset | None = None) -> TrainingJob:
+        """The job that trains a claimed (or adopted) run under this server's limits."""
+        return TrainingJob(run["spec"], run["owner"], self.store, dataset=dataset,
+                           limit_train=self.limit_train, limit_test=self.limit_test,
+                           time_limit=self.limits.max_seconds, on_done=self._job_done,
+                           run_id=run["id"])
 
     def _job_done(self, job: TrainingJob) -> None:
         with self._lock:
@@ -296,13 +317,14 @@ class JobQueue:
         """Runs of gone servers that this executor can find again (Ray actors) become
         this server's; the others are interrupted."""
         if getattr(self.executor, "adopts", False):
-            for run in self.store.orphaned_runs():
-                if run["executor"] != self.executor.name:
+            for orphan in self.store.orphaned_runs():
+                if orphan["executor"] != self.executor.name:
                     continue
-                if not self.store.adopt(run["id"], self.server_id):
+                if not self.store.adopt(orphan["id"], self.server_id):
                     continue
-                job = self.executor.adopt(self.store.get_run(run["id"]), self)
-                if job is None:
+                run = self.store.get_run(orphan["id"])
+                job = self._new_job(run)
+                if not self.executor.adopt(job, run):
                     self.store.finish_run(run["id"], "interrupted", error=ORPHAN_GONE,
                                           stop_reason=ORPHAN_GONE)
                     continue
@@ -314,121 +336,28 @@ class JobQueue:
 
     def _tick(self, every: float) -> None:
         last_beat = last_recover = time.monotonic()
+        failing = False
         while not self._closed.wait(every):
+            now = time.monotonic()
             try:
-                if not self.store.home.exists():
-                    return  # a test's store that was removed
-                now = time.monotonic()
                 if now - last_beat >= HEARTBEAT_SECONDS:
                     self.store.heartbeat(self.server_id, self.executor.name)
                     last_beat = now
                 for run_id in self.store.stop_requests(self.server_id):
-                    job = self._jobs.get(run_id)
+                    job = self.job(run_id)
                     if job is not None:
                         job.stop()
                 if now - last_recover >= RECOVER_SECONDS:
                     self._adopt_orphans()
                     last_recover = now
                 self.pump()
-            except Exception:  # noqa: BLE001 - the database away: try again next tick
+            except Exception:  # noqa: BLE001 - e.g. the database away: the next tick tries again
+                # said once when the failures start, not every second while they last
+                log = _LOGGER.debug if failing else _LOGGER.warning
+                log("The training queue's tick failed; it tries again every %g s.", every,
+                    exc_info=True)
+                failing = True
                 continue
-
-
-class RunHandle:
-    """What a page holds of a run: its live snapshot when it trains on this server, else
-    what the store knows (queued, training on another server, or ended)."""
-
-    def __init__(self, queue: JobQueue, run_id: str):
-        self.queue = queue
-        self.run_id = run_id
-
-    @property
-    def job(self) -> TrainingJob | None:
-        return self.queue._jobs.get(self.run_id)
-
-    @property
-    def worker(self):
-        job = self.job
-        return job.worker if job is not None else None
-
-    def snapshot(self) -> dict[str, Any]:
-        job = self.job
-        if job is not None:
-            return job.snapshot()
-        return stored_snapshot(self.queue.store, self.queue.store.get_run(self.run_id))
-
-    @property
-    def status(self) -> str:
-        job = self.job
-        if job is not None:
-            return job.status
-        return self.queue.store.get_run(self.run_id)["status"]
-
-    @property
-    def done(self) -> bool:
-        job = self.job
-        if job is not None:
-            return job.done
-        return self.status in FINAL_STATUSES
-
-    @property
-    def owner(self) -> str:
-        job = self.job
-        return job.owner if job is not None else self.queue.store.get_run(self.run_id)["owner"]
-
-    @property
-    def stop_requested(self) -> bool:
-        job = self.job
-        if job is not None:
-            return job.stop_requested
-        return self.queue.store.get_run(self.run_id)["stop_requested"]
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Blocks until the run has ended; True if it has."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.job
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if job is not None:
-                return job.wait(left)
-            if self.done:
-                return True
-            if left is not None and left <= 0:
-                return False
-            time.sleep(0.1 if left is None else min(0.1, left))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunHandle) and other.run_id == self.run_id
-
-    def __hash__(self) -> int:
-        return hash(self.run_id)
-
-
-def stored_snapshot(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
-    """A run's snapshot from its row: the last progress its trainer wrote, its status and
-    final figures, and for a queued run its place in line."""
-    state = initial_state(run["id"], run["spec"])
-    if run.get("progress"):
-        state.update(run["progress"])
-    else:
-        state["history"] = [{**row, "position": row["epoch"]} for row in
-                            store.epochs(run["id"])]
-    status = run["status"]
-    state.update(status=status, run_id=run["id"], device=run["device"] or state["device"],
-                 test_loss=run["test_loss"], test_accuracy=run["test_accuracy"],
-                 model_path=run["model_path"], estimate=run.get("estimate_seconds"))
-    if status == "queued":
-        position = store.queue_position(run["id"])
-        state.update(queue_position=position, message=f"Queued: number {position} in line.",
-                     started_at=None)
-    elif status in FINAL_STATUSES:
-        state.update(message=run["stop_reason"] or run["error"] or status, eta=0.0)
-        if run.get("total_seconds"):
-            state["elapsed"] = run["total_seconds"]
-        if run.get("train_seconds"):
-            state["train_seconds"] = run["train_seconds"]
-    elif not run.get("progress"):
-        state["message"] = "Preparing data and building the model."
-    if run.get("stopped_by"):
-        state["stopped_by"] = run["stopped_by"]
-    return state
+            if failing:
+                _LOGGER.info("The training queue's tick works again.")
+                failing = False

@@ -11,6 +11,7 @@ imports Ray.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -21,9 +22,13 @@ from typing import Any
 
 from fmnist_core.training.job import TrainingJob
 
+_LOGGER = logging.getLogger(__name__)
+
 # An actor whose run has ended and that no server has asked for this long ends itself: a run
 # whose server never came back keeps no CPU, GPU or memory of the cluster.
 ORPHAN_KEEP_SECONDS = 1800.0
+# How often an ended actor looks whether it has been left alone that long (at most).
+WATCH_SECONDS = 30.0
 
 
 class RecordingStore:
@@ -106,6 +111,11 @@ class _NodeJob(TrainingJob):
             self.point_log.append(point)
         super().add_batch_point(point, **fields)
 
+    def points_since(self, index: int) -> list[tuple[float, float, float]]:
+        """The batch points from the `index`-th on (those the server has not had yet)."""
+        with self._lock:
+            return self.point_log[index:]
+
 
 class RunTrainer:
     """The actor's body: trains one run in a thread from the moment it is created and
@@ -133,7 +143,8 @@ class RunTrainer:
 
             device_info()  # GPU memory growth on before anything else touches the GPU
         except Exception:  # noqa: BLE001 - the fit loop reports a broken backend itself
-            pass
+            _LOGGER.warning("The node could not set up its threads or GPU for run %s; the "
+                            "fit loop goes on.", self.run_id, exc_info=True)
         self.job.run_here()
 
     def poll(self, records_from: int, points_from: int) -> dict[str, Any]:
@@ -142,8 +153,7 @@ class RunTrainer:
         done = self.job.done  # read first: a done run's records are then all included
         state = self.job.snapshot()
         state.pop("batch_points", None)
-        with self.job._lock:
-            points = self.job.point_log[points_from:]
+        points = self.job.points_since(points_from)
         return {"records": self.store.since(records_from), "points": points, "state": state,
                 "done": done}
 
@@ -166,7 +176,7 @@ class RunTrainer:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(min(30.0, self.keep_seconds / 4))
+            time.sleep(min(WATCH_SECONDS, self.keep_seconds / 4))
             if self.job.done and time.monotonic() - self.last_call > self.keep_seconds:
                 self.close()
                 os._exit(0)

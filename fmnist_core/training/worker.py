@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from fmnist_core.training.job import TrainingJob
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 # against a page rerun, and all of it when the pages are idle.
 WORKER_NICENESS = 10
 SNAPSHOT_SECONDS = 0.2
+# How often the parent's relay looks for the worker's news, a Stop to send, or its end.
+RELAY_POLL_SECONDS = 0.1
+# How long an ending worker is given to exit before it is told why (or killed).
+EXIT_WAIT_SECONDS = 5.0
 PARENT_OWNED = ("run_id", "queue_position", "started_at")
 
 
@@ -77,14 +81,13 @@ class WorkerProcess:
                 if job.stop_requested and not stop_sent:
                     self._to_child.send("stop")
                     stop_sent = True
-                if not self._from_child.poll(0.1):
+                if not self._from_child.poll(RELAY_POLL_SECONDS):
                     if not self.alive:
                         break
                     continue
                 message = self._from_child.recv()
                 state = pickle.loads(message["state"])
-                with job._lock:
-                    job._state.update({k: v for k, v in state.items() if k not in PARENT_OWNED})
+                job.update(**{k: v for k, v in state.items() if k not in PARENT_OWNED})
                 if message["final"]:
                     final = True
                     break
@@ -96,7 +99,7 @@ class WorkerProcess:
 
     def _death_sentence(self) -> str:
         try:
-            code = self.proc.wait(5)
+            code = self.proc.wait(EXIT_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             self.close()
             return "The training process stopped answering, so it was ended; try again."
@@ -113,19 +116,18 @@ class WorkerProcess:
         if self.alive:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(EXIT_WAIT_SECONDS)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
 
 def _serve(to_parent: Connection, from_parent: Connection) -> None:
     """The worker's loop: one job at a time, until the parent goes away."""
-    from fmnist_core.training.job import TrainingJob
     from fmnist_core.store.runs import RunStore
 
     send_lock = threading.Lock()
     stores: dict[tuple, RunStore] = {}
-    current: dict[str, Any] = {}
+    current: dict[str, Any] = {}  # "job": the job training now
     jobs: list[dict] = []
     arrived = threading.Condition()
 
@@ -136,22 +138,8 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
         except OSError:
             os._exit(3)  # the parent is gone: nobody is watching this training
 
-    def listen() -> None:
-        while True:
-            try:
-                message = from_parent.recv()
-            except (EOFError, OSError):
-                os._exit(0)  # the parent is gone (or closed this worker)
-            if message == "stop":
-                job = current.get("job")
-                if job is not None:
-                    job.stop()
-            else:
-                with arrived:
-                    jobs.append(message)
-                    arrived.notify()
-
-    threading.Thread(target=listen, name="worker-listen", daemon=True).start()
+    threading.Thread(target=_listen, args=(from_parent, current, jobs, arrived),
+                     name="worker-listen", daemon=True).start()
     # the first job needs Keras and its backend: a worker started ahead of its job (a
     # student has opened Train) imports them while the student is still choosing
     from fmnist_core.nets.device import device_info
@@ -167,29 +155,55 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
         where = (payload["home"], payload["url"])
         if where not in stores:  # one store (and database pool) per place, job after job
             stores[where] = RunStore(*where, recover=False)
-        store = stores[where]
-        job = TrainingJob(payload["spec"], payload["owner"], store,
-                          dataset=payload["dataset"], limit_train=payload["limit_train"],
-                          limit_test=payload["limit_test"],
-                          time_limit=payload.get("time_limit"), run_id=payload["run_id"])
-        current["job"] = job
-        done = threading.Event()
+        _train_one(payload, stores[where], current, send)
 
-        def relay(job: TrainingJob = job, done: threading.Event = done) -> None:
-            last = b""
-            while not done.wait(SNAPSHOT_SECONDS):
-                blob = pickle.dumps(job.snapshot())
-                if blob != last:
-                    last = blob
-                    send(blob, final=False)
 
-        relayer = threading.Thread(target=relay, name="worker-relay", daemon=True)
-        relayer.start()
-        job.run_here()
-        done.set()
-        relayer.join()
-        current.pop("job", None)
-        send(pickle.dumps(job.snapshot()), final=True)
+def _listen(from_parent: Connection, current: dict[str, Any], jobs: list[dict],
+            arrived: threading.Condition) -> None:
+    """Takes the parent's messages: a job joins `jobs`, "stop" stops the current one."""
+    while True:
+        try:
+            message = from_parent.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the parent is gone (or closed this worker)
+        if message == "stop":
+            job = current.get("job")
+            if job is not None:
+                job.stop()
+        else:
+            with arrived:
+                jobs.append(message)
+                arrived.notify()
+
+
+def _train_one(payload: dict[str, Any], store: Any, current: dict[str, Any],
+               send: Callable[[bytes, bool], None]) -> None:
+    """Trains one job of the parent's, sending its snapshot whenever it changes and once
+    more, final, at its end."""
+    from fmnist_core.training.job import TrainingJob
+
+    job = TrainingJob(payload["spec"], payload["owner"], store,
+                      dataset=payload["dataset"], limit_train=payload["limit_train"],
+                      limit_test=payload["limit_test"],
+                      time_limit=payload.get("time_limit"), run_id=payload["run_id"])
+    current["job"] = job
+    done = threading.Event()
+
+    def relay() -> None:
+        last = b""
+        while not done.wait(SNAPSHOT_SECONDS):
+            blob = pickle.dumps(job.snapshot())
+            if blob != last:
+                last = blob
+                send(blob, False)
+
+    relayer = threading.Thread(target=relay, name="worker-relay", daemon=True)
+    relayer.start()
+    job.run_here()
+    done.set()
+    relayer.join()
+    current.pop("job", None)
+    send(pickle.dumps(job.snapshot()), True)
 
 
 def main(argv: list[str]) -> None:

@@ -14,7 +14,8 @@ import pytest
 
 from bench.common import CHROMIUM, studio_server
 from browsertools import shot, training_shown
-from fmnist_core.store.runs import RunStore, StoreUnavailableError
+from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.runs import RunStore
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 from test_sessions import new_page, run_of
 from waiting import wait_for
