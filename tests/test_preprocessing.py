@@ -4,7 +4,6 @@ photos (noise, JPEG, uneven light, pictures without an object)."""
 from __future__ import annotations
 
 import ast
-import gzip
 import importlib.util
 import io
 from pathlib import Path
@@ -25,7 +24,6 @@ from fmnist_core.data.preprocessing import (
                                             preprocess,
                                             )
 
-FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 PREDICT_PAGE = Path(__file__).parents[1] / "pages" / "predict.py"
 NO_OBJECT = "No object found in the picture:"
 
@@ -227,16 +225,8 @@ def test_canvas_rejects_wrong_arrays(bad):
         canvas_to_image(bad)
 
 
-def read_fashion_images(count: int) -> np.ndarray:
-    if not FASHION_TEST_IMAGES.exists():
-        pytest.skip(f"{FASHION_TEST_IMAGES} is not installed")
-    with gzip.open(FASHION_TEST_IMAGES) as file:
-        raw = file.read(16 + count * 28 * 28)  # 16-byte IDX header, then 28×28 uint8 images
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, 28, 28)
-
-
-def test_fashion_pipeline_recovers_real_dataset_images():
-    for original in read_fashion_images(16):
+def test_fashion_pipeline_recovers_real_dataset_images(fashion):
+    for original in fashion.x_test[:16]:
         photo = Image.fromarray(255 - original).resize((200, 200), Image.Resampling.BICUBIC)
         buffer = io.BytesIO()
         photo.save(buffer, format="PNG")
@@ -352,9 +342,9 @@ def encode(image: Image.Image, format: str, **params) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def boot() -> np.ndarray:
+def boot(fashion) -> np.ndarray:
     """An ankle boot from the test set, `(28, 28) uint8`."""
-    return read_fashion_images(1)[0]
+    return fashion.x_test[0]
 
 
 @pytest.mark.parametrize("format", ["PNG", "JPEG"])
@@ -428,8 +418,8 @@ GARMENTS = {
 
 
 @pytest.mark.parametrize("garment", sorted(GARMENTS))
-def test_real_garments_are_never_refused(garment):
-    images = read_fashion_images(10)
+def test_real_garments_are_never_refused(garment, fashion):
+    images = fashion.x_test[:10]
     pictures = [
         photos.render_photo(image, size=(320, 240), seed=index, **GARMENTS[garment])
         for index, image in enumerate(images)
