@@ -48,6 +48,7 @@ from fmnist_core.store.db import StoreUnavailableError  # noqa: E402
 from fmnist_core.training.executors import ClusterUnavailableError  # noqa: E402
 from fmnist_core.training.job import TrainingJob, failure_sentence  # noqa: E402
 from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
+from fmnist_core.words import plural  # noqa: E402
 
 NAMESPACE = "fmnist-studio"
 POLL_SECONDS = 0.5
@@ -174,6 +175,7 @@ class RayExecutor:
         gpus_per_run: GPUs each run asks for (fractions share a card); default
             `$STUDIO_RAY_GPUS_PER_RUN`, else 1 when the cluster has GPUs and 0 otherwise.
         namespace: the Ray namespace of the studio's actors.
+        placement_seconds: how long a run may wait for a node to start it before it fails.
 
     Raises:
         ClusterUnavailableError: the cluster cannot be used (one sentence).
@@ -183,10 +185,12 @@ class RayExecutor:
     adopts = True
 
     def __init__(self, address: str, cpus_per_run: float | None = None,
-                 gpus_per_run: float | None = None, namespace: str = NAMESPACE):
+                 gpus_per_run: float | None = None, namespace: str = NAMESPACE,
+                 placement_seconds: float = PLACEMENT_SECONDS):
         connect(address, namespace)
         self.address = address
         self.namespace = namespace
+        self.placement_seconds = placement_seconds
         self.cpus_per_run = cpus_per_run if cpus_per_run is not None else (
             _env_float("STUDIO_RAY_CPUS_PER_RUN") or 1.0)
         if gpus_per_run is None:
@@ -271,17 +275,19 @@ class RayExecutor:
             self._where_lock.release()
 
     def _relay_in_thread(self, job: TrainingJob, actor: Any, placed: bool) -> None:
-        threading.Thread(target=_Relay(job, actor, placed).run, name=f"ray-{job.run_id}",
-                         daemon=True).start()
+        relay = _Relay(job, actor, placed, self.placement_seconds)
+        threading.Thread(target=relay.run, name=f"ray-{job.run_id}", daemon=True).start()
 
 
 class _Relay:
     """Polls one actor until its run has ended; then stores the model and kills it."""
 
-    def __init__(self, job: TrainingJob, actor: Any, placed: bool):
+    def __init__(self, job: TrainingJob, actor: Any, placed: bool,
+                 placement_seconds: float = PLACEMENT_SECONDS):
         self.job = job
         self.actor = actor
         self.placed = placed  # the actor has answered once (an adopted one has)
+        self.placement_seconds = placement_seconds
         self.records = 0
         self.points = 0
         self.stop_sent = False
@@ -331,9 +337,12 @@ class _Relay:
 
     def _silent_too_long(self, heard: float) -> bool:
         quiet = time.monotonic() - heard
-        if not self.placed and quiet > PLACEMENT_SECONDS:
+        if not self.placed and quiet > self.placement_seconds:
+            waited = (plural(round(self.placement_seconds / 60), "minute")
+                      if self.placement_seconds >= 60
+                      else plural(round(self.placement_seconds), "second"))
             self._fail(f"No node of the Ray cluster started this training within "
-                       f"{PLACEMENT_SECONDS / 60:.0f} minutes: none has the CPUs and GPUs a "
+                       f"{waited}: none has the CPUs and GPUs a "
                        "run asks for free; lower STUDIO_MAX_CONCURRENT_TRAININGS or "
                        "STUDIO_RAY_GPUS_PER_RUN, or add a node.")
             return True
