@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+# bench/results, or another folder given in $BENCH_RESULTS_DIR (a test's temporary folder)
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
@@ -113,7 +114,7 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     body = {"benchmark": name, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine_info(), **payload}
     path.write_text(json.dumps(body, indent=2, default=str))
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
 
 
@@ -162,6 +163,12 @@ def interval_verdict(low: float, high: float, target: float) -> str:
     return "unresolved"
 
 
+# A free port is found by binding it and letting it go, so another process may take it
+# before the server binds it: a server that finds its port taken is started again on another.
+PORT_TRIES = 5
+PORT_TAKEN = "is not available"  # what Streamlit logs before it exits on a taken port
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -175,29 +182,58 @@ def studio_server(home: Path, log_name: str = "server.log", port: int | None = N
 
     Yields (base URL, process) once `/_stcore/health` answers "ok"; the server log is
     `home/<log_name>` (servers sharing a STUDIO_HOME each name their own). `port` defaults
-    to a free one (a restarted server passes the old one). Extra keyword arguments become
+    to a free one, and another when that one is taken meanwhile (a restarted server passes
+    the old one, which is then the only one tried). Extra keyword arguments become
     environment variables.
     """
     home.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
     full_env = dict(os.environ, STUDIO_HOME=str(home), STUDIO_NO_DOWNLOAD="1",
                     TF_CPP_MIN_LOG_LEVEL="3", **env)
     log = open(home / log_name, "a")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc = None
     try:
-        wait_healthy(url, proc)
+        for attempt in range(1 if port else PORT_TRIES):
+            chosen = port or free_port()
+            proc = _start_streamlit(chosen, full_env, log)
+            url = f"http://127.0.0.1:{chosen}"
+            try:
+                wait_healthy(url, proc)
+                break
+            except RuntimeError:
+                _end(proc)
+                if port or attempt == PORT_TRIES - 1 or not _port_was_taken(home / log_name,
+                                                                             chosen):
+                    raise
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc is not None:
+            _end(proc)
         log.close()
+
+
+def _start_streamlit(port: int, env: dict[str, str], log) -> subprocess.Popen:
+    log.write(f"--- starting on port {port}\n")
+    log.flush()
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _port_was_taken(log_path: Path, port: int) -> bool:
+    """Whether the server's log says its last start found `port` taken."""
+    text = log_path.read_text(errors="replace")
+    last_start = text[text.rfind(f"--- starting on port {port}"):]
+    return f"Port {port} {PORT_TAKEN}" in last_start
+
+
+def _end(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(15)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> float:

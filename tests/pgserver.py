@@ -40,10 +40,24 @@ def find_bin_dir() -> Path | None:
     return Path(max(found, key=_version)) if found else None
 
 
+# A free port is found by binding it and letting it go, so another process may take it
+# before the server binds it: a first start that finds it taken tries another.
+PORT_TRIES = 3
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 class PostgresServer:
@@ -56,6 +70,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = _free_port()
+        self.started = False  # once it has run, its URLs are out: it keeps its port
         if self.as_service_user:
             shutil.chown(self.root, user=SERVICE_USER)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
@@ -81,7 +96,20 @@ class PostgresServer:
         return (self.data / "postmaster.pid").exists()
 
     def start(self) -> None:
-        """Starts the server (again) on its port and waits until it accepts connections."""
+        """Starts the server (again) on its port and waits until it accepts connections; the
+        first start takes another port if its own was taken meanwhile."""
+        tries = 1 if self.started else PORT_TRIES
+        for attempt in range(tries):
+            try:
+                self._start()
+                break
+            except RuntimeError:
+                if attempt == tries - 1 or not _port_taken(self.port):
+                    raise
+                self.port = _free_port()
+        self.started = True
+
+    def _start(self) -> None:
         options = " ".join([
             "-c listen_addresses=127.0.0.1", f"-p {self.port}",
             f"-c unix_socket_directories={self.root}",

@@ -38,10 +38,26 @@ CLIENT_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
               "RAY_USAGE_STATS_ENABLED": "0", **LOOPBACK_ENV}
 
 
+# A free port is found by binding it and letting it go, so another process may take it
+# before the head binds it: a head that could not start on a port taken meanwhile is started
+# again on others.
+PORT_TRIES = 3
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_taken(port: int) -> bool:
+    """Whether a process listens on (or holds) the loopback `port` now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 class RayHead:
@@ -57,7 +73,7 @@ class RayHead:
         self.num_cpus = num_cpus
         self.token = token or CLIENT_ENV["RAY_AUTH_TOKEN"]
         self.auth = auth  # False: a head that lets anyone in (what the studio refuses)
-        self.port = free_port()
+        self.port, self.client_port = free_port(), free_port()
         # a short path: Ray's Unix sockets live under it (108 bytes at most)
         self.temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
         self.proc: subprocess.Popen | None = None
@@ -72,6 +88,19 @@ class RayHead:
         return {**CLIENT_ENV, "RAY_AUTH_TOKEN": self.token}
 
     def start(self, timeout: float = 120) -> RayHead:
+        """Starts the head and waits until it runs; on other ports when one of its own was
+        taken meanwhile."""
+        for _ in range(PORT_TRIES - 1):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if not (port_taken(self.port) or port_taken(self.client_port)):
+                    raise
+                self.port, self.client_port = free_port(), free_port()
+                self.temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> RayHead:
         env = {**os.environ, **self.client_env()}
         if not self.auth:
             env = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
@@ -79,7 +108,7 @@ class RayHead:
                    "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
                    "--object-store-memory", str(OBJECT_STORE_BYTES),
                    "--temp-dir", str(self.temp_dir), "--num-cpus", str(self.num_cpus),
-                   "--num-gpus", "0", "--ray-client-server-port", str(free_port()),
+                   "--num-gpus", "0", "--ray-client-server-port", str(self.client_port),
                    "--disable-usage-stats"]
         log = open(self.temp_dir / "head.log", "w")
         started = time.perf_counter()

@@ -1,8 +1,6 @@
 """Tests for fmnist_core.explain.convolution: the lab's convolution and pooling, computed as
 Keras computes them."""
 
-import gzip
-import pathlib
 
 import numpy as np
 import pytest
@@ -12,18 +10,12 @@ from fmnist_core.explain.convolution import (clip_to_uint8, convolve2d, normaliz
 from fmnist_core.explain.kernels import KERNELS
 
 EDGE = KERNELS["Edge detection (8 / −1)"]
-T10K_IMAGES = pathlib.Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
 @pytest.fixture(scope="module")
-def fashion_image():
+def fashion_image(fashion):
     """The first Fashion-MNIST test image, `(28, 28) uint8` (an ankle boot)."""
-    if not T10K_IMAGES.exists():
-        pytest.skip(f"Fashion-MNIST test images not found at {T10K_IMAGES}.")
-    with gzip.open(T10K_IMAGES) as file:
-        # idx3 layout: 16-byte header, then 10000×28×28 uint8; one image is enough here.
-        raw = file.read(16 + 28 * 28)
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(28, 28)
+    return fashion.x_test[0]
 
 
 def naive_correlate(image, kernel, padding="valid", stride=1):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fmnist_core.__main__ import main
 from fmnist_core.store.runs import RunStore
+from readonly import make_read_only, make_writable, without_write_override
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,4 +111,26 @@ def test_full_disk_while_saving_fails_the_run_with_a_sentence(tmp_path):
     run = store.get_run(result["run_id"])
     assert run["status"] == "failed" and run["error"] == result["message"]
     assert run["test_accuracy"] is not None  # what was measured is kept
+    assert not list(store.models_dir.iterdir())
+
+
+def test_a_read_only_models_folder_fails_the_run_with_a_sentence(tmp_path):
+    home = tmp_path / "home"
+    store = RunStore(home)  # its database writable, its folder of models not (a mount)
+    make_read_only(store.models_dir)
+    try:
+        proc = cli(home, "--preset", "dense", "--epochs", "1", "--limit-train", "1000",
+                   "--limit-test", "200", preexec_fn=without_write_override)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        make_writable(store.models_dir)
+    assert proc.returncode == 1, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "failed" and result["model_path"] is None
+    assert result["message"] == ("Training finished but the model could not be saved "
+                                 "(Permission denied); free some disk space or check "
+                                 "STUDIO_HOME.")
+    assert "Traceback" not in err
+    run = RunStore(home).get_run(result["run_id"])
+    assert run["status"] == "failed" and run["error"] == result["message"]
     assert not list(store.models_dir.iterdir())

@@ -73,10 +73,25 @@ def test_the_score_adds_the_four_standardised_parts(trained, fashion):
     logits = np.asarray(hidden, np.float64) @ kernel + bias
     np.testing.assert_allclose(np.log(probs), logits + energy[:, None], atol=1e-4)
     assert score.stats.shape == (8,)
-    means, spreads = score.stats[0::2], score.stats[1::2]
-    expected = sum((part - mean) / spread for part, mean, spread in zip(parts, means, spreads))
-    np.testing.assert_allclose(score.score(model, images), expected)
-    np.testing.assert_allclose(score.combine(parts), expected)
+    np.testing.assert_allclose(score.score(model, images), score.combine(parts))
+    # standardised on held-out images, each part is centred and of unit spread on images
+    # the fit never saw, and so their sum is centred too
+    unseen = score.parts(model, fashion.x_test[1000:2000])
+    for i, name in enumerate(ood.PARTS):
+        alone = score.combine(tuple(part if j == i else np.full_like(part, score.stats[2 * j])
+                                    for j, part in enumerate(unseen)))
+        assert abs(alone.mean()) < 0.25 and 0.75 < alone.std() < 1.3, name
+    assert abs(score.combine(unseen).mean()) < 0.5
+
+
+def test_the_score_is_the_sum_of_each_part_in_units_of_its_spread():
+    # means 1, 10, 0, 0.5 and spreads 2, 4, 0.1, 1 on the held-out images
+    check = ood.OodModel(np.eye(2), np.zeros((1, 2)), [0], [1, 2, 10, 4, 0, 0.1, 0.5, 1],
+                         threshold=3.0, quantile=0.99, pooled=False)
+    parts = (np.array([1.0, 3.0, 1.0, 5.0]), np.array([10.0, 10.0, 18.0, 14.0]),
+             np.array([0.0, 0.0, 0.0, 0.1]), np.array([0.5, 0.5, 0.5, 1.5]))
+    # the means score 0; one spread above in one part adds 1, two add 2
+    np.testing.assert_allclose(check.combine(parts), [0.0, 1.0, 2.0, 2.0 + 1.0 + 1.0 + 1.0])
 
 
 def test_a_training_image_is_nearest_to_itself(trained, fashion):
@@ -126,16 +141,17 @@ def test_a_file_fitted_before_the_banks_keeps_its_two_parts_and_threshold(traine
                                                                           tmp_path):
     model, score = trained
     path = tmp_path / "old.ood.npz"
+    # its two parts' means 0 and spreads 1: the score is their plain sum
     np.savez(path, whitening=score.whitening, centres=score.centres, classes=score.classes,
-             stats=score.stats[:4], threshold=1.5, quantile=0.95, pooled=score.pooled)
+             stats=[0.0, 1.0, 0.0, 1.0], threshold=1.5, quantile=0.95, pooled=score.pooled)
     old = ood.OodModel.load(path)
     assert old.features is None and old.threshold == 1.5 and old.quantile == 0.95
     images = fashion.x_test[:10]
     distance, energy = old.parts(model, images)
-    mean_d, sd_d, mean_e, sd_e = score.stats[:4]
-    np.testing.assert_allclose(old.score(model, images),
-                               (distance - mean_d) / sd_d + (energy - mean_e) / sd_e)
-    assert (old.is_unusual(model, images) == (old.score(model, images) > 1.5)).all()
+    np.testing.assert_allclose(distance, score.parts(model, images)[0])  # the same two
+    np.testing.assert_allclose(energy, score.parts(model, images)[1])
+    np.testing.assert_allclose(old.score(model, images), distance + energy)
+    assert (old.is_unusual(model, images) == (distance + energy > 1.5)).all()
     old.save(path)  # written back as it was: still without the banks
     assert ood.OodModel.load(path).features is None
 

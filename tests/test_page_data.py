@@ -78,11 +78,23 @@ def test_edge_kernel_lab_gives_26_and_13():
     assert not at.exception and "stretched" in page_text(at)
 
 
-def test_other_and_custom_kernels_update_without_errors():
+def correlate(image: np.ndarray, kernel) -> np.ndarray:
+    """Each output pixel the sum of the 3×3 patch under the kernel times its weights (a
+    Conv2D's cross-correlation, no padding), written out here rather than taken from the
+    engine."""
+    patches = np.lib.stride_tricks.sliding_window_view(image.astype(np.float64), (3, 3))
+    return np.einsum("ijkl,kl->ij", patches, np.asarray(kernel, np.float64))
+
+
+def test_other_and_custom_kernels_convolve_with_the_weights_typed(fashion):
     at = page_test("pages/data.py")
     at.segmented_control(key="data_view").set_value("Convolution by hand").run()
     at.selectbox(key="lab_kernel").set_value("Sobel x (vertical edges)").run()
     assert not at.exception and at.number_input(key="lab_k10").value == -2
+    image = fashion.x_train[fashion.y_train == 0][0]  # the lab's first picture
+    sobel = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    np.testing.assert_allclose(array(lab_spec(at)["data"][1]["customdata"]),
+                               correlate(image, sobel), rtol=1e-6)
     at.selectbox(key="lab_kernel").set_value("Custom").run()
     assert not at.number_input(key="lab_k00").disabled
     assert at.number_input(key="lab_k10").value == -2, "custom starts from the last kernel"
@@ -90,6 +102,12 @@ def test_other_and_custom_kernels_update_without_errors():
     at.number_input(key="lab_k00").set_value(0.5).run()
     assert not at.exception
     assert "Convolved · 26×26" in chart_titles(at)
+    typed = [[0.5, 0, 1], [-2, 3, 2], [-1, 0, 1]]
+    conv = lab_spec(at)["data"][1]
+    np.testing.assert_allclose(array(conv["customdata"]), correlate(image, typed), rtol=1e-6)
+    # the pooled map is the largest of each 2×2 block of that convolution
+    pooled = correlate(image, typed)[:26, :26].reshape(13, 2, 13, 2).max(axis=(1, 3))
+    np.testing.assert_allclose(array(lab_spec(at)["data"][2]["customdata"]), pooled, rtol=1e-6)
 
 
 def test_arithmetic_of_one_pixel_matches_the_feature_map():

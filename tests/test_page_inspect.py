@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import re
 
 import numpy as np
@@ -224,7 +225,7 @@ def three_epoch_run(app_home, small_data):
 
 
 def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
-        three_epoch_run):
+        three_epoch_run, app_home, fashion):
     at = page_test(PAGE)
     at.selectbox(key="inspect_run").set_value(three_epoch_run).run()
     show(at, "Filters")
@@ -240,10 +241,40 @@ def test_the_epoch_slider_replays_filters_feature_maps_and_the_confusion_matrix(
     show(at, "Feature maps")
     assert "the network after epoch 1 says" in page_text(at)
     assert "Its answer for this picture, epoch by epoch" in chart_titles(at)
-    show(at, "Confusion matrix")
-    assert not at.exception
-    at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(3).run()
-    assert not at.exception
+    # the matrix shown is the one of the weights after the chosen epoch
+    shown = {}
+    for epoch in (1, 3):
+        at.select_slider(key=f"inspect_epoch_{three_epoch_run}").set_value(epoch).run()
+        show(at, "Confusion matrix")
+        shown[epoch] = shown_matrix(at)
+        np.testing.assert_array_equal(
+            shown[epoch], stored_matrix(app_home, three_epoch_run, epoch, fashion))
+    assert (shown[1] != shown[3]).any(), "the network changed between epochs 1 and 3"
+    assert shown[1].sum() == shown[3].sum() == len(evaluated_images(fashion))
+
+
+def evaluated_images(fashion) -> np.ndarray:
+    """The test images the pages evaluate on (conftest's STUDIO_TEST_LIMIT)."""
+    return fashion.x_test[:int(os.environ["STUDIO_TEST_LIMIT"])]
+
+
+def shown_matrix(at) -> np.ndarray:
+    """The Confusion matrix view's counts, rows the true class, as the chart writes them."""
+    (matrix,) = [f for f in figures_of(at) if "true class" in json.dumps(f["layout"])]
+    return decoded(matrix["data"][0]["text"]).astype(int)
+
+
+def stored_matrix(app_home, run_id: str, epoch: int, fashion) -> np.ndarray:
+    """The confusion matrix of the run's weights as stored after `epoch`, on the test
+    images the pages evaluate on."""
+    store = RunStore(app_home)
+    network = build_model(store.get_run(run_id)["spec"])
+    network.load_weights(store.checkpoints(run_id)[epoch])
+    x = evaluated_images(fashion)
+    predicted = network.predict(x, verbose=0).argmax(axis=1)
+    matrix = np.zeros((10, 10), int)
+    np.add.at(matrix, (fashion.y_test[:len(x)], predicted), 1)
+    return matrix
 
 
 def figure_titled(at, start: str) -> dict:

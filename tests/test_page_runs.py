@@ -1,7 +1,9 @@
 """The Runs page under AppTest: the table, overlaid curves, downloads and owner-only delete."""
 
+import base64
 import json
 
+import numpy as np
 import pyarrow as pa
 
 from fmnist_core.nets.model import build_model
@@ -15,6 +17,13 @@ PAGE = "pages/runs.py"
 
 def keys(widgets, prefix: str) -> list[str]:
     return [w.key for w in widgets if w.key and w.key.startswith(prefix)]
+
+
+def decoded(values) -> np.ndarray:
+    """A plotly figure's array: a plain list, or plotly's {"dtype", "bdata", "shape"}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"])
+    return np.asarray(values)
 
 
 def shown_table(at):
@@ -179,13 +188,32 @@ def test_filters_of_several_runs_share_one_colour_scale(trained_run, app_home):
         store.delete_run(other, "me-filters")
 
 
-def test_runs_compare_each_class(trained_run):
-    at = page_test(PAGE)
-    at.multiselect(key="runs_selected").set_value([trained_run]).run()
-    at.toggle(key="runs_classes").set_value(True).run()
-    assert not at.exception
-    charts = [c for c in at.get("plotly_chart")]
-    assert any("Bag" in str(c.proto.spec) for c in charts)
+def test_runs_compare_each_class(trained_run, app_home):
+    from fmnist_core.data.datasets import FASHION_CLASSES
+
+    store = RunStore(app_home)
+    # a classmate's run whose last epoch measured each class: 0.50, 0.55, … 0.95
+    other = store.create_run(preset("dense").replace(epochs=2), "me-classes",
+                             status="completed")
+    store.add_epoch(other, 1, {"val_accuracy": 0.5}, class_accuracy=[0.1] * 10)
+    made_up = [0.5 + 0.05 * i for i in range(10)]
+    store.add_epoch(other, 2, {"val_accuracy": 0.725}, class_accuracy=made_up)
+    try:
+        at = page_test(PAGE)
+        at.multiselect(key="runs_selected").set_value([trained_run, other]).run()
+        at.toggle(key="runs_classes").set_value(True).run()
+        assert not at.exception
+        (figure,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                     if "class_comparison" in (c.key or "")]
+        bars = {bar["name"][:6]: bar for bar in figure["data"]}
+        assert list(bars) == [trained_run[:6], other[:6]]  # one bar per run and class
+        measured = store.epochs(trained_run)[-1]["class_accuracy"]
+        for run_id, values in ((trained_run, measured), (other, made_up)):
+            bar = bars[run_id[:6]]
+            assert bar["type"] == "bar" and bar["x"] == list(FASHION_CLASSES)
+            np.testing.assert_allclose(decoded(bar["y"]), values)
+    finally:
+        store.delete_run(other, "me-classes")
 
 
 def test_every_own_run_has_its_actions_without_being_compared(trained_run, app_home):

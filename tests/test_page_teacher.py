@@ -91,11 +91,18 @@ def test_a_name_markdown_would_act_on_is_refused_and_not_kept(app_home):
     assert at.session_state["owner"] not in RunStore(app_home).owner_names()
 
 
-def test_without_a_passcode_there_is_no_teacher_view(monkeypatch):
+def test_without_a_passcode_there_is_no_teacher_page(monkeypatch):
     monkeypatch.delenv("STUDIO_TEACHER_PASSCODE", raising=False)
     at = page_test("pages/data.py")
     assert not at.exception
-    assert identity.teacher_passcode() is None
+    # the navigation has no Teacher page: it cannot be opened, not even by its address
+    with pytest.raises(ValueError, match="navigation page"):
+        at.switch_page("pages/teacher.py")
+    # the same server with a passcode has one, behind the passcode
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
+    at = page_test("pages/teacher.py")
+    assert not at.exception and "passcode" in page_text(at)
+    assert at.text_input(key="teacher_attempt") is not None
 
 
 def test_a_wrong_passcode_is_one_sentence_and_slows_the_next_try(teacher_env, monkeypatch):

@@ -152,6 +152,50 @@ def test_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatc
         process_wide.held().pop("run_store", None)
 
 
+# The Train page under AppTest in a process of its own, which cannot write where the
+# permissions forbid it (tests/readonly.py); prints what the page shows as JSON.
+PAGE_IN_A_CHILD = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=60)
+at.run()
+at.switch_page("pages/train.py").run()
+print(json.dumps({"errors": [e.value for e in at.error],
+                  "exceptions": [str(e.value) for e in at.exception],
+                  "buttons": len(at.button)}))
+"""
+
+
+def test_a_read_only_studio_home_is_one_sentence(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fmnist_core.store.runs import RunStore
+    from readonly import make_read_only, make_writable, without_write_override
+
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "studio"
+    RunStore(home).close()  # a server's store, then mounted read-only
+    make_read_only(home)
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-c", PAGE_IN_A_CHILD, str(root / "app.py")], cwd=root,
+            env=dict(os.environ, STUDIO_HOME=str(home), PYTHONPATH=str(root)),
+            preexec_fn=without_write_override, capture_output=True, text=True, timeout=240)
+    finally:
+        make_writable(home)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    page = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert page["exceptions"] == [] and page["buttons"] == 0  # nothing to start
+    (sentence,) = page["errors"]
+    assert sentence.startswith(f"The run store in {home} cannot be written (")
+    assert sentence.endswith("; point STUDIO_HOME at a writable folder with free space and "
+                             "restart the studio.")
+
+
 def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):
     from fmnist_core.nets.spec import preset
     from ui import resources
@@ -192,14 +236,14 @@ def link_test(**params):
 def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
     from fmnist_core.store.runs import RunStore
 
-    before = len(RunStore(app_home).list_runs())
     at = link_test(preset="quick", kernel_size="5", filters="8", epochs="4")
     assert not at.exception and not at.warning
     assert at.select_slider(key="spec_kernel_size").value == 5
     assert at.select_slider(key="spec_filters_0").value == 8
     assert at.number_input(key="spec_epochs").value == 4
     assert at.selectbox(key="preset").value == "custom"
-    assert "job_id" not in at.session_state and len(RunStore(app_home).list_runs()) == before
+    assert "job_id" not in at.session_state
+    assert RunStore(app_home).list_runs(owner=at.session_state["owner"]) == []  # no run of its own
     # the page's link follows the form, so a teacher can copy it
     at.select_slider(key="spec_kernel_size").set_value(3).run()
     assert "kernel_size" not in at.query_params and at.query_params["filters"] in (["8"], "8")

@@ -42,10 +42,39 @@ def test_an_unknown_setting_is_one_sentence(monkeypatch):
         precision.training_policy(CPU)
 
 
-def test_the_cpu_check_reads_the_flags():
-    flags = open("/proc/cpuinfo").read()
-    expected = "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
-    assert precision.cpu_has_native_bfloat16() is expected
+# /proc/cpuinfo as Linux writes it: "processor", ..., "flags" (x86) or "Features" (Arm)
+SKYLAKE = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6140 CPU @ 2.30GHz\n"
+           "flags\t\t: fpu vme sse sse2 avx avx2 avx512f avx512dq avx512bw avx512vl "
+           "avx512_vnni\n\n")
+SAPPHIRE_RAPIDS = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
+                   "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16 amx_bf16 "
+                   "amx_tile amx_int8\n\n")
+ZEN4 = ("processor\t: 0\nmodel name\t: AMD EPYC 9654 96-Core Processor\n"
+        "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n\n")
+FP16_ONLY = "flags\t\t: fpu avx2 avx512f avx512_fp16\n"
+ARM = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm sve\nCPU implementer\t: 0x41\n"
+
+
+@pytest.mark.parametrize(("cpuinfo", "native"), [
+    (SKYLAKE, False), (SAPPHIRE_RAPIDS, True), (ZEN4, True), (FP16_ONLY, False),
+    (2 * SKYLAKE, False), (ARM, False), ("", False), (None, False),
+])
+def test_the_cpu_check_reads_the_flags(monkeypatch, cpuinfo, native):
+    import io
+
+    def fake_open(path, *args, **kwargs):
+        assert path == "/proc/cpuinfo"
+        if cpuinfo is None:
+            raise FileNotFoundError(path)  # not Linux
+        return io.StringIO(cpuinfo)
+
+    monkeypatch.setattr(precision, "open", fake_open, raising=False)
+    precision.cpu_has_native_bfloat16.cache_clear()
+    try:
+        assert precision.cpu_has_native_bfloat16() is native
+    finally:
+        monkeypatch.undo()
+        precision.cpu_has_native_bfloat16.cache_clear()  # this machine's answer again
 
 
 def test_a_bfloat16_model_computes_in_bfloat16_and_answers_in_float32():

@@ -3,7 +3,6 @@ photos (noise, JPEG, uneven light, pictures without an object), each step to 28Ã
 
 from __future__ import annotations
 
-import gzip
 import io
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from PIL import Image, ImageDraw
 from fmnist_core.data.decoding import MAX_UPLOAD_BYTES, ImageError, decode_image
 from fmnist_core.data.preprocessing import Preprocessed, preprocess
 
-FASHION_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 NO_OBJECT = "No object found in the picture:"
 
 SHIRTS = [
@@ -139,16 +137,8 @@ def test_transparent_background_is_filled_opposite_to_the_ink(corpus):
     )
 
 
-def read_fashion_images(count: int) -> np.ndarray:
-    if not FASHION_TEST_IMAGES.exists():
-        pytest.skip(f"{FASHION_TEST_IMAGES} is not installed")
-    with gzip.open(FASHION_TEST_IMAGES) as file:
-        raw = file.read(16 + count * 28 * 28)  # 16-byte IDX header, then 28Ã—28 uint8 images
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, 28, 28)
-
-
-def test_fashion_pipeline_recovers_real_dataset_images():
-    for original in read_fashion_images(16):
+def test_fashion_pipeline_recovers_real_dataset_images(fashion):
+    for original in fashion.x_test[:16]:
         photo = Image.fromarray(255 - original).resize((200, 200), Image.Resampling.BICUBIC)
         buffer = io.BytesIO()
         photo.save(buffer, format="PNG")
@@ -240,9 +230,9 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
 
 
 @pytest.fixture(scope="module")
-def boot() -> np.ndarray:
+def boot(fashion) -> np.ndarray:
     """An ankle boot from the test set, `(28, 28) uint8`."""
-    return read_fashion_images(1)[0]
+    return fashion.x_test[0]
 
 
 @pytest.mark.parametrize("format", ["PNG", "JPEG"])
@@ -316,8 +306,8 @@ GARMENTS = {
 
 
 @pytest.mark.parametrize("garment", sorted(GARMENTS))
-def test_real_garments_are_never_refused(garment):
-    images = read_fashion_images(10)
+def test_real_garments_are_never_refused(garment, fashion):
+    images = fashion.x_test[:10]
     pictures = [
         photos.render_photo(image, size=(320, 240), seed=index, **GARMENTS[garment])
         for index, image in enumerate(images)

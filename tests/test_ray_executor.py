@@ -259,6 +259,26 @@ def test_a_run_whose_actor_is_gone_is_interrupted(executor, store):
         queue.close()
 
 
+def test_a_run_no_node_can_take_fails_with_a_sentence(ray_head, executor, store):
+    # the cluster's one node has 1 CPU and the run asks for 2; a user's wait is 10 minutes,
+    # this test's 1 second (`executor` checks that no actor is left behind)
+    greedy = RayExecutor(ray_head.address, cpus_per_run=2, namespace=NAMESPACE,
+                         placement_seconds=1.0)
+    queue = make_queue(store, greedy)
+    try:
+        job = queue.submit(TINY, "alice")
+        assert job.wait(120), "the run neither started nor failed"
+    finally:
+        queue.close()
+    sentence = ("No node of the Ray cluster started this training within 1 second: none has "
+                "the CPUs and GPUs a run asks for free; lower STUDIO_MAX_CONCURRENT_TRAININGS "
+                "or STUDIO_RAY_GPUS_PER_RUN, or add a node.")
+    snap = job.snapshot()
+    assert snap["status"] == "failed" and snap["message"] == sentence
+    run = store.get_run(job.run_id)
+    assert run["status"] == "failed" and run["error"] == sentence and not run["model_path"]
+
+
 def test_the_cli_trains_on_the_cluster_with_the_same_json(ray_head, executor, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "fmnist_core", "train", "--ray", ray_head.address,

@@ -35,7 +35,7 @@ from ray.exceptions import RayError  # noqa: E402
 
 from fmnist_core.training.job import TrainingJob  # noqa: E402
 from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
-from fmnist_core.training.ray_relay import Relay  # noqa: E402
+from fmnist_core.training.ray_relay import PLACEMENT_SECONDS, Relay  # noqa: E402
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class RayExecutor:
         gpus_per_run: GPUs each run asks for (fractions share a card); default
             `$STUDIO_RAY_GPUS_PER_RUN`, else 1 when the cluster has GPUs and 0 otherwise.
         namespace: the Ray namespace of the studio's actors.
+        placement_seconds: how long a run may wait for a node to start it before it fails.
 
     Raises:
         ClusterUnavailableError: the cluster cannot be used (one sentence).
@@ -169,10 +170,12 @@ class RayExecutor:
     adopts = True
 
     def __init__(self, address: str, cpus_per_run: float | None = None,
-                 gpus_per_run: float | None = None, namespace: str = NAMESPACE):
+                 gpus_per_run: float | None = None, namespace: str = NAMESPACE,
+                 placement_seconds: float = PLACEMENT_SECONDS):
         connect(address, namespace)
         self.address = address
         self.namespace = namespace
+        self.placement_seconds = placement_seconds
         self.cpus_per_run = cpus_per_run if cpus_per_run is not None else (
             _env_float("STUDIO_RAY_CPUS_PER_RUN") or 1.0)
         if gpus_per_run is None:
@@ -259,5 +262,6 @@ class RayExecutor:
             self._where_lock.release()
 
     def _relay_in_thread(self, job: TrainingJob, actor: Any, placed: bool) -> None:
-        threading.Thread(target=Relay(job, actor, placed).run, name=f"ray-{job.run_id}",
+        relay = Relay(job, actor, placed, self.placement_seconds)
+        threading.Thread(target=relay.run, name=f"ray-{job.run_id}",
                          daemon=True).start()

@@ -24,6 +24,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from fmnist_core.store.db import StoreUnavailableError  # noqa: E402
 from fmnist_core.training.job import TrainingJob, failure_sentence  # noqa: E402
+from fmnist_core.words import plural  # noqa: E402
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,10 +47,12 @@ NODE_LOST = ("The cluster node training this run went away (its machine stopped,
 class Relay:
     """Polls one actor until its run has ended; then stores the model and kills it."""
 
-    def __init__(self, job: TrainingJob, actor: Any, placed: bool):
+    def __init__(self, job: TrainingJob, actor: Any, placed: bool,
+                 placement_seconds: float = PLACEMENT_SECONDS):
         self.job = job
         self.actor = actor
         self.placed = placed  # the actor has answered once (an adopted one has)
+        self.placement_seconds = placement_seconds
         self.records = 0
         self.points = 0
         self.stop_sent = False
@@ -102,9 +105,12 @@ class Relay:
 
     def _silent_too_long(self, heard: float) -> bool:
         quiet = time.monotonic() - heard
-        if not self.placed and quiet > PLACEMENT_SECONDS:
+        if not self.placed and quiet > self.placement_seconds:
+            waited = (plural(round(self.placement_seconds / 60), "minute")
+                      if self.placement_seconds >= 60
+                      else plural(round(self.placement_seconds), "second"))
             self._fail(f"No node of the Ray cluster started this training within "
-                       f"{PLACEMENT_SECONDS / 60:.0f} minutes: none has the CPUs and GPUs a "
+                       f"{waited}: none has the CPUs and GPUs a "
                        "run asks for free; lower STUDIO_MAX_CONCURRENT_TRAININGS or "
                        "STUDIO_RAY_GPUS_PER_RUN, or add a node.")
             return True

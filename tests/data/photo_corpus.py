@@ -235,14 +235,14 @@ def _finish(pixels: np.ndarray, noise: float, format: str, quality: int, seed: i
 
 
 if __name__ == "__main__":
-    import gzip
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's engine
+    from fmnist_core.data.datasets import load_dataset
 
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("photo_corpus")
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 24
-    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as file:
-        raw = file.read(16 + count * 28 * 28)
     target.mkdir(parents=True, exist_ok=True)
-    dataset = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, 28, 28)
+    # wherever the data is (FMNIST_DATA_DIR, Debian's package, the Keras cache)
+    dataset = load_dataset("fashion_mnist").x_test[:count]
     for index, data in enumerate(photo_corpus(dataset)):
         suffix = "jpg" if data[:2] == b"\xff\xd8" else "png"
         (target / f"photo_{index:03d}.{suffix}").write_bytes(data)

@@ -39,6 +39,23 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
+def finished_run(studio_home, fashion):
+    """A classmate's finished run (quick, 1 epoch on 3,000 images) with its model and its
+    unusual-input check, trained here into the browser tests' store, so a test that needs a
+    trained model has one whatever ran before it; returns its stored row."""
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
+    from fmnist_core.training.job import TrainingJob
+
+    store = RunStore(studio_home, recover=False)  # never recover the server's own runs
+    job = TrainingJob(preset("quick").replace(epochs=1), "e2e-classmate", store,
+                      dataset=fashion.subset(limit_train=3000, limit_test=500))
+    job.start()
+    assert job.wait(600) and job.status == "completed", job.snapshot()["message"]
+    return store.get_run(job.run_id)
+
+
+@pytest.fixture(scope="session")
 def studio(studio_home):
     """Base URL of a running studio with a small data slice and its own run store."""
     if not os.path.exists(CHROMIUM):

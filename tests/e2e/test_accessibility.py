@@ -2,10 +2,11 @@
 critical violation), with the keyboard, and on a projector's 1024×768 (nothing cut, nothing
 running off to the side), with a screenshot of each at 1400×1000 and 1024×768.
 
-The module has its own server and run store, so its empty states are empty and its run is its
-own whatever other browser tests did before.
+The module has its own server and run store, so its runs are its own whatever other browser
+tests did before; the empty states are looked at on a server of their own.
 """
 
+import contextlib
 import io
 import re
 from pathlib import Path
@@ -49,16 +50,29 @@ MOST_TABS_TO_START = 30
 WHOLE_PAGE_PX = 2600
 
 
-@pytest.fixture(scope="module")
-def studio_a11y(tmp_path_factory):
-    """A server of this module's own, empty at first; axe-core from `make test`."""
+@contextlib.contextmanager
+def a11y_server(home: Path):
+    """A server on its own run store at `home`; axe-core from `make test`."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make browser)")
     assert AXE.is_file(), f"{AXE} is missing: `make test` fetches it with npm (make axe)"
-    home = tmp_path_factory.mktemp("a11y-home")
     with studio_server(home, STUDIO_TRAIN_LIMIT="2000", STUDIO_TEST_LIMIT="500",
                        STUDIO_TRAINING_WORKER="process",
                        STUDIO_TEACHER_PASSCODE=PASSCODE) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def studio_a11y(tmp_path_factory):
+    """A server of this module's own, where its tests train."""
+    with a11y_server(tmp_path_factory.mktemp("a11y-home")) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_studio(tmp_path):
+    """A server of one test's own, on which nothing has been trained."""
+    with a11y_server(tmp_path / "home") as url:
         yield url
 
 
@@ -99,14 +113,14 @@ def open_page(page, url: str, text: str) -> None:
     settle(page, text)
 
 
-def test_every_page_when_nothing_is_trained_yet(studio_a11y, page):
+def test_every_page_when_nothing_is_trained_yet(empty_studio, page):
     for path, text, name in (("/", "Samples per class", "data"),
                              ("/train", "Start training", "train"),
                              ("/inspect", "No finished run yet", "inspect"),
                              ("/predict", "There is no trained model yet", "predict"),
                              ("/runs", "No run yet", "runs"),
                              ("/teacher", "Passcode", "teacher-locked")):
-        open_page(page, studio_a11y + path, text)
+        open_page(page, empty_studio + path, text)
         check(page, f"{name}-empty")
 
 

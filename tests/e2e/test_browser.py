@@ -1,13 +1,14 @@
 """The studio in Debian's Chromium: every page, a live training, draw, upload (Stop and two
 students at once: test_sessions.py).
 
-Tests run in file order and share one server: the training test leaves the model that the
-prediction tests use.
+Tests share one server; each that needs a trained model gets one (`finished_run`), so any
+of them passes alone.
 """
 
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -21,6 +22,18 @@ CURVE_POINTS = """() => {
   const plots = document.querySelectorAll('.js-plotly-plot');
   if (!plots.length || !plots[plots.length - 1].data) return null;
   return plots[plots.length - 1].data.map(t => (t.x || []).length).join(',');
+}"""
+
+
+CHART_TITLED = """(title) => [...document.querySelectorAll('.js-plotly-plot')]
+  .some(p => p.layout && p.layout.title
+             && (p.layout.title.text || '').replace(/<[^>]+>/g, '') === title)"""
+CURVE_OF = """(run) => {
+  for (const p of document.querySelectorAll('.js-plotly-plot'))
+    for (const t of (p.data || []))
+      if ((t.name || '').startsWith(run) && t.type === 'scatter')
+        return {name: t.name, x: Array.from(t.x), y: Array.from(t.y)};
+  return null;
 }"""
 
 
@@ -145,7 +158,7 @@ def _draw_boot(page):
     page.mouse.up()
 
 
-def test_draw_with_the_mouse_and_get_a_prediction(studio, page):
+def test_draw_with_the_mouse_and_get_a_prediction(studio, page, finished_run):
     page.goto(studio + "/predict")
     settle(page, "Draw")
     page.locator("canvas").first.wait_for()
@@ -157,7 +170,7 @@ def test_draw_with_the_mouse_and_get_a_prediction(studio, page):
     shot(page, "predict-drawing")
 
 
-def test_upload_a_png_and_get_a_prediction(studio, page, fashion, tmp_path):
+def test_upload_a_png_and_get_a_prediction(studio, page, fashion, tmp_path, finished_run):
     trouser = fashion.x_test[np.flatnonzero(fashion.y_test == 1)[0]]
     png = tmp_path / "trouser.png"
     Image.fromarray(255 - trouser).resize((168, 168)).save(png)
@@ -178,16 +191,36 @@ def test_upload_a_png_and_get_a_prediction(studio, page, fashion, tmp_path):
     no_exception(page)
 
 
-def test_inspect_and_runs_show_the_trained_model(studio, page):
-    page.goto(studio + "/inspect")
+def test_inspect_and_runs_show_the_trained_model(studio, page, finished_run):
+    from fmnist_core.nets.anatomy import describe
+
+    run_id, spec = finished_run["id"][:6], finished_run["spec"]
+    page.goto(f"{studio}/inspect?run={finished_run['id']}")
     page.get_by_role("heading", name="Inspect").first.wait_for()
-    settle(page)
+    settle(page, "Feature maps")
+    # the run picked by the link, named by its network, and its first layer's feature maps
+    picked = page.get_by_role("combobox", name="Run", exact=True).input_value()
+    assert picked.startswith(f"{run_id} · {spec.summary()} · "), picked
+    conv = next(row for row in describe(spec)["layers"] if row["type"] == "Conv2D")
+    page.wait_for_function(CHART_TITLED, arg=f"{conv['name']} · "
+                           + "×".join(map(str, conv["output_shape"])), timeout=60_000)
     charts_drawn(page)
     no_exception(page)
     shot(page, "inspect-feature-maps")
+
     page.goto(studio + "/runs")
     page.get_by_role("heading", name="Runs").first.wait_for()
-    settle(page)
+    settle(page, "Compare runs")
+    chooser = page.locator('[data-testid="stMultiSelect"]').first
+    if chooser.get_by_text(run_id).count() == 0:  # not the run the page opens on
+        chooser.locator("input").fill(run_id)
+        chooser.locator("input").press("Enter")
+        page.keyboard.press("Escape")
+    settle(page, f"{run_id} ·")
+    # its validation curve, named by its network: one epoch, at the accuracy the run stored
+    curve = page.wait_for_function(CURVE_OF, arg=run_id, timeout=60_000).json_value()
+    assert curve["name"] == f"{run_id} · {spec.brief()}" and curve["x"] == [1]
+    assert curve["y"] == [pytest.approx(finished_run["best_val_accuracy"], abs=1e-6)]
     charts_drawn(page)
     no_exception(page)
     shot(page, "runs")

@@ -19,14 +19,15 @@ from bench.common import CHROMIUM
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_six_sessions_pressing_start_at_once_are_all_served():
+def test_six_sessions_pressing_start_at_once_are_all_served(tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
-    env = dict(os.environ, STUDIO_TRAINING_WORKER="process")
+    # its results and screenshots in the test's folder: bench/results keeps measured figures
+    env = dict(os.environ, STUDIO_TRAINING_WORKER="process", BENCH_RESULTS_DIR=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "bench/classroom_load.py", "--smoke", "--out", "classroom_load_test"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=360)
-    result = json.loads((ROOT / "bench" / "results" / "classroom_load_test.json").read_text())
+    result = json.loads((tmp_path / "classroom_load_test.json").read_text())
     failed = [check for check, ok in result["checks"].items() if not ok]
     assert done.returncode == 0 and not failed, (failed, done.stdout[-3000:])
     assert result["sessions"] == 6 and result["runs_by_status"] == {"completed": 6}

@@ -9,11 +9,12 @@ Waits are on conditions, with room for two trainings and several Chromium pages 
 import re
 import sqlite3
 from contextlib import closing
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from bench.common import CHROMIUM, free_port, studio_server
+from bench.common import CHROMIUM, studio_server
 from browsertools import TRAINING_MS, shot, tables_drawn, training_shown
 from test_browser import no_exception, press_stop, settle, start_training, stop_button
 
@@ -122,12 +123,13 @@ def test_a_reload_brings_stop_back_and_a_classmate_or_a_link_gets_nothing(studio
 def test_a_restarted_server_keeps_every_owner(browser, tmp_path):
     if not CHROMIUM:
         pytest.skip("no chromium")
-    home, port = tmp_path / "home", free_port()
+    home = tmp_path / "home"
     env = dict(STUDIO_TRAIN_LIMIT="3000", STUDIO_TEST_LIMIT="500",
                STUDIO_MAX_CONCURRENT_TRAININGS="1", STUDIO_TRAINING_WORKER="process")
     (ctx_a, a), (ctx_b, b) = new_page(browser), new_page(browser)
     try:
-        with studio_server(home, port=port, **env) as (url, server):
+        with studio_server(home, **env) as (url, server):
+            port = urlparse(url).port  # the restarted server comes back on the same address
             start_training(a, url, 30)
             training_shown(a, 30, TRAINING_MS)
             training = run_of(a)

@@ -154,7 +154,7 @@ def test_the_database_stopped_and_started_mid_run(school, browser, postgres):
             for path in ("/runs", "/"):
                 on_b.goto(b + path)
                 on_b.get_by_text(UNREACHABLE).first.wait_for(timeout=30_000)
-                on_b.wait_for_timeout(1000)
+                settle(on_b)  # the page's run has ended: the sentence once, nothing after it
                 no_exception(on_b)
                 assert on_b.get_by_text(UNREACHABLE).count() == 1
             shot(on_b, "servers-outage-b-data")
