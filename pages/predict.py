@@ -5,6 +5,7 @@ import streamlit as st
 
 from fmnist_core.data.datasets import class_names
 from fmnist_core.data.decoding import ImageError
+from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.words import percent, plural
 from ui import charts, drawing, explain_views, probe_views, resources, router, run_choice
 from ui.figures import classes, images
@@ -33,6 +34,11 @@ run_id = st.selectbox("Model", list(runs),
                       key="predict_run", help="Any finished run: yours or a classmate's.")
 if run_id == default_id:
     st.caption(f"This is {why}; pick any other finished run above.")
+try:  # before anything is drawn: a server that lacks the run's file says so first
+    resources.model(run_id)
+except (RunNotFoundError, OSError, ValueError):
+    st.error(f"The saved model of run {run_id[:6]} could not be opened; pick another run.")
+    st.stop()
 dataset = runs[run_id]["spec"].dataset
 names = class_names(dataset)
 

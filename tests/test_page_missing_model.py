@@ -39,9 +39,6 @@ def test_inspect_says_the_model_cannot_be_opened(without_model):
     assert one_sentence(sentence)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Predict opens the model without catching RunNotFoundError "
-                          "(pages/predict.py, resources.extractor): a traceback, not a sentence")
 def test_predict_says_the_model_cannot_be_opened(without_model, monkeypatch):
     at = page_test("pages/predict.py")
     at.selectbox(key="predict_run").set_value(without_model).run()

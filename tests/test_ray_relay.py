@@ -30,16 +30,13 @@ def test_a_nodes_records_write_only_the_run_this_server_claimed(store):
     assert store.get_run(claimed)["error"] == "rewritten" and store.epochs(claimed)
 
 
-def test_a_run_no_node_places_fails_with_a_sentence(store, monkeypatch):
-    from fmnist_core.training import ray_relay
-
-    monkeypatch.setattr(ray_relay, "PLACEMENT_SECONDS", 0.0)
+def test_a_run_no_node_places_fails_with_a_sentence(store):
     run_id = store.create_run(ModelSpec(), "alice", status="running")
     job = TrainingJob(ModelSpec(), "alice", store, run_id=run_id)
-    relay = Relay(job, actor=None, placed=False)
+    relay = Relay(job, actor=None, placed=False, placement_seconds=1.0)
     assert relay._silent_too_long(heard=0.0)
     run = store.get_run(run_id)
     assert run["status"] == "failed" and run["error"].startswith(
-        "No node of the Ray cluster started this training within 0 minutes")
+        "No node of the Ray cluster started this training within 1 second:")
     relay._fail("a second failure is not written over the first")
     assert store.get_run(run_id)["error"] == run["error"]

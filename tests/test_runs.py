@@ -6,6 +6,7 @@ and orphans (test_presence.py), files on disk (test_run_files.py), a row's form
 """
 
 import sqlite3
+import sys
 import time
 
 import pytest
