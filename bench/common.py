@@ -170,9 +170,20 @@ PORT_TAKEN = "is not available"  # what Streamlit logs before it exits on a take
 
 
 def free_port() -> int:
+    """A loopback port no process holds now (another may take it before it is bound)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_taken(port: int) -> bool:
+    """Whether a process listens on (or holds) the loopback `port` now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 @contextlib.contextmanager

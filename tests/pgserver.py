@@ -18,10 +18,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from bench.common import free_port, port_taken
 
 SERVICE_USER = "postgres"
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -45,21 +46,6 @@ def find_bin_dir() -> Path | None:
 PORT_TRIES = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 class PostgresServer:
     """One PostgreSQL cluster in a temporary folder, started and stopped by its owner."""
 
@@ -69,7 +55,7 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.started = False  # once it has run, its URLs are out: it keeps its port
         if self.as_service_user:
             shutil.chown(self.root, user=SERVICE_USER)
@@ -104,9 +90,9 @@ class PostgresServer:
                 self._start()
                 break
             except RuntimeError:
-                if attempt == tries - 1 or not _port_taken(self.port):
+                if attempt == tries - 1 or not port_taken(self.port):
                     raise
-                self.port = _free_port()
+                self.port = free_port()
         self.started = True
 
     def _start(self) -> None:

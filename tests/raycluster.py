@@ -19,12 +19,13 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import free_port, port_taken
 
 RAY = Path(sys.executable).with_name("ray")
 OBJECT_STORE_BYTES = 128_000_000
@@ -42,22 +43,6 @@ CLIENT_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
 # before the head binds it: a head that could not start on a port taken meanwhile is started
 # again on others.
 PORT_TRIES = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_taken(port: int) -> bool:
-    """Whether a process listens on (or holds) the loopback `port` now."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 class RayHead:

@@ -50,19 +50,13 @@ class RunQueue:
         """
         run_id = uuid.uuid4().hex[:12]
         with self.db.transaction(locked=True) as tx:
-            active = tx.value("SELECT COUNT(*) AS n FROM runs WHERE owner=? AND status IN "
-                              "('queued', 'running')", (owner,))
-            if active >= max_per_owner:
-                raise OwnerLimitError(
-                    "You already have a training queued or running; stop it or wait for it "
-                    "to finish before starting another.")
+            _refuse_over(tx, "owner", owner, max_per_owner,
+                         "You already have a training queued or running; stop it or wait for "
+                         "it to finish before starting another.")
             if client is not None and max_per_client is not None:
-                active = tx.value("SELECT COUNT(*) AS n FROM runs WHERE client=? AND status "
-                                  "IN ('queued', 'running')", (client,))
-                if active >= max_per_client:
-                    raise OwnerLimitError(
-                        "This computer already has a training queued or running; wait for "
-                        "it to finish before starting another.")
+                _refuse_over(tx, "client", client, max_per_client,
+                             "This computer already has a training queued or running; wait "
+                             "for it to finish before starting another.")
             seq = tx.value("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM runs")
             tx.execute("INSERT INTO runs (id, owner, created, spec, status, seq, client) "
                        "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
@@ -144,3 +138,12 @@ class RunQueue:
             rows = tx.all("SELECT id FROM runs WHERE status='running' AND server=? AND "
                           "stop_requested=1", (server,))
         return [row["id"] for row in rows]
+
+
+def _refuse_over(tx: Any, column: str, value: str, limit: int, sentence: str) -> None:
+    """Raises OwnerLimitError(`sentence`) when `limit` runs with `column` = `value` are queued
+    or running already (`column` is one of the code's own column names, never input)."""
+    active = tx.value(f"SELECT COUNT(*) AS n FROM runs WHERE {column}=? AND status IN "
+                      "('queued', 'running')", (value,))
+    if active >= limit:
+        raise OwnerLimitError(sentence)

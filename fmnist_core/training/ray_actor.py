@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fmnist_core import logs
 from fmnist_core.training.job import TrainingJob
 
 _LOGGER = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class RunTrainer:
 
     def __init__(self, payload: dict[str, Any]):
         os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        logs.configure(payload.get("log_level"))  # the server's level, into the node's log
         self.run_id = payload["run_id"]
         self.folder = Path(tempfile.mkdtemp(prefix=f"fmnist-{self.run_id}-"))
         self.store = RecordingStore(self.folder, payload.get("timing_samples"))

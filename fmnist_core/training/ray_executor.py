@@ -203,7 +203,8 @@ class RayExecutor:
                    "limit_train": job.limit_train, "limit_test": job.limit_test,
                    "time_limit": job.time_limit, "timing_samples": samples,
                    "cpus": self.cpus_per_run,
-                   "keep_seconds": self.keep_seconds}
+                   "keep_seconds": self.keep_seconds,
+                   "log_level": logging.getLogger("fmnist_core").getEffectiveLevel()}
         try:
             actor = _RemoteTrainer.options(
                 name=actor_name(job.run_id), namespace=self.namespace, lifetime="detached",

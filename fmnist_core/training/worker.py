@@ -207,6 +207,9 @@ def _train_one(payload: dict[str, Any], store: Any, current: dict[str, Any],
 
 
 def main(argv: list[str]) -> None:
+    from fmnist_core import logs
+
+    logs.configure()  # $STUDIO_LOG_LEVEL, inherited from the server, onto its stderr
     to_parent = Connection(int(argv[0]), readable=False)
     from_parent = Connection(int(argv[1]), writable=False)
     try:
