@@ -42,7 +42,7 @@ def _optional_float(text: str) -> float | None:
 
 
 _FIELD_TYPES = {"filters": _filters, "batch_norm": _bool, "test_flip": _bool,
-                "target_accuracy": _optional_float}
+                "target_accuracy": _optional_float, "train_images": int}
 
 
 def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # what a run may cost here, as for a student's run: a spec beyond it is one sentence
     limits = RunLimits.from_env()
     data = load_dataset(spec.dataset)
-    n_train = min(args.limit_train or len(data.x_train), len(data.x_train))
+    n_train = spec.images(len(data.x_train))
     n_val = int(n_train * spec.validation_split)
     n_test = min(args.limit_test or len(data.x_test), len(data.x_test))
     limits.check(spec, n_train - n_val, n_val, n_test, store=store,
@@ -105,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # training on this machine instead
     executor = executor_from_env(address=args.ray, local=ThreadExecutor())
     run_id = store.create_run(spec, args.owner, executor=executor.name)
-    job = TrainingJob(spec, owner=args.owner, store=store, limit_train=args.limit_train,
+    job = TrainingJob(spec, owner=args.owner, store=store, limit_train=spec.train_limit(),
                       limit_test=args.limit_test, time_limit=limits.max_seconds,
                       run_id=run_id)
     print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_flags(describe)
     train = sub.add_parser("train", help="train a spec and store the run")
     _add_spec_flags(train)
-    train.add_argument("--limit-train", type=int, default=None,
-                       help="train on the first N training images only")
+    train.add_argument("--limit-train", dest="train_images", type=int, default=None,
+                       help="the same as --train-images: train on the first N training "
+                            "images (validation included), stored with the run's spec")
     train.add_argument("--limit-test", type=int, default=None,
                        help="evaluate on the first N test images only")
     train.add_argument("--owner", default="cli", help="owner recorded with the run")

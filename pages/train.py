@@ -44,7 +44,7 @@ with st.expander("Network and training settings", expanded=job is None):
     if not problem:
         info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
         resources.dataset(data_name)  # a missing dataset: its sentence, and the page stops
-        n_train, n_test = queue.images(data_name)
+        n_train, n_test = queue.images(data_name, spec)
         n_val = int(n_train * spec.validation_split)
         guess = estimate.for_spec(
             spec, n_train - n_val, n_val, layers=info["layers"], store=resources.run_store(),

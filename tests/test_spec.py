@@ -163,3 +163,16 @@ def test_augmentation_and_label_smoothing_are_validated_and_read_in_the_summary(
     old = json.loads(ModelSpec().to_json())
     del old["augment"], old["label_smoothing"], old["test_flip"]
     assert ModelSpec.from_dict(old) == ModelSpec()
+
+
+def test_train_images_limits_a_run_and_the_server_limit_still_holds():
+    spec = ModelSpec(train_images=12_000)
+    assert spec.images(60_000) == 12_000 and spec.images(2_000) == 2_000
+    assert spec.images(60_000, server_limit=5_000) == 5_000
+    assert spec.train_limit() == 12_000 and ModelSpec().train_limit() is None
+    assert ModelSpec().images(60_000, server_limit=None) == 60_000
+    assert ModelSpec.from_json(spec.to_json()) == spec  # stored with the run
+    for wrong in (99, 60_001, 1.5, True):
+        with pytest.raises(SpecError) as err:
+            ModelSpec(train_images=wrong)
+        assert err.value.field == "train_images" and "Training images" in err.value.student

@@ -51,7 +51,7 @@ def describe(spec: ModelSpec, train_images: int | None = None,
     total = sum(row["params"] for row in rows)
     train_per_image = train_flops_from([row["flops"] for row in rows])
     if train_images is None:
-        train_images = int(FULL_TRAIN_IMAGES * (1 - spec.validation_split))
+        train_images = int(spec.images(FULL_TRAIN_IMAGES) * (1 - spec.validation_split))
     return {
         "layers": rows,
         "total_params": total,

@@ -16,6 +16,9 @@ from fmnist_core.data.datasets import DATASETS
 IMAGE_SIZE = 28
 MAX_CONV_BLOCKS = 3
 SHOWN_LENGTH = 60  # characters of a refused value that a sentence repeats
+# A run trains on 100 images at least (fewer leave a validation split of a handful), at
+# most on the 60,000 of either dataset's training set.
+MIN_TRAIN_IMAGES, MAX_TRAIN_IMAGES = 100, 60_000
 PADDINGS = ("valid", "same")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 POOLINGS = ("max", "avg", "none")
@@ -54,6 +57,7 @@ class ModelSpec:
     epochs: int = 5
     target_accuracy: float | None = None  # stop once validation (else train) accuracy reaches it
     validation_split: float = 0.1  # last fraction of the training set held out, 0..0.5
+    train_images: int | None = None  # the first N training images (validation included); None: all
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -100,6 +104,8 @@ class ModelSpec:
         if self.target_accuracy is not None:
             _float_range("target_accuracy", self.target_accuracy, 0.01, 1.0)
         _float_range("validation_split", self.validation_split, 0.0, 0.5)
+        if self.train_images is not None:
+            _int_range("train_images", self.train_images, MIN_TRAIN_IMAGES, MAX_TRAIN_IMAGES)
         _int_range("seed", self.seed, 0, 2**31 - 1)
         if not isinstance(self.test_flip, bool):
             _fail("test_flip", "True or False", self.test_flip)
@@ -159,6 +165,17 @@ class ModelSpec:
                 size //= self.pool_size
                 sizes.append((f"pool{block}", size))
         return sizes
+
+    def train_limit(self, server_limit: int | None = None) -> int | None:
+        """The first N training images (validation included) this spec trains on where the
+        server allows `server_limit` (None: any); None: every image there is."""
+        wanted = [n for n in (self.train_images, server_limit) if n]
+        return min(wanted) if wanted else None
+
+    def images(self, available: int, server_limit: int | None = None) -> int:
+        """Training images (validation included) this spec trains on where `available`
+        exist and the server allows `server_limit` (None: any)."""
+        return min(available, self.train_limit(server_limit) or available)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -267,6 +284,7 @@ FIELD_LABELS = {
     "test_flip": "The test-time flip",
     "batch_size": "The batch size", "epochs": "Epochs", "target_accuracy": "The target accuracy",
     "validation_split": "The validation split", "seed": "The seed",
+    "train_images": "Training images",
 }
 _ORDINALS = {1: "first", 2: "second", 3: "third"}
 

@@ -91,7 +91,25 @@ VERSION_3 = (
     "CREATE INDEX IF NOT EXISTS passcode_tries_client ON passcode_tries (client, at)",
 )
 
-MIGRATIONS = {2: VERSION_2, 3: VERSION_3}
+# Version 4: the teacher's class settings (one JSON value per key, read by every server of a
+# class), and each machine's measured training pace (what the time estimates rest on).
+VERSION_4 = (
+    """CREATE TABLE IF NOT EXISTS class_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        changed DOUBLE PRECISION
+    )""",
+    """CREATE TABLE IF NOT EXISTS paces (
+        host TEXT NOT NULL,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        measured DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (host, device, kind)
+    )""",
+)
+
+MIGRATIONS = {2: VERSION_2, 3: VERSION_3, 4: VERSION_4}
 LATEST = max(MIGRATIONS)
 
 

@@ -146,11 +146,13 @@ class JobQueue:
         self.pump()
         return RunHandle(self, run_id)
 
-    def images(self, dataset: str) -> tuple[int, int]:
-        """(training, test) images a run of `dataset` gets here: the dataset's, cut to this
-        server's limits; the training images include the validation split."""
+    def images(self, dataset: str, spec: ModelSpec | None = None) -> tuple[int, int]:
+        """(training, test) images a run of `dataset` gets here: the dataset's, cut to the
+        spec's own `train_images` (when given) and to this server's limits; the training
+        images include the validation split."""
         data = (self._loader or load_dataset)(dataset)
-        n_train = min(self.limit_train or len(data.x_train), len(data.x_train))
+        n_train = (spec or ModelSpec(dataset=dataset)).images(len(data.x_train),
+                                                              self.limit_train)
         n_test = min(self.limit_test or len(data.x_test), len(data.x_test))
         return n_train, n_test
 
@@ -160,7 +162,7 @@ class JobQueue:
         Raises:
             SpecTooCostlyError: one sentence for the student.
         """
-        n_train, n_test = self.images(spec.dataset)
+        n_train, n_test = self.images(spec.dataset, spec)
         n_val = int(n_train * spec.validation_split)
         self.limits.check(spec, n_train - n_val, n_val, n_test, store=self.store,
                           policy=precision.expected_policy(None))
@@ -295,8 +297,10 @@ class JobQueue:
 
     def _new_job(self, run: dict[str, Any], dataset: Dataset | None = None) -> TrainingJob:
         """The job that trains a claimed (or adopted) run under this server's limits."""
-        return TrainingJob(run["spec"], run["owner"], self.store, dataset=dataset,
-                           limit_train=self.limit_train, limit_test=self.limit_test,
+        spec = run["spec"]
+        return TrainingJob(spec, run["owner"], self.store, dataset=dataset,
+                           limit_train=spec.train_limit(self.limit_train),
+                           limit_test=self.limit_test,
                            time_limit=self.limits.max_seconds, on_done=self._job_done,
                            run_id=run["id"])
 
