@@ -205,3 +205,37 @@ def test_signing_every_browser_out_gives_every_browser_a_new_identity(teacher_en
         assert again.dataframe[0].value.loc[mine, "student"] == "classmate"  # the run stays
     finally:
         store.delete_run(mine, owner=None)
+
+
+def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_run_starts(
+        teacher_env, app_home):
+    from fmnist_core.store.runs import RunStore
+    from ui import resources
+
+    resources.job_queue()  # the page's server, before the runs of the other one
+    store = RunStore(app_home)
+    # a run training on another server of the school, and one waiting behind it
+    store.heartbeat("other-server", "thread")
+    busy = store.enqueue(preset("dense").replace(epochs=5), "line-trainer")
+    assert store.claim_next("other-server", 1, "thread")["id"] == busy
+    store.update_progress(busy, {"eta": 150.0, "epochs": 5, "epoch": 2, "batch": 120,
+                                 "batches_per_epoch": 422, "steps_done": 542})
+    waiting = store.enqueue(preset("dense"), "line-waiter")
+    store.touch_owners(["line-waiter"])  # its page is open: it keeps its place
+    try:
+        at = unlock(page_test("pages/teacher.py"))
+        at.segmented_control(key="teacher_view").set_value("Line").run()
+        assert not at.exception
+        table = at.dataframe[0].value.set_index("run")
+        assert table.loc[busy[:6], "place"] == "training"
+        assert table.loc[busy[:6], "progress"] == "epoch 2 of 5, batch 120 of 422"
+        assert table.loc[busy[:6], "time"] == "about 2 min 30 s left"
+        assert table.loc[busy[:6], "done"] == pytest.approx(542 / (5 * 422))
+        assert (table.loc[waiting[:6], "place"], table.loc[waiting[:6], "progress"]) == (
+            "1", "waiting")
+        assert table.loc[waiting[:6], "time"] == "starts in about 2 min 30 s"
+        assert "at the times estimated for the runs ahead" in page_text(at)
+    finally:
+        store.cancel_queued(waiting)
+        store.finish_run(busy, "stopped")
+        store.remove_server("other-server")
