@@ -58,14 +58,16 @@ def test_each_waiting_run_starts_when_the_runs_ahead_end_and_leaves_when_cancell
     lined = LineClock(queue, clock=clock)
     training = queue.submit(SPEC, "ann")
     second, third = queue.submit(SPEC, "bob"), queue.submit(SPEC.replace(epochs=4), "cat")
-    queue.job(training.run_id).update(eta=40.0, epochs=2, epoch=1, batch=3,
+    # 30 s after its claim, training all along, 40 s left at its measured pace
+    clock.now = queue.store.get_run(training.run_id)["started"] + 30.0
+    queue.job(training.run_id).update(eta=40.0, elapsed=30.0, epochs=2, epoch=1, batch=3,
                                       batches_per_epoch=15, steps_done=3)
     places = lined.places()
     assert [(p.run_id, p.place) for p in places] == [
         (training.run_id, 0), (second.run_id, 1), (third.run_id, 2)]
     cost = lined.cost(SPEC, "float32")
     # the training ends after its measured 40 s and its test; each waiting run follows
-    assert places[0].ends_in == pytest.approx(40.0 + cost.after)
+    assert places[0].ends_in == pytest.approx(40.0 + cost.other)
     assert places[1].starts_in == places[0].ends_in
     assert places[1].ends_in == pytest.approx(places[1].starts_in + cost.total)
     assert places[2].starts_in == places[1].ends_in
@@ -84,17 +86,18 @@ def test_a_run_training_on_another_server_is_timed_from_the_progress_it_stores(s
     elsewhere = store.enqueue(SPEC, "ann")
     assert store.claim_next("other-server", cap=1, executor="thread")["id"] == elsewhere
     waiting = queue.submit(SPEC, "bob")  # the class's one slot is taken elsewhere
-    lined = LineClock(queue)
-    store.update_progress(elsewhere, {"eta": 25.0, "epochs": 2})
-    assert lined.place(waiting.run_id).starts_in == pytest.approx(
-        25.0 + lined.cost(SPEC, "float32").after)
-    store.update_progress(elsewhere, {"eta": None, "epochs": 2})
+    clock = Clock()
+    lined = LineClock(queue, clock=clock)
+    cost = lined.cost(SPEC, "float32")
+    half = cost.total / 2  # half its estimated time since its claim, training all along
+    clock.now = store.get_run(elsewhere)["started"] + half
+    store.update_progress(elsewhere, {"eta": 25.0, "epochs": 2, "elapsed": half})
+    assert lined.place(waiting.run_id).starts_in == pytest.approx(25.0 + cost.other)
     # before its pace is steady: its estimate less the time since it was claimed
-    start = lined.place(waiting.run_id).starts_in
-    assert 0.0 < start <= lined.cost(SPEC, "float32").total
+    store.update_progress(elsewhere, {"eta": None, "epochs": 2, "elapsed": half})
+    assert lined.place(waiting.run_id).starts_in == pytest.approx(cost.total - half)
     store.request_stop(elsewhere, "teacher")  # stopping: it ends after its batch and test
-    assert lined.place(waiting.run_id).starts_in == pytest.approx(
-        lined.cost(SPEC, "float32").after)
+    assert lined.place(waiting.run_id).starts_in == pytest.approx(cost.other)
 
 
 def test_a_specs_estimate_is_made_once_for_every_poll_and_again_after_a_while(queue,
@@ -155,3 +158,22 @@ def test_a_run_that_cannot_be_estimated_is_a_start_not_told(queue, monkeypatch, 
     assert line_times.start_words(places[behind.run_id]) == \
         "starts once 2 trainings have ended"
     assert "could not be estimated" in caplog.text
+
+
+def test_the_rest_of_a_slot_is_what_the_class_latest_runs_took_beyond_training(store, queue):
+    def finished(beyond):
+        store.create_run(SPEC, "ann", status="completed", started=100.0,
+                         finished=100.0 + 30.0 + beyond, train_seconds=30.0)
+
+    clock = Clock()
+    lined = LineClock(queue, clock=clock)
+    test_only = lined.cost(SPEC, "float32").other  # no finished run: the estimate's test
+    for beyond in (4.0, 9.0, 6.0):
+        finished(beyond)
+    clock.now += ESTIMATE_SECONDS + 1
+    cost = lined.cost(SPEC, "float32")
+    assert cost.other == pytest.approx(6.0) and cost.other != test_only
+    finished(50.0)  # kept a while: thirty polls read the store once
+    assert lined.cost(SPEC, "float32") == cost
+    clock.now += ESTIMATE_SECONDS + 1
+    assert lined.cost(SPEC, "float32").other == pytest.approx(7.5)

@@ -12,9 +12,10 @@ NOW = 10_000.0
 
 
 def training(run_id, started=NOW - 10, eta=None, stop=False, **progress):
-    """A running run's row: claimed `NOW - started` ago, its snapshot's `eta` and fields."""
+    """A running run's row: claimed `NOW - started` ago and training since (unless its
+    snapshot's `elapsed` says otherwise), its snapshot's `eta` and fields."""
     return {"id": run_id, "status": "running", "started": started, "stop_requested": stop,
-            "progress": {"eta": eta, "epochs": 2, **progress}}
+            "progress": {"eta": eta, "epochs": 2, "elapsed": NOW - started, **progress}}
 
 
 def waiting(run_id, seconds=None, status="queued"):
@@ -24,7 +25,7 @@ def waiting(run_id, seconds=None, status="queued"):
 
 def cost_of(row):
     seconds = row.get("cost")
-    return None if seconds is None else Cost(training=seconds - 5.0, after=5.0)
+    return None if seconds is None else Cost(training=seconds - 5.0, other=5.0)
 
 
 def starts(places):
@@ -34,7 +35,7 @@ def starts(places):
 def test_with_one_slot_each_waiting_run_starts_when_the_runs_ahead_have_ended():
     places = line_times.line([training("a", eta=25.0)], [waiting("b", 60), waiting("c", 40)],
                              lambda row: cost_of(row) or Cost(20.0, 5.0), 1, NOW)
-    # the running run: its measured time left, then its test
+    # the running run: its measured time left, then the rest of its slot (its test, saving)
     assert [(p.run_id, p.place, p.ends_in) for p in places][0] == ("a", 0, 30.0)
     assert starts(places) == {"b": 30.0, "c": 90.0}
     assert [p.ends_in for p in places[1:]] == [90.0, 130.0]
@@ -135,9 +136,27 @@ def test_a_training_run_says_how_long_it_has_left():
     assert said == ["time left not known yet", "under a minute left", "about 3 min 20 s left"]
 
 
-def test_a_cost_is_the_training_and_the_test_after_it():
+def test_the_rest_of_a_slot_still_to_come_is_what_the_run_did_not_spend_before_training():
+    # 8 s of the slot are not training: this run spent 3 of them loading and building
+    row = training("a", started=NOW - 20, eta=30.0, elapsed=17.0)
+    assert line_times.time_left(row["progress"], row["started"], NOW,
+                                Cost(100.0, 8.0)) == pytest.approx(30.0 + 5.0)
+    stopping = line_times.time_left(row["progress"], row["started"], NOW, Cost(100.0, 8.0),
+                                    stopping=True)
+    assert stopping == pytest.approx(5.0)
+
+
+def test_a_cost_is_the_training_and_the_rest_the_past_runs_took():
     guess = Estimate(train_seconds=9.0, val_seconds=1.0, epoch_seconds=10.0,
                      prepare_seconds=3.0, total_seconds=3 * 10.0 + 3.0 + 2.0, factor=1.0,
                      basis="")
-    found = line_times.cost(guess, epochs=3)
-    assert (found.training, found.after, found.total) == (33.0, 2.0, 35.0)
+    found = line_times.cost(guess, epochs=3)  # no past run: the estimate's test
+    assert (found.training, found.other, found.total) == (33.0, 2.0, 35.0)
+    assert line_times.cost(guess, epochs=3, other=7.5).total == 40.5
+    finished = [{"started": 0.0, "finished": 20.0, "train_seconds": 14.0},
+                {"started": 50.0, "finished": 90.0, "train_seconds": 36.0},
+                {"started": 100.0, "finished": 140.0, "train_seconds": 20.0},
+                {"started": None, "finished": 9.0, "train_seconds": 5.0},  # the CLI's
+                {"started": 5.0, "finished": 6.0, "train_seconds": None}]  # stopped at once
+    assert line_times.other_seconds(finished) == 6.0  # the median of 6, 4 and 20
+    assert line_times.other_seconds(finished[3:]) is None

@@ -1,11 +1,13 @@
 """When each run of the line starts and ends: the arithmetic behind "starts in about 2 min".
 
-Pure functions of the line's rows and each run's estimated cost. A run training now ends
-when its measured time left says (the live snapshot's `eta`, once the pace is steady), else
-when its estimate less the time it has had says; the waiting runs then take the class's
-slots in order, the earliest free slot taking the next run, each holding it for its own
-estimated cost. A time that cannot be told (no pace measured and no estimate) is None, and
-so is every start that waits on it.
+Pure functions of the line's rows and each run's estimated cost: the time it holds a slot,
+its training (every epoch, from the estimator) and the rest (loading the data and building
+the network before it, testing and saving after it). A run training now ends when its
+measured time left says (the live snapshot's `eta`, once the pace is steady) and the rest
+after it, else when its estimate less the time it has had says; the waiting runs then take
+the class's slots in order, the earliest free slot taking the next run, each holding it for
+its own cost. A time that cannot be told (no pace measured and no estimate) is None, and so
+is every start that waits on it.
 
     running = [{"id": "a1…", "started": t0, "progress": snapshot, "stop_requested": False}]
     queued = [{"id": "b2…", "spec": spec}, …]           # first to start first
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import statistics
 from typing import Any, Callable
 
 from fmnist_core.nets.estimate import Estimate
@@ -44,22 +47,38 @@ class Cost:
 
     Attributes:
         training: every epoch with its validation pass, and the first epoch's preparation.
-        after: what follows the training: the test evaluation.
+        other: the rest of its time in the slot: loading the data and building the network
+            before the training, testing and saving after it.
     """
 
     training: float
-    after: float
+    other: float
 
     @property
     def total(self) -> float:
-        return self.training + self.after
+        return self.training + self.other
 
 
-def cost(estimate: Estimate, epochs: int) -> Cost:
+def cost(estimate: Estimate, epochs: int, other: float | None = None) -> Cost:
     """A run's `Cost` from its spec's estimate (`fmnist_core.nets.estimate.for_spec`) and
-    its epochs."""
+    its epochs.
+
+    Args:
+        other: the rest of a run's time in the slot as this server's past runs measured it
+            (`other_seconds`); None: the estimate's test evaluation, the part it knows.
+    """
     training = epochs * estimate.epoch_seconds + estimate.prepare_seconds
-    return Cost(training=training, after=max(0.0, estimate.total_seconds - training))
+    if other is None:
+        other = max(0.0, estimate.total_seconds - training)
+    return Cost(training=training, other=other)
+
+
+def other_seconds(finished: list[dict[str, Any]]) -> float | None:
+    """The median time finished runs held their slot beyond their training (`finished` less
+    `started` less `train_seconds`, the store's columns); None without any."""
+    spent = [run["finished"] - run["started"] - run["train_seconds"] for run in finished
+             if None not in (run.get("finished"), run.get("started"), run.get("train_seconds"))]
+    return max(0.0, statistics.median(spent)) if spent else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +116,14 @@ def time_left(progress: dict[str, Any] | None, started: float | None, now: float
         started: when it was claimed (`time.time()` seconds); None: unknown, as now.
         now: `time.time()` seconds.
         cost_now: its spec's estimated `Cost`, or None.
-        stopping: a Stop was asked for: it ends after the current batch, then is tested.
+        stopping: a Stop was asked for: it ends after the current batch, then is tested
+            and saved.
     """
     progress = progress or {}
-    after = cost_now.after if cost_now is not None else 0.0
+    since_claim = now - started if started is not None else 0.0
+    # the rest of its slot still to come: what its own time before training left over
+    before = max(0.0, since_claim - (progress.get("elapsed") or 0.0))
+    after = max(0.0, cost_now.other - before) if cost_now is not None else 0.0
     if stopping:
         return after
     if progress.get("eta") is not None:
@@ -111,7 +134,7 @@ def time_left(progress: dict[str, Any] | None, started: float | None, now: float
         return max(0.0, training - (progress.get("elapsed") or 0.0)) + after
     if cost_now is None:
         return None
-    return max(0.0, cost_now.total - (now - started if started is not None else 0.0))
+    return max(0.0, cost_now.total - since_claim)
 
 
 def schedule(left: list[float | None], totals: list[float | None],

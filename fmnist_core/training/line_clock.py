@@ -1,11 +1,12 @@
 """LineClock: the line's times on one server, for the pages that show them.
 
 It reads who trains now (their live snapshots: this server's jobs, or the progress other
-servers keep in the store) and who waits, estimates each run's cost from its spec
-(`fmnist_core.nets.estimate.for_spec` on the images the queue gives it), and hands them to
-the line's arithmetic (`fmnist_core.store.line_times`). A spec's estimate is kept for
-ESTIMATE_SECONDS: a class of thirty waiting students polls every 3 s, and the estimate reads
-the store's past runs each time it is made.
+servers keep in the store) and who waits, estimates each run's cost from its spec (its
+training from `fmnist_core.nets.estimate.for_spec` on the images the queue gives it; the
+rest of its time in the slot, loading, building, testing and saving, from what the class's
+latest finished runs took beyond their training), and hands them to the line's arithmetic
+(`fmnist_core.store.line_times`). Both are kept for ESTIMATE_SECONDS: a class of thirty
+waiting students polls every 3 s, and each reads the store's past runs when it is made.
 
     clock = LineClock(queue)
     clock.place(run_id)      # Place(…, starts_in=130.0, …): "starts in about 2 min 10 s"
@@ -36,6 +37,9 @@ _LOGGER = logging.getLogger(__name__)
 ESTIMATE_SECONDS = 30.0
 # Specs whose estimates are kept at once: a class of thirty with a few specs each.
 KEPT_ESTIMATES = 256
+# Finished runs whose time beyond their training is the rest of a run's slot: a class's
+# latest, so a change of server load shows within a few runs.
+OTHER_RUNS = 20
 
 
 class LineClock:
@@ -51,6 +55,7 @@ class LineClock:
         self._clock = clock
         self._lock = threading.Lock()
         self._costs: dict[tuple[str, str], tuple[float, Cost | None]] = {}
+        self._other: tuple[float, float | None] | None = None  # (when read, seconds)
 
     def places(self, policy: str | None = None) -> list[Place]:
         """The runs training now (oldest first), then the waiting ones in order, each with
@@ -88,17 +93,32 @@ class LineClock:
             self._costs[key] = (now, found)
         return found
 
+    def other_seconds(self) -> float | None:
+        """What the class's latest finished runs held their slot beyond their training
+        (`line_times.other_seconds`, kept ESTIMATE_SECONDS); None before any."""
+        now = self._clock()
+        with self._lock:
+            kept = self._other
+        if kept is not None and now - kept[0] < ESTIMATE_SECONDS:
+            return kept[1]
+        finished = self.queue.store.list_runs(statuses=("completed", "stopped"))
+        found = line_times.other_seconds(finished[:OTHER_RUNS])
+        with self._lock:
+            self._other = (now, found)
+        return found
+
     def _estimate(self, spec: ModelSpec, policy: str) -> Cost | None:
         try:
             n_train, n_test = self.queue.images(spec.dataset, spec)
             n_val = int(n_train * spec.validation_split)
             guess = estimate.for_spec(spec, n_train - n_val, n_val, n_test=n_test,
                                       store=self.queue.store, policy=policy)
+            other = self.other_seconds()
         except Exception:  # noqa: BLE001 - a run without an estimate is a time not told
             _LOGGER.warning("A queued run's time could not be estimated; the line says it "
                             "starts once the trainings ahead end.", exc_info=True)
             return None
-        return line_times.cost(guess, spec.epochs)
+        return line_times.cost(guess, spec.epochs, other)
 
     def _with_progress(self, run: dict[str, Any]) -> dict[str, Any] | None:
         """A running run's row with its live snapshot: this server's job's, else the one
