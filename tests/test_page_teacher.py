@@ -221,22 +221,21 @@ def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_r
     busy = store.enqueue(preset("dense").replace(epochs=5), "line-trainer")
     assert store.claim_next("other-server", 1, "thread")["id"] == busy
     store.update_progress(busy, {"eta": 150.0, "epochs": 5, "epoch": 2, "batch": 120,
-                                 "batches_per_epoch": 422, "steps_done": 542})
-    waiting = store.enqueue(preset("dense"), "line-waiter")
+                                 "batches_per_epoch": 422})
+    waiting = store.enqueue(preset("dense").replace(epochs=5), "line-waiter")
     store.touch_owners(["line-waiter"])  # its page is open: it keeps its place
     try:
         at = unlock(page_test("pages/teacher.py"))
         at.segmented_control(key="teacher_view").set_value("Line").run()
         assert not at.exception
-        table = at.dataframe[0].value.set_index("run")
+        table = at.table[0].value.reset_index().set_index("run")
         assert table.loc[busy[:6], "place"] == "training"
-        assert table.loc[busy[:6], "progress"] == "epoch 2 of 5, batch 120 of 422"
+        assert table.loc[busy[:6], "progress"] == "epoch 2/5 · batch 120/422"
         # 150 s at its measured pace, then its test and saving (the server's past runs
         # took a few seconds for them)
         assert re.fullmatch(r"about 2 min [345]0 s left", table.loc[busy[:6], "time"])
-        assert table.loc[busy[:6], "done"] == pytest.approx(542 / (5 * 422))
         assert (table.loc[waiting[:6], "place"], table.loc[waiting[:6], "progress"]) == (
-            "1", "waiting")
+            "1", "waiting · 5 epochs")
         assert table.loc[waiting[:6], "time"] == "starts in " + table.loc[busy[:6], "time"][
             :-len(" left")]
         assert "at the times estimated for the runs ahead" in page_text(at)

@@ -154,10 +154,8 @@ def line_table() -> None:
     st.caption(f"At most {plural(most, 'training')} at once; the rest start in this order, "
                "each when a slot frees, at the times estimated for the runs ahead. It "
                "refreshes by itself.")
-    st.dataframe([{**row, "run": row["run"][:6]} for row in rows], hide_index=True,
-                 width="stretch", placeholder="–", key="teacher_line",
-                 column_config={"done": st.column_config.ProgressColumn(
-                     "done", format="percent", min_value=0.0, max_value=1.0)})
+    # a plain table: its cells wrap, so every column stays in sight on a projector
+    st.table(pd.DataFrame([{**row, "run": row["run"][:6]} for row in rows]).set_index("place"))
 
 
 def line_actions() -> None:

@@ -38,7 +38,7 @@ FINE_UNTIL, FINE_STEP = 300.0, 10.0
 HOUR, COARSE_STEP = 3600.0, 300.0
 
 # The live snapshot's fields that say how far a training is (the teacher's Line shows them).
-PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches_per_epoch", "steps_done")
+PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches_per_epoch")
 
 
 @dataclasses.dataclass(frozen=True)
