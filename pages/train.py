@@ -20,7 +20,8 @@ st.caption("Choose the layers, press Start, and watch the network learn. The cur
            "(orange): when orange stops rising while blue keeps going, the network is "
            "memorising instead of learning.")
 
-queue = resources.job_queue()
+# None while the Ray cluster refuses this server: the form renders, Start is the sentence
+queue, refusal = resources.queue_or_refusal()
 owner = identity.owner()
 data_name = st.session_state.get("dataset", "fashion_mnist")
 
@@ -28,6 +29,8 @@ data_name = st.session_state.get("dataset", "fashion_mnist")
 def _my_job():
     """This browser's run: the one started here, else (after a reload, in a second tab)
     its queued or training run."""
+    if queue is None:
+        return None
     run_id = st.session_state.get("job_id")
     if run_id is None:
         active = queue.jobs(owner)
@@ -45,18 +48,22 @@ with st.expander("Network and training settings", expanded=job is None):
     if not problem:
         info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
         resources.dataset(data_name)  # a missing dataset: its sentence, and the page stops
-        n_train, n_test = queue.images(data_name, spec)
+        n_train, n_test = resources.run_images(queue, data_name, spec)
         n_val = int(n_train * spec.validation_split)
         guess = estimate.for_spec(
             spec, n_train - n_val, n_val, layers=info["layers"], store=resources.run_store(),
             n_test=n_test, policy=precision.expected_policy(sidebar.device_info()))
         train_view.preview(spec, info, guess, n_train - n_val)
         try:  # what the queue will check too: a run that would cost too much is no run
-            queue.check_cost(spec)
+            if queue is not None:
+                queue.check_cost(spec)
         except SpecTooCostlyError as err:
             problem = str(err)
 if problem:
     st.error(problem)
+if queue is None:  # in Start's place: why no training can start now
+    st.error(refusal, icon=":material/cloud_off:")
+    st.stop()
 
 busy = job is not None and not job.done
 if not busy and not st.session_state.get("worker_prepared"):

@@ -355,6 +355,7 @@ def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_
 
     def fresh_queue() -> None:
         """Closes the pages' queue; the next page makes it again from the environment."""
+        process_wide.held().pop("cluster_refusal", None)
         queue = process_wide.held().pop("job_queue", None)
         if queue is not None:
             queue.close()
@@ -369,6 +370,9 @@ def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_
         monkeypatch.setenv("STUDIO_RAY_ADDRESS", address)
         fresh_queue()
         at = page_test("pages/data.py")
+        assert not at.exception and not at.error  # only Start is blocked
+        assert "Trainings cannot start now" in page_text(at)
+        at.switch_page("pages/train.py").run()
         assert not at.exception
         assert [e.value for e in at.error] == [
             f"The Ray cluster at {address} cannot be reached (Connection refused); start its "

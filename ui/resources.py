@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import numpy as np
 import streamlit as st
@@ -19,9 +20,10 @@ from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.store.runs import RunStore, default_home
 from fmnist_core.training.cluster import ClusterUnavailableError
 from fmnist_core.training.executor_choice import executor_from_env
+from fmnist_core.training import jobqueue
 from fmnist_core.training.jobqueue import JobQueue, env_int
 from fmnist_core.training.line_clock import LineClock
-from ui.process_wide import process_wide, shared_run_store
+from ui.process_wide import held, process_wide, shared_run_store
 from ui.sessions import start_session_reaper
 from ui.store_outage import catch_store_errors, store_unavailable
 
@@ -65,6 +67,13 @@ def run_store() -> RunStore:
         st.stop()
 
 
+# A Ray cluster that refused this server (a wrong token, its head away) is asked again this
+# long after, and only by the Train page: each try can take as long as `ray.init` waits
+# (20 s and more), so a class's reruns never wait on it, and a fixed token or a head back is
+# found within a minute.
+CLUSTER_RETRY_SECONDS = 60.0
+
+
 def _job_queue(store: RunStore) -> JobQueue:
     def make() -> JobQueue:
         executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
@@ -75,16 +84,46 @@ def _job_queue(store: RunStore) -> JobQueue:
     return process_wide("job_queue", make)
 
 
-def job_queue() -> JobQueue:
-    """The server's one training queue (created with the run store); when the Ray cluster
-    it should train on cannot be used, one sentence on the page and the run stops (tried
-    again on the next rerun)."""
+def queue_or_refusal(retry: bool = True) -> tuple[JobQueue | None, str | None]:
+    """The server's one training queue, or (None, the sentence saying why) while the Ray
+    cluster it should train on cannot be used.
+
+    A refusal is remembered: later calls answer it at once, and only a call with `retry`
+    (the Train page's) asks the cluster again, once CLUSTER_RETRY_SECONDS have passed.
+    """
     store = run_store()
+    objects = held()
+    if "job_queue" in objects:
+        return objects["job_queue"], None
+    refused = objects.get("cluster_refusal")
+    if refused is not None and (
+            not retry or time.monotonic() - refused[1] < CLUSTER_RETRY_SECONDS):
+        return None, refused[0]
     try:
-        return _job_queue(store)
+        return _job_queue(store), None
     except ClusterUnavailableError as err:
-        st.error(str(err))
+        objects["cluster_refusal"] = (str(err), time.monotonic())
+        return None, str(err)
+
+
+def job_queue() -> JobQueue:
+    """The server's one training queue (created with the run store); while the Ray cluster
+    it should train on cannot be used, one sentence on the page and the run stops
+    (`queue_or_refusal`)."""
+    queue, refusal = queue_or_refusal()
+    if queue is None:
+        st.error(refusal)
         st.stop()
+    return queue
+
+
+def run_images(queue: JobQueue | None, data_name: str, spec) -> tuple[int, int]:
+    """(training, test) images a run of `spec` gets on this server (`JobQueue.images`),
+    also while no queue can be made."""
+    if queue is not None:
+        return queue.images(data_name, spec)
+    return jobqueue.run_images(dataset(data_name), spec, env_int("STUDIO_TRAIN_LIMIT", None),
+                               env_int("STUDIO_TEST_LIMIT", None))
 
 
 def line_clock() -> LineClock:

@@ -74,9 +74,15 @@ def render() -> None:
             st.caption(f"Device: {label}")
         else:
             _device_pending()
-        st.caption(f"Trainings run on {resources.job_queue().where()}.")
+        # a cluster that refused this server is not asked again here: the Train page does
+        queue, refusal = resources.queue_or_refusal(retry=False)
+        if queue is None:
+            st.caption("Trainings cannot start now: the cluster they run on refused this "
+                       "server (the Train page says why).")
+        else:
+            st.caption(f"Trainings run on {queue.where()}.")
         identity.name_field()
-        active = [j for j in resources.job_queue().jobs(owner) if not j.done]
+        active = [j for j in queue.jobs(owner) if not j.done] if queue is not None else []
         if active:
             snap = active[0].snapshot()
             if snap["status"] == "queued":

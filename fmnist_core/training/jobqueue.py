@@ -62,6 +62,16 @@ def env_int(name: str, default: int | None) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
+def run_images(data: Dataset, spec: ModelSpec, limit_train: int | None,
+               limit_test: int | None) -> tuple[int, int]:
+    """(training, test) images a run of `spec` gets from `data`: the dataset's, cut to the
+    spec's own `train_images` (when given) and to the server's limits; the training images
+    include the validation split."""
+    n_train = spec.images(len(data.x_train), limit_train)
+    n_test = min(limit_test or len(data.x_test), len(data.x_test))
+    return n_train, n_test
+
+
 class JobQueue:
     """This server's end of the class's queue.
 
@@ -151,10 +161,8 @@ class JobQueue:
         spec's own `train_images` (when given) and to this server's limits; the training
         images include the validation split."""
         data = (self._loader or load_dataset)(dataset)
-        n_train = (spec or ModelSpec(dataset=dataset)).images(len(data.x_train),
-                                                              self.limit_train)
-        n_test = min(self.limit_test or len(data.x_test), len(data.x_test))
-        return n_train, n_test
+        return run_images(data, spec or ModelSpec(dataset=dataset), self.limit_train,
+                          self.limit_test)
 
     def check_cost(self, spec: ModelSpec) -> None:
         """Refuses a spec that would cost more than one run may (`self.limits`).
