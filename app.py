@@ -44,6 +44,6 @@ if identity.teacher_passcode():  # no passcode set: no teacher view on this serv
 page = st.navigation(pages)
 resources.run_store()  # a store that cannot be opened is one sentence on every page
 identity.keep_cookies()
-sidebar.render()
 with router.routing():
-    store_outage.run_page(page)  # a lost database anywhere on the page is one sentence
+    # a lost database anywhere on the page or its sidebar is one sentence
+    store_outage.run_page(page, sidebar=sidebar.render)

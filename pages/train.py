@@ -83,9 +83,9 @@ if job is None:
     st.stop()
 
 
-# A queued job checks its place every 3 s (a full class waiting is many sessions polling);
-# a training one refreshes its curves every second.
 queued_at_draw = job.status == "queued"
+# a result that waits for the database keeps the view polling until it is saved
+refresh_at_draw = train_view.refresh_seconds(job.snapshot(), job.done)
 
 
 def _live_state() -> tuple[dict, bool, bool, int, Place | None]:
@@ -100,7 +100,7 @@ def _live_state() -> tuple[dict, bool, bool, int, Place | None]:
             queue.running_count() if queued else 0, place)
 
 
-@st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
+@st.fragment(run_every=refresh_at_draw)
 def live() -> None:
     # the run store's database away: the sentence in its place until a next run reads it
     state = store_outage.read_or_say(_live_state)
@@ -143,6 +143,8 @@ def live() -> None:
         if st.session_state.get("shown_done") != job.run_id:
             st.session_state["shown_done"] = job.run_id
             st.rerun()
+        if refresh_at_draw is not None and train_view.refresh_seconds(snap, done) is None:
+            st.rerun()  # the result is saved now: the page once more, without polling
 
 
 def _result(snap: dict) -> None:

@@ -128,3 +128,51 @@ def test_read_or_say_lets_other_errors_through():
 
     with pytest.raises(ValueError, match="a bug"):
         store_outage.read_or_say(broken)
+
+
+def test_a_fresh_page_view_while_the_database_is_away_logs_one_line_and_draws_the_page(
+        monkeypatch):
+    import logging
+
+    from fmnist_core.store.db import StoreUnavailableError
+    from pagetools import page_test
+    from fmnist_core.store.runs import RunStore
+    from ui import process_wide, resources
+
+    store = RunStore()
+    objects = {"run_store": store}  # the pages' process-wide objects, this test's
+    monkeypatch.setattr(process_wide, "held", lambda: objects)
+    monkeypatch.setattr(resources, "held", lambda: objects)
+
+    def away(*args, **kwargs):
+        raise StoreUnavailableError(SENTENCE)
+
+    monkeypatch.setattr(store, "owner_names", away)  # the sidebar's name field reads it
+    records: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.WARNING)
+    catcher.emit = records.append  # the package's own handlers may not propagate
+    logging.getLogger("ui.sidebar").addHandler(catcher)
+    try:
+        at = page_test("pages/data.py")
+    finally:
+        logging.getLogger("ui.sidebar").removeHandler(catcher)
+    assert not at.exception and not at.error
+    assert [t.value for t in at.title] == ["Data"]  # the page, not the sentence alone
+    assert "Your name and runs come back here" in " ".join(c.value for c in at.sidebar.caption)
+    (line,) = records
+    assert line.exc_info is None and SENTENCE in line.getMessage()
+
+
+def test_a_result_that_waits_for_the_database_keeps_the_page_looking_until_saved():
+    from fmnist_core.training.job import STORE_AWAY
+    from ui.store_outage import STORE_CHECK_SECONDS
+    from ui.train_view import refresh_seconds
+
+    assert refresh_seconds({"status": "running"}, done=False) == 1.0
+    assert refresh_seconds({"status": "queued"}, done=False) == 3.0
+    ended = {"status": "completed", "store_error": STORE_AWAY}
+    assert refresh_seconds(ended, done=True) == STORE_CHECK_SECONDS
+    assert refresh_seconds({"status": "completed"}, done=True) is None  # saved: still
+    # a write that failed for good (a full disk) is said, and no polling brings it back
+    full = {"status": "completed", "store_error": "The run store could not be written (x)."}
+    assert refresh_seconds(full, done=True) is None

@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from fmnist_core.data.datasets import DATASETS
-from ui import identity, resources
+from ui import identity, resources, store_outage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,8 +81,18 @@ def render() -> None:
                        "server (the Train page says why).")
         else:
             st.caption(f"Trainings run on {queue.where()}.")
-        identity.name_field()
-        active = [j for j in queue.jobs(owner) if not j.done] if queue is not None else []
+        try:  # both read the store before drawing: nothing is left half drawn
+            identity.name_field()
+            active = [j for j in queue.jobs(owner) if not j.done] if queue is not None else []
+        except Exception as err:  # noqa: BLE001 - only the database's absence is handled here
+            if store_outage.store_error(err) is None:
+                raise
+            # one line, not a traceback at every page view while the database is away
+            _LOGGER.warning("The sidebar leaves out the name field and the active run: %s",
+                            store_outage.store_error(err))
+            st.caption("Your name and runs come back here once the saved runs can be "
+                       "reached again.")
+            return
         if active:
             snap = active[0].snapshot()
             if snap["status"] == "queued":

@@ -25,12 +25,14 @@ T = TypeVar("T")
 STORE_CHECK_SECONDS = 3.0
 
 
-def run_page(page) -> None:
-    """Runs a page (app.py's `st.navigation` choice). The run store's database going away
-    anywhere in it is one sentence instead of a traceback, and the page comes back by
-    itself once the database answers again (`store_unavailable`)."""
+def run_page(page, sidebar: Callable[[], None] | None = None) -> None:
+    """Runs a page (app.py's `st.navigation` choice) after its `sidebar`. The run store's
+    database going away anywhere in them is one sentence instead of a traceback, and the
+    page comes back by itself once the database answers again (`store_unavailable`)."""
     catch_store_errors()
     try:
+        if sidebar is not None:
+            sidebar()
         page.run()
     except Exception as err:  # noqa: BLE001 - only the database's absence is handled here
         found = store_error(err)

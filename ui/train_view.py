@@ -9,9 +9,11 @@ from fmnist_core.explain import inspection
 from fmnist_core.nets.estimate import Estimate
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.store.line_times import Place, start_words
+from fmnist_core.training.job import STORE_AWAY
 from fmnist_core.words import duration, percent, plural
 from ui import charts
 from ui.figures import learning
+from ui.store_outage import STORE_CHECK_SECONDS
 
 LAYER_COLUMNS = {"name": "Layer", "type": "Type", "output_shape": "Output shape",
                  "params": "Parameters", "flops": "Work per image (MFLOP)"}
@@ -57,6 +59,15 @@ def preview(spec: ModelSpec, info: dict, guess: Estimate, n_fit: int) -> None:
             st.caption("The test-time flip adds no layer: validation and the test show the "
                        "network each image and its mirror and average the two answers, so "
                        "they take twice as long.")
+
+
+def refresh_seconds(snap: dict, done: bool) -> float | None:
+    """How often the Train page's live view redraws: every second while training, every
+    3 s while queued (a full class waiting is many sessions polling), and after the end only
+    while the result waits for the database (`STORE_AWAY`), so the page sees it saved."""
+    if not done:
+        return 3.0 if snap["status"] == "queued" else 1.0
+    return STORE_CHECK_SECONDS if snap.get("store_error") == STORE_AWAY else None
 
 
 def progress_text(snap: dict) -> str:
