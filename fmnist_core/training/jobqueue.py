@@ -179,7 +179,8 @@ class JobQueue:
         """Trainings at once across the class now (the teacher's setting)."""
         return self.settings().trainings_at_once
 
-    def check_settings(self, spec: ModelSpec, settings=None) -> None:
+    def check_settings(self, spec: ModelSpec,
+                       settings: class_settings.ClassSettings | None = None) -> None:
         """Refuses a spec beyond the class's settings (by default the current ones) with a
         SettingsError, one sentence for the student."""
         (settings or self.settings()).check(spec, self.images(spec.dataset, spec)[0])
