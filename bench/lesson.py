@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import tempfile
 import threading
@@ -40,8 +41,11 @@ BASE = "seed-cnn"
 # the three runs of the lesson: what a student changes, as the setup link says it
 SETUPS = (("kernel 5×5", {"kernel_size": "5"}),
           ("32 filters", {"filters": "32,32"}),
-          ("average pooling", {"pooling": "average"}))
+          ("average pooling", {"pooling": "avg"}))
 PASSCODE = "lesson-benchmark-passcode"
+# a run the class's settings refuse (store/settings.SettingsError: what the teacher set, then
+# what to choose); the form's own line "Your teacher set at most 3 epochs." is no refusal
+REFUSED = re.compile(r"^Your teacher .+; ")
 PROGRESS = re.compile(r"Epoch \d+/\d+ · batch \d+")
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
 # the run's outcome as its page says it (ui/train_view.result): its sentence or its figures
@@ -89,8 +93,8 @@ async def one_run(session: Session, run: Run, before: str | None, timeout: float
     while time.time() < deadline:
         texts, stamps = session.texts, session.stamps
         for text, at in zip(texts[seen:], stamps[seen:]):
-            if "Your teacher" in text and run.run is None:
-                run.refused = text[:200]
+            if run.run is None and (REFUSED.search(text) or text.startswith("The link")):
+                run.refused = text[:200]  # a limit, or a link the form could not read
             if (m := RUN_PREFIX.search(text)) and m.group(1) != before:
                 run.run = m.group(1)
             if run.run is None:
@@ -181,6 +185,21 @@ def run_lesson(args, executor: str) -> tuple[int, dict]:
                   rss_start)
 
 
+def trained_as_asked(spec: dict, setup: dict, args) -> bool:
+    """Whether a stored run's spec has the link's values (a link the form could not read
+    would have trained the defaults)."""
+    from fmnist_core.nets import links
+
+    wanted = links.from_query({"preset": BASE, **setup})[0]
+    fields = [*setup, "epochs"] + (["train_images"] if args.lesson_images else [])
+    want = {**wanted.to_dict(), "epochs": args.epochs, "train_images": args.lesson_images}
+    return all(_same(spec.get(k), want[k]) for k in fields)
+
+
+def _same(a, b) -> bool:
+    return list(a) == list(b) if isinstance(a, (list, tuple)) else a == b
+
+
 def report(args, executor, students, runs, samples, latencies, failures, log,
            rss_start) -> tuple[int, dict]:
     mine = [r for s in students for r in s.runs]
@@ -200,6 +219,9 @@ def report(args, executor, students, runs, samples, latencies, failures, log,
     trained = "cluster" if executor == "ray" else "training"
     cpu = {k: round(last[k] - first[k], 1) for k in ("server", trained, "machine")} \
         if first else {}
+    asked = {name: setup for name, setup in SETUPS}
+    wrong = [r.run for r in mine if r.run in by_prefix
+             and not trained_as_asked(json.loads(by_prefix[r.run]["spec"]), asked[r.setup], args)]
     page_errors = sum(s.session.exceptions for s in students if s.session)
     log_errors = sum("Traceback" in line for line in log.splitlines())
     expected = args.sessions * len(SETUPS)
@@ -260,6 +282,7 @@ def report(args, executor, students, runs, samples, latencies, failures, log,
         f"{expected} runs stored, all completed": len(runs) == expected
         and statuses.get("completed", 0) == expected,
         "a classmate's page rendered every time": bool(latencies) and not failures,
+        "every run trained the setup its link asked for": not wrong and not figures["refused"],
     }
     print_table("Acceptance", [{"check": k, "ok": "yes" if v else "NO"}
                                for k, v in checks.items()])
