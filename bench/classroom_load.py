@@ -21,6 +21,12 @@ one STUDIO_HOME and one PostgreSQL (tests/pgserver.py: a throwaway server on loo
 class's cap and line held by the database; it runs one server on SQLite first and prints the
 two side by side (`--no-baseline`: the school only). The probe alternates between servers.
 
+Every queued student's page tells when their run starts ("starts in about 2 min (place
+4)"): the start told when the run was first queued, and when that page arrived, against the
+store's `started` (when a server claimed the run), is the error of the predicted wait
+(`waits.py`), its median and p90 printed and in the JSON (`predicted_start`); the target is
+within ±30 %, reported and not an acceptance check (it follows the estimator).
+
 Acceptance (exit code 1 when one fails): no exception or traceback in any page or in the
 server log, never more runs 'running' than the cap, every session's job completed or showed
 its queue position, and every run stored as completed. Exit code 2: the deadline was reached.
@@ -51,6 +57,7 @@ from pathlib import Path
 from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
                     process_tree, rss_mb, studio_server, write_result)
 from stclient import Session
+from waits import LineWatch, figure, judge, told
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -72,6 +79,7 @@ RENDERED = """([heading, needs]) => {
   return titled && !busy && !!document.querySelector(needs);
 }"""
 PROBES = (("/", "Data", ".js-plotly-plot"), ("/runs", "Runs", '[data-testid="stDataFrame"]'))
+TEST_LIMIT = 500  # the servers' STUDIO_TEST_LIMIT
 
 
 @dataclass
@@ -89,6 +97,8 @@ class Student:
     error: str | None = None
     session: Session | None = None  # the websocket client (--client protocol)
     read_up_to: int = 0  # texts of `session` already read
+    told: object = None  # the start its page told when first queued (`waits.Told`)
+    told_at: float | None = None  # when that page arrived (time.time())
 
 
 @dataclass
@@ -233,9 +243,18 @@ async def settle(page, text: str | None = None, timeout: float = 120_000) -> Non
 
 
 def read_texts(s: Student) -> None:
-    texts = s.session.texts
-    new, s.read_up_to = texts[s.read_up_to:], len(texts)
-    read_state(s, {"text": "\n".join(new), "exceptions": s.session.exceptions})
+    texts, stamps = s.session.texts, s.session.stamps
+    start, s.read_up_to = s.read_up_to, len(texts)
+    for text, at in zip(texts[start:s.read_up_to], stamps[start:s.read_up_to]):
+        note_start(s, text, at)  # when each text came, not when it was read
+    read_state(s, {"text": "\n".join(texts[start:s.read_up_to]),
+                   "exceptions": s.session.exceptions})
+
+
+def note_start(s: Student, text: str, at: float) -> None:
+    """The start a queued page tells, the first time one does."""
+    if s.told is None and (said := told(text)) is not None:
+        s.told, s.told_at = said, at
 
 
 async def protocol_student(s: Student, url: str, args, everyone_ended: asyncio.Event) -> None:
@@ -304,7 +323,9 @@ async def student(s: Student, browser, url: str, args, everyone_ended: asyncio.E
                 break
         shot_taken = False
         while not everyone_ended.is_set():
-            read_state(s, await page.evaluate(PAGE_STATE))
+            state = await page.evaluate(PAGE_STATE)
+            note_start(s, state["text"], time.time())
+            read_state(s, state)
             if s.saw_queued and not shot_taken and s.index == args.sessions - 1:
                 shot_taken = True
                 await page.screenshot(path=str(shots / "student-queued.png"))
@@ -510,7 +531,8 @@ def run_classroom(args, executor: str, out: str, cluster, env: dict, servers: in
         logs = [f"server-{i + 1}.log" if servers > 1 else "server.log" for i in range(servers)]
         started = [running.enter_context(studio_server(
             home, log_name=log, STUDIO_TRAIN_LIMIT=str(args.train_limit),
-            STUDIO_TEST_LIMIT="500", STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap), **env))
+            STUDIO_TEST_LIMIT=str(TEST_LIMIT), STUDIO_MAX_CONCURRENT_TRAININGS=str(args.cap),
+            **env))
             for log in logs]
         urls, procs = [url for url, _ in started], [proc for _, proc in started]
         timer = watchdog(args.deadline, procs, cluster, pg)
@@ -519,8 +541,13 @@ def run_classroom(args, executor: str, out: str, cluster, env: dict, servers: in
         table = RunTable(home / "runs.sqlite", env.get("STUDIO_DATABASE_URL"))
         sample_in_background(stop, table, [proc.pid for proc in procs], args.sessions, t0,
                              samples, cluster)
+        line = LineWatch(home, env.get("STUDIO_DATABASE_URL"), args.cap, args.train_limit,
+                         TEST_LIMIT)
+        line.watch(stop)
         seen = asyncio.run(classroom(urls, args, samples, t_stop, shots))
         stop.set()
+        line.close()
+        seen["line_first"] = line.first
         timer.cancel()
         runs = table.rows()
         node["sessions_per_server"] = [len(range(i, args.sessions, servers))
@@ -533,6 +560,50 @@ def run_classroom(args, executor: str, out: str, cluster, env: dict, servers: in
             (shots / f"{executor}-{database}-{name}").write_text(text)
             log += text
         return report(args, seen, samples, runs, log, rss_start, t0, ready, out, node)
+
+
+def predicted_starts(students: list[Student], by_run: dict[str, dict],
+                     line_first: dict[str, tuple]) -> dict:
+    """For every queued run: the start its page told when first queued, against the
+    store's `started` (when a server claimed it), judged by `waits.judge`; and the same for
+    the line's own figure when the run was first seen queued (`line_figure`)."""
+    predictions = []
+    for s in students:
+        run = by_run.get(s.run or "")
+        if s.told is None or run is None or not run.get("started"):
+            continue
+        predictions.append({"told": s.told, "actual_s": run["started"] - s.told_at,
+                            "run": run["id"]})
+    figures = [{"told": figure(place, starts_in), "actual_s": run["started"] - at,
+                "run": run["id"]}
+               for run in by_run.values() if run["id"] in line_first and run.get("started")
+               for at, place, starts_in in [line_first[run["id"]]]]
+    runs = [{"run": p["run"], "place": p["told"].place, "words": p["told"].words,
+             "told_s": p["told"].low if p["told"].low == p["told"].high else
+             [p["told"].low, p["told"].high],
+             "actual_s": round(p["actual_s"], 1)} for p in predictions]
+    line = {f["run"]: (f["told"].low, round(f["actual_s"], 1)) for f in figures}
+    for r in runs:
+        r["line_s"], r["line_actual_s"] = line.get(r["run"], (None, None))
+        r["line_s"] = round(r["line_s"], 1) if r["line_s"] is not None else None
+    return {**judge(predictions), "line_figure": judge(figures),
+            "runs": sorted(runs, key=lambda r: r["actual_s"])}
+
+
+def said_starts(starts: dict, words: bool = True) -> str:
+    """The predicted starts' line of the table (`words`: as the pages said them, else the
+    line's own figures)."""
+    if not starts["queued_runs"]:
+        return "no run was queued"
+    if not starts["told"]:
+        return f"{starts['queued_runs']} queued, no time told"
+    said = (f"{starts['said_as_about']} as 'about', {starts['said_under_a_minute']} 'under a "
+            "minute'; " if words else "")
+    median = starts["error_median"]
+    return (f"{median:+.0%} / {starts['abs_error_median']:.0%} / "
+            f"{starts['abs_error_p90']:.0%} ({starts['told']} told: {said}"
+            f"{starts['not_told']} not told; {starts['within_target']} within "
+            f"±{starts['target']:.0%})")
 
 
 def side_by_side(args, results: list[tuple[int, dict]]) -> None:
@@ -602,6 +673,7 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_
     full_runs = [t for s in students if s.session for t, frag in s.session.runs if not frag]
     node = node or {"executor": "local", "setup": "local"}
     cluster_rss = [mb for _, mb in samples.cluster_rss]
+    starts = predicted_starts(students, by_run, seen.get("line_first", {}))
     figures = {
         **node,
         "cluster_rss_peak_mb": max(cluster_rss) if cluster_rss else None,
@@ -646,6 +718,7 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_
         else None,
         "wall_s": round((ended or time.time()) - t0, 1),
         "deadline_reached": ended is None,
+        "predicted_start": starts,
     }
     checks = {
         "no server errors": figures["server_errors"] == 0,
@@ -698,10 +771,19 @@ def report(args, seen, samples, runs, log, rss_start, t0, ready, out="classroom_
             f"{cpu.get('server')} ({cpu.get('training')}) / {cpu.get('client')} / "
             f"{figures['cpu_seconds'].get('other')} "
             f"({figures['cores_busy_avg']} of {os.cpu_count()} cores busy)"},
+        {"measure": "queued runs' wait as told when first queued: error median / "
+                    "median |error| / p90 |error|", "value": said_starts(starts)},
+        {"measure": "the same, the line's own figure when first queued (unrounded)",
+         "value": said_starts(starts["line_figure"], words=False)},
         {"measure": "first click → all jobs ended s",
          "value": figures["first_click_to_all_ended_s"]},
         {"measure": "total wall s", "value": figures["wall_s"]},
     ])
+    if starts["runs"]:
+        print_table("Queued runs: the start told when first queued, and the wait they had",
+                    [{"place": r["place"], "told": r["words"], "waited s": r["actual_s"],
+                      "line's figure s": r["line_s"], "waited from then s": r["line_actual_s"]}
+                     for r in starts["runs"]])
     print_table("Acceptance", [{"check": k, "ok": "yes" if v else "NO"}
                                for k, v in checks.items()])
     if first_traceback:

@@ -37,6 +37,7 @@ class Session:
     Attributes:
         texts: the text of every element the server sent, in order (alerts, markdown,
             metrics, headings, progress bars), for the caller to search.
+        stamps: when each of `texts` arrived (`time.time()` seconds).
         exceptions: how many exception elements (tracebacks) the server sent.
         runs: (seconds, whether a fragment run) of every script run this session asked for,
             from the rerun request to `script_finished`.
@@ -49,6 +50,7 @@ class Session:
         self.source = source
         self.origin = url
         self.texts: list[str] = []
+        self.stamps: list[float] = []
         self.exceptions = 0
         self.runs: list[tuple[float, bool]] = []
         self._ws = None
@@ -176,11 +178,15 @@ class Session:
         which = element.WhichOneof("type")
         if which == "exception":
             self.exceptions += 1
-            self.texts.append("Traceback: " + element.exception.message)
+            self._text("Traceback: " + element.exception.message)
         elif which in ("button", "number_input", "text_input"):
             self._elements[getattr(element, which).label] = getattr(element, which)
         elif which in TEXT_FIELDS:
-            self.texts.append(getattr(getattr(element, which), TEXT_FIELDS[which]))
+            self._text(getattr(getattr(element, which), TEXT_FIELDS[which]))
+
+    def _text(self, text: str) -> None:
+        self.texts.append(text)
+        self.stamps.append(time.time())
 
     def _stop_auto(self) -> None:
         for _, task in self._auto.values():

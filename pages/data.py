@@ -44,7 +44,7 @@ st.title("Data", anchor=False)
 st.caption(f"{len(data.x_train) + len(data.x_test):,} grayscale pictures of 28×28 pixels in "
            f"{data.num_classes} classes: {len(data.x_train):,} to train on and "
            f"{len(data.x_test):,} kept apart to test. Each pixel is a number from 0 (black) to "
-           "255 (white), and the object is light on a dark background.")
+           "255 (white), and the object is light on a dark background. " + data.note)
 
 pick, big = st.columns([1, 2])
 with pick:

@@ -6,6 +6,7 @@ from fmnist_core.explain import inspection
 
 from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
+from fmnist_core.store.line_times import Place
 from fmnist_core.store.queue import OwnerLimitError
 from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
                 train_view)
@@ -80,14 +81,16 @@ if job is None:
 queued_at_draw = job.status == "queued"
 
 
-def _live_state() -> tuple[dict, bool, bool, int]:
+def _live_state() -> tuple[dict, bool, bool, int, Place | None]:
     """What `live` draws, read before it draws anything: (snapshot, done, stop requested,
-    trainings running)."""
+    trainings running, and while queued its place in the line with when it starts)."""
     done = job.done  # first: a run that is done has its final snapshot
     snap = job.snapshot()
     queued = snap["status"] == "queued"
+    place = (resources.line_clock().place(
+        job.run_id, precision.expected_policy(sidebar.device_info())) if queued else None)
     return (snap, done, False if done else job.stop_requested,
-            queue.running_count() if queued else 0)
+            queue.running_count() if queued else 0, place)
 
 
 @st.fragment(run_every=None if job.done else (3.0 if queued_at_draw else 1.0))
@@ -96,12 +99,10 @@ def live() -> None:
     state = store_outage.read_or_say(_live_state)
     if state is None:
         return
-    snap, done, stop_requested, running = state
+    snap, done, stop_requested, running, place = state
     status = snap["status"]
     if status == "queued":
-        position = snap["queue_position"] or 1
-        st.info(f"Queued: number {position} in line ({position - 1} waiting ahead of yours, "
-                f"{running} training now). It starts by itself when a slot is free.")
+        st.info(train_view.queued(snap["queue_position"] or 1, running, place))
         if st.button("Cancel my queued training", key="cancel"):
             queue.stop(job.run_id, owner)
             st.rerun()

@@ -1,4 +1,5 @@
 from fmnist_core.store import classroom
+from fmnist_core.store.line_times import Place
 from fmnist_core.nets.spec import preset
 
 
@@ -36,6 +37,26 @@ def test_the_line_lists_training_runs_then_the_queue_in_order():
     rows = classroom.line(RUNS + queued, queued, NAMES)
     assert [(r["place"], r["student"], r["run"]) for r in rows] == [
         ("training", "student cat", "c1"), ("1", "student eve", "q1"), ("2", "Bob", "q2")]
+
+
+def test_the_line_says_how_far_each_training_is_and_when_each_waiting_run_starts():
+    queued = [run("q1", "eve", "queued", created=7), run("q2", "bob", "queued", created=8)]
+    progress = {"epoch": 2, "epochs": 5, "batch": 120, "batches_per_epoch": 422}
+    places = {"c1": Place("c1", 0, 0.0, 200.0, progress=progress),
+              "q1": Place("q1", 1, 200.0, 290.0, 1), "q2": Place("q2", 2, None, None, 2)}
+    rows = classroom.line(RUNS + queued, queued, NAMES, places)
+    assert [(r["run"], r["model"], r["progress"], r["time"]) for r in rows] == [
+        ("c1", "Conv 16 → Dense 128", "epoch 2/5 · batch 120/422", "about 3 min 20 s left"),
+        ("q1", "Conv 16 → Dense 128", "waiting · 3 epochs", "starts in about 3 min 20 s"),
+        ("q2", "Conv 16 → Dense 128", "waiting · 3 epochs",
+         "starts once 2 trainings have ended")]
+    # a training still building its network; a run that left the line meanwhile
+    places["c1"] = Place("c1", 0, 0.0, None, progress={"epoch": 0, "epochs": 5})
+    del places["q2"]
+    rows = classroom.line(RUNS + queued, queued, NAMES, places)
+    assert [(r["progress"], r["time"]) for r in rows] == [
+        ("preparing · 3 epochs", "time left not known yet"),
+        ("waiting · 3 epochs", "starts in about 3 min 20 s"), ("3 epochs", "–")]
 
 
 def test_a_page_opens_on_the_students_best_completed_run_not_a_short_stopped_one():

@@ -20,7 +20,7 @@ def test_every_field_round_trips():
                      pool_size=2, batch_norm=True, dropout=0.35, dense_units=64,
                      optimizer="sgd", learning_rate=0.03, lr_schedule="cosine",
                      batch_size=256, epochs=7, target_accuracy=0.91, validation_split=0.2,
-                     seed=123)
+                     train_images=12_000, seed=123)
     query = links.to_query(spec)
     base = presets()[query["preset"]].to_dict()
     for field in dataclasses.fields(ModelSpec):  # in the link, or the preset's own value
@@ -49,6 +49,8 @@ def test_other_keys_of_the_page_are_left_alone():
     ({"learning_rate": "nan"}, "cannot be read as a number"),
     ({"padding": "full"}, "The link's `padding=full` cannot be read as one of valid, same"),
     ({"filters": "a,b"}, "cannot be read as at most 3 whole numbers separated by commas"),
+    ({"train_images": "lots"}, "`train_images=lots` cannot be read as a whole number or all"),
+    ({"train_images": "50"}, "Training images must be an integer from 100 to 60000, not 50."),
     ({"filters": "64," * 1000}, "`filters=64,64,64,64,64,64,64,64,64,64,6…` cannot be read"),
     ({"conv_blocks": "1" + "0" * 22}, "Conv blocks must be an integer from 0 to 3"),
 ])
@@ -80,3 +82,12 @@ def test_every_word_field_is_read_against_its_choices():
     for name, choices in links.CHOICES.items():
         for choice in choices:
             assert links._parse(name, choice) == choice
+
+
+def test_a_link_names_its_training_images_or_all():
+    assert links.to_query(preset("quick").replace(train_images=6000)) == {
+        "preset": "quick", "train_images": "6000"}
+    assert links.from_query({"preset": "quick", "train_images": "6000"}) == (
+        preset("quick").replace(train_images=6000), None)
+    assert links.from_query({"preset": "quick", "train_images": "all"}) == (preset("quick"),
+                                                                            None)

@@ -207,3 +207,14 @@ def test_state_survives_a_round_trip_through_another_page():
     at.segmented_control(key="data_view").set_value("Class counts").run()
     open_lab(at)
     assert at.selectbox(key="lab_kernel").value == "Custom" and weights(at) == before
+
+
+def test_the_real_mnist_digits_say_what_they_are():
+    at = page_test("pages/data.py")
+    at.session_state["dataset"] = "mnist"  # the sidebar's dataset box
+    at.run()
+    text = page_text(at)
+    assert not at.exception
+    assert "10,000 grayscale pictures" in text and "8,000 to train on" in text
+    assert "10,000 of the 70,000 official MNIST digits" in text
+    assert list(at.selectbox(key="data_class").options) == [str(d) for d in range(10)]

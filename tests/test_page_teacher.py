@@ -4,6 +4,8 @@ AppTest cannot send cookies, so a reload is a new AppTest whose cookie lookup re
 first session's token (what the browser sends back).
 """
 
+import re
+
 import pytest
 
 from fmnist_core.nets.spec import preset
@@ -205,3 +207,39 @@ def test_signing_every_browser_out_gives_every_browser_a_new_identity(teacher_en
         assert again.dataframe[0].value.loc[mine, "student"] == "classmate"  # the run stays
     finally:
         store.delete_run(mine, owner=None)
+
+
+def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_run_starts(
+        teacher_env, app_home):
+    from fmnist_core.store.runs import RunStore
+    from ui import resources
+
+    resources.job_queue()  # the page's server, before the runs of the other one
+    store = RunStore(app_home)
+    # a run training on another server of the school, and one waiting behind it
+    store.heartbeat("other-server", "thread")
+    busy = store.enqueue(preset("dense").replace(epochs=5), "line-trainer")
+    assert store.claim_next("other-server", 1, "thread")["id"] == busy
+    store.update_progress(busy, {"eta": 150.0, "epochs": 5, "epoch": 2, "batch": 120,
+                                 "batches_per_epoch": 422})
+    waiting = store.enqueue(preset("dense").replace(epochs=5), "line-waiter")
+    store.touch_owners(["line-waiter"])  # its page is open: it keeps its place
+    try:
+        at = unlock(page_test("pages/teacher.py"))
+        at.segmented_control(key="teacher_view").set_value("Line").run()
+        assert not at.exception
+        table = at.table[0].value.reset_index().set_index("run")
+        assert table.loc[busy[:6], "place"] == "training"
+        assert table.loc[busy[:6], "progress"] == "epoch 2/5 · batch 120/422"
+        # 150 s at its measured pace, then its test and saving (the server's past runs
+        # took a few seconds for them)
+        assert re.fullmatch(r"about 2 min [345]0 s left", table.loc[busy[:6], "time"])
+        assert (table.loc[waiting[:6], "place"], table.loc[waiting[:6], "progress"]) == (
+            "1", "waiting · 5 epochs")
+        assert table.loc[waiting[:6], "time"] == "starts in " + table.loc[busy[:6], "time"][
+            :-len(" left")]
+        assert "at the times estimated for the runs ahead" in page_text(at)
+    finally:
+        store.cancel_queued(waiting)
+        store.finish_run(busy, "stopped")
+        store.remove_server("other-server")

@@ -196,28 +196,45 @@ def test_a_read_only_studio_home_is_one_sentence(tmp_path):
                              "restart the studio.")
 
 
-def test_a_queued_training_shows_its_place_and_can_be_cancelled(monkeypatch):
+def test_a_queued_training_says_when_it_starts_and_can_be_cancelled(app_home):
     from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
     from ui import resources
 
     queue = resources.job_queue()
-    # a classmate's long job holds the only slot
-    blocker = queue.submit(preset("dense").replace(epochs=200), "classmate")
+    # a classmate's run holds the class's only slot, training on another server of the
+    # school: its live progress is what that server keeps in the store
+    store = RunStore(app_home)
+    store.heartbeat("other-server", "thread")
+    blocker = store.enqueue(preset("dense").replace(epochs=200), "classmate")
+    assert store.claim_next("other-server", 1, "thread")["id"] == blocker
+    store.update_progress(blocker, {"eta": 150.0, "epochs": 200, "epoch": 3})
     try:
         at = page_test("pages/train.py")
         at.selectbox(key="preset").set_value("dense").run()
         at.button(key="start").click().run()
         assert not at.exception
-        assert ("Queued: number 1 in line (0 waiting ahead of yours, 1 training now)"
-                in page_text(at))
+        # 150 s of the classmate's training, then its test and saving (a few seconds, as
+        # the server's past runs took), then this run
+        assert re.search(r"Queued: starts in about 2 min [345]0 s \(place 1\)\. 0 waiting "
+                         r"ahead of yours, 1 training now; it starts by itself when a slot "
+                         r"is free\.", page_text(at)), page_text(at)
         job = queue.get(at.session_state["job_id"])
         assert job.status == "queued" and queue.position(job) == 1
+        # the classmate's pace is measured anew: the page follows
+        store.update_progress(blocker, {"eta": 20.0, "epochs": 200, "epoch": 190})
+        assert "Queued: starts in under a minute (place 1)." in page_text(at.run())
+        # no pace any more, and long past its estimate: it ends any moment, never a time
+        # gone by
+        store.update_run(blocker, started=time.time() - 3600)
+        store.update_progress(blocker, {"eta": None, "epochs": 200, "epoch": 200})
+        assert "Queued: starts any moment now (place 1)." in page_text(at.run())
         at.button(key="cancel").click().run()
         assert job.status == "cancelled" and "Cancelled before it started." in page_text(at)
         assert not at.exception and not at.button(key="start").disabled
     finally:
-        queue.stop(blocker.run_id, "classmate")
-        assert blocker.wait(30)
+        store.finish_run(blocker, "stopped")
+        store.remove_server("other-server")
 
 
 def link_test(**params):

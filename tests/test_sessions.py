@@ -58,3 +58,20 @@ def test_a_failure_that_repeats_is_logged_once_a_minute_and_when_its_kind_change
                      "The update failed; it tries again (OSError).",
                      "The update works again."]
     assert all(r.exc_info for r in caplog.records[:4])
+
+
+def test_the_reaper_ends_with_its_server(monkeypatch, tmp_path):
+    """An AppTest's server ends with its test: its reaper must not go on writing to a store
+    whose folder is gone."""
+    import threading
+
+    from fmnist_core.store.runs import RunStore
+    from ui import sessions
+
+    monkeypatch.setattr(sessions, "SESSION_CHECK_SECONDS", 0.01)
+    store = RunStore(tmp_path / "home")
+    ended = object()  # no server is running in this process: any instance is an ended one
+    reaper = threading.Thread(target=sessions._reap, args=(ended, store), daemon=True)
+    reaper.start()
+    reaper.join(30)
+    assert not reaper.is_alive(), "the reaper of an ended server goes on"

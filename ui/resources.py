@@ -20,6 +20,7 @@ from fmnist_core.store.runs import RunStore, default_home
 from fmnist_core.training.cluster import ClusterUnavailableError
 from fmnist_core.training.executor_choice import executor_from_env
 from fmnist_core.training.jobqueue import JobQueue, env_int
+from fmnist_core.training.line_clock import LineClock
 from ui.process_wide import process_wide, shared_run_store
 from ui.sessions import start_session_reaper
 from ui.store_outage import catch_store_errors, store_unavailable
@@ -84,6 +85,14 @@ def job_queue() -> JobQueue:
     except ClusterUnavailableError as err:
         st.error(str(err))
         st.stop()
+
+
+def line_clock() -> LineClock:
+    """When each run of the class's line starts and ends (`LineClock`), one per server, so
+    the waiting students' pages share each spec's estimate."""
+    queue = job_queue()
+    # named after its queue: a clock reads the queue it was made with
+    return process_wide(f"line_clock-{id(queue)}", lambda: LineClock(queue))
 
 
 # Pictures decoded at once on this server: a class uploading together waits its turn rather

@@ -69,6 +69,8 @@ def _reap(instance, store: RunStore) -> None:
                                "it tries again in a few seconds")
     while True:
         time.sleep(every)
+        if not _serving(instance):
+            return  # its server has ended (an AppTest's, or a server restarted in-process)
         present = open_owners(_sessions(), instance.is_active_session)
         try:
             store.touch_owners(sorted(present))
@@ -79,6 +81,13 @@ def _reap(instance, store: RunStore) -> None:
             failures.failed()
         else:
             failures.recovered()
+
+
+def _serving(instance) -> bool:
+    """Whether `instance` is still this process's running Streamlit server."""
+    from streamlit import runtime
+
+    return runtime.exists() and runtime.get_instance() is instance
 
 
 def open_owners(sessions: dict[str, str], is_active: Callable[[str], bool]) -> set[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fmnist_core.nets import precision
 from fmnist_core.store import classroom
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import markdown_text, plural
-from ui import identity, resources
+from ui import identity, resources, sidebar
 
 CLUTTER = ("cancelled", "failed")
 TABLE_ROW_PX = 35  # the height of a row in st.dataframe
@@ -143,15 +144,18 @@ def sign_out_everyone() -> None:
 def line_table() -> None:
     store = resources.run_store()
     runs, names = store.list_runs(statuses=ACTIVE_STATUSES), store.owner_names()
-    rows = classroom.line(runs, store.queued_runs(), names)
+    places = {p.run_id: p for p in resources.line_clock().places(
+        precision.expected_policy(sidebar.device_info()))}
+    rows = classroom.line(runs, store.queued_runs(), names, places)
     if not rows:
         st.caption("Nothing trains and nobody waits.")
         return
     most = resources.job_queue().max_concurrent
-    st.caption(f"At most {plural(most, 'training')} at once; the rest start in this order. "
-               "It refreshes by itself.")
-    st.dataframe([{**row, "run": row["run"][:6]} for row in rows], hide_index=True,
-                 width="stretch", placeholder="–")
+    st.caption(f"At most {plural(most, 'training')} at once; the rest start in this order, "
+               "each when a slot frees, at the times estimated for the runs ahead. It "
+               "refreshes by itself.")
+    # a plain table: its cells wrap, so every column stays in sight on a projector
+    st.table(pd.DataFrame([{**row, "run": row["run"][:6]} for row in rows]).set_index("place"))
 
 
 def line_actions() -> None:

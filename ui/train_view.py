@@ -8,6 +8,7 @@ import streamlit as st
 from fmnist_core.explain import inspection
 from fmnist_core.nets.estimate import Estimate
 from fmnist_core.nets.spec import ModelSpec
+from fmnist_core.store.line_times import Place, start_words
 from fmnist_core.words import duration, percent, plural
 from ui import charts
 from ui.figures import learning
@@ -68,6 +69,18 @@ def progress_text(snap: dict) -> str:
         parts.append(f"about {duration(snap['eta'])} left" if snap["eta"] is not None
                      else "measuring the pace…")
     return " · ".join(parts)
+
+
+def queued(position: int, running: int, place: Place | None) -> str:
+    """A waiting run's sentence: "Queued: starts in about 2 min (place 4). 3 waiting ahead
+    of yours, 1 training now; it starts by itself when a slot is free." Without its place
+    in the line (it has just left it), the start is left unsaid."""
+    head = f"place {position}"
+    if place is not None:
+        position = place.place
+        head = f"{start_words(place)} (place {position})"
+    return (f"Queued: {head}. {position - 1} waiting ahead of yours, {running} training "
+            "now; it starts by itself when a slot is free.")
 
 
 def time_split(snap: dict) -> str | None:

