@@ -60,6 +60,7 @@ CLASS_RUNS = ("quick", "dense", "seed-cnn", "quick", "best", "dense")
 CLASS_IMAGES = 2000
 TEST_IMAGES = 1000  # the test pass is not judged
 READY_SECONDS = 300.0
+OWNER = "bench"  # who queues the judged runs on the server under load
 
 
 def wait_until(predicate, timeout: float, what: str):
@@ -235,8 +236,9 @@ def under_load(specs: dict, smoke: bool, students: int) -> list[dict]:
                 wait_until(lambda: pace_cell(store) != "not measured", READY_SECONDS,
                            "the server's worker to measure the pace")
                 warm = preset("quick").replace(epochs=1, train_images=CLASS_IMAGES)
-                queued = [("warm-up", warm, store.enqueue(warm, "bench", max_per_owner=99))]
-                queued += [(name, spec, store.enqueue(spec, "bench", max_per_owner=99))
+                store.touch_owners([OWNER])
+                queued = [("warm-up", warm, store.enqueue(warm, OWNER, max_per_owner=99))]
+                queued += [(name, spec, store.enqueue(spec, OWNER, max_per_owner=99))
                            for name, spec in specs.items()]
                 pages.press_start()  # the class's runs queue behind, their pages polling
                 rows = _judge_queue(store, queued, pages, LoadMeter, smoke)
@@ -249,16 +251,25 @@ def under_load(specs: dict, smoke: bool, students: int) -> list[dict]:
 
 def _judge_queue(store, queued, pages, meter_class, smoke: bool) -> list[dict]:
     rows = []
+
+    def status(run_id: str) -> str:
+        # the presets' owner keeps a page open, as the students do: the server cancels
+        # the queued runs of an owner whose pages have all gone
+        store.touch_owners([OWNER])
+        return store.get_run(run_id)["status"]
+
     for name, spec, run_id in queued:
-        wait_until(lambda: store.get_run(run_id)["status"] != "queued", 3600,
-                   f"{name} to start")
+        wait_until(lambda: status(run_id) != "queued", 3600, f"{name} to start")
         form = form_estimate(spec, store)  # what a student sees as it starts
         meter = meter_class()
-        wait_until(lambda: store.get_run(run_id)["status"] not in ("queued", "running"),
-                   3600, f"{name} to end")
+        wait_until(lambda: status(run_id) not in ("queued", "running"), 3600,
+                   f"{name} to end")
         load = meter.load()
         if name == "warm-up":
             continue
+        if status(run_id) != "completed":
+            run = store.get_run(run_id)
+            print(f"{name} ended {run['status']}: {run.get('error')}", flush=True)
         rows.append(row("load", name, spec, store, run_id, form, smoke,
                         **{"host load": "–" if load is None else f"{load:.0%}"}))
         print_table("so far", rows[-1:])
