@@ -6,6 +6,7 @@ import logging
 from fmnist_core.store.paces import HOST_WIDE
 from fmnist_core.training import calibration
 from fmnist_core.training.pace_keeper import PaceKeeper
+from waiting import wait_for
 
 
 def test_the_keeper_measures_once_a_store_is_known_and_keeps_the_median_of_the_last(
@@ -47,3 +48,28 @@ def test_a_failed_calibration_is_logged_and_the_training_goes_on(store, monkeypa
     with caplog.at_level(logging.WARNING, logger="fmnist_core"):
         assert keeper.calibrate() is None
     assert "could not be measured" in caplog.text and not keeper.first_due
+
+
+def test_the_load_written_is_the_median_of_the_last_readings_not_a_burst(store, monkeypatch):
+    from fmnist_core.nets import load as cpu_load
+
+    # the class's pages burst as a run ends (90 % of the CPU in the last reading); the
+    # host is otherwise lightly loaded
+    readings = [0.1, 0.12, 0.11, 0.9]
+    calls = []
+
+    class Meter:
+        def __init__(self, window):
+            self.window = window
+
+        def load(self):
+            calls.append(len(calls))
+            # the reading after the last: the keeper has written what the last one gave
+            return readings[calls[-1]] if calls[-1] < len(readings) else None
+
+    monkeypatch.setattr(cpu_load, "LoadMeter", Meter)
+    keeper = PaceKeeper(load_seconds=0.01)
+    keeper.use(store)
+    wait_for(lambda: len(calls) > len(readings), what="the readings of the load")
+    (written,) = [r["value"] for r in store.paces() if r["kind"] == "load"]
+    assert 0.1 <= written < 0.2  # the burst does not stand for the host's load

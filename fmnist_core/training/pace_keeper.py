@@ -7,8 +7,10 @@ RECENT calibrations (one alone is within this VM's noise). Idle, it measures aga
 RECALIBRATE_SECONDS, so the form follows the machine's slow spells, but only once it has
 been idle for SETTLE_SECONDS (in a busy lesson the finished runs correct the pace instead,
 and no student's run waits behind a measurement), and it gives way at once to a job that
-arrives meanwhile. A thread writes the host's load (`fmnist_core.nets.load`) to the store
-every LOAD_SECONDS, also while a job trains.
+arrives meanwhile. A thread reads the host's load (`fmnist_core.nets.load`) every
+LOAD_SECONDS, also while a job trains, and writes the median of the last LOAD_READINGS to
+the store: what a training will share the CPU with over its minutes, not the burst of a
+class pressing Start or of the pages following a run that has just ended.
 
     keeper = PaceKeeper()
     keeper.use(store)                      # the store of the worker's jobs
@@ -39,8 +41,12 @@ _LOGGER = logging.getLogger(__name__)
 RECALIBRATE_SECONDS = 120.0
 # ... once no job has ended for this long: a gap between two students' runs is not idle.
 SETTLE_SECONDS = 30.0
-# How often the host's load (over `load.WINDOW_SECONDS`) is written to the store.
+# How often the host's load is read (over the seconds since the last reading) and written.
 LOAD_SECONDS = 5.0
+# The readings whose median is written: a minute's, so a burst shorter than half a minute
+# (30 pages rerunning as a run ends: 40 % of the CPU over 30 s, where the next training then
+# saw 11 %) does not count.
+LOAD_READINGS = 12
 # The calibrations whose median is kept.
 RECENT = 3
 
@@ -110,15 +116,19 @@ class PaceKeeper:
         return self.last
 
     def _watch_load(self) -> None:
-        meter = cpu_load.LoadMeter()
+        meter = cpu_load.LoadMeter(window=self.load_seconds)
+        readings: collections.deque[float] = collections.deque(maxlen=LOAD_READINGS)
         failing = False
         while True:
             time.sleep(self.load_seconds)
             value = meter.load()
-            if value is None or self.store is None:
+            if value is None:
+                continue
+            readings.append(value)
+            if self.store is None:
                 continue
             try:
-                self.store.save_pace(HOST_WIDE, "load", value)
+                self.store.save_pace(HOST_WIDE, "load", statistics.median(readings))
                 failing = False
             except Exception:  # noqa: BLE001 - the database away: the next write may work
                 (_LOGGER.debug if failing else _LOGGER.warning)(
