@@ -113,6 +113,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       limit_test=args.limit_test, time_limit=limits.max_seconds,
                       run_id=run_id)
     print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
+    if executor.name == ThreadExecutor.name:
+        # the run's estimate rests on this machine's pace, measured now (about a second)
+        from fmnist_core.training.pace_keeper import PaceKeeper
+
+        keeper = PaceKeeper()
+        keeper.use(store)
+        keeper.calibrate()
     executor.start(job)
     reported = 0
     try:

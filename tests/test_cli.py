@@ -10,6 +10,7 @@ from PIL import Image
 
 from bench.ood import handwritten_digits
 from fmnist_core.__main__ import main
+from fmnist_core.store.runs import RunStore
 
 
 def last_json(text):
@@ -205,6 +206,15 @@ def test_only_the_studios_own_lines_reach_stderr(tmp_path):
     assert trained.returncode == 0, trained.stderr
     lines = trained.stderr.splitlines()
     assert lines and all(line.startswith(("run ", "epoch ")) for line in lines), lines
+    # on a fresh home the CLI measured the machine's pace before its run, which stored the
+    # estimate made from it, per epoch
+    listed = subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "--json", "--home",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    (run,) = json.loads(listed.stdout)
+    assert run["estimate_seconds"] > 0
+    store = RunStore(tmp_path)
+    assert store.get_run(run["id"])["progress"]["estimate_paced"] is True
+    assert run["device"] in {row["device"] for row in store.paces()}
     loud = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
                            "quick", "--verbose"], capture_output=True, text=True, timeout=120,
                           env=env)

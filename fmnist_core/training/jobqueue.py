@@ -273,10 +273,11 @@ class JobQueue:
 
     def prepare(self) -> None:
         """Readies this server to train: a worker process started ahead of the next job,
-        where jobs train in worker processes (`ProcessExecutor.prepare`); else nothing."""
+        measuring the machine's pace into the store meanwhile, where jobs train in worker
+        processes (`ProcessExecutor.prepare`); else nothing."""
         prepare = getattr(self.executor, "prepare", None)
         if prepare is not None and not self._closed.is_set():
-            prepare()
+            prepare(self.store)
 
     def where(self) -> str:
         """Where trainings run, for the sidebar."""
