@@ -35,7 +35,7 @@ from pathlib import Path
 
 from common import median, percentile, print_table, rss_mb, studio_server, write_result
 from stclient import Session
-from waits import LineWatch, judge, told
+from waits import judge, told
 
 BASE = "seed-cnn"
 # the three runs of the lesson: what a student changes, as the setup link says it
@@ -50,7 +50,6 @@ PROGRESS = re.compile(r"Epoch \d+/\d+ · batch \d+")
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
 # the run's outcome as its page says it (ui/train_view.result): its sentence or its figures
 ENDED = re.compile(r"^(Finished \d+ epoch|Stopped |Training failed|Test accuracy)|diverged")
-FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 
 
 @dataclass
@@ -133,7 +132,7 @@ async def lesson_student(s: LessonStudent, url: str, args) -> None:
 
 async def lesson(url: str, args, students: list[LessonStudent], probe_latencies: list,
                  probe_failures: list) -> None:
-    from classroom_load import probe
+    from class_watch import probe
     from playwright.async_api import async_playwright
 
     from common import CHROMIUM, CHROMIUM_ARGS
@@ -152,7 +151,7 @@ async def lesson(url: str, args, students: list[LessonStudent], probe_latencies:
 
 def run_lesson(args, executor: str) -> tuple[int, dict]:
     """One lesson against a fresh server (and, for "ray", a fresh one-node cluster)."""
-    from classroom_load import RunTable, Samples, sample_in_background
+    from class_watch import RunTable, Samples, sample_in_background, watchdog
 
     cluster, env = None, {}
     if executor == "ray":
@@ -169,6 +168,7 @@ def run_lesson(args, executor: str) -> tuple[int, dict]:
         with tempfile.TemporaryDirectory(prefix="lesson-") as tmp, \
                 studio_server(Path(tmp), STUDIO_TEACHER_PASSCODE=PASSCODE, **env) as (url, proc):
             home = Path(tmp)
+            timer = watchdog(args.deadline, [proc], cluster)
             table = RunTable(home / "runs.sqlite")
             t0 = time.time()
             rss_start = rss_mb(proc.pid)
@@ -176,6 +176,7 @@ def run_lesson(args, executor: str) -> tuple[int, dict]:
                                  samples, cluster)
             asyncio.run(lesson(url, args, students, latencies, failures))
             stop.set()
+            timer.cancel()
             runs = table.rows()
             log = (home / "server.log").read_text(errors="replace")
     finally:
