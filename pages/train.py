@@ -152,7 +152,7 @@ def _result(snap: dict) -> None:
                                mime="application/octet-stream", on_click="ignore")
         st.caption("Take it home: its recipe as a notebook or a script in plain Keras, its "
                    "trained network for a phone (TFLite).")
-        take_home.buttons(resources.run_store().get_run(job.run_id), st.columns(3), "train")
+        take_home.run_buttons(job.run_id, st.columns(3), "train")
 
 
 live()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fmnist_core.export import code, notebook, tflite
 from fmnist_core.export.steps import Origin
+from fmnist_core.store.records import RunNotFoundError
 from ui import resources
 
 NOTEBOOK_HELP = ("The run's recipe as a Jupyter notebook in plain Keras: load the data, build "
@@ -40,3 +41,13 @@ def buttons(run: dict, where, key: str) -> None:
                              mime="application/octet-stream", on_click="ignore",
                              key=f"{key}_tflite_{run_id}", icon=":material/smartphone:",
                              help=TFLITE_HELP)
+
+
+def run_buttons(run_id: str, where, key: str) -> None:
+    """`buttons` for the stored run `run_id`; none when it has been deleted meanwhile (from
+    Runs, in another tab)."""
+    try:
+        run = resources.run_store().get_run(run_id)
+    except RunNotFoundError:
+        return
+    buttons(run, where, key)
