@@ -358,8 +358,9 @@ def keep(origin: Origin) -> Step:
 def differences(spec: ModelSpec) -> Step:
     """Markdown only: why a run of this code ends near, not on, the studio's figure."""
     notes = ["The studio feeds the images in its own shuffled order (a tf.data pipeline), so "
-             "the network sees them in another order than here and ends a few tenths of a "
-             "point away; over the full data that is the run-to-run spread of any seed.",
+             "the network sees them in another order than here and its test accuracy ends "
+             "as far away as another seed's would: on the full data within a few tenths of a "
+             "point for quick, up to 0.7 points for seed-cnn.",
              "The studio also stops a run that does not learn after its first epoch, or "
              "that trains beyond the server's time limit; on a CPU with bfloat16 "
              "instructions it may train in bfloat16 (the saved model is float32).",
