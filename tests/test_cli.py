@@ -211,6 +211,31 @@ def test_only_the_studios_own_lines_reach_stderr(tmp_path):
     assert loud.returncode == 0 and loud.stdout == quiet.stdout
 
 
+def test_train_beyond_the_class_settings_of_its_store_is_one_sentence(tmp_path, capsys,
+                                                                       monkeypatch):
+    from fmnist_core.store import settings
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    settings.save(store.db, settings.ClassSettings(train_images=2_000, max_epochs=3))
+    assert main(["train", "--preset", "quick", "--epochs", "4", "--train-images", "2000",
+                 "--home", str(home)]) == 2
+    assert capsys.readouterr().err == (
+        "error: Your teacher set at most 3 epochs for this class; choose 3 or fewer.\n")
+    assert main(["train", "--preset", "quick", "--home", str(home)]) == 2  # all 60,000
+    assert capsys.readouterr().err == ("error: Your teacher set at most 2,000 training images "
+                                       "per run for this class; choose 2,000 or fewer.\n")
+    assert store.list_runs() == []
+    # nothing saved, and a teacher's passcode where it runs: a class's defaults
+    settings.clear(store.db)
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", "blue-heron-42")
+    assert main(["train", "--preset", "best", "--home", str(home)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: Your teacher set at most {settings.CLASS_MAX_EPOCHS} epochs")
+    assert store.list_runs() == []
+
+
 def test_a_run_exports_as_a_notebook_a_script_and_tflite(tmp_path, capsys):
     import ast
 

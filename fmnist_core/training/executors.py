@@ -71,6 +71,16 @@ class ProcessExecutor:
         # why the last worker process could not be started; None once one could
         self._no_worker: str | None = None
 
+    def resize(self, slots: int) -> None:
+        """Follows the class's cap (the teacher may change it): `slots` workers are kept
+        for the next jobs from now on, and idle ones beyond them end now."""
+        with self._lock:
+            self.slots = slots
+            extra = self._idle[slots:]
+            del self._idle[slots:]
+        for worker in extra:
+            worker.close()
+
     def prepare(self) -> bool:
         """Starts a worker ahead of the next job, unless one is idle already or every slot
         is training: Keras imports in it (about 5 s on 2 cores) while a student fills in
