@@ -10,7 +10,7 @@ from fmnist_core.store.line_times import Place
 from fmnist_core.store.queue import OwnerLimitError
 from fmnist_core.store.settings import SettingsError
 from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
-                train_view)
+                take_home, train_view)
 from ui.figures import learning
 
 router.require_app()
@@ -153,6 +153,9 @@ def _result(snap: dict) -> None:
             c2.download_button("Download the model (.keras)", path.read_bytes,
                                file_name=f"fmnist-{job.run_id}.keras", key="download",
                                mime="application/octet-stream", on_click="ignore")
+        st.caption("Take it home: its recipe as a notebook or a script in plain Keras, its "
+                   "trained network for a phone (TFLite).")
+        take_home.run_buttons(job.run_id, st.columns(3), "train")
 
 
 live()

@@ -244,3 +244,64 @@ def test_train_beyond_the_class_settings_of_its_store_is_one_sentence(tmp_path, 
     assert capsys.readouterr().err.startswith(
         f"error: Your teacher set at most {settings.CLASS_MAX_EPOCHS} epochs")
     assert store.list_runs() == []
+
+
+def test_a_run_exports_as_a_notebook_a_script_and_tflite(tmp_path, capsys):
+    import ast
+
+    import nbformat
+
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    spec = preset("quick")
+    run_id = store.create_run(spec, "cli")
+    store.write_model_file(run_id, build_model(spec))
+    store.finish_run(run_id, "completed", test_accuracy=0.9068)
+    book, script, lite = tmp_path / "run.ipynb", tmp_path / "run.py", tmp_path / "run.tflite"
+    assert main(["runs", "export", run_id, "--home", str(home), "--notebook", str(book),
+                 "--script", str(script), "--tflite", str(lite)]) == 0
+    err = capsys.readouterr().err
+    assert [line.split(" ")[1] for line in err.splitlines()] == [str(book), str(script),
+                                                                 str(lite)]
+    read = nbformat.read(book, as_version=4)
+    nbformat.validate(read)
+    first = next(cell for cell in read.cells if cell.cell_type == "code")
+    assert first.metadata["tags"] == ["parameters"] and "epochs = 3" in first.source
+    assert "90.68%" in read.cells[0].source
+    text = script.read_text()
+    ast.parse(text)
+    assert "default=3" in text and "CosineDecay(" in text and "fmnist_core" not in text
+    assert lite.read_bytes()[4:8] == b"TFL3"  # the FlatBuffer's file identifier
+
+
+def test_the_code_and_tflite_exports_refuse_in_one_sentence(tmp_path, capsys):
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    run_id = store.create_run(preset("quick"), "cli")
+    store.finish_run(run_id, "diverged")
+    assert main(["runs", "export", run_id, "--home", str(home)]) == 2
+    assert capsys.readouterr().err == (
+        "error: Say where to export: --csv FILE, --tensorboard DIR, --notebook FILE.ipynb, "
+        "--script FILE.py or --tflite FILE.tflite.\n")
+    lite = tmp_path / "run.tflite"
+    assert main(["runs", "export", run_id, "--home", str(home), "--tflite", str(lite)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Run {run_id} has no saved model to convert to TFLite: it did not learn, so "
+        "no model was saved.\n")
+    assert not lite.exists()
+    # its recipe is still there to take home: a diverged run's code can be run and changed
+    script = tmp_path / "run.py"
+    assert main(["runs", "export", run_id, "--home", str(home), "--script", str(script)]) == 0
+    assert "keras.Sequential" in script.read_text()
+    assert capsys.readouterr().err == f"wrote {script} (python {script})\n"
+    missing = tmp_path / "no" / "such" / "folder" / "run.ipynb"
+    assert main(["runs", "export", run_id, "--home", str(home), "--notebook",
+                 str(missing)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

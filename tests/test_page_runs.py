@@ -122,7 +122,9 @@ def test_your_run_still_training_cannot_be_deleted(app_home):
         assert (f"No validation accuracy to draw for {busy[:6]}: it has no complete epoch "
                 "with validation images." in page_text(at))
         assert not at.get("plotly_chart")
-        assert keys(at.get("download_button"), "runs_") == [f"runs_csv_{busy}"]  # history only
+        # its history and its recipe, but no model and nothing to convert to TFLite yet
+        assert keys(at.get("download_button"), "runs_") == [
+            f"runs_csv_{busy}", f"runs_notebook_{busy}", f"runs_script_{busy}"]
     finally:
         store.update_run(busy, status="cancelled")
         store.delete_run(busy, "me-busy")

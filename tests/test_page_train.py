@@ -68,6 +68,9 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     assert not at.exception
     text = page_text(at)
     assert "Test accuracy" in text and "Finished 2 epochs." in text
+    # the run to take home: its recipe as a notebook and a script, its model for TFLite
+    assert {f"train_{kind}_{job_id}" for kind in ("notebook", "script", "tflite")} <= {
+        button.key for button in at.get("download_button")}
     assert len(at.get("plotly_chart")) >= 2, "the curves and the class × epoch view"
     assert "learned last; here at the end:" in text
     (per_epoch,) = [m for m in at.metric if m.label == "Time per epoch"]

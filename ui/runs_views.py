@@ -1,5 +1,5 @@
 """The Runs page's pieces: the run table, the overlaid curves, and each run's actions
-(download, inspect, delete after a confirmation)."""
+(download, take home as code, inspect, delete after a confirmation)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import export
+from fmnist_core.export import history
 from fmnist_core.store.classroom import images_text
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
-from ui import charts, resources, run_choice
+from ui import charts, resources, run_choice, take_home
 from ui.figures import comparison
 
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
@@ -83,7 +83,7 @@ def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
 
 def actions(run: dict, me: str, names: dict[str, str]) -> None:
     """One run's line and its buttons: the model, its history, Inspect, and Delete for its
-    owner (after a confirmation)."""
+    owner (after a confirmation); under them the run as a notebook, a script and TFLite."""
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
@@ -92,13 +92,13 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector
-    get, history, look, remove = st.columns(4, vertical_alignment="center")
-    history.download_button("History", lambda: export.csv_text(store, run_id),
-                            file_name=f"fmnist-{run_id}-history.csv", mime="text/csv",
-                            on_click="ignore", key=f"runs_csv_{run_id}",
-                            icon=":material/table_view:",
-                            help="Per-batch and per-epoch figures and each class's accuracy "
-                                 "as a CSV file.")
+    get, csv_column, look, remove = st.columns(4, vertical_alignment="center")
+    csv_column.download_button("History", lambda: history.csv_text(store, run_id),
+                               file_name=f"fmnist-{run_id}-history.csv", mime="text/csv",
+                               on_click="ignore", key=f"runs_csv_{run_id}",
+                               icon=":material/table_view:",
+                               help="Per-batch and per-epoch figures and each class's accuracy "
+                                    "as a CSV file.")
     path = store.model_file(run_id)
     if path.is_file():
         get.download_button("Model", path.read_bytes, file_name=f"fmnist-{run_id}.keras",
@@ -109,6 +109,7 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
                        query_params={"run": run_id})
     else:
         get.caption("No saved model")
+    take_home.buttons(run, st.columns(4, vertical_alignment="center")[:3], "runs")
     if run["owner"] != me:
         remove.caption("A classmate's run")
         return
