@@ -36,6 +36,7 @@ its queue position, and every run stored as completed. Exit code 2: the deadline
     .venv/bin/python bench/classroom_load.py --client chromium --light
     .venv/bin/python bench/classroom_load.py --sessions 6 --executor local ray
     .venv/bin/python bench/classroom_load.py --servers 2 --database postgresql
+    .venv/bin/python bench/classroom_load.py --lesson --executor local ray   # bench/lesson.py
 """
 
 from __future__ import annotations
@@ -46,22 +47,21 @@ import contextlib
 import json
 import os
 import re
-import sqlite3
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from class_watch import FINAL, RunTable, Samples, probe, sample_in_background, watchdog
 from common import (CHROMIUM, CHROMIUM_ARGS, RESULTS, median, percentile, print_table,
-                    process_tree, rss_mb, studio_server, write_result)
+                    rss_mb, studio_server, write_result)
 from stclient import Session
 from waits import LineWatch, figure, judge, told
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-FINAL = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 RUN_PREFIX = re.compile(r"Your (?:latest )?run:? ([0-9a-f]{6})")
 AHEAD = re.compile(r"Queued: (\d+) training|(\d+) waiting ahead of yours")  # the Train page
 POSITION = re.compile(r"is queued \(position (\d+)\)")  # the sidebar
@@ -71,14 +71,6 @@ PAGE_STATE = """() => {
   return {text: t.slice(0, 20000),
           exceptions: document.querySelectorAll('[data-testid="stException"]').length};
 }"""
-RENDERED = """([heading, needs]) => {
-  if (!document.querySelector('[data-testid="stApp"]')) return false;
-  const titled = [...document.querySelectorAll('h1')].some(h => h.innerText.includes(heading));
-  const busy = document.querySelector('[data-testid="stStatusWidget"] [role="progressbar"]')
-    || document.querySelectorAll('[data-testid="stSkeleton"]').length > 0;
-  return titled && !busy && !!document.querySelector(needs);
-}"""
-PROBES = (("/", "Data", ".js-plotly-plot"), ("/runs", "Runs", '[data-testid="stDataFrame"]'))
 TEST_LIMIT = 500  # the servers' STUDIO_TEST_LIMIT
 
 
@@ -99,137 +91,6 @@ class Student:
     read_up_to: int = 0  # texts of `session` already read
     told: object = None  # the start its page told when first queued (`waits.Told`)
     told_at: float | None = None  # when that page arrived (time.time())
-
-
-@dataclass
-class Samples:
-    """What the background threads saw."""
-    max_running: int = 0
-    statuses: dict = field(default_factory=dict)
-    all_ended_at: float | None = None
-    rss: list = field(default_factory=list)  # (seconds since start, MB)
-    timeline: list = field(default_factory=list)  # (seconds, running, queued, ended)
-    client_pss_peak: float = 0.0  # this script, Playwright's driver and Chromium, MB
-    cpu_first: dict = field(default_factory=dict)  # CPU seconds: server, client, machine
-    cpu_last: dict = field(default_factory=dict)
-    cluster_rss: list = field(default_factory=list)  # (seconds, MB) of the Ray node
-    # CPU seconds of every Ray node process seen: a run's actor ends with its run
-    cluster_cpu: dict = field(default_factory=dict)
-
-
-def is_worker(pid: int) -> bool:
-    """A training worker process (`python -m fmnist_core.training.worker`)."""
-    with contextlib.suppress(OSError):
-        return b"fmnist_core.training.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    return False
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def own_pss_mb(pid: int) -> float:
-    """Proportional set size of one process: shared pages split between their users, so
-    Chromium's many processes add up to what they really hold."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def machine_cpu_seconds() -> float:
-    """CPU seconds every core of the machine has been busy since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-RUN_COLUMNS = "id, status, spec, model_path, total_seconds, started, finished, server"
-
-
-class RunTable:
-    """The runs table the servers share, read straight from the SQLite file or PostgreSQL."""
-
-    def __init__(self, db_path: Path, url: str | None = None):
-        self.db_path, self.url = db_path, url
-
-    def counts(self) -> dict[str, int] | None:
-        query = "SELECT status, COUNT(*) FROM runs GROUP BY status"
-        if self.url:
-            import psycopg
-
-            try:
-                with psycopg.connect(self.url, connect_timeout=2) as db:
-                    return dict(db.execute(query).fetchall())
-            except psycopg.Error:
-                return None
-        if not self.db_path.exists():
-            return None
-        try:
-            with contextlib.closing(sqlite3.connect(self.db_path, timeout=1)) as db:
-                return dict(db.execute(query))
-        except sqlite3.Error:
-            return None
-
-    def rows(self) -> list[dict]:
-        query = f"SELECT {RUN_COLUMNS} FROM runs"
-        if self.url:
-            import psycopg
-            from psycopg.rows import dict_row
-
-            with psycopg.connect(self.url, row_factory=dict_row) as db:
-                return db.execute(query).fetchall()
-        if not self.db_path.exists():
-            return []
-        with contextlib.closing(sqlite3.connect(self.db_path, timeout=5)) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute(query)]
-
-
-def sample_in_background(stop: threading.Event, table: RunTable, pids: list[int],
-                         sessions: int, t0: float, out: Samples,
-                         cluster=None) -> list[threading.Thread]:
-    def runs() -> None:
-        while not stop.wait(0.2):
-            counts = table.counts()
-            if counts is None:
-                continue
-            out.statuses = counts
-            running = counts.get("running", 0)
-            ended = sum(counts.get(s, 0) for s in FINAL)
-            out.max_running = max(out.max_running, running)
-            out.timeline.append((round(time.time() - t0, 1), running,
-                                 counts.get("queued", 0), ended))
-            if ended >= sessions and out.all_ended_at is None:
-                out.all_ended_at = time.time()
-
-    def memory() -> None:
-        while not stop.wait(1.0):
-            out.rss.append((round(time.time() - t0, 1), round(sum(map(rss_mb, pids)), 1)))
-            server = {p for pid in pids for p in process_tree(pid)}
-            node = set(cluster.pids()) if cluster else set()
-            client = [p for p in process_tree(os.getpid()) if p not in server | node]
-            out.client_pss_peak = max(out.client_pss_peak, sum(map(own_pss_mb, client)))
-            workers = [p for p in server if is_worker(p)]
-            for p in node:
-                out.cluster_cpu[p] = max(out.cluster_cpu.get(p, 0.0), cpu_seconds([p]))
-            out.cpu_last = {"server": cpu_seconds(list(server)), "client": cpu_seconds(client),
-                            "training": cpu_seconds(workers),
-                            "cluster": sum(out.cluster_cpu.values()),
-                            "machine": machine_cpu_seconds(), "at": time.time()}
-            if cluster:
-                out.cluster_rss.append((round(time.time() - t0, 1), round(cluster.rss_mb(), 1)))
-            out.cpu_first = out.cpu_first or out.cpu_last
-
-    threads = [threading.Thread(target=f, daemon=True) for f in (runs, memory)]
-    for t in threads:
-        t.start()
-    return threads
 
 
 async def settle(page, text: str | None = None, timeout: float = 120_000) -> None:
@@ -334,27 +195,6 @@ async def student(s: Student, browser, url: str, args, everyone_ended: asyncio.E
         s.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
 
 
-async def probe(browser, urls: list[str], every: float, done: asyncio.Event,
-                latencies: list, failures: list) -> None:
-    context = await browser.new_context(viewport={"width": 1100, "height": 900})
-    page = await context.new_page()
-    turn = 0
-    while not done.is_set():
-        path, heading, needs = PROBES[turn % len(PROBES)]
-        url = urls[turn // len(PROBES) % len(urls)]  # each page, then the next server
-        turn += 1
-        started = time.perf_counter()
-        try:
-            await page.goto(url + path, timeout=60_000)
-            await page.wait_for_function(RENDERED, arg=[heading, needs], timeout=60_000)
-            latencies.append((path, time.perf_counter() - started))
-        except Exception as err:  # noqa: BLE001
-            failures.append(f"{path}: {type(err).__name__}")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(done.wait(), every)
-    await context.close()
-
-
 async def classroom(urls: list[str], args, samples: Samples, t_stop: float,
                     shots: Path) -> dict:
     """The students (split over the servers in turn) and the probe, until every job ended."""
@@ -406,33 +246,22 @@ async def last_look(s: Student) -> None:
         read_state(s, await s.page.evaluate(PAGE_STATE))
 
 
-def watchdog(seconds: float, procs: list, cluster=None, database=None) -> threading.Timer:
-    """The hard stop: if anything hangs past the deadline, kill the servers (and stop the Ray
-    node and the PostgreSQL server) and exit."""
-    def fire() -> None:
-        print(f"\nclassroom_load: hard deadline of {seconds:.0f} s reached, exiting", flush=True)
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.kill()
-        if cluster is not None:
-            cluster.stop()
-        if database is not None:
-            with contextlib.suppress(Exception):
-                database.remove()
-        os._exit(2)
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--cap", type=int, default=1, help="STUDIO_MAX_CONCURRENT_TRAININGS")
-    parser.add_argument("--deadline", type=float, default=900, help="seconds, all included")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="seconds, all included (default 900; with --lesson 3600)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of each run (default 1; with --lesson 3, the class's most)")
+    parser.add_argument("--lesson", action="store_true",
+                        help="a lesson: each student trains 3 runs one after the other under "
+                             "the class's default settings (bench/lesson.py)")
+    parser.add_argument("--lesson-images", type=int, default=None,
+                        help="with --lesson: training images each run asks for (default: the "
+                             "class's setting)")
+    parser.add_argument("--run-timeout", type=float, default=3600,
+                        help="with --lesson: seconds a student waits for one run's result")
     parser.add_argument("--train-limit", type=int, default=1000)
     parser.add_argument("--probe-every", type=float, default=5.0, help="seconds between probes")
     parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol",
@@ -462,6 +291,16 @@ def main() -> int:
     if args.servers > 1 and args.database == "sqlite":
         parser.error("several servers share a run store on PostgreSQL: add --database "
                      "postgresql (SQLite over a shared folder is not safe)")
+    if args.lesson:
+        from lesson import run_lesson
+
+        if args.smoke:
+            args.sessions, args.lesson_images = 2, args.lesson_images or 500
+            args.epochs, args.deadline = args.epochs or 1, args.deadline or 420
+        args.epochs, args.deadline = args.epochs or 3, args.deadline or 3600
+        results = [run_lesson(args, executor) for executor in args.executor]
+        return max(code for code, _ in results)
+    args.epochs, args.deadline = args.epochs or 1, args.deadline or 900
     if args.smoke:
         args.sessions, args.train_limit, args.deadline = 6, 500, min(args.deadline, 300)
         args.out = args.out if args.out != "classroom_load" else "classroom_load_smoke"

@@ -89,6 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from fmnist_core.training.executors import ThreadExecutor
     from fmnist_core.training.job import TrainingJob
     from fmnist_core.nets.limits import RunLimits
+    from fmnist_core.store import owners, settings
     from fmnist_core.store.runs import RunStore
 
     spec = spec_from_args(args)
@@ -97,6 +98,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     limits = RunLimits.from_env()
     data = load_dataset(spec.dataset)
     n_train = spec.images(len(data.x_train))
+    # the class's settings kept in this store hold for a run from here too
+    settings.load(store.db, classroom=owners.teacher_passcode() is not None).check(
+        spec, n_train)
     n_val = int(n_train * spec.validation_split)
     n_test = min(args.limit_test or len(data.x_test), len(data.x_test))
     limits.check(spec, n_train - n_val, n_val, n_test, store=store,
@@ -109,6 +113,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       limit_test=args.limit_test, time_limit=limits.max_seconds,
                       run_id=run_id)
     print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
+    if executor.name == ThreadExecutor.name:
+        # the run's estimate rests on this machine's pace, measured now (about a second)
+        from fmnist_core.training.pace_keeper import PaceKeeper
+
+        keeper = PaceKeeper()
+        keeper.use(store)
+        keeper.calibrate()
     executor.start(job)
     reported = 0
     try:
@@ -225,25 +236,55 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _export(store, args: argparse.Namespace) -> int:
-    """`runs export RUN --csv FILE --tensorboard DIR`: the run's history out of the studio."""
-    from fmnist_core import export
+    """`runs export RUN --csv FILE --tensorboard DIR --notebook FILE.ipynb --script FILE.py
+    --tflite FILE.tflite`: the run's history, its recipe as code, its model for TFLite."""
+    from fmnist_core.export import history
     from fmnist_core.store.records import validate_run_id
 
     run_id = validate_run_id(args.run)
-    store.get_run(run_id)  # one sentence for a run that does not exist
-    if not args.csv and not args.tensorboard:
-        raise ValueError("Say where to export: --csv FILE, --tensorboard DIR, or both.")
+    run = store.get_run(run_id)  # one sentence for a run that does not exist
+    if not any((args.csv, args.tensorboard, args.notebook, args.script, args.tflite)):
+        raise ValueError("Say where to export: --csv FILE, --tensorboard DIR, --notebook "
+                         "FILE.ipynb, --script FILE.py or --tflite FILE.tflite.")
     if args.csv:
-        written = export.write_csv(store, run_id, args.csv)
-        print(f"wrote {_printable(str(written))}", file=sys.stderr)
+        _wrote(history.write_csv(store, run_id, args.csv))
     if args.tensorboard:
         try:
-            folder = export.write_tensorboard(store, run_id, args.tensorboard)
+            folder = history.write_tensorboard(store, run_id, args.tensorboard)
         except RuntimeError as err:
             raise ValueError(str(err)) from err
-        print(f"wrote {_printable(str(folder))} (tensorboard --logdir "
-              f"{_printable(args.tensorboard)})", file=sys.stderr)
+        _wrote(folder, f" (tensorboard --logdir {_printable(args.tensorboard)})")
+    _export_code(run, args)
+    if args.tflite:
+        from fmnist_core.export import tflite
+
+        try:
+            _wrote(tflite.write_tflite(store, run_id, args.tflite))
+        except RuntimeError as err:
+            raise ValueError(str(err)) from err
     return 0
+
+
+def _export_code(run: dict[str, Any], args: argparse.Namespace) -> None:
+    """The run's recipe as a notebook and/or a script, where the flags say."""
+    from fmnist_core.export import code, notebook
+    from fmnist_core.export.steps import Origin
+
+    origin = Origin.of_run(run)
+    if args.notebook:
+        try:
+            text = notebook.notebook_text(run["spec"], origin)
+        except RuntimeError as err:
+            raise ValueError(str(err)) from err
+        Path(args.notebook).write_text(text)
+        _wrote(Path(args.notebook), f" (jupyter lab {_printable(args.notebook)})")
+    if args.script:
+        Path(args.script).write_text(code.script_text(run["spec"], origin))
+        _wrote(Path(args.script), f" (python {_printable(args.script)})")
+
+
+def _wrote(path: Path, how: str = "") -> None:
+    print(f"wrote {_printable(str(path))}{how}", file=sys.stderr)
 
 
 def _sentence(err: BaseException) -> str:
@@ -293,11 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+")
     runs = sub.add_parser("runs", help="list stored runs, or export one")
     runs_sub = runs.add_subparsers(dest="runs_command")
-    export = runs_sub.add_parser("export", help="a run's history as CSV or TensorBoard files")
+    export = runs_sub.add_parser("export", help="a run's history as CSV or TensorBoard files, "
+                                 "its recipe as a notebook or script, its model for TFLite")
     export.add_argument("run", help="run id (see `runs`)")
     export.add_argument("--csv", metavar="FILE", help="per-batch and per-epoch figures")
     export.add_argument("--tensorboard", metavar="DIR",
                         help="event files for `tensorboard --logdir DIR`")
+    export.add_argument("--notebook", metavar="FILE.ipynb",
+                        help="the run's recipe as a Jupyter notebook in plain Keras")
+    export.add_argument("--script", metavar="FILE.py",
+                        help="the run's recipe as a Python script in plain Keras")
+    export.add_argument("--tflite", metavar="FILE.tflite",
+                        help="the trained model for a TFLite interpreter (phone, Raspberry Pi)")
     export.add_argument("--home", default=None, help="run store folder (default STUDIO_HOME)")
     for p in (describe, train, predict, runs):
         p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -14,7 +14,7 @@ HIDDEN_STATUSES = ("cancelled",)
 
 st.title("Runs", anchor=False)
 st.caption("Every network trained on this server, yours and your classmates'. Compare their "
-           "curves and filters, download a model, or delete your own runs.")
+           "curves and filters, download a model or its code, or delete your own runs.")
 store, me = resources.run_store(), identity.owner()
 if deleted := st.session_state.pop("runs_deleted", None):
     st.success(f"Run {deleted[:6]} is deleted.")

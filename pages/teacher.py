@@ -1,16 +1,16 @@
-"""Teacher: every run with its student, stop or delete any run, the line, the leaderboard."""
+"""Teacher: every run with its student, stop or delete any run, the line, the leaderboard,
+the class's settings."""
 
 import streamlit as st
 
-from ui import identity, router, teacher_views
+from ui import class_settings, identity, passcode, router, teacher_views
 
 router.require_app()
 
-VIEWS = ("Class", "Line", "Leaderboard")
+VIEWS = ("Class", "Line", "Leaderboard", "Settings")
 
 st.title("Teacher", anchor=False)
-passcode = identity.teacher_passcode()
-if passcode is None:
+if passcode.teacher_passcode() is None:
     st.caption("No teacher passcode is set on this server: set STUDIO_TEACHER_PASSCODE (or "
                "teacher_passcode in .streamlit/secrets.toml) and restart the studio.")
     st.stop()
@@ -46,5 +46,7 @@ if view == "Class":
 elif view == "Line":
     teacher_views.line_table()
     teacher_views.line_actions()
-else:
+elif view == "Leaderboard":
     teacher_views.leaderboard()
+else:
+    class_settings.view()

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bench.ood import handwritten_digits
 from fmnist_core.__main__ import main
+from fmnist_core.store.runs import RunStore
 
 
 def last_json(text):
@@ -205,7 +206,102 @@ def test_only_the_studios_own_lines_reach_stderr(tmp_path):
     assert trained.returncode == 0, trained.stderr
     lines = trained.stderr.splitlines()
     assert lines and all(line.startswith(("run ", "epoch ")) for line in lines), lines
+    # on a fresh home the CLI measured the machine's pace before its run, which stored the
+    # estimate made from it, per epoch
+    listed = subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "--json", "--home",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    (run,) = json.loads(listed.stdout)
+    assert run["estimate_seconds"] > 0
+    store = RunStore(tmp_path)
+    assert store.get_run(run["id"])["progress"]["estimate_paced"] is True
+    assert run["device"] in {row["device"] for row in store.paces()}
     loud = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
                            "quick", "--verbose"], capture_output=True, text=True, timeout=120,
                           env=env)
     assert loud.returncode == 0 and loud.stdout == quiet.stdout
+
+
+def test_train_beyond_the_class_settings_of_its_store_is_one_sentence(tmp_path, capsys,
+                                                                       monkeypatch):
+    from fmnist_core.store import settings
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    settings.save(store.db, settings.ClassSettings(train_images=2_000, max_epochs=3))
+    assert main(["train", "--preset", "quick", "--epochs", "4", "--train-images", "2000",
+                 "--home", str(home)]) == 2
+    assert capsys.readouterr().err == (
+        "error: Your teacher set at most 3 epochs for this class; choose 3 or fewer.\n")
+    assert main(["train", "--preset", "quick", "--home", str(home)]) == 2  # all 60,000
+    assert capsys.readouterr().err == ("error: Your teacher set at most 2,000 training images "
+                                       "per run for this class; choose 2,000 or fewer.\n")
+    assert store.list_runs() == []
+    # nothing saved, and a teacher's passcode where it runs: a class's defaults
+    settings.clear(store.db)
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", "blue-heron-42")
+    assert main(["train", "--preset", "best", "--home", str(home)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: Your teacher set at most {settings.CLASS_MAX_EPOCHS} epochs")
+    assert store.list_runs() == []
+
+
+def test_a_run_exports_as_a_notebook_a_script_and_tflite(tmp_path, capsys):
+    import ast
+
+    import nbformat
+
+    from fmnist_core.nets.model import build_model
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    spec = preset("quick")
+    run_id = store.create_run(spec, "cli")
+    store.write_model_file(run_id, build_model(spec))
+    store.finish_run(run_id, "completed", test_accuracy=0.9068)
+    book, script, lite = tmp_path / "run.ipynb", tmp_path / "run.py", tmp_path / "run.tflite"
+    assert main(["runs", "export", run_id, "--home", str(home), "--notebook", str(book),
+                 "--script", str(script), "--tflite", str(lite)]) == 0
+    err = capsys.readouterr().err
+    assert [line.split(" ")[1] for line in err.splitlines()] == [str(book), str(script),
+                                                                 str(lite)]
+    read = nbformat.read(book, as_version=4)
+    nbformat.validate(read)
+    first = next(cell for cell in read.cells if cell.cell_type == "code")
+    assert first.metadata["tags"] == ["parameters"] and "epochs = 3" in first.source
+    assert "90.68%" in read.cells[0].source
+    text = script.read_text()
+    ast.parse(text)
+    assert "default=3" in text and "CosineDecay(" in text and "fmnist_core" not in text
+    assert lite.read_bytes()[4:8] == b"TFL3"  # the FlatBuffer's file identifier
+
+
+def test_the_code_and_tflite_exports_refuse_in_one_sentence(tmp_path, capsys):
+    from fmnist_core.nets.spec import preset
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    run_id = store.create_run(preset("quick"), "cli")
+    store.finish_run(run_id, "diverged")
+    assert main(["runs", "export", run_id, "--home", str(home)]) == 2
+    assert capsys.readouterr().err == (
+        "error: Say where to export: --csv FILE, --tensorboard DIR, --notebook FILE.ipynb, "
+        "--script FILE.py or --tflite FILE.tflite.\n")
+    lite = tmp_path / "run.tflite"
+    assert main(["runs", "export", run_id, "--home", str(home), "--tflite", str(lite)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Run {run_id} has no saved model to convert to TFLite: it did not learn, so "
+        "no model was saved.\n")
+    assert not lite.exists()
+    # its recipe is still there to take home: a diverged run's code can be run and changed
+    script = tmp_path / "run.py"
+    assert main(["runs", "export", run_id, "--home", str(home), "--script", str(script)]) == 0
+    assert "keras.Sequential" in script.read_text()
+    assert capsys.readouterr().err == f"wrote {script} (python {script})\n"
+    missing = tmp_path / "no" / "such" / "folder" / "run.ipynb"
+    assert main(["runs", "export", run_id, "--home", str(home), "--notebook",
+                 str(missing)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

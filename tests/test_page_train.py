@@ -68,6 +68,9 @@ def test_train_a_tiny_job_to_completion_with_curves_and_test_accuracy():
     assert not at.exception
     text = page_text(at)
     assert "Test accuracy" in text and "Finished 2 epochs." in text
+    # the run to take home: its recipe as a notebook and a script, its model for TFLite
+    assert {f"train_{kind}_{job_id}" for kind in ("notebook", "script", "tflite")} <= {
+        button.key for button in at.get("download_button")}
     assert len(at.get("plotly_chart")) >= 2, "the curves and the class × epoch view"
     assert "learned last; here at the end:" in text
     (per_epoch,) = [m for m in at.metric if m.label == "Time per epoch"]
@@ -265,6 +268,17 @@ def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
     at.select_slider(key="spec_kernel_size").set_value(3).run()
     assert "kernel_size" not in at.query_params and at.query_params["filters"] in (["8"], "8")
     assert at.query_params["preset"] in (["quick"], "quick")
+
+
+def test_a_link_with_training_images_opens_with_them():
+    at = link_test(preset="quick", train_images="600")
+    assert not at.exception and not at.warning
+    images = at.number_input(key="spec_train_images")
+    assert images.value == 600 and images.max == 1000  # this server's STUDIO_TRAIN_LIMIT
+    assert at.selectbox(key="preset").value == "quick"  # the images are not the network's
+    assert "This server trains on at most 1,000 images." in page_text(at)
+    assert at.query_params["train_images"] in (["600"], "600")
+    assert "All 3 epochs" in page_text(at)  # the preview of quick on 600 images
 
 
 def test_a_bad_link_is_one_sentence_and_the_defaults():

@@ -23,6 +23,7 @@ from fmnist_core.training.executor_choice import executor_from_env
 from fmnist_core.training import jobqueue
 from fmnist_core.training.jobqueue import JobQueue, env_int
 from fmnist_core.training.line_clock import LineClock
+from ui.passcode import classroom
 from ui.process_wide import held, process_wide, shared_run_store
 from ui.sessions import start_session_reaper
 from ui.store_outage import catch_store_errors, store_unavailable
@@ -77,7 +78,8 @@ CLUSTER_RETRY_SECONDS = 60.0
 def _job_queue(store: RunStore) -> JobQueue:
     def make() -> JobQueue:
         executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
-        queue = JobQueue(store, executor=executor)
+        # with a teacher's passcode, the class's default settings apply until the teacher saves
+        queue = JobQueue(store, executor=executor, classroom=classroom)
         start_session_reaper(store)
         return queue
 
@@ -115,6 +117,20 @@ def job_queue() -> JobQueue:
         st.error(refusal)
         st.stop()
     return queue
+
+
+def form_settings(queue: JobQueue | None):
+    """(the class's settings, this server's training-image limit) for the Train form
+    (`JobQueue.settings`), also while no queue can be made."""
+    if queue is not None:
+        return queue.settings(), queue.limit_train
+    from fmnist_core.store import settings as class_settings
+
+    return class_settings.load(
+        run_store().db, classroom=classroom(),
+        runs_per_student=env_int("STUDIO_MAX_JOBS_PER_OWNER", 1),
+        trainings_at_once=env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)), \
+        env_int("STUDIO_TRAIN_LIMIT", None)
 
 
 def run_images(queue: JobQueue | None, data_name: str, spec) -> tuple[int, int]:

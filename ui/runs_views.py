@@ -1,5 +1,5 @@
 """The Runs page's pieces: the run table, the overlaid curves, and each run's actions
-(download, inspect, delete after a confirmation)."""
+(download, take home as code, inspect, delete after a confirmation)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import export
+from fmnist_core.export import history
+from fmnist_core.store.classroom import images_text
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
-from ui import charts, resources, run_choice
+from ui import charts, resources, run_choice, take_home
 from ui.figures import comparison
 
 METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
@@ -21,8 +22,8 @@ TABLE_FORMAT = {"test acc": "{:.1f} %", "val acc": "{:.1f} %", "params": "{:,.0f
                 "training time": duration}
 # widths that fit a projector's 1024 pixels with the sidebar open: every figure in sight
 # (newest first; each run's time is in its line under Download, inspect, delete)
-COLUMN_WIDTHS = {"run": 60, "student": 92, "status": 90, "test acc": 68, "val acc": 64,
-                 "training time": 92, "params": 76, "network": 192}
+COLUMN_WIDTHS = {"run": 58, "student": 90, "status": 80, "test acc": 60, "val acc": 56,
+                 "training time": 92, "images": 56, "params": 62, "network": 180}
 
 
 def _percent(fraction: float | None) -> float | None:
@@ -36,8 +37,8 @@ def table(runs: dict[str, dict], names: dict[str, str]):
         "id": run_id, "run": run_id[:6], "student": run_choice.student(run["owner"], names),
         "status": run["status"], "test acc": _percent(run["test_accuracy"]),
         "val acc": _percent(run["best_val_accuracy"]),
-        "training time": run["train_seconds"], "params": run["params"],
-        "network": run["spec"].brief(),
+        "training time": run["train_seconds"], "images": images_text(run["spec"]),
+        "params": run["params"], "network": run["spec"].brief(),
     } for run_id, run in runs.items()]).set_index("id")
     return frame.style.format(na_rep="–").format(TABLE_FORMAT, na_rep="–")
 
@@ -48,11 +49,13 @@ def show_table(runs: dict[str, dict], names: dict[str, str]) -> None:
                  column_config={name: st.column_config.Column(width=width)
                                 for name, width in COLUMN_WIDTHS.items()},
                  alt=f"Table of {plural(len(runs), 'run')}: for each, its student, status, test "
-                     "and best validation accuracy, training time, parameters, when it was "
-                     "created and its network.")
+                     "and best validation accuracy, training time, training images, "
+                     "parameters and its network.")
     st.caption("Val acc is the best accuracy on the held-out validation images during "
                "training; test acc is measured once at the end on the test images. Training "
-               "time counts every epoch and its validation, as on the Train page.")
+               "time counts every epoch and its validation, as on the Train page. Images: the "
+               "training images a run had, validation included (all: every one the server "
+               "allowed).")
 
 
 def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
@@ -80,21 +83,22 @@ def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
 
 def actions(run: dict, me: str, names: dict[str, str]) -> None:
     """One run's line and its buttons: the model, its history, Inspect, and Delete for its
-    owner (after a confirmation)."""
+    owner (after a confirmation); under them the run as a notebook, a script and TFLite."""
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
+                f"{images_text(run['spec'])} training images · "
                 f"{markdown_text(run_choice.student(run['owner'], names))} · "
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector
-    get, history, look, remove = st.columns(4, vertical_alignment="center")
-    history.download_button("History", lambda: export.csv_text(store, run_id),
-                            file_name=f"fmnist-{run_id}-history.csv", mime="text/csv",
-                            on_click="ignore", key=f"runs_csv_{run_id}",
-                            icon=":material/table_view:",
-                            help="Per-batch and per-epoch figures and each class's accuracy "
-                                 "as a CSV file.")
+    get, csv_column, look, remove = st.columns(4, vertical_alignment="center")
+    csv_column.download_button("History", lambda: history.csv_text(store, run_id),
+                               file_name=f"fmnist-{run_id}-history.csv", mime="text/csv",
+                               on_click="ignore", key=f"runs_csv_{run_id}",
+                               icon=":material/table_view:",
+                               help="Per-batch and per-epoch figures and each class's accuracy "
+                                    "as a CSV file.")
     path = store.model_file(run_id)
     if path.is_file():
         get.download_button("Model", path.read_bytes, file_name=f"fmnist-{run_id}.keras",
@@ -105,6 +109,7 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
                        query_params={"run": run_id})
     else:
         get.caption("No saved model")
+    take_home.buttons(run, st.columns(4, vertical_alignment="center")[:3], "runs")
     if run["owner"] != me:
         remove.caption("A classmate's run")
         return

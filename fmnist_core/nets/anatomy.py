@@ -21,6 +21,12 @@ FULL_TRAIN_IMAGES = 60_000
 # the progress callback still hears from the worker several times a second on a 2-core CPU.
 WORK_PER_EXECUTION = 8e9  # FLOPs ≈ 0.25 s at 30 GFLOP/s
 MAX_STEPS_PER_EXECUTION = 8
+# Batch norm's moving statistics keep this much of themselves each batch (Keras's default is
+# 0.99), lowered for a short epoch until at most BATCH_NORM_START_LEFT of their start (mean 0,
+# variance 1) is left after the first epoch (`fmnist_core.nets.model.batch_norm_momentum`).
+# Here, without Keras, so the exported code (`fmnist_core.export.code`) writes the same.
+BATCH_NORM_MOMENTUM = 0.9
+BATCH_NORM_START_LEFT = 0.01
 
 
 def describe(spec: ModelSpec, train_images: int | None = None,

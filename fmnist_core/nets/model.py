@@ -12,13 +12,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from fmnist_core.nets.anatomy import NUM_CLASSES, describe, steps_per_execution_for
+from fmnist_core.nets.anatomy import (BATCH_NORM_MOMENTUM, BATCH_NORM_START_LEFT, NUM_CLASSES,
+                                      describe, steps_per_execution_for)
 from fmnist_core.nets.spec import IMAGE_SIZE, ModelSpec, conv_name
-
-
-BATCH_NORM_MOMENTUM = 0.9
-# what may remain of the moving statistics' start (mean 0, variance 1) after the first epoch
-BATCH_NORM_START_LEFT = 0.01
 
 
 def batch_norm_momentum(steps_per_epoch: int | None) -> float:

@@ -4,7 +4,7 @@ import io
 import numpy as np
 import pytest
 
-from fmnist_core import export
+from fmnist_core.export import history
 from fmnist_core.training.job import TrainingJob
 from fmnist_core.nets.spec import ModelSpec
 
@@ -24,7 +24,7 @@ def finished(tmp_path_factory, small_data):
 
 def test_the_csv_holds_batches_epochs_and_each_class(finished, tmp_path):
     store, run_id = finished
-    path = export.write_csv(store, run_id, tmp_path / "run.csv")
+    path = history.write_csv(store, run_id, tmp_path / "run.csv")
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     batches = [r for r in rows if r["kind"] == "batch"]
     epochs = [r for r in rows if r["kind"] == "epoch"]
@@ -42,7 +42,7 @@ def test_the_tensorboard_files_read_back_hold_the_stored_values(finished, tmp_pa
     import tensorflow as tf
 
     store, run_id = finished
-    folder = export.write_tensorboard(store, run_id, tmp_path / "tb")
+    folder = history.write_tensorboard(store, run_id, tmp_path / "tb")
     scalars, images = {}, {}
     for event_file in folder.glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
