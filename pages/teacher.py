@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from ui import identity, router, teacher_views
+from ui import identity, lesson_teacher, router, teacher_views
 
 router.require_app()
 
-VIEWS = ("Class", "Line", "Leaderboard")
+VIEWS = ("Class", "Line", "Leaderboard", "Lessons")
 
 st.title("Teacher", anchor=False)
 passcode = identity.teacher_passcode()
@@ -46,5 +46,8 @@ if view == "Class":
 elif view == "Line":
     teacher_views.line_table()
     teacher_views.line_actions()
+elif view == "Lessons":
+    lesson_teacher.steer()
+    lesson_teacher.progress()
 else:
     teacher_views.leaderboard()

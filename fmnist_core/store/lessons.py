@@ -82,3 +82,10 @@ def set_class_lesson(store, lesson: str | None, revealed: bool = False) -> None:
                    "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET lesson=excluded.lesson, "
                    "revealed=excluded.revealed, changed=excluded.changed",
                    (_CLASS_ROW, lesson, int(bool(revealed)), time.time()))
+
+
+def latest_lessons(store) -> dict[str, str]:
+    """The lesson each owner guessed on last: where a student is on the path."""
+    with store.db.transaction() as tx:
+        rows = tx.all("SELECT owner, lesson, made FROM lesson_guesses ORDER BY made")
+    return {row["owner"]: row["lesson"] for row in rows}  # later rows win
