@@ -36,6 +36,7 @@ its queue position, and every run stored as completed. Exit code 2: the deadline
     .venv/bin/python bench/classroom_load.py --client chromium --light
     .venv/bin/python bench/classroom_load.py --sessions 6 --executor local ray
     .venv/bin/python bench/classroom_load.py --servers 2 --database postgresql
+    .venv/bin/python bench/classroom_load.py --lesson --executor local ray   # bench/lesson.py
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def machine_cpu_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-RUN_COLUMNS = "id, status, spec, model_path, total_seconds, started, finished, server"
+RUN_COLUMNS = ("id, status, spec, model_path, total_seconds, created, started, finished, "
+               "server")
 
 
 class RunTable:
@@ -432,7 +434,16 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--cap", type=int, default=1, help="STUDIO_MAX_CONCURRENT_TRAININGS")
     parser.add_argument("--deadline", type=float, default=900, help="seconds, all included")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of each run (default 1; with --lesson 3, the class's most)")
+    parser.add_argument("--lesson", action="store_true",
+                        help="a lesson: each student trains 3 runs one after the other under "
+                             "the class's default settings (bench/lesson.py)")
+    parser.add_argument("--lesson-images", type=int, default=None,
+                        help="with --lesson: training images each run asks for (default: the "
+                             "class's setting)")
+    parser.add_argument("--run-timeout", type=float, default=3600,
+                        help="with --lesson: seconds a student waits for one run's result")
     parser.add_argument("--train-limit", type=int, default=1000)
     parser.add_argument("--probe-every", type=float, default=5.0, help="seconds between probes")
     parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol",
@@ -462,6 +473,16 @@ def main() -> int:
     if args.servers > 1 and args.database == "sqlite":
         parser.error("several servers share a run store on PostgreSQL: add --database "
                      "postgresql (SQLite over a shared folder is not safe)")
+    if args.lesson:
+        from lesson import run_lesson
+
+        if args.smoke:
+            args.sessions, args.lesson_images = 2, args.lesson_images or 500
+            args.epochs = args.epochs or 1
+        args.epochs = args.epochs or 3
+        results = [run_lesson(args, executor) for executor in args.executor]
+        return max(code for code, _ in results)
+    args.epochs = args.epochs or 1
     if args.smoke:
         args.sessions, args.train_limit, args.deadline = 6, 500, min(args.deadline, 300)
         args.out = args.out if args.out != "classroom_load" else "classroom_load_smoke"

@@ -75,6 +75,14 @@ class Session:
         self._reader = asyncio.create_task(self._read())
         return await self._rerun(page_name=page, timeout=timeout, query=query)
 
+    async def navigate(self, page: str, query: str = "", timeout: float = 120) -> float:
+        """Opens `page` with the link's `query` string in this session, as following a link
+        does: the widgets of the page before are left behind; returns the seconds until the
+        run finished."""
+        self._widgets.clear()
+        self._elements.clear()
+        return await self._rerun(page_name=page, timeout=timeout, query=query)
+
     def fill(self, label: str, text: str) -> None:
         """Types `text` into the text input labelled `label`, without a rerun (as in a
         form, whose submit button sends it)."""

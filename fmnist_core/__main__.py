@@ -89,6 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from fmnist_core.training.executors import ThreadExecutor
     from fmnist_core.training.job import TrainingJob
     from fmnist_core.nets.limits import RunLimits
+    from fmnist_core.store import owners, settings
     from fmnist_core.store.runs import RunStore
 
     spec = spec_from_args(args)
@@ -97,6 +98,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     limits = RunLimits.from_env()
     data = load_dataset(spec.dataset)
     n_train = spec.images(len(data.x_train))
+    # the class's settings kept in this store hold for a run from here too
+    settings.load(store.db, classroom=owners.teacher_passcode() is not None).check(
+        spec, n_train)
     n_val = int(n_train * spec.validation_split)
     n_test = min(args.limit_test or len(data.x_test), len(data.x_test))
     limits.check(spec, n_train - n_val, n_val, n_test, store=store,
@@ -109,6 +113,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       limit_test=args.limit_test, time_limit=limits.max_seconds,
                       run_id=run_id)
     print(f"run {job.run_id} on {executor.where()}: {spec.summary()}", file=sys.stderr)
+    if executor.name == ThreadExecutor.name:
+        # the run's estimate rests on this machine's pace, measured now (about a second)
+        from fmnist_core.training.pace_keeper import PaceKeeper
+
+        keeper = PaceKeeper()
+        keeper.use(store)
+        keeper.calibrate()
     executor.start(job)
     reported = 0
     try:

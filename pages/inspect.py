@@ -45,6 +45,7 @@ labels = {run_id: run_choice.run_label(run, students) for run_id, run in runs.it
 run_id = st.selectbox("Run", list(runs), format_func=labels.get, key="inspect_run",
                       help="Any finished run: yours or a classmate's.")
 st.query_params["run"] = st.session_state.inspect_linked = run_id  # a link to share
+st.caption(inspect_views.trained_on(runs[run_id]))
 spec = runs[run_id]["spec"]
 data = resources.dataset(spec.dataset)
 names, (x_test, y_test) = data.class_names, resources.test_slice(data)

@@ -1,16 +1,16 @@
-"""Teacher: every run with its student, stop or delete any run, the line, the leaderboard."""
+"""Teacher: every run with its student, stop or delete any run, the line, the leaderboard,
+the class's settings."""
 
 import streamlit as st
 
-from ui import identity, lesson_teacher, router, teacher_views
+from ui import class_settings, identity, lesson_teacher, passcode, router, teacher_views
 
 router.require_app()
 
-VIEWS = ("Class", "Line", "Leaderboard", "Lessons")
+VIEWS = ("Class", "Line", "Leaderboard", "Lessons", "Settings")
 
 st.title("Teacher", anchor=False)
-passcode = identity.teacher_passcode()
-if passcode is None:
+if passcode.teacher_passcode() is None:
     st.caption("No teacher passcode is set on this server: set STUDIO_TEACHER_PASSCODE (or "
                "teacher_passcode in .streamlit/secrets.toml) and restart the studio.")
     st.stop()
@@ -46,8 +46,10 @@ if view == "Class":
 elif view == "Line":
     teacher_views.line_table()
     teacher_views.line_actions()
+elif view == "Leaderboard":
+    teacher_views.leaderboard()
 elif view == "Lessons":
     lesson_teacher.steer()
     lesson_teacher.progress()
 else:
-    teacher_views.leaderboard()
+    class_settings.view()

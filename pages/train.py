@@ -8,6 +8,7 @@ from fmnist_core.nets import anatomy, estimate, precision
 from fmnist_core.nets.limits import SpecTooCostlyError
 from fmnist_core.store.line_times import Place
 from fmnist_core.store.queue import OwnerLimitError
+from fmnist_core.store.settings import SettingsError
 from ui import (charts, identity, resources, router, sidebar, spec_form, store_outage,
                 train_view)
 from ui.figures import learning
@@ -41,7 +42,8 @@ job = _my_job()
 # with a run of this browser on the page, the form and its preview fold away, so the live
 # curves are in sight on a projector
 with st.expander("Network and training settings", expanded=job is None):
-    spec, problem = spec_form.render(data_name)
+    # within the class's settings, the same the queue checks
+    spec, problem = spec_form.render(data_name, queue.settings(), queue.limit_train)
     if not problem:
         info = anatomy.describe(spec)  # arithmetic, no Keras: cheap on every rerun
         resources.dataset(data_name)  # a missing dataset: its sentence, and the page stops
@@ -52,8 +54,9 @@ with st.expander("Network and training settings", expanded=job is None):
             n_test=n_test, policy=precision.expected_policy(sidebar.device_info()))
         train_view.preview(spec, info, guess, n_train - n_val)
         try:  # what the queue will check too: a run that would cost too much is no run
+            queue.check_settings(spec)
             queue.check_cost(spec)
-        except SpecTooCostlyError as err:
+        except (SettingsError, SpecTooCostlyError) as err:
             problem = str(err)
 if problem:
     st.error(problem)
@@ -68,7 +71,7 @@ if st.button("Start training", type="primary", disabled=bool(problem) or busy, k
         st.session_state["job_id"] = job.run_id
         st.session_state["last_run"] = job.run_id
         st.rerun()
-    except (OwnerLimitError, SpecTooCostlyError) as err:
+    except (OwnerLimitError, SettingsError, SpecTooCostlyError) as err:
         st.error(str(err))
 
 if job is None:

@@ -74,3 +74,13 @@ def test_names_that_several_browsers_share_are_found_whatever_their_case():
     names = {"a": "Ann", "b": "ann", "c": "Bob", "d": "Ann", "e": "Zoe", "f": "zoe"}
     assert classroom.shared_names(names) == [("Ann", 3), ("Zoe", 2)]
     assert classroom.shared_names({"a": "Ann"}) == []
+
+
+def test_a_runs_training_images_read_as_a_count_or_all():
+    assert classroom.images_text(preset("quick").replace(train_images=12000)) == "12,000"
+    assert classroom.images_text(preset("quick")) == "all"  # as every run before the field
+    counted = {**run("c2", "cat", acc=0.9), "spec": preset("quick").replace(train_images=500)}
+    table = classroom.leaderboard([*RUNS, counted], NAMES)
+    assert {r["student"]: r["images"] for r in table if r["rank"]} == {
+        "Bob": "all", "Ann": "all", "student cat": "500"}
+    assert all(r["images"] is None for r in table if r["rank"] is None)

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bench.ood import handwritten_digits
 from fmnist_core.__main__ import main
+from fmnist_core.store.runs import RunStore
 
 
 def last_json(text):
@@ -205,7 +206,41 @@ def test_only_the_studios_own_lines_reach_stderr(tmp_path):
     assert trained.returncode == 0, trained.stderr
     lines = trained.stderr.splitlines()
     assert lines and all(line.startswith(("run ", "epoch ")) for line in lines), lines
+    # on a fresh home the CLI measured the machine's pace before its run, which stored the
+    # estimate made from it, per epoch
+    listed = subprocess.run([sys.executable, "-m", "fmnist_core", "runs", "--json", "--home",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    (run,) = json.loads(listed.stdout)
+    assert run["estimate_seconds"] > 0
+    store = RunStore(tmp_path)
+    assert store.get_run(run["id"])["progress"]["estimate_paced"] is True
+    assert run["device"] in {row["device"] for row in store.paces()}
     loud = subprocess.run([sys.executable, "-m", "fmnist_core", "describe", "--preset",
                            "quick", "--verbose"], capture_output=True, text=True, timeout=120,
                           env=env)
     assert loud.returncode == 0 and loud.stdout == quiet.stdout
+
+
+def test_train_beyond_the_class_settings_of_its_store_is_one_sentence(tmp_path, capsys,
+                                                                       monkeypatch):
+    from fmnist_core.store import settings
+    from fmnist_core.store.runs import RunStore
+
+    home = tmp_path / "home"
+    store = RunStore(home)
+    settings.save(store.db, settings.ClassSettings(train_images=2_000, max_epochs=3))
+    assert main(["train", "--preset", "quick", "--epochs", "4", "--train-images", "2000",
+                 "--home", str(home)]) == 2
+    assert capsys.readouterr().err == (
+        "error: Your teacher set at most 3 epochs for this class; choose 3 or fewer.\n")
+    assert main(["train", "--preset", "quick", "--home", str(home)]) == 2  # all 60,000
+    assert capsys.readouterr().err == ("error: Your teacher set at most 2,000 training images "
+                                       "per run for this class; choose 2,000 or fewer.\n")
+    assert store.list_runs() == []
+    # nothing saved, and a teacher's passcode where it runs: a class's defaults
+    settings.clear(store.db)
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", "blue-heron-42")
+    assert main(["train", "--preset", "best", "--home", str(home)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: Your teacher set at most {settings.CLASS_MAX_EPOCHS} epochs")
+    assert store.list_runs() == []

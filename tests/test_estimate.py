@@ -1,19 +1,23 @@
-"""The epoch-time estimate: what it counts, and how a machine's own runs correct it.
+"""The epoch-time estimate: what it counts, and how this machine's measured pace, its load
+and its finished runs change it.
 
 How close it comes to measured epochs is bench/estimate.py's business (timed figures do
-not belong in tests); here: the model's terms, the per-call cost, and the correction.
+not belong in tests); here: the model's terms, the per-call cost, and the corrections.
 """
 
 import math
+import time
 
 import pytest
 
 from fmnist_core.nets import estimate, precision
 from fmnist_core.nets.anatomy import describe
+from fmnist_core.nets.pace import HOST_WIDE
 from fmnist_core.nets.spec import ModelSpec, preset, presets
 
 N_FIT, N_VAL = 54_000, 6_000
 BF16 = precision.MIXED  # the arithmetic the reference coefficients were fitted in
+CPU = "CPU (2 cores, bfloat16 compute)"
 
 
 # Epochs measured on the reference 2-core CPU, 54,000 training and 6,000 validation images
@@ -26,7 +30,7 @@ MEASURED_SEED_CNN_BF16 = 11.6
 def test_a_fresh_studios_estimate_is_near_the_epochs_measured_on_the_reference_cpu():
     for name, measured in MEASURED_FLOAT32.items():
         guess = estimate.for_spec(preset(name), N_FIT, N_VAL, policy="float32")
-        assert guess.factor == 1.0 and "2-core CPU" in guess.basis, name
+        assert guess.factor == 1.0 and "2-core reference CPU" in guess.basis, name
         # the fresh studio's figures were +27 / +0 / -15 / -2 % off (docs/benchmarks.md)
         assert guess.epoch_seconds == pytest.approx(measured, rel=0.35), name
     seed = estimate.for_spec(preset("seed-cnn"), N_FIT, N_VAL, policy=BF16)
@@ -119,44 +123,129 @@ def test_python_is_paid_per_call_of_the_training_function():
     assert estimate.calls(describe(seed)["layers"], seed, N_FIT) == math.ceil(N_FIT / 128)
 
 
-def test_this_machines_runs_correct_the_reference_figures():
-    samples = [
-        # measured twice the estimate, on this device
-        {"device": "CPU", "epoch_seconds": 20.0, "estimate_seconds": 10.0},
-        {"device": "CPU", "epoch_seconds": 44.0, "estimate_seconds": 20.0},
-        # an estimate that was already corrected by 2: its raw ratio is 2 as well
-        {"device": "CPU", "epoch_seconds": 16.0, "estimate_seconds": 16.0,
-         "estimate_factor": 2.0},
-        {"device": "GPU", "epoch_seconds": 1.0, "estimate_seconds": 10.0},  # another device
-        {"device": "CPU", "epoch_seconds": None, "estimate_seconds": 10.0},  # never finished
-    ]
-    factor, used = estimate.machine_factor(samples, "CPU")
-    assert used == 3 and factor == pytest.approx(2.0)
-    assert estimate.machine_factor(samples, "GPU") == (pytest.approx(0.1), 1)
-    assert estimate.machine_factor([], "CPU") == (1.0, 0)
-    wild = [{"device": "CPU", "epoch_seconds": 1e6, "estimate_seconds": 1.0}]
-    assert estimate.machine_factor(wild, "CPU")[0] == estimate.MAX_FACTOR
+def _finished(store, spec, measured, estimated, *, paced=True, device=CPU, factor=None):
+    """A finished run of `spec` in `store`: epochs of `measured` seconds after a first, given
+    an estimate of `estimated` seconds an epoch (already corrected by `factor`)."""
+    run_id = store.create_run(spec, "alice", device=device, estimate_seconds=estimated,
+                              estimate_factor=factor)
+    for epoch in (1, 2, 3):
+        store.add_epoch(run_id, epoch, {"loss": 1.0}, measured + (3.0 if epoch == 1 else 0.0))
+    store.update_progress(run_id, {"estimate_paced": paced})
+    store.finish_run(run_id, "completed")
 
 
-def test_a_store_with_finished_runs_scales_the_estimate(store):
+def _measured(store, compute, overhead, device=CPU):
+    store.save_pace(device, "compute", compute)
+    store.save_pace(device, "overhead", overhead)
+
+
+def test_a_fresh_store_gives_the_reference_figures(store):
+    for name, spec in presets().items():
+        fresh = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16)
+        reference = estimate.for_spec(spec, N_FIT, N_VAL, policy=BF16)
+        assert fresh == reference and not fresh.paced, name
+        assert "reference CPU" in fresh.basis
+
+
+def test_the_measured_pace_replaces_the_reference_each_kind_for_its_own_work(store):
+    reference = {name: estimate.for_spec(preset(name), N_FIT, N_VAL, policy=BF16)
+                 for name in ("dense", "seed-cnn")}
+
+    def slower(compute, overhead):
+        _measured(store, compute, overhead)
+        return {name: estimate.for_spec(preset(name), N_FIT, N_VAL, store=store, policy=BF16)
+                .epoch_seconds / reference[name].epoch_seconds for name in reference}
+
+    # arithmetic three times slower: seed-cnn, which convolves, slows nearly threefold; the
+    # dense baseline, mostly per-batch costs, far less
+    arithmetic = slower(3.0, 1.0)
+    assert arithmetic["seed-cnn"] > 2.2 and arithmetic["dense"] < 1.5
+    # per-batch costs three times slower: the other way round
+    batches = slower(1.0, 3.0)
+    assert batches["dense"] > 2.2 and batches["seed-cnn"] < 1.8
+    paced = estimate.for_spec(preset("quick"), N_FIT, N_VAL, store=store, policy=BF16)
+    assert paced.paced and "measured" in paced.basis
+    # the form knows no device line: it takes the latest measured for its arithmetic
+    _measured(store, 10.0, 10.0, device="CPU (2 cores)")  # a float32 training's
+    assert estimate.for_spec(preset("quick"), N_FIT, N_VAL, store=store,
+                             policy=BF16).epoch_seconds == pytest.approx(paced.epoch_seconds)
+
+
+def test_the_last_runs_median_corrects_the_pace_not_one_old_factor(store):
+    spec = preset("seed-cnn")
+    _measured(store, 1.0, 1.0)
+    paced = estimate.for_spec(spec, N_FIT, N_VAL, store=store, policy=BF16).epoch_seconds
+    # the first run of a lesson, trained while the class's pages loaded the machine, took
+    # 5.47 times its estimate; the five since took about 1.1 times theirs
+    _finished(store, spec, 5.47 * 10, 10.0)
+    for ratio in (1.0, 1.2, 1.1, 1.05, 1.15):
+        _finished(store, spec, ratio * 10, 10.0)
+    corrected = estimate.for_spec(spec, N_FIT, N_VAL, store=store, policy=BF16)
+    assert corrected.factor == pytest.approx(1.1) and "last 5 runs" in corrected.basis
+    assert corrected.epoch_seconds == pytest.approx(1.1 * paced)
+    # one run in a slow spell among the last five moves the median little
+    _finished(store, spec, 2.4 * 10, 10.0)
+    assert estimate.for_spec(spec, N_FIT, N_VAL, store=store,
+                             policy=BF16).factor == pytest.approx(1.15)
+
+
+def test_a_stored_estimate_carries_its_correction_which_the_next_undoes(store):
     spec = preset("quick")
-    plain = estimate.for_spec(spec, N_FIT, N_VAL, device="CPU", store=store,
-                             policy=BF16)
-    assert plain.factor == 1.0
+    _measured(store, 1.0, 1.0)
+    # estimated 16 s after a correction of 2 (the pace alone said 8 s); it took 16 s:
+    # against the pace alone, twice
+    _finished(store, spec, 16.0, 16.0, factor=2.0)
+    assert estimate.for_spec(spec, N_FIT, N_VAL, store=store, policy=BF16).factor == 2.0
+    # runs estimated on the reference say nothing of a measured pace (their ratio is the
+    # pace itself), nor runs on another device
+    _finished(store, spec, 80.0, 10.0, paced=False)
+    _finished(store, spec, 1.0, 10.0, device="GPU (A100)")
+    assert estimate.for_spec(spec, N_FIT, N_VAL, store=store, policy=BF16).factor == 2.0
 
-    class Timed:
-        def timing_samples(self):
-            return [{"device": "CPU", "epoch_seconds": 3 * plain.epoch_seconds,
-                     "estimate_seconds": plain.epoch_seconds}]
 
-    scaled = estimate.for_spec(spec, N_FIT, N_VAL, device="CPU", store=Timed(),
-                              policy=BF16)
+def test_the_load_and_the_trainings_beside_it_slow_a_cpu_training(store):
+    spec = preset("seed-cnn")
+    _measured(store, 1.0, 1.0)
+    alone = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16)
+    store.save_pace(HOST_WIDE, "load", 0.5)  # the class's pages take half the CPU
+    loaded = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16)
+    assert loaded.epoch_seconds == pytest.approx(2 * alone.epoch_seconds)
+    assert "50% of its CPU" in loaded.basis
+    # a run training now shares what is left with the one training beside it
+    other = store.create_run(preset("quick"), "bob")
+    mine = store.create_run(spec, "alice")
+    beside = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16,
+                               run_id=mine)
+    assert beside.epoch_seconds == pytest.approx(4 * alone.epoch_seconds)
+    assert "beside 1 other training" in beside.basis
+    # a spec not training yet is estimated as it trains once it has its slot
+    assert estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store,
+                             policy=BF16).epoch_seconds == pytest.approx(loaded.epoch_seconds)
+    store.finish_run(other, "completed")
+    # a load nobody has measured for long is not taken as today's
+    store.save_pace(HOST_WIDE, "load", 0.5, measured=time.time() - 3600)
+    assert estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16,
+                             run_id=mine).epoch_seconds == pytest.approx(alone.epoch_seconds)
+
+
+def test_without_a_measured_pace_the_finished_runs_scale_the_reference(store):
+    spec = preset("quick")
+    plain = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16)
+    _finished(store, spec, 3 * plain.epoch_seconds, plain.epoch_seconds, paced=False)
+    scaled = estimate.for_spec(spec, N_FIT, N_VAL, device=CPU, store=store, policy=BF16)
     assert scaled.factor == pytest.approx(3.0) and "last 1 run" in scaled.basis
     assert scaled.epoch_seconds == pytest.approx(3 * plain.epoch_seconds)
     assert scaled.prepare_seconds == pytest.approx(3 * plain.prepare_seconds)
 
 
-def test_a_deeper_network_takes_longer_to_prepare_its_first_epoch():
+def test_an_unreadable_store_leaves_the_reference_figures(store):
+    spec = preset("quick")
+    store.close()  # its database gone
+    assert estimate.for_spec(spec, N_FIT, N_VAL, store=store,
+                             policy=BF16) == estimate.for_spec(spec, N_FIT, N_VAL, policy=BF16)
+
+
+def test_a_deeper_network_takes_longer_to_prepare_its_first_epoch(store):
     # measured (first epoch less the later ones, 2,000 images): 0.7–0.8 s for the dense
     # baseline, 2.4–2.6 s for best, whose short runs were estimated 1.5 s each before
     dense, seed, best = (estimate.for_spec(preset(name), 1_800, 200, policy=BF16)
@@ -165,12 +254,9 @@ def test_a_deeper_network_takes_longer_to_prepare_its_first_epoch():
     assert dense.prepare_seconds == pytest.approx(0.7, abs=0.15)
     assert best.prepare_seconds == pytest.approx(2.5, abs=0.3)
 
-    class FastCard:
-        def timing_samples(self):
-            return [{"device": "GPU", "epoch_seconds": 1.0, "estimate_seconds": 20.0}]
-
     # a GPU's epochs are 20 times faster; its tracing, Python on the host, is not
-    on_gpu = estimate.for_spec(preset("best"), 1_800, 200, device="GPU", store=FastCard(),
+    _measured(store, 0.05, 0.05, device="GPU (A100)")
+    on_gpu = estimate.for_spec(preset("best"), 1_800, 200, device="GPU (A100)", store=store,
                                policy="float32")
-    assert on_gpu.factor == pytest.approx(0.1)
+    assert on_gpu.epoch_seconds < best.epoch_seconds / 10
     assert on_gpu.prepare_seconds == pytest.approx(best.prepare_seconds)

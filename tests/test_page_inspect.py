@@ -61,6 +61,8 @@ def test_renders_with_the_run_and_its_feature_maps(at, trained_run):
     text = page_text(at)
     assert "Pooling keeps the strongest response of each 2×2 block" in text
     assert "the network says" in text
+    assert (f"Run {trained_run[:6]} trained on all the training images the server allowed, "
+            "its validation images among them.") in text
     titles = chart_titles(at)
     assert "conv1 · 26×26×16" in titles and "pool1 · 13×13×16" in titles
     assert not at.error
@@ -95,6 +97,21 @@ def test_seed_cnn_maps_and_deeper_filters(untrained_run):
     at.number_input(key="inspect_deep_filter").set_value(5).run()
     assert not at.exception
     assert "conv2 · filter 5 · one 3×3 kernel per input map (64)" in chart_titles(at)
+
+
+def test_a_run_says_how_many_images_it_trained_on(app_home):
+    store = RunStore(app_home)
+    spec = preset("dense").replace(epochs=1, train_images=2000)
+    run_id = store.create_run(spec, "images-owner", status="completed")
+    store.save_model(run_id, build_model(spec))
+    try:
+        at = page_test(PAGE)
+        at.selectbox(key="inspect_run").set_value(run_id).run()
+        assert not at.exception
+        assert (f"Run {run_id[:6]} trained on 2,000 training images, its validation images "
+                "among them.") in page_text(at)
+    finally:
+        store.delete_run(run_id, "images-owner")
 
 
 def test_dense_baseline_says_so_instead_of_failing(untrained_run):

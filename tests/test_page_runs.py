@@ -41,7 +41,7 @@ def test_table_lists_the_run(trained_run, app_home):
     assert row["run"] == trained_run[:6] and row["network"] == "Conv 16 → Dense 128"
     assert row["params"] == 347_690 and 0 < row["test acc"] <= 100  # percent
     assert list(table.columns) == ["run", "student", "status", "test acc", "val acc",
-                                   "training time", "params", "network"]
+                                   "training time", "images", "params", "network"]
     # the same training time as the Train page's, written the same way
     assert shown_table(at).loc[trained_run, "training time"] == duration(
         RunStore(app_home).get_run(trained_run)["train_seconds"])
@@ -253,3 +253,22 @@ def test_a_markdown_name_is_shown_as_its_characters_never_as_a_picture(app_home,
     finally:
         store.delete_run(theirs, "mallory-000000")
         store.set_owner_name("mallory-000000", "")
+
+
+def test_each_run_says_its_training_images(trained_run, app_home):
+    store = RunStore(app_home)
+    spec = preset("dense").replace(epochs=1, train_images=2000)
+    counted = store.create_run(spec, "me-images", status="completed")
+    try:
+        at = page_test(PAGE)
+        at.session_state["owner"] = "me-images"
+        at.run()
+        table = shown_table(at)
+        assert table.loc[counted, "images"] == "2,000"
+        # a spec that names no number trained on every image the server allowed
+        assert table.loc[trained_run, "images"] == "all"
+        (line,) = [m.value for m in at.markdown if m.value.startswith(f"**{counted[:6]}**")]
+        assert " · 2,000 training images · " in line
+        assert "all: every one the server allowed" in page_text(at)
+    finally:
+        store.delete_run(counted, "me-images")

@@ -21,6 +21,18 @@ def teacher_env(monkeypatch):
     monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
 
 
+@pytest.fixture
+def class_settings(app_home):
+    """Saves the class's settings in the pages' shared store for one test (every page test
+    reads them), then forgets them."""
+    from fmnist_core.store import settings
+    from fmnist_core.store.runs import RunStore
+
+    store = RunStore(app_home)
+    yield lambda **fields: settings.save(store.db, settings.ClassSettings(**fields))
+    settings.clear(store.db)
+
+
 def unlock(at, code=PASSCODE):
     at.text_input(key="teacher_attempt").input(code)
     at.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
@@ -142,10 +154,11 @@ def test_the_teacher_stays_signed_in_across_a_reload_until_they_sign_out(teacher
 
 
 def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard(
-        teacher_env, app_home, trained_run):
+        teacher_env, app_home, trained_run, class_settings):
     from fmnist_core.store.runs import RunStore
     from ui import resources
 
+    class_settings(max_epochs=None)  # a run that trains until it is stopped
     store = RunStore(app_home)
     store.set_owner_name("someone-else", "Grace")
     queue = resources.job_queue()
@@ -157,6 +170,7 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         assert {"Grace", "student runawa"} <= set(table["student"])
         assert list(table["student"]) == sorted(table["student"], key=str.lower)  # grouped
         assert table.set_index("run").loc[busy.run_id[:6], "test acc"] == "–"
+        assert table.set_index("run").loc[busy.run_id[:6], "images"] == "all"
         # stop the runaway run
         at.selectbox(key="teacher_pick").set_value(busy.run_id).run()
         at.button(key=f"teacher_stop_{busy.run_id}").click().run()
@@ -176,6 +190,7 @@ def test_the_teacher_stops_and_deletes_a_classmates_run_and_sees_the_leaderboard
         at.segmented_control(key="teacher_view").set_value("Leaderboard").run()
         board = at.table[0].value.set_index("student")
         assert "Grace" in board.index and trained_run[:6] in list(board["run"])
+        assert board.loc["Grace", "images"] == "all"  # its spec names no number
         assert board.loc["Ada", "best test acc"] == "no finished run yet"
         at.segmented_control(key="teacher_view").set_value("Line").run()
         assert not at.exception
@@ -207,6 +222,79 @@ def test_signing_every_browser_out_gives_every_browser_a_new_identity(teacher_en
         assert again.dataframe[0].value.loc[mine, "student"] == "classmate"  # the run stays
     finally:
         store.delete_run(mine, owner=None)
+
+
+def test_the_teachers_settings_bound_and_lock_the_students_form(teacher_env, class_settings):
+    from fmnist_core.store import settings
+    from ui import resources
+
+    at = unlock(page_test("pages/teacher.py"))
+    at.segmented_control(key="teacher_view").set_value("Settings").run()
+    assert not at.exception
+    # a class's defaults until the teacher saves
+    assert at.number_input(key="settings_epochs").value == settings.CLASS_MAX_EPOCHS
+    assert at.number_input(key="settings_images").value == settings.CLASS_TRAIN_IMAGES
+    at.number_input(key="settings_epochs").set_value(2)
+    at.number_input(key="settings_images").set_value(500)
+    at.pills(key="settings_presets").set_value(["seed-cnn", "quick"])
+    at.pills(key="settings_knobs").set_value(
+        [k for k in settings.KNOBS if k not in ("kernel_size", "batch_norm")])
+    at.button(key="FormSubmitter:class_settings-Save").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [
+        "Saved: at most 500 training images per run (was 12,000); at most 2 epochs per run "
+        "(was 3); starting from seed-cnn or quick (was any preset); kernel size and batch "
+        "norm fixed, for runs started from now on (those already queued or training keep "
+        "theirs)."]
+
+    student = page_test("pages/train.py")  # a student's browser
+    assert not student.exception
+    assert student.selectbox(key="preset").options == ["seed-cnn", "quick", "custom"]
+    epochs = student.number_input(key="spec_epochs")
+    assert (epochs.value, epochs.max) == (2, 2)  # seed-cnn's 5, bounded
+    images = student.number_input(key="spec_train_images")
+    assert (images.value, images.max) == (500, 500)
+    kernel = student.select_slider(key="spec_kernel_size")
+    assert kernel.disabled and kernel.value == 3
+    captions = [c.value for c in student.caption]
+    assert "Your teacher fixed the kernel size at 3." in captions
+    assert "Your teacher set at most 2 epochs and 500 training images." in captions
+    student.toggle(key="spec_every_setting").set_value(True).run()
+    assert student.toggle(key="spec_batch_norm").disabled
+    assert "Your teacher turned batch norm off." in [c.value for c in student.caption]
+    # what the form offers, the queue takes
+    student.selectbox(key="preset").set_value("quick").run()
+    student.button(key="start").click().run()
+    assert not student.exception and not student.error
+    queue = resources.job_queue()
+    job = queue.get(student.session_state["job_id"])
+    spec = resources.run_store().get_run(job.run_id)["spec"]
+    assert (spec.epochs, spec.train_images, spec.kernel_size) == (2, 500, 3)
+    if not job.done:
+        queue.stop(job.run_id, owner=None)
+    assert job.wait(60)
+
+    at.button(key="settings_defaults").click().run()
+    assert at.success[0].value.startswith("Back to the defaults: at most 12,000 training "
+                                          "images per run (was 500); at most 3 epochs per "
+                                          "run (was 2); starting from any preset")
+    assert at.number_input(key="settings_epochs").value == settings.CLASS_MAX_EPOCHS
+
+
+def test_a_link_beyond_the_teachers_settings_is_one_sentence(teacher_env, class_settings):
+    from streamlit.testing.v1 import AppTest
+    from pathlib import Path
+
+    class_settings(max_epochs=3)
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60)
+    at.query_params.update(preset="quick", epochs="10")
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "Your teacher set at most 3 epochs for this class, so the form shows the class's "
+        "defaults instead of the link's settings."]
+    assert at.number_input(key="spec_epochs").value == 3  # seed-cnn's 5, bounded
 
 
 def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_run_starts(

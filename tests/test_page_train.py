@@ -267,6 +267,17 @@ def test_a_shared_link_fills_the_form_and_starts_nothing(app_home):
     assert at.query_params["preset"] in (["quick"], "quick")
 
 
+def test_a_link_with_training_images_opens_with_them():
+    at = link_test(preset="quick", train_images="600")
+    assert not at.exception and not at.warning
+    images = at.number_input(key="spec_train_images")
+    assert images.value == 600 and images.max == 1000  # this server's STUDIO_TRAIN_LIMIT
+    assert at.selectbox(key="preset").value == "quick"  # the images are not the network's
+    assert "This server trains on at most 1,000 images." in page_text(at)
+    assert at.query_params["train_images"] in (["600"], "600")
+    assert "All 3 epochs" in page_text(at)  # the preview of quick on 600 images
+
+
 def test_a_bad_link_is_one_sentence_and_the_defaults():
     at = link_test(preset="seed-cnn", kernel_size="9", conv_blocks="3")
     assert not at.exception and not at.error

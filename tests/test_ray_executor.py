@@ -28,6 +28,7 @@ import ray  # noqa: E402
 from fmnist_core.training.cluster import ClusterUnavailableError  # noqa: E402
 from fmnist_core.training.executor_choice import executor_from_env  # noqa: E402
 from fmnist_core.training.jobqueue import ORPHAN_GONE, JobQueue  # noqa: E402
+from fmnist_core.store.presence import HOST  # noqa: E402
 from fmnist_core.training.ray_actor import RecordingStore  # noqa: E402
 from fmnist_core.training.ray_executor import RayExecutor, actor_name  # noqa: E402
 from fmnist_core.training.ray_relay import NODE_LOST  # noqa: E402
@@ -108,7 +109,8 @@ def actor_pid(head: RayHead) -> int:
 
 
 def test_the_recording_store_numbers_the_calls_and_keeps_the_model_on_the_node(tmp_path):
-    store = RecordingStore(tmp_path, samples=[{"epoch_seconds": 1.0}])
+    mine, other = {"epoch_seconds": 1.0, "host": HOST}, {"epoch_seconds": 9.0, "host": "lab-pc-2"}
+    store = RecordingStore(tmp_path, samples=[mine, other])
     store.update_run("abc", status="running", device="CPU")
     store.add_epoch("abc", 1, {"loss": 0.5}, 2.0, complete=True)
     store.update_progress("abc", {"batch_points": [(0.1, 2.0, 0.2)] * 1000})  # not relayed
@@ -116,7 +118,14 @@ def test_the_recording_store_numbers_the_calls_and_keeps_the_model_on_the_node(t
     assert [(seq, method) for seq, method, _, _ in store.since(0)] == [
         (0, "update_run"), (1, "add_epoch"), (2, "finish_run")]
     assert store.since(2) == [(2, "finish_run", ("abc", "completed"), {"stop_reason": "done"})]
-    assert store.timing_samples() == [{"epoch_seconds": 1.0}]
+    # the estimate on the node learns from the runs that finished on the node's host
+    assert store.timing_samples() == [mine]
+    # the node's measured pace is its estimate's, and the server's to keep under its host
+    store.save_pace("CPU (2 cores)", "compute", 1.5)
+    assert [(r["device"], r["kind"], r["value"]) for r in store.paces()] == [
+        ("CPU (2 cores)", "compute", 1.5)]
+    assert store.since(3) == [(3, "save_pace", ("CPU (2 cores)", "compute", 1.5),
+                               {"host": HOST})]
 
 
 def test_a_dead_node_fails_its_run_and_the_next_run_trains_with_moving_curves(

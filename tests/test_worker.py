@@ -43,6 +43,9 @@ def test_a_job_trains_in_a_lower_priority_process_that_is_reused(queue, store):
     assert len(snap["batch_points"]) >= 2 and snap["images_per_second"] > 0
     run = store.get_run(first.run_id)
     assert run["status"] == "completed" and run["pid"] == worker.pid
+    # a worker started for its job measured the machine's pace before training it
+    assert run["progress"]["estimate_paced"] and run["estimate_seconds"] > 0
+    assert run["device"] in {row["device"] for row in store.paces()}
     assert store.model_file(first.run_id).is_file() and len(store.epochs(first.run_id)) == 2
 
     second = queue.submit(TINY, "bob")
@@ -60,9 +63,14 @@ def test_a_worker_started_ahead_trains_the_next_job(store, small_data):
         maps = Path(f"/proc/{ahead.pid}/maps")
         wait_for(lambda: "libtensorflow" in maps.read_text(), timeout=120,
                  what="the waiting worker to load TensorFlow")
+        # and measures the machine's pace, before any job, for the form's estimate
+        measured = wait_for(lambda: [row for row in store.paces() if row["kind"] == "compute"],
+                            timeout=120, what="the waiting worker to measure the pace")
         first = queue.submit(TINY, "alice")
         assert first.wait(120) and first.status == "completed", first.snapshot()["message"]
         assert first.worker is ahead and ahead.jobs_run == 1
+        run = store.get_run(first.run_id)
+        assert run["progress"]["estimate_paced"] and measured[0]["device"] == run["device"]
     finally:
         queue.close()
 
@@ -111,7 +119,7 @@ def test_a_killed_worker_fails_its_job_with_a_sentence_and_the_queue_moves_on(qu
 
 def test_without_a_worker_process_jobs_train_in_the_server_and_say_so(store, small_data,
                                                                        monkeypatch, caplog):
-    def refused():
+    def refused(store=None):
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
     monkeypatch.setattr(executors, "WorkerProcess", refused)
@@ -134,6 +142,9 @@ def test_without_a_worker_process_jobs_train_in_the_server_and_say_so(store, sma
 
         class Started:  # a worker process that could be started again
             alive = True
+
+            def __init__(self, store=None):
+                self.store = store  # where it would measure the pace
 
             def close(self):
                 pass

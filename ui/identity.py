@@ -20,6 +20,7 @@ from fmnist_core.store import owners
 from fmnist_core.store.owners import PasscodeGuard
 from fmnist_core.words import markdown_text
 from ui import cookies, resources
+from ui.passcode import teacher_passcode
 from ui.sessions import register_session
 
 _LOGGER = logging.getLogger(__name__)
@@ -138,22 +139,6 @@ def name_field() -> None:
                   placeholder="shown next to your runs")
     if problem := st.session_state.get("name_problem"):
         st.error(markdown_text(problem))
-
-
-def teacher_passcode() -> str | None:
-    """The passcode from `$STUDIO_TEACHER_PASSCODE` or `.streamlit/secrets.toml`
-    (`teacher_passcode = "…"`); None: no teacher view on this server."""
-    found = owners.teacher_passcode()
-    if found:
-        return found
-    try:
-        return str(st.secrets["teacher_passcode"]) or None
-    except (FileNotFoundError, KeyError):  # no secrets file, or no such key
-        return None
-    except Exception:  # noqa: BLE001 - a secrets file that cannot be read: no teacher view
-        _LOGGER.warning("The teacher passcode in .streamlit/secrets.toml could not be read; "
-                        "this server has no teacher view.", exc_info=True)
-        return None
 
 
 @st.cache_resource

@@ -18,6 +18,15 @@ NO_CONV = ("This run is the dense baseline: it has no convolution layers, so it 
            "show. The confusion matrix, per-class accuracy and saliency views still work.")
 
 
+def trained_on(run: dict) -> str:
+    """"Run 3f9a2c trained on 12,000 training images, its validation images among them.";
+    a spec without a number trained on every image the server allowed."""
+    n = run["spec"].train_images
+    images = ("all the training images the server allowed" if n is None
+              else plural(n, "training image"))
+    return f"Run {run['id'][:6]} trained on {images}, its validation images among them."
+
+
 def when(epoch: int | None) -> str:
     """Words for the weights shown: " before training", " after epoch 3", or "" for the
     saved model."""

@@ -12,6 +12,7 @@ from fmnist_core.nets.limits import SpecTooCostlyError
 from fmnist_core.store import lessons as stored
 from fmnist_core.store.queue import OwnerLimitError
 from fmnist_core.store.records import ACTIVE_STATUSES
+from fmnist_core.store.settings import SettingsError
 from fmnist_core.words import plural
 from ui import charts, identity, knockout_views, resources
 from ui.figures import comparison
@@ -114,7 +115,7 @@ def _queue(lesson: Lesson, owner: str, todo: list) -> None:
     for setup in todo:
         try:
             job = queue.submit(setup.spec, owner, client=identity.client_address())
-        except (OwnerLimitError, SpecTooCostlyError) as err:
+        except (OwnerLimitError, SettingsError, SpecTooCostlyError) as err:
             if queued == 0:
                 st.session_state.pop("lesson_queue", None)
                 st.error(str(err))

@@ -21,6 +21,7 @@ from fmnist_core.training.cluster import ClusterUnavailableError
 from fmnist_core.training.executor_choice import executor_from_env
 from fmnist_core.training.jobqueue import JobQueue, env_int
 from fmnist_core.training.line_clock import LineClock
+from ui.passcode import classroom
 from ui.process_wide import process_wide, shared_run_store
 from ui.sessions import start_session_reaper
 from ui.store_outage import catch_store_errors, store_unavailable
@@ -68,7 +69,8 @@ def run_store() -> RunStore:
 def _job_queue(store: RunStore) -> JobQueue:
     def make() -> JobQueue:
         executor = executor_from_env(env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1))
-        queue = JobQueue(store, executor=executor)
+        # with a teacher's passcode, the class's default settings apply until the teacher saves
+        queue = JobQueue(store, executor=executor, classroom=classroom)
         start_session_reaper(store)
         return queue
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core import export
+from fmnist_core.store.classroom import images_text
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
 from fmnist_core.words import duration, markdown_text, plural
 from ui import charts, resources, run_choice
@@ -21,8 +22,8 @@ TABLE_FORMAT = {"test acc": "{:.1f} %", "val acc": "{:.1f} %", "params": "{:,.0f
                 "training time": duration}
 # widths that fit a projector's 1024 pixels with the sidebar open: every figure in sight
 # (newest first; each run's time is in its line under Download, inspect, delete)
-COLUMN_WIDTHS = {"run": 60, "student": 92, "status": 90, "test acc": 68, "val acc": 64,
-                 "training time": 92, "params": 76, "network": 192}
+COLUMN_WIDTHS = {"run": 58, "student": 90, "status": 80, "test acc": 60, "val acc": 56,
+                 "training time": 92, "images": 56, "params": 62, "network": 180}
 
 
 def _percent(fraction: float | None) -> float | None:
@@ -36,8 +37,8 @@ def table(runs: dict[str, dict], names: dict[str, str]):
         "id": run_id, "run": run_id[:6], "student": run_choice.student(run["owner"], names),
         "status": run["status"], "test acc": _percent(run["test_accuracy"]),
         "val acc": _percent(run["best_val_accuracy"]),
-        "training time": run["train_seconds"], "params": run["params"],
-        "network": run["spec"].brief(),
+        "training time": run["train_seconds"], "images": images_text(run["spec"]),
+        "params": run["params"], "network": run["spec"].brief(),
     } for run_id, run in runs.items()]).set_index("id")
     return frame.style.format(na_rep="–").format(TABLE_FORMAT, na_rep="–")
 
@@ -48,11 +49,13 @@ def show_table(runs: dict[str, dict], names: dict[str, str]) -> None:
                  column_config={name: st.column_config.Column(width=width)
                                 for name, width in COLUMN_WIDTHS.items()},
                  alt=f"Table of {plural(len(runs), 'run')}: for each, its student, status, test "
-                     "and best validation accuracy, training time, parameters, when it was "
-                     "created and its network.")
+                     "and best validation accuracy, training time, training images, "
+                     "parameters and its network.")
     st.caption("Val acc is the best accuracy on the held-out validation images during "
                "training; test acc is measured once at the end on the test images. Training "
-               "time counts every epoch and its validation, as on the Train page.")
+               "time counts every epoch and its validation, as on the Train page. Images: the "
+               "training images a run had, validation included (all: every one the server "
+               "allowed).")
 
 
 def curves(runs: dict[str, dict], chosen: list[str], metric: str) -> None:
@@ -84,6 +87,7 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
     store = resources.run_store()
     run_id = run["id"]
     st.markdown(f"**{run_id[:6]}** · {run['spec'].summary()} · {run['status']} · "
+                f"{images_text(run['spec'])} training images · "
                 f"{markdown_text(run_choice.student(run['owner'], names))} · "
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
                 + (f" · trained on {run['device']}" if run["device"] else ""))

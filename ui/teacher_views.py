@@ -14,6 +14,8 @@ from ui import identity, resources, sidebar
 
 CLUTTER = ("cancelled", "failed")
 TABLE_ROW_PX = 35  # the height of a row in st.dataframe
+IMAGES_NOTE = ("Images: the training images a run had, validation included (all: every one "
+               "the server allowed).")
 
 
 def label(run: dict, names: dict) -> str:
@@ -98,9 +100,10 @@ def class_table() -> None:
         st.warning(f"Several browsers use the same name: {said}. Ask those students to add "
                    "an initial, so their runs can be told apart.")
     st.caption(f"{plural(len(runs), 'run')} by {plural(len(groups), 'student')}, grouped by "
-               "student; the table refreshes by itself.")
+               f"student; the table refreshes by itself. {IMAGES_NOTE}")
     rows = [{"student": student, "run": r["id"][:6], "status": r["status"],
              "model": r["spec"].summary(), "epochs": f"{r['epochs_run']}/{r['spec'].epochs}",
+             "images": classroom.images_text(r["spec"]),
              "test acc": (f"{r['test_accuracy']:.1%}" if r["test_accuracy"] is not None
                           else "–")}
             for student, group in groups for r in group]
@@ -185,9 +188,10 @@ def leaderboard() -> None:
                           else "no finished run yet"),
         "network": row["model"] or "–",
         "epochs": str(row["epochs"]) if row["epochs"] is not None else "–",
+        "images": row["images"] or "–",
         "run": row["run"][:6] if row["run"] else "–", "runs tried": str(row["runs"])}
         for row in table]).set_index(""))
     tested = sum(row["rank"] is not None for row in table)
     st.caption(f"Each student's best tested run and the network that got it: "
                f"{plural(tested, 'student')} of {len(table)} "
-               f"{'has' if tested == 1 else 'have'} one so far.")
+               f"{'has' if tested == 1 else 'have'} one so far. {IMAGES_NOTE}")

@@ -7,9 +7,13 @@ activations), a fixed cost per batch and per call of the training function (Pyth
 dispatch; one call trains up to 8 small batches), and a validation pass (forward only).
 The coefficients were fitted on a 2-core CPU (`bench/estimate.py --fit` measures them again
 and prints estimate against measurement for every preset), training in bfloat16; a training in
-float32 (`fmnist_core.nets.precision`) pays its convolutions' own, slower rate. A machine that is
-faster or slower, or a GPU, corrects them by the median ratio of measured to estimated
-epochs of its own latest runs on the same device.
+float32 (`fmnist_core.nets.precision`) pays its convolutions' own, slower rate.
+
+Those are the reference figures. The machine that trains multiplies them by its own pace
+(`fmnist_core.nets.pace`): the per-image work by its measured compute pace, the per-batch and
+per-call costs by its overhead pace, both by how much less of the CPU a training gets under
+the load it carries, and by the median correction of its last finished runs. Nothing
+measured yet (a worker process measures its pace as it starts): the reference figures.
 
     guess = for_spec(preset("seed-cnn"), n_fit=54_000, n_val=6_000, policy="mixed_bfloat16")
     guess.epoch_seconds, guess.total_seconds
@@ -20,13 +24,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import statistics
 from typing import Any
 
-from fmnist_core.nets import precision
+from fmnist_core.nets import pace, precision
 from fmnist_core.nets.anatomy import describe, steps_per_execution_for, train_flops_from
+from fmnist_core.nets.pace import Pace
 from fmnist_core.nets.spec import ModelSpec
-from fmnist_core.words import plural
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,7 +55,6 @@ COEFFICIENTS = {
     "first_epoch": 0.1,
     "first_epoch_layer": 0.12,
 }
-MIN_FACTOR, MAX_FACTOR = 0.1, 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +69,10 @@ class Estimate:
         prepare_seconds: what the first epoch adds: tracing the training and prediction
             functions, more for more layers.
         total_seconds: every epoch, the first epoch's preparation and the test evaluation.
-        factor: the correction from this machine's own runs (1.0 without any).
+        factor: the correction from this machine's finished runs (1.0 without any),
+            kept with the run so that a later estimate can undo it.
         basis: a phrase saying what the figures rest on, for the page.
+        paced: whether they rest on this machine's measured pace (else the reference).
     """
 
     train_seconds: float
@@ -78,6 +82,7 @@ class Estimate:
     total_seconds: float
     factor: float
     basis: str
+    paced: bool = False
 
 
 def cost_terms(layers: list[dict[str, Any]]) -> dict[str, float]:
@@ -99,22 +104,42 @@ def calls(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int) -> int:
     return math.ceil(math.ceil(n_fit / spec.batch_size) / per_call)
 
 
-def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
-              coefficients: dict[str, float] | None = None, *,
-              policy: str) -> tuple[float, float]:
-    """(training seconds, validation seconds) of one epoch on the reference machine, the
-    training computing in `policy` ("float32" or "mixed_bfloat16"; validation is float32)."""
+def training_parts(layers: list[dict[str, Any]], n_fit: int, batch_size: int, n_calls: int,
+                   coefficients: dict[str, float] | None = None, *,
+                   policy: str) -> tuple[float, float]:
+    """(per-image seconds, per-batch and per-call seconds) of training `n_fit` images in
+    batches of `batch_size` through `n_calls` calls of the training function, on the
+    reference machine, computing in `policy`: the two parts a machine's pace multiplies
+    (`fmnist_core.nets.pace`)."""
     c = coefficients or COEFFICIENTS
     terms = cost_terms(layers)
     conv = c["conv_flop"] if policy == precision.MIXED else c["conv_flop_float32"]
     per_image = (terms["conv_flop"] * conv + terms["dense_flop"] * c["dense_flop"]
                  + terms["activation"] * c["activation"])
-    train = (n_fit * per_image + math.ceil(n_fit / spec.batch_size) * c["step"]
-             + calls(layers, spec, n_fit) * c["call"])
+    return (n_fit * per_image,
+            math.ceil(n_fit / batch_size) * c["step"] + n_calls * c["call"])
+
+
+def raw_epoch(layers: list[dict[str, Any]], spec: ModelSpec, n_fit: int, n_val: int,
+              coefficients: dict[str, float] | None = None, *,
+              policy: str) -> tuple[float, float]:
+    """(training seconds, validation seconds) of one epoch on the reference machine, the
+    training computing in `policy` ("float32" or "mixed_bfloat16"; validation is float32)."""
+    return (sum(training_parts(layers, n_fit, spec.batch_size, calls(layers, spec, n_fit),
+                               coefficients, policy=policy)),
+            raw_validation(layers, spec, n_val, coefficients))
+
+
+def raw_validation(layers: list[dict[str, Any]], spec: ModelSpec, n_val: int,
+                   coefficients: dict[str, float] | None = None) -> float:
+    """Seconds of a validation pass over `n_val` images on the reference machine (float32,
+    forward only)."""
+    c = coefficients or COEFFICIENTS
+    terms = cost_terms(layers)
     val = n_val * (terms["forward_flop"] * c["forward_flop"] + terms["activation"] / 6 *
                    c["activation_val"])
     looks = 2 if spec.test_flip else 1  # a test-time flip predicts every image twice
-    return train, val * looks
+    return val * looks
 
 
 def raw_prepare(layers: list[dict[str, Any]],
@@ -124,50 +149,44 @@ def raw_prepare(layers: list[dict[str, Any]],
     return c["first_epoch"] + c["first_epoch_layer"] * len(layers)
 
 
-def machine_factor(samples: list[dict[str, Any]], device: str | None) -> tuple[float, int]:
-    """Median of measured / estimated epoch seconds over `samples` of `device`
-    (`RunStore.timing_samples`); (1.0, 0) without any."""
-    # a stored estimate already carries the correction of its day: undo it
-    ratios = [s["epoch_seconds"] * (s.get("estimate_factor") or 1.0) / s["estimate_seconds"]
-              for s in samples if s.get("estimate_seconds") and s.get("epoch_seconds")
-              and (device is None or s.get("device") == device)]
-    if not ratios:
-        return 1.0, 0
-    return min(MAX_FACTOR, max(MIN_FACTOR, statistics.median(ratios))), len(ratios)
-
-
 def for_spec(spec: ModelSpec, n_fit: int, n_val: int, n_test: int = 10_000,
              device: str | None = None, store=None,
-             layers: list[dict[str, Any]] | None = None, *, policy: str) -> Estimate:
+             layers: list[dict[str, Any]] | None = None, *, policy: str,
+             beside: int | None = None, run_id: str | None = None) -> Estimate:
     """The estimate for `spec` on `n_fit` training and `n_val` validation images.
 
     Args:
         policy: the arithmetic the training computes in, "float32" or "mixed_bfloat16"
             (`fmnist_core.nets.precision.training_policy`).
-        device: the device the run will use, to pick this machine's past runs.
-        store: a RunStore whose finished runs correct the reference figures.
+        device: the device line of the run (`fmnist_core.nets.device.device_line`); None:
+            the device this host measured last for `policy`.
+        store: a RunStore with this machine's measured pace and finished runs
+            (`fmnist_core.nets.pace`); None: the reference figures.
         layers: the layer table when already at hand (`describe(spec)["layers"]`).
+        beside: trainings that will run at the same time on this host (see
+            `fmnist_core.nets.pace.for_machine`).
+        run_id: the run estimated, once it is training.
     """
     if layers is None:
         layers = describe(spec)["layers"]
-    train, val = raw_epoch(layers, spec, n_fit, n_val, policy=policy)
-    factor, used = 1.0, 0
+    machine = Pace()
     if store is not None:
         try:
-            factor, used = machine_factor(store.timing_samples(), device)
+            machine = pace.for_machine(store, device, policy, beside=beside, run_id=run_id)
         except Exception:  # noqa: BLE001 - an unreadable store leaves the reference figures
-            _LOGGER.warning("The past runs' timings could not be read; the estimate uses the "
-                            "reference figures.", exc_info=True)
-            factor, used = 1.0, 0
-    epoch = (train + val) * factor
-    test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"]) * factor
-            * (2 if spec.test_flip else 1))
+            _LOGGER.warning("This machine's measured pace could not be read; the estimate "
+                            "uses the reference figures.", exc_info=True)
+    per_image, per_batch = training_parts(layers, n_fit, spec.batch_size,
+                                          calls(layers, spec, n_fit), policy=policy)
+    compute, overhead = machine.compute_factor(), machine.overhead_factor()
+    train = per_image * compute + per_batch * overhead
+    val = raw_validation(layers, spec, n_val) * compute
+    epoch = train + val
+    test = (n_test * (cost_terms(layers)["forward_flop"] * COEFFICIENTS["forward_flop"])
+            * compute * (2 if spec.test_flip else 1))
     # tracing is Python on the host's CPU: a GPU's speed-up does not shorten it
-    on_cpu = device is None or device.startswith("CPU")
-    prepare = raw_prepare(layers) * (factor if on_cpu else max(1.0, factor))
+    prepare = raw_prepare(layers) * (overhead if not machine.on_gpu else max(1.0, overhead))
     total = spec.epochs * epoch + prepare + test
-    basis = (f"this machine's speed, from its last {plural(used, 'run')}" if used else
-             "the speed of a 2-core CPU; it adjusts to this machine after its first runs")
-    return Estimate(train_seconds=train * factor, val_seconds=val * factor,
-                    epoch_seconds=epoch, prepare_seconds=prepare, total_seconds=total,
-                    factor=factor, basis=basis)
+    return Estimate(train_seconds=train, val_seconds=val, epoch_seconds=epoch,
+                    prepare_seconds=prepare, total_seconds=total, factor=machine.runs,
+                    basis=machine.basis(), paced=machine.measured is not None)

@@ -78,6 +78,13 @@ def label(policy: str) -> str:
     return ", bfloat16 compute" if policy == MIXED else ""
 
 
+def device_line(info: dict[str, str], policy: str) -> str:
+    """A run's device line, e.g. "CPU (2 cores, bfloat16 compute)": the device of `info`
+    (`fmnist_core.nets.device.device_info()`) and the arithmetic it trains in. Runs and
+    this machine's measured paces are kept under it (`fmnist_core.store.paces`)."""
+    return f"{info['device']} ({info['detail']}{label(policy)})"
+
+
 def policy_of(device: str) -> str:
     """The policy a run's device line (`fmnist_core.training.fitloop`) names, `label` read back:
     "mixed_bfloat16" or "float32"."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.store import line_times
 from fmnist_core.words import plural
 
@@ -15,6 +16,13 @@ from fmnist_core.words import plural
 def student_label(owner: str, names: dict[str, str]) -> str:
     """The name a student gave, else "student" and the start of their id."""
     return names.get(owner) or f"student {owner[:6]}"
+
+
+def images_text(spec: ModelSpec) -> str:
+    """A run's training images (validation included) for a table: "12,000", or "all" for a
+    spec that names no number, which trained on every image the server allowed (a run
+    stored before runs named theirs is one)."""
+    return "all" if spec.train_images is None else f"{spec.train_images:,}"
 
 
 def shared_names(names: dict[str, str]) -> list[tuple[str, int]]:
@@ -33,8 +41,9 @@ def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
     A student is anyone with a run or a name.
 
     Returns:
-        Rows of {"rank", "student", "test_accuracy", "run", "model", "epochs", "runs"};
-        a student without a tested run has rank, test accuracy, run, model and epochs None.
+        Rows of {"rank", "student", "test_accuracy", "run", "model", "epochs", "images",
+        "runs"}; a student without a tested run has rank, test accuracy, run, model, epochs
+        and images None.
     """
     best: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {owner: 0 for owner in names}
@@ -49,13 +58,13 @@ def leaderboard(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
     rows = [{"rank": rank, "student": student_label(run["owner"], names),
              "test_accuracy": run["test_accuracy"], "run": run["id"],
              "model": run["spec"].summary(), "epochs": run["epochs_run"],
-             "runs": counts[run["owner"]]}
+             "images": images_text(run["spec"]), "runs": counts[run["owner"]]}
             for rank, run in enumerate(ordered, start=1)]
     waiting = sorted((owner for owner in counts if owner not in best),
                      key=lambda owner: student_label(owner, names).lower())
     return rows + [{"rank": None, "student": student_label(owner, names),
                     "test_accuracy": None, "run": None, "model": None, "epochs": None,
-                    "runs": counts[owner]} for owner in waiting]
+                    "images": None, "runs": counts[owner]} for owner in waiting]
 
 
 def by_student(runs: list[dict[str, Any]], names: dict[str, str]

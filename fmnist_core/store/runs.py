@@ -8,8 +8,9 @@ between threads, processes and servers.
 
 `RunStore` is the one object callers use. This module holds the run rows and their epochs;
 the other parts are mixed in from their own modules: the line (`fmnist_core.store.queue`),
-servers, owners' visits and orphans (`presence`), files on disk (`run_files`), and the
-owners' secret and names (`owners`). What a row is lives in `records`.
+servers, owners' visits and orphans (`presence`), files on disk (`run_files`), the
+owners' secret and names (`owners`), and each machine's measured pace (`paces`). What a
+row is lives in `records`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.store import schema
 from fmnist_core.store.db import StoreUnavailableError, open_database
 from fmnist_core.store.owners import OwnerRows
+from fmnist_core.store.paces import PaceRows
 from fmnist_core.store.presence import ADOPTABLE_EXECUTORS, HOST, Presence
 from fmnist_core.store.queue import RunQueue
 from fmnist_core.store.records import (ACTIVE_STATUSES, EPOCH_METRICS, RunNotFoundError,
@@ -39,7 +41,7 @@ def default_home() -> Path:
     return Path(os.environ.get("STUDIO_HOME", Path.home() / ".fmnist_studio")).expanduser()
 
 
-class RunStore(RunQueue, Presence, RunFiles, OwnerRows):
+class RunStore(RunQueue, Presence, RunFiles, OwnerRows, PaceRows):
     """Database rows + .keras files for every training run.
 
     Args:
@@ -229,18 +231,3 @@ class RunStore(RunQueue, Presence, RunFiles, OwnerRows):
         for run in runs:
             self.delete_run(run["id"], owner=None)
         return len(runs)
-
-    def timing_samples(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Recent finished runs with their spec, device and mean complete-epoch seconds,
-        newest first (what the epoch-time estimate learns from)."""
-        with self.db.transaction() as tx:
-            rows = tx.all(
-                "SELECT r.id, r.spec, r.device, r.estimate_seconds, r.estimate_factor, "
-                "AVG(e.seconds) AS epoch_seconds, COUNT(e.epoch) AS epochs FROM runs r JOIN "
-                "epochs e ON e.run_id = r.id WHERE e.complete = 1 AND e.epoch > 1 AND "
-                "r.status IN ('completed', 'stopped') GROUP BY r.id, r.spec, r.device, "
-                "r.estimate_seconds, r.estimate_factor, r.created "
-                "ORDER BY r.created DESC LIMIT ?", (limit,))
-        for row in rows:
-            row["spec"] = ModelSpec.from_dict(json.loads(row["spec"]))
-        return rows

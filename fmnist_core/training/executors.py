@@ -71,15 +71,26 @@ class ProcessExecutor:
         # why the last worker process could not be started; None once one could
         self._no_worker: str | None = None
 
-    def prepare(self) -> bool:
+    def resize(self, slots: int) -> None:
+        """Follows the class's cap (the teacher may change it): `slots` workers are kept
+        for the next jobs from now on, and idle ones beyond them end now."""
+        with self._lock:
+            self.slots = slots
+            extra = self._idle[slots:]
+            del self._idle[slots:]
+        for worker in extra:
+            worker.close()
+
+    def prepare(self, store: Any = None) -> bool:
         """Starts a worker ahead of the next job, unless one is idle already or every slot
-        is training: Keras imports in it (about 5 s on 2 cores) while a student fills in
-        the Train page, so Start trains at once. Kept, and ended when idle, like any idle
-        worker. Returns whether a worker was started."""
+        is training: Keras imports in it (about 5 s on 2 cores), and it measures the
+        machine's pace into `store` (the jobs' RunStore), while a student fills in the Train
+        page, so Start trains at once. Kept, and ended when idle, like any idle worker.
+        Returns whether a worker was started."""
         with self._lock:
             if self._idle or self._busy >= self.slots:
                 return False
-            worker = self._new_worker()
+            worker = self._new_worker(store)
             if worker is None:
                 return False
             self._keep(worker)
@@ -118,11 +129,12 @@ class ProcessExecutor:
             self._release(worker)
             job.end()
 
-    def _new_worker(self) -> WorkerProcess | None:
-        """A new worker process, or None when the machine refuses one (a process or memory
-        limit): the job then trains in a thread of this process."""
+    def _new_worker(self, store: Any = None) -> WorkerProcess | None:
+        """A new worker process (measuring the pace into `store` ahead of its first job), or
+        None when the machine refuses one (a process or memory limit): the job then trains
+        in a thread of this process."""
         try:
-            worker = WorkerProcess()
+            worker = WorkerProcess(store)
         except OSError as err:
             reason = err.strerror or str(err) or type(err).__name__
             # said once when it starts happening, not at every job or page that asks again

@@ -92,7 +92,7 @@ def _start_on_device(job: TrainingJob) -> tuple[str, str] | None:
     except ValueError as err:  # the server's setting, told as it is
         job.finish("failed", f"{err} Training did not start.")
         return None
-    device = f"{info['device']} ({info['detail']}{precision.label(policy)})"
+    device = precision.device_line(info, policy)
     job.update(device=device)
     job.store_fields(status="running", device=device, backend=info["backend"], pid=os.getpid())
     return policy, device
@@ -119,8 +119,10 @@ def _prepare(job: TrainingJob, policy: str, device: str) -> PreparedRun:
                                 steps_per_epoch=steps)
         trainer.set_weights(model.get_weights())
     guess = estimate.for_spec(spec, len(fit_xy[0]), 0 if val_xy is None else len(val_xy[0]),
-                              device=device, store=job.store, policy=policy)
-    job.update(estimate=guess.epoch_seconds, estimate_prepare=guess.prepare_seconds)
+                              device=device, store=job.store, policy=policy,
+                              run_id=job.run_id)
+    job.update(estimate=guess.epoch_seconds, estimate_prepare=guess.prepare_seconds,
+               estimate_paced=guess.paced)
     job.store_fields(params=int(model.count_params()), estimate_seconds=guess.epoch_seconds,
                      estimate_factor=guess.factor)
     answering = with_test_flip(model) if spec.test_flip else model

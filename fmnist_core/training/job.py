@@ -57,6 +57,7 @@ def initial_state(run_id: str, spec: ModelSpec) -> dict[str, Any]:
         "eta": None,  # seconds left; None until the pace is steady
         "estimate": None,  # estimated seconds per epoch when training began
         "estimate_prepare": None,  # and what the first epoch adds (tracing)
+        "estimate_paced": None,  # whether it rests on this machine's measured pace
         "test_loss": None,
         "test_accuracy": None,
         "device": None,

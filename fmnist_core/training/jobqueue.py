@@ -10,7 +10,7 @@ reached the store from any server, claims runs freed elsewhere, and marks runs o
 servers as interrupted.
 
     queue = JobQueue(RunStore())
-    handle = queue.submit(preset("quick"), owner)     # OwnerLimitError past the limit
+    handle = queue.submit(preset("quick"), owner)  # OwnerLimitError, SettingsError
     # a RunHandle (`fmnist_core.training.handle`)
     handle.snapshot()["status"], queue.position(handle)
     queue.stop(handle.run_id, owner)
@@ -29,6 +29,8 @@ from fmnist_core.data.datasets import Dataset, load_dataset
 from fmnist_core.nets import precision
 from fmnist_core.nets.limits import RunLimits
 from fmnist_core.nets.spec import ModelSpec
+from fmnist_core.store import owners
+from fmnist_core.store import settings as class_settings
 from fmnist_core.store.db import StoreUnavailableError
 from fmnist_core.store.queue import CANCELLED
 from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
@@ -67,10 +69,11 @@ class JobQueue:
 
     Args:
         store: the run store every job writes to (and where the line is kept).
-        max_concurrent: trainings at once across the class, and this server's slots;
-            default `$STUDIO_MAX_CONCURRENT_TRAININGS` or 1.
-        max_per_owner: queued or running jobs one owner may have; default
-            `$STUDIO_MAX_JOBS_PER_OWNER` or 1.
+        max_concurrent: trainings at once across the class, and this server's slots,
+            until the teacher sets another (`settings`); default
+            `$STUDIO_MAX_CONCURRENT_TRAININGS` or 1.
+        max_per_owner: queued or running jobs one owner may have, until the teacher sets
+            another (`settings`); default `$STUDIO_MAX_JOBS_PER_OWNER` or 1.
         max_per_client: queued or running jobs one address may have; default
             `$STUDIO_MAX_JOBS_PER_ADDRESS` or 1 (0: any number, for a class behind one
             address that no proxy header tells apart).
@@ -83,6 +86,9 @@ class JobQueue:
         executor: where jobs train; default from `worker_processes`.
         tick_seconds: the background tick's period; None for no tick (tests that step).
         limits: what one run may cost (`fmnist_core.nets.limits`); default from the environment.
+        classroom: whether the class's defaults apply where the teacher has saved no
+            settings (a server with a teacher's passcode); asked at each use, default
+            whether `$STUDIO_TEACHER_PASSCODE` is set.
     """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None,
@@ -92,10 +98,12 @@ class JobQueue:
                  worker_processes: bool | None = None,
                  worker_idle_seconds: float = WORKER_IDLE_SECONDS,
                  executor: Any = None, tick_seconds: float | None = TICK_SECONDS,
-                 limits: RunLimits | None = None, max_per_client: int | None = None):
+                 limits: RunLimits | None = None, max_per_client: int | None = None,
+                 classroom: Callable[[], bool] | None = None):
         self.store = store
-        self.max_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
-        self.max_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
+        self.server_concurrent = max_concurrent or env_int("STUDIO_MAX_CONCURRENT_TRAININGS", 1)
+        self.server_per_owner = max_per_owner or env_int("STUDIO_MAX_JOBS_PER_OWNER", 1)
+        self.classroom = classroom or (lambda: owners.teacher_passcode() is not None)
         if max_per_client is None:
             raw = os.environ.get("STUDIO_MAX_JOBS_PER_ADDRESS", "").strip()
             max_per_client = int(raw) if raw.isdigit() else 1
@@ -108,7 +116,7 @@ class JobQueue:
             if worker_processes is None:
                 worker_processes = os.environ.get("STUDIO_TRAINING_WORKER",
                                                   "process") != "thread"
-            executor = (ProcessExecutor(self.max_concurrent, worker_idle_seconds)
+            executor = (ProcessExecutor(self.server_concurrent, worker_idle_seconds)
                         if worker_processes else ThreadExecutor())
         self.executor = executor
         self.server_id = uuid.uuid4().hex[:12]
@@ -136,12 +144,15 @@ class JobQueue:
             client: the address it comes from; None for this machine (not limited).
 
         Raises:
+            SettingsError: beyond what the teacher set for the class.
             SpecTooCostlyError: its estimated time or memory is more than a run may cost.
-            OwnerLimitError: the owner already has `max_per_owner` active jobs, or the
-                address `max_per_client`.
+            OwnerLimitError: the owner already has the class's runs per student active, or
+                the address `max_per_client`.
         """
+        settings = self.settings()
+        self.check_settings(spec, settings)
         self.check_cost(spec)
-        run_id = self.store.enqueue(spec, owner, self.max_per_owner, client=client,
+        run_id = self.store.enqueue(spec, owner, settings.runs_per_student, client=client,
                                     max_per_client=self.max_per_client)
         self.pump()
         return RunHandle(self, run_id)
@@ -155,6 +166,24 @@ class JobQueue:
                                                               self.limit_train)
         n_test = min(self.limit_test or len(data.x_test), len(data.x_test))
         return n_train, n_test
+
+    def settings(self) -> class_settings.ClassSettings:
+        """The class's settings now: the teacher's, else the defaults of a class or of a
+        lone user, with this server's limits (`fmnist_core.store.settings`)."""
+        return class_settings.load(self.store.db, classroom=self.classroom(),
+                                   runs_per_student=self.server_per_owner,
+                                   trainings_at_once=self.server_concurrent)
+
+    @property
+    def max_concurrent(self) -> int:
+        """Trainings at once across the class now (the teacher's setting)."""
+        return self.settings().trainings_at_once
+
+    def check_settings(self, spec: ModelSpec,
+                       settings: class_settings.ClassSettings | None = None) -> None:
+        """Refuses a spec beyond the class's settings (by default the current ones) with a
+        SettingsError, one sentence for the student."""
+        (settings or self.settings()).check(spec, self.images(spec.dataset, spec)[0])
 
     def check_cost(self, spec: ModelSpec) -> None:
         """Refuses a spec that would cost more than one run may (`self.limits`).
@@ -244,10 +273,11 @@ class JobQueue:
 
     def prepare(self) -> None:
         """Readies this server to train: a worker process started ahead of the next job,
-        where jobs train in worker processes (`ProcessExecutor.prepare`); else nothing."""
+        measuring the machine's pace into the store meanwhile, where jobs train in worker
+        processes (`ProcessExecutor.prepare`); else nothing."""
         prepare = getattr(self.executor, "prepare", None)
         if prepare is not None and not self._closed.is_set():
-            prepare()
+            prepare(self.store)
 
     def where(self) -> str:
         """Where trainings run, for the sidebar."""
@@ -270,12 +300,14 @@ class JobQueue:
         """Claims queued runs while this server has free slots and the class is under its
         cap, and starts them."""
         with self._pump_lock:
+            cap = self.max_concurrent  # the teacher may have changed it since
+            if hasattr(self.executor, "resize"):
+                self.executor.resize(cap)  # its idle workers follow the class's cap
             while not self._closed.is_set():
                 with self._lock:
-                    if len(self._running) >= self.max_concurrent:
+                    if len(self._running) >= cap:
                         return
-                run = self.store.claim_next(self.server_id, self.max_concurrent,
-                                            self.executor.name)
+                run = self.store.claim_next(self.server_id, cap, self.executor.name)
                 if run is None:
                     return
                 self._start(run)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist_core import logs
+from fmnist_core.store.presence import HOST
 from fmnist_core.training.job import TrainingJob
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class RecordingStore:
         self._samples = samples or []
         self._lock = threading.Lock()
         self.records: list[tuple[int, str, tuple, dict]] = []  # (seq, method, args, kwargs)
+        self._paces: dict[tuple[str, str], dict[str, Any]] = {}  # the node's, measured here
 
     def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
         with self._lock:
@@ -67,8 +69,22 @@ class RecordingStore:
     def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
         pass  # the server stores the snapshot it relays
 
-    def timing_samples(self, limit: int = 20) -> list[dict[str, Any]]:
-        return self._samples[:limit]
+    def timing_samples(self, limit: int = 20, host: str | None = HOST) -> list[dict[str, Any]]:
+        """The server's finished runs (of this node's `host`, when given)."""
+        return [s for s in self._samples if host is None or s.get("host") == host][:limit]
+
+    def save_pace(self, device: str, kind: str, value: float, **kwargs: Any) -> None:
+        """Keeps the node's measured pace for its own estimate, and records it for the
+        server to keep under the node's host."""
+        self._paces[(device, kind)] = {"device": device, "kind": kind, "value": value,
+                                       "measured": time.time()}
+        self._record("save_pace", device, kind, value, host=HOST)
+
+    def paces(self, host: str = HOST) -> list[dict[str, Any]]:
+        return sorted(self._paces.values(), key=lambda row: -row["measured"])
+
+    def trainings_running(self, host: str = HOST, besides: str | None = None) -> int:
+        return 0  # the cluster gives each run its own CPUs
 
     def model_file(self, run_id: str) -> Path:
         return self.folder / f"{run_id}.keras"
@@ -147,6 +163,11 @@ class RunTrainer:
         except Exception:  # noqa: BLE001 - the fit loop reports a broken backend itself
             _LOGGER.warning("The node could not set up its threads or GPU for run %s; the "
                             "fit loop goes on.", self.run_id, exc_info=True)
+        from fmnist_core.training.pace_keeper import PaceKeeper
+
+        keeper = PaceKeeper()  # the run's estimate rests on the node's pace, measured now
+        keeper.use(self.store)
+        keeper.calibrate()
         self.job.run_here()
 
     def poll(self, records_from: int, points_from: int) -> dict[str, Any]:

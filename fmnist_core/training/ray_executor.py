@@ -194,7 +194,7 @@ class RayExecutor:
         job.mark_started()
         job.update(message="Waiting for the cluster to start this training.")
         try:
-            samples = job.store.timing_samples()
+            samples = job.store.timing_samples(host=None)  # the node picks its own host's
         except Exception:  # noqa: BLE001 - the estimate then uses its reference figures
             _LOGGER.warning("The timing samples could not be read for run %s; its estimate "
                             "uses the reference figures.", job.run_id, exc_info=True)

@@ -143,6 +143,9 @@ class Relay:
 
     def _replay(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
         job = self.job
+        if method == "save_pace":  # the node's measured pace, kept under the node's host
+            job.write(job.store.save_pace, *args, **kwargs)
+            return
         # the run is the one this server claimed, whatever run id the node's records name: a
         # node that is not what it should be writes no other run's row
         args = (job.run_id, *args[1:])

@@ -42,9 +42,16 @@ PARENT_OWNED = ("run_id", "queue_position", "started_at")
 
 
 class WorkerProcess:
-    """One long-lived `python -m fmnist_core.training.worker` child, training one job at a time."""
+    """One long-lived `python -m fmnist_core.training.worker` child, training one job at a time.
 
-    def __init__(self) -> None:
+    Args:
+        store: the RunStore of the jobs it will train, when known ahead: the worker measures
+            this machine's pace into it as soon as Keras is imported
+            (`fmnist_core.training.calibration`), before any job. Without it, the first job
+            waits for that measurement (its budget, about a second).
+    """
+
+    def __init__(self, store: Any = None) -> None:
         to_parent_r, to_parent_w = os.pipe()
         to_child_r, to_child_w = os.pipe()
         self.proc = subprocess.Popen(
@@ -57,6 +64,8 @@ class WorkerProcess:
         self._to_child = Connection(to_child_w, readable=False)
         self.jobs_run = 0
         self.idle_since = 0.0  # time.monotonic() when it last finished a job
+        if store is not None:
+            self._to_child.send({"calibrate": True, "home": str(store.home), "url": store.url})
 
     @property
     def pid(self) -> int:
@@ -141,21 +150,36 @@ def _serve(to_parent: Connection, from_parent: Connection) -> None:
     threading.Thread(target=_listen, args=(from_parent, current, jobs, arrived),
                      name="worker-listen", daemon=True).start()
     # the first job needs Keras and its backend: a worker started ahead of its job (a
-    # student has opened Train) imports them while the student is still choosing
+    # student has opened Train) imports them, and measures the machine's pace, while the
+    # student is still choosing
     from fmnist_core.nets.device import device_info
+    from fmnist_core.training.calibration import AHEAD_BUDGET_SECONDS
+    from fmnist_core.training.pace_keeper import PaceKeeper
 
     device_info()
+    keeper = PaceKeeper()
     while True:
         with arrived:
-            arrived.wait_for(lambda: jobs)
-            payload = jobs.pop(0)
-        if "keras" in sys.modules:
-            # the last job's model and graphs go; this process trains one job at a time
-            sys.modules["keras"].backend.clear_session()
+            # idle: the pace is measured again now and then, for the form's estimates
+            arrived.wait_for(lambda: jobs, timeout=keeper.due_in())
+            payload = jobs.pop(0) if jobs else None
+        if payload is None:  # nobody waits, and a job that comes ends the timing
+            keeper.calibrate(AHEAD_BUDGET_SECONDS, stop=lambda: bool(jobs))
+            continue
         where = (payload["home"], payload["url"])
         if where not in stores:  # one store (and database pool) per place, job after job
             stores[where] = RunStore(*where, recover=False)
+        keeper.use(stores[where])
+        if payload.get("calibrate"):
+            keeper.calibrate(AHEAD_BUDGET_SECONDS, stop=lambda: bool(jobs))
+            continue
+        if keeper.first_due:
+            keeper.calibrate()  # a fresh worker's first job waits for it: its budget
+        if "keras" in sys.modules:
+            # the last job's model and graphs go; this process trains one job at a time
+            sys.modules["keras"].backend.clear_session()
         _train_one(payload, stores[where], current, send)
+        keeper.job_done()
 
 
 def _listen(from_parent: Connection, current: dict[str, Any], jobs: list[dict],

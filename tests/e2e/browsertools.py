@@ -55,3 +55,17 @@ def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def open_class(home: Path) -> None:
+    """Lifts a class's default limits on the training images and epochs in the run store at
+    `home` (before its server starts): these servers have a teacher's passcode, and their
+    tests train longer runs than a lesson's default, or check the cost limit of a run."""
+    from fmnist_core.store import settings
+    from fmnist_core.store.runs import RunStore
+
+    store = RunStore(home, recover=False)
+    try:
+        settings.save(store.db, settings.ClassSettings(), ("train_images", "max_epochs"))
+    finally:
+        store.close()

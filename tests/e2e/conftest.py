@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import CHROMIUM, CHROMIUM_ARGS, studio_server
-from browsertools import ABSENT_GRACE_SECONDS
+from browsertools import ABSENT_GRACE_SECONDS, open_class
 
 
 SERVER_LOGS: list[Path] = []  # every studio server's log, for a failed test's report
@@ -60,6 +60,7 @@ def studio(studio_home):
     """Base URL of a running studio with a small data slice and its own run store."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
+    open_class(studio_home)  # its tests train up to 200 epochs
     # trainings run in worker processes, as in a classroom (the unit tests use threads)
     with studio_server(studio_home, STUDIO_TRAIN_LIMIT="3000", STUDIO_TEST_LIMIT="500",
                        STUDIO_MAX_CONCURRENT_TRAININGS="2",
