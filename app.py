@@ -40,6 +40,7 @@ pages = [
     st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
     st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/quiz:"),
 ]
 if passcode.teacher_passcode():  # no passcode set: no teacher view on this server
     pages.append(st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"))

@@ -5,12 +5,13 @@ import streamlit as st
 
 from fmnist_core.explain import inspection
 from fmnist_core.store.records import RunNotFoundError, validate_run_id
-from ui import explain_views, inspect_views, probe_views, resources, router, run_choice
+from ui import (explain_views, inspect_views, knockout_views, probe_views, resources, router,
+                run_choice)
 
 router.require_app()
 
 VIEWS = ("Feature maps", "Filters", "Confusion matrix", "Per-class accuracy", "What it looks at",
-         "Invariance")
+         "Invariance", "Switch filters off")
 EPOCH_VIEWS = VIEWS[:4]  # the views the epoch slider replays
 SAMPLE_VIEWS = ("Feature maps", "What it looks at", "Invariance")
 
@@ -87,6 +88,8 @@ elif view in ("Confusion matrix", "Per-class accuracy"):
         inspect_views.per_class(matrix, names, len(y_test))
     else:
         inspect_views.confusion(matrix, probs, names, x_test, y_test)
+elif view == "Switch filters off":
+    knockout_views.panel(run_id, key="inspect")
 elif view == "Invariance":
     probe_views.invariance(run_id, image, label, probs, names, runs, labels)
 else:

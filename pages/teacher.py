@@ -3,11 +3,11 @@ the class's settings."""
 
 import streamlit as st
 
-from ui import class_settings, identity, passcode, router, teacher_views
+from ui import class_settings, identity, lesson_teacher, passcode, router, teacher_views
 
 router.require_app()
 
-VIEWS = ("Class", "Line", "Leaderboard", "Settings")
+VIEWS = ("Class", "Line", "Leaderboard", "Lessons", "Settings")
 
 st.title("Teacher", anchor=False)
 if passcode.teacher_passcode() is None:
@@ -48,5 +48,8 @@ elif view == "Line":
     teacher_views.line_actions()
 elif view == "Leaderboard":
     teacher_views.leaderboard()
+elif view == "Lessons":
+    lesson_teacher.steer()
+    lesson_teacher.progress()
 else:
     class_settings.view()

@@ -109,7 +109,31 @@ VERSION_4 = (
     )""",
 )
 
-MIGRATIONS = {2: VERSION_2, 3: VERSION_3, 4: VERSION_4}
+# Version 5: the lessons: each student's guess per lesson, which lesson's setup a run was
+# queued for, and the lesson the teacher put the class on (one row) with whether the class's
+# answers are revealed.
+VERSION_5 = (
+    """CREATE TABLE IF NOT EXISTS lesson_guesses (
+        owner TEXT NOT NULL,
+        lesson TEXT NOT NULL,
+        guess TEXT NOT NULL,
+        made DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (owner, lesson)
+    )""",
+    """CREATE TABLE IF NOT EXISTS lesson_runs (
+        run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        lesson TEXT NOT NULL,
+        setup TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS class_lesson (
+        id BIGINT PRIMARY KEY,
+        lesson TEXT,
+        revealed BIGINT DEFAULT 0,
+        changed DOUBLE PRECISION
+    )""",
+)
+
+MIGRATIONS = {2: VERSION_2, 3: VERSION_3, 4: VERSION_4, 5: VERSION_5}
 LATEST = max(MIGRATIONS)
 
 

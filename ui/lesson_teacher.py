@@ -1,0 +1,78 @@
+"""The teacher's Lessons view: put the class on a lesson, reveal the class's results, who
+is on which lesson, and the class's guesses against the outcomes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fmnist_core.lessons import answers, catalog
+from fmnist_core.store import classroom
+from fmnist_core.store import lessons as stored
+from ui import charts, resources
+from ui.figures import classes
+
+NO_LESSON = ""
+
+
+def steer() -> None:
+    """The class's lesson and whether its results are revealed to the students."""
+    store = resources.run_store()
+    current, revealed = stored.class_lesson(store)
+    ids = [NO_LESSON] + [x.id for x in catalog.LESSONS]
+    with st.form("class_lesson"):
+        chosen = st.selectbox(
+            "Put the class on", ids, index=ids.index(current) if current in ids else 0,
+            format_func=lambda i: (f"Lesson {catalog.lesson(i).number}: "
+                                   f"{catalog.lesson(i).title}" if i else "No lesson"))
+        reveal = st.toggle("Reveal the class's results to every student", value=revealed,
+                           help="Without it, a student sees the class's results once their "
+                                "own runs of the lesson have finished.")
+        if st.form_submit_button("Save"):
+            stored.set_class_lesson(store, chosen or None, bool(chosen) and reveal)
+            st.session_state["teacher_notice"] = (
+                f"The class is on lesson {catalog.lesson(chosen).number}"
+                + (", its results revealed." if reveal else ".") if chosen
+                else "The class is on no lesson.")
+            st.rerun()
+
+
+def progress() -> None:
+    """Who is on which lesson, and the guesses judged against the class's outcomes."""
+    store = resources.run_store()
+    names, runs, tags = store.owner_names(), store.list_runs(), stored.tags(store)
+    guesses, latest = stored.guesses(store), stored.latest_lessons(store)
+    if not guesses:
+        st.caption("No student has made a guess yet.")
+        return
+    rows = [{"student": classroom.student_label(owner, names),
+             "lesson": f"{catalog.lesson(latest[owner]).number}. "
+                       f"{catalog.lesson(latest[owner]).title}",
+             "guesses": len(made)}
+            for owner, made in guesses.items() if _known(latest.get(owner))]
+    if rows:
+        st.dataframe(pd.DataFrame(rows).sort_values("student"), hide_index=True)
+    counts = {"right": [], "wrong": [], "no outcome yet": []}
+    for lesson in catalog.LESSONS:
+        everyone = answers.results(lesson, answers.setup_runs(lesson, runs, tags),
+                                   store.epochs)
+        outcome = answers.answer(lesson, everyone)
+        judged = [answers.judge(lesson, made[lesson.id], outcome)
+                  for made in guesses.values() if lesson.id in made]
+        counts["right"].append(sum(1 for j in judged if j is True))
+        counts["wrong"].append(sum(1 for j in judged if j is False))
+        counts["no outcome yet"].append(sum(1 for j in judged if j is None))
+    fig = classes.grouped_bars([f"lesson {x.number}" for x in catalog.LESSONS], counts,
+                               "The class's guesses against the class's outcomes")
+    charts.show(fig, key="teacher_lesson_guesses")
+    st.caption("A guess is judged against the class's outcome: the setups' results "
+               "averaged over every student's runs (lesson 2's outcome is measured on each "
+               "student's own network, so its guesses show as no outcome yet here).")
+
+
+def _known(lesson_id: str | None) -> bool:
+    try:
+        catalog.lesson(lesson_id)
+        return True
+    except ValueError:
+        return False

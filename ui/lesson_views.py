@@ -1,0 +1,206 @@
+"""The Lessons page's views: a lesson's why, the guess asked before Run, the student's runs,
+the answer against the guess and the class's results, and the view that shows why."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fmnist_core.lessons import answers, catalog
+from fmnist_core.lessons.catalog import CHOICE, Lesson
+from fmnist_core.nets import links
+from fmnist_core.nets.limits import SpecTooCostlyError
+from fmnist_core.store import lessons as stored
+from fmnist_core.store.queue import OwnerLimitError
+from fmnist_core.store.records import ACTIVE_STATUSES
+from fmnist_core.store.settings import SettingsError
+from fmnist_core.words import plural
+from ui import charts, identity, knockout_views, resources
+from ui.figures import comparison
+
+
+def class_banner() -> str | None:
+    """"Your class is on lesson 3: Pooling." when the teacher chose one; returns its id."""
+    current, _ = stored.class_lesson(resources.run_store())
+    if current is None:
+        return None
+    try:
+        chosen = catalog.lesson(current)
+    except ValueError:  # a lesson of a newer release: no banner rather than a wrong one
+        return None
+    st.info(f"Your class is on lesson {chosen.number}: {chosen.title}.")
+    return chosen.id
+
+
+def finished_setups(lesson: Lesson, owner: str, runs: list[dict], tags) -> set[str]:
+    """The setups of `lesson` with a finished run of `owner`'s."""
+    mine = answers.setup_runs(lesson, runs, tags, owner=owner)
+    return {key for key, found in mine.items() if found}
+
+
+def pick(owner: str, runs: list[dict], tags, class_on: str | None) -> Lesson:
+    """The lesson picker (the class's lesson first time round) and the path's progress."""
+    done = [x for x in catalog.LESSONS
+            if finished_setups(x, owner, runs, tags) == {s.key for s in x.setups}]
+    st.caption(f"You finished {len(done)} of {plural(len(catalog.LESSONS), 'lesson')}."
+               if done else "You have not finished a lesson yet: start with lesson 1.")
+    ids = [x.id for x in catalog.LESSONS]
+    if st.session_state.get("lesson") not in ids:
+        st.session_state["lesson"] = class_on or ids[0]
+    chosen = st.selectbox(
+        "Lesson", ids, key="lesson",
+        format_func=lambda i: (f"{catalog.lesson(i).number}. {catalog.lesson(i).title}"
+                               + (" ✓" if catalog.lesson(i) in done else "")))
+    return catalog.lesson(chosen)
+
+
+def ask(lesson: Lesson, owner: str) -> str | float | None:
+    """The question and the student's guess (kept in the store as soon as it is given)."""
+    store = resources.run_store()
+    saved = stored.guesses(store, owner).get(owner, {}).get(lesson.id)
+    key = f"guess_{lesson.id}"
+    st.subheader(lesson.question, anchor=False)
+    if lesson.kind == CHOICE:
+        if key not in st.session_state and saved in lesson.choices:
+            st.session_state[key] = saved
+        guess = st.radio("Your guess", lesson.choices, index=None, key=key)
+    else:
+        if key not in st.session_state and isinstance(saved, (int, float)):
+            st.session_state[key] = float(saved)
+        guess = st.number_input(f"Your guess ({lesson.unit})", min_value=0.0, value=None,
+                                step=0.5, key=key)
+    if guess is not None and guess != saved:
+        stored.save_guess(store, owner, lesson.id, guess)
+    if guess is None:
+        st.caption("Guess first: the Run button opens once you have answered.")
+    return guess
+
+
+def setups(lesson: Lesson) -> None:
+    """What Run queues, each with a link that opens it filled in on Train."""
+    for setup in lesson.setups:
+        text, link = st.columns([4, 1], vertical_alignment="center")
+        text.markdown(f"**{setup.label}**: {setup.spec.summary()}, "
+                      f"{plural(setup.spec.train_images, 'training image')}, "
+                      f"{plural(setup.spec.epochs, 'epoch')}.")
+        link.page_link("pages/train.py", label="Open in Train", icon=":material/tune:",
+                       query_params=links.to_query(setup.spec))
+
+
+def run_button(lesson: Lesson, owner: str, guess, runs: list[dict], tags) -> None:
+    """Queues the setups the student has no finished or waiting run of; where the class
+    allows one run each at a time, the next is queued when the last ends (page open)."""
+    busy = [r for r in runs if r["owner"] == owner and r["status"] in ACTIVE_STATUSES]
+    done = finished_setups(lesson, owner, runs, tags)
+    todo = [s for s in lesson.setups if s.key not in done
+            and not any(answers.belongs(lesson, r, tags) == s.key for r in busy)]
+    waiting = [r for r in busy if answers.belongs(lesson, r, tags)]
+    if waiting:
+        st.caption(f"{plural(len(waiting), 'run')} of this lesson training or waiting; the "
+                   "page shows the answer once they finish.")
+        watch(len(busy), owner)
+    if not todo:
+        if not waiting:
+            st.caption("You have run every setup of this lesson.")
+        st.session_state.pop("lesson_queue", None)
+        return
+    pending = st.session_state.get("lesson_queue") == lesson.id and not busy
+    if (st.button(f"Run {plural(len(todo), 'setup')}", type="primary",
+                  disabled=guess is None or bool(waiting), key=f"run_{lesson.id}")
+            or pending):
+        _queue(lesson, owner, todo)
+
+
+def _queue(lesson: Lesson, owner: str, todo: list) -> None:
+    queue, queued, refused = resources.job_queue(), 0, None
+    for setup in todo:
+        try:
+            job = queue.submit(setup.spec, owner, client=identity.client_address())
+        except (OwnerLimitError, SettingsError, SpecTooCostlyError) as err:
+            if queued == 0:
+                st.session_state.pop("lesson_queue", None)
+                st.error(str(err))
+                return
+            refused = None if isinstance(err, OwnerLimitError) else str(err)
+            break
+        stored.tag_run(resources.run_store(), job.run_id, lesson.id, setup.key)
+        queued += 1
+    rest = len(todo) - queued
+    if rest and refused is None:
+        st.session_state["lesson_queue"] = lesson.id
+    else:
+        st.session_state.pop("lesson_queue", None)
+    st.session_state["lesson_notice"] = f"{plural(queued, 'run')} queued." + (
+        f" Each student may have {plural(queued, 'run')} waiting or training at a time: "
+        f"the other {plural(rest, 'setup')} will be queued when it finishes, while this page "
+        "stays open." if rest and refused is None else f" {refused}" if refused else "")
+    st.rerun()
+
+
+@st.fragment(run_every=3.0)
+def watch(active: int, owner: str) -> None:
+    """Redraws the page once one of the student's runs has ended (checked every 3 s)."""
+    now = [r for r in resources.run_store().list_runs(owner=owner)
+           if r["status"] in ACTIVE_STATUSES]
+    if len(now) != active:
+        st.rerun()
+
+
+def outcome(lesson: Lesson, owner: str, guess, runs: list[dict], tags,
+            revealed: bool) -> None:
+    """The student's own answer against the guess, then the class's results."""
+    store = resources.run_store()
+    mine = answers.setup_runs(lesson, runs, tags, owner=owner)
+    own = answers.results(lesson, {k: v[:1] for k, v in mine.items()}, store.epochs)
+    if lesson.measure == "knockout" and mine[lesson.setups[0].key]:
+        own = [knockout_views.lost_result(lesson, mine[lesson.setups[0].key][0])]
+    found = answers.answer(lesson, own)
+    if found is None:
+        st.caption("Your answer appears here once your runs of this lesson have finished.")
+    else:
+        right = answers.judge(lesson, guess, found)
+        said = (f"Your runs say: **{answers.shown(lesson, found)}**. "
+                f"You guessed {answers.shown(lesson, guess)}")
+        if right is None:
+            st.info(said.replace(f"You guessed {answers.shown(lesson, guess)}",
+                                 "You made no guess."))
+        elif right:
+            st.success(said + ": right.")
+        else:
+            st.warning(said + ": not this time.")
+    if lesson.seed_note:
+        st.caption(lesson.seed_note)
+    if found is not None or revealed:
+        everyone = answers.results(lesson, answers.setup_runs(lesson, runs, tags),
+                                   store.epochs)
+        st.markdown(answers.class_sentence(lesson, everyone))
+    else:
+        st.caption("The class's results show once your runs have finished (or when the "
+                   "teacher reveals them).")
+    why(lesson, mine)
+
+
+def why(lesson: Lesson, mine: dict[str, list[dict]]) -> None:
+    """The view that shows why: the curves overlaid, or the filters and the knock-out."""
+    latest = {s.label: mine[s.key][0] for s in lesson.setups if mine.get(s.key)}
+    if not latest:
+        return
+    store = resources.run_store()
+    if lesson.id == "edge-kernel":
+        knockout_views.edge_next_to_learned(next(iter(latest.values()))["id"])
+        knockout_views.panel(next(iter(latest.values()))["id"], key="lesson")
+        return
+    curves = {label: store.epochs(run["id"]) for label, run in latest.items()}
+    if lesson.measure == "overfit_gap":  # training and validation of each, on one axis
+        curves = {f"{label} · {part}": [{**r, "accuracy": r[metric]} for r in rows]
+                  for label, rows in curves.items()
+                  for part, metric in (("training", "accuracy"),
+                                       ("validation", "val_accuracy"))}
+        charts.show(comparison.overlay(curves, "accuracy"), key=f"why_{lesson.id}")
+        return
+    charts.show(comparison.overlay(curves, "val_accuracy"), key=f"why_{lesson.id}")
+
+
+def show_notice() -> None:
+    if notice := st.session_state.pop("lesson_notice", None):
+        st.success(notice)
+
