@@ -13,6 +13,8 @@ import pytest
 
 from bench.common import CHROMIUM, studio_server
 from browsertools import TRAINING_MS, training_shown
+from fmnist_core.store import settings
+from fmnist_core.store.runs import RunStore
 from test_accessibility import check
 from test_browser import no_exception, press_stop, settle, start_training
 
@@ -28,7 +30,12 @@ WAITING = re.compile(r"Queued: starts (in about [\w ]+|in under a minute|any mom
 def one_slot_studio(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser)")
-    with studio_server(tmp_path_factory.mktemp("queue-wait-home"), STUDIO_TRAIN_LIMIT="3000",
+    home = tmp_path_factory.mktemp("queue-wait-home")
+    # the teacher allows long runs (a class's default is at most 3 epochs)
+    store = RunStore(home, recover=False)
+    settings.save(store.db, settings.ClassSettings(max_epochs=LONG_EPOCHS), ["max_epochs"])
+    store.close()
+    with studio_server(home, STUDIO_TRAIN_LIMIT="3000",
                        STUDIO_TEST_LIMIT="500", STUDIO_MAX_CONCURRENT_TRAININGS="1",
                        STUDIO_TRAINING_WORKER="process",
                        STUDIO_TEACHER_PASSCODE=PASSCODE) as (url, _):
@@ -90,7 +97,9 @@ def test_a_waiting_student_is_told_when_their_run_starts_and_it_does(one_slot_st
         training_shown(second, 2, TRAINING_MS)
         assert said(second) == ""
         no_exception(second)
-        press_stop(second)
+        # its two epochs on 3,000 images take seconds: it ends by itself, tested
+        second.get_by_text("Test accuracy").first.wait_for(timeout=TRAINING_MS)
+        no_exception(second)
     finally:
         for context in contexts:
             context.close()

@@ -21,6 +21,8 @@ from test_sessions import new_page, run_of
 from waiting import wait_for
 
 UNREACHABLE = "cannot be reached"
+# a queued run's sentence: when it starts, then its place in the class's line
+QUEUED = r"Queued: starts .+ \(place {}\)\."
 OUTAGE_EPOCHS = 200  # it ends when its owner presses Stop, the database away
 
 
@@ -93,11 +95,11 @@ def test_one_class_on_two_servers(school, browser):
 
         # the line spans both servers: the classmate on B is first, a third student on A next
         start_training(on_b, b, 1)
-        on_b.get_by_text("Queued: number 1 in line").first.wait_for(timeout=30_000)
+        on_b.get_by_text(re.compile(QUEUED.format(1))).first.wait_for(timeout=30_000)
         second = run_of(on_b)
         third, on_a3 = new_page(browser)
         start_training(on_a3, a, 1)
-        on_a3.get_by_text("Queued: number 2 in line").first.wait_for(timeout=30_000)
+        on_a3.get_by_text(re.compile(QUEUED.format(2))).first.wait_for(timeout=30_000)
         last = run_of(on_a3)
         shot(on_a3, "servers-a-queued-second")
 
