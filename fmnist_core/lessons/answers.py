@@ -68,19 +68,19 @@ def setup_runs(lesson: Lesson, runs: Iterable[dict[str, Any]], tags: Tags,
 
 
 def ended_early(lesson: Lesson, runs: Iterable[dict[str, Any]], tags: Tags,
-                owner: str) -> dict[str, str]:
-    """The setups of `lesson` whose latest run of `owner`'s ended without a result (and
-    has no finished run since): {setup key: that run's status}."""
-    ended: dict[str, str] = {}
+                owner: str) -> dict[str, dict[str, Any]]:
+    """The setups of `lesson` whose latest run of `owner`'s ended without a result (none
+    of theirs has finished since): {setup key: that run}; its status is a key of
+    ENDED_WORDS."""
+    latest: dict[str, dict[str, Any]] = {}
     for run in sorted(runs, key=lambda r: -r["created"]):
         if run["owner"] != owner or run["status"] not in ENDED_WORDS:
             continue
         key = belongs(lesson, run, tags)
-        if key is None or key in ended:
-            continue
-        counted = run["status"] in FINISHED and run["test_accuracy"] is not None
-        ended[key] = "" if counted else run["status"]
-    return {key: status for key, status in ended.items() if status}
+        if key is not None and key not in latest:
+            latest[key] = run
+    return {key: run for key, run in latest.items()
+            if run["status"] not in FINISHED or run["test_accuracy"] is None}
 
 
 def overfit_gap(epochs: list[dict[str, Any]]) -> float | None:
