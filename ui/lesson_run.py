@@ -63,6 +63,9 @@ def run_button(lesson: Lesson, owner: str, guess, runs: list[dict], tags) -> Non
         st.session_state.pop(PENDING, None)  # a run of this Run was stopped: no more queued
         pending = None
     go_on = bool(pending) and pending[0] == lesson.id and not busy
+    if pending and pending[0] == lesson.id and busy:
+        st.caption(f"Then {_later(len(todo))} will be queued as your runs finish, while this "
+                   "page stays open.")
     if (st.button(f"Run {plural(len(todo), 'setup')}", type="primary",
                   disabled=guess is None or bool(waiting), key=f"run_{lesson.id}")
             or go_on):
@@ -89,7 +92,7 @@ def _queue(lesson: Lesson, owner: str, todo: list, pressed: float) -> None:
     if rest:
         st.session_state[PENDING] = (lesson.id, pressed)
         limit = queue.settings().runs_per_student
-        later = "the other setup" if rest == 1 else f"the other {plural(rest, 'setup')}"
+        later = _later(rest)
         st.session_state[NOTICE] = (
             f"{plural(queued, 'run')} queued. Your class allows {plural(limit, 'run')} "
             f"waiting or training per student, so {later} will be queued as your runs "
@@ -98,6 +101,11 @@ def _queue(lesson: Lesson, owner: str, todo: list, pressed: float) -> None:
         st.session_state.pop(PENDING, None)
         st.session_state[NOTICE] = f"{plural(queued, 'run')} queued."
     st.rerun()
+
+
+def _later(rest: int) -> str:
+    """"the other setup", "the other 2 setups"."""
+    return "the other setup" if rest == 1 else f"the other {plural(rest, 'setup')}"
 
 
 def refused_words(err: SettingsError, setup) -> str:

@@ -15,6 +15,8 @@ from ui import charts, lesson_run, resources
 from ui.figures import classes
 
 NO_LESSON = ""
+# Up to this many guesses in a bar, the chart's axis ticks every whole guess.
+FEW_GUESSES = 10
 
 
 def steer() -> None:
@@ -100,6 +102,8 @@ def progress() -> None:
         counts["no outcome yet"].append(sum(1 for j in judged if j is None))
     fig = classes.grouped_bars([f"lesson {x.number}" for x in catalog.LESSONS], counts,
                                "The class's guesses against the class's outcomes")
+    if max(max(v) for v in counts.values()) <= FEW_GUESSES:
+        fig.update_yaxes(dtick=1)  # a count of students: no tick at 0.2 of one
     charts.show(fig, key="teacher_lesson_guesses")
     st.caption("A guess is judged against the class's outcome: the setups' results "
                "averaged over every student's runs (lesson 2's outcome is measured on each "

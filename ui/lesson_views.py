@@ -73,11 +73,14 @@ def ask(lesson: Lesson, owner: str) -> str | float | None:
 
 
 def setups(lesson: Lesson) -> None:
-    """What Run queues, each with a link that opens it filled in on Train."""
+    """What Run queues, each with the images it trains on here and a link that opens it
+    filled in on Train."""
+    queue, _ = resources.queue_or_refusal(retry=False)
     for setup in lesson.setups:
+        n_train, _ = resources.run_images(queue, setup.spec.dataset, setup.spec)
         text, link = st.columns([4, 1], vertical_alignment="center")
         text.markdown(f"**{setup.label}**: {setup.spec.summary()}, "
-                      f"{plural(setup.spec.train_images, 'training image')}, "
+                      f"{plural(n_train, 'training image')}, "
                       f"{plural(setup.spec.epochs, 'epoch')}.")
         link.page_link("pages/train.py", label="Open in Train", icon=":material/tune:",
                        query_params=links.to_query(setup.spec))
