@@ -12,6 +12,7 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from bench.common import CHROMIUM, studio_server
 from browsertools import TRAINING_MS
@@ -85,8 +86,7 @@ def guess_and_run(page, url: str, guess: str) -> None:
     assert run.is_disabled() and page.get_by_text(
         "Guess first: the Run button opens once you have answered.").count() == 1
     page.get_by_role("radiogroup", name="Your guess").get_by_text(guess, exact=True).click()
-    settle(page)
-    assert run.is_enabled()
+    expect(run).to_be_enabled(timeout=60_000)  # once the page redrew with the guess
     run.click()
     # one run each at a time: the dense setup waits or trains, the CNN follows it
     settle(page, "1 run queued. Your class allows 1 run waiting or training per student, so "
