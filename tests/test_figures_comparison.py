@@ -18,6 +18,13 @@ def test_overlay_fits_the_accuracy_axis_and_gives_every_run_its_own_colour():
     assert len({trace.marker.symbol for trace in fig.data}) == 4
 
 
+@pytest.mark.parametrize("epochs, step", [(3, 1), (10, 1), (40, 4)])
+def test_overlay_ticks_whole_epochs_about_ten_at_most(epochs, step):
+    fig = comparison.overlay({"a": [{"epoch": e, "val_accuracy": 0.8} for e in
+                                    range(1, epochs + 1)]})
+    assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick) == (1, step)
+
+
 def test_overlay_of_a_loss_keeps_plotly_ticks():
     fig = comparison.overlay({"a": [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}]}, "loss")
     assert fig.layout.yaxis.tickvals is None and fig.layout.yaxis.title.text == "loss"

@@ -3,6 +3,8 @@ one colour scale, and each class's accuracy per run."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -23,6 +25,9 @@ def overlay(curves_by_run: dict[str, list[dict]], metric: str = "val_accuracy") 
             marker=dict(symbol=RUN_SYMBOLS[i % len(RUN_SYMBOLS)], size=9)))
     fig.update_layout(height=360, margin=MARGIN, xaxis_title="epoch",
                       yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25))
+    # epochs are whole: a tick at every epoch, or every few for a long run (about ten ticks)
+    last = max((r["epoch"] for rows in curves_by_run.values() for r in rows), default=1)
+    fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(last / 10)))
     if "accuracy" in metric:
         fig.update_yaxes(percent_axis(
             [r.get(metric) for rows in curves_by_run.values() for r in rows]))
