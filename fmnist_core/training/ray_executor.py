@@ -57,7 +57,7 @@ def actor_name(run_id: str) -> str:
     return f"run-{run_id}"
 
 
-class _ClusterTrainer(RunTrainer):
+class RunTrainerOnCluster(RunTrainer):
     """A run's trainer on a node of the cluster, which knows which node that is."""
 
     def node(self) -> str:
@@ -65,7 +65,7 @@ class _ClusterTrainer(RunTrainer):
                         ray.util.get_node_ip_address())
 
 
-_RemoteTrainer = ray.remote(_ClusterTrainer)  # the actor class; each run is one of it
+_RemoteTrainer = ray.remote(RunTrainerOnCluster)  # the actor class; each run is one of it
 
 
 def connect(address: str, namespace: str = NAMESPACE) -> None:
