@@ -186,15 +186,15 @@ def run_lesson(args, executor: str) -> tuple[int, dict]:
                   rss_start)
 
 
-def trained_as_asked(spec: dict, setup: dict, args) -> bool:
-    """Whether a stored run's spec has the link's values (a link the form could not read
-    would have trained the defaults)."""
+def not_as_asked(spec: dict, setup: dict, args) -> dict:
+    """Where a stored run's spec differs from the link's values, {field: [stored, asked]}
+    (a link the form could not read would have trained the defaults)."""
     from fmnist_core.nets import links
 
     wanted = links.from_query({"preset": BASE, **setup})[0]
     fields = [*setup, "epochs"] + (["train_images"] if args.lesson_images else [])
     want = {**wanted.to_dict(), "epochs": args.epochs, "train_images": args.lesson_images}
-    return all(_same(spec.get(k), want[k]) for k in fields)
+    return {k: [spec.get(k), want[k]] for k in fields if not _same(spec.get(k), want[k])}
 
 
 def _same(a, b) -> bool:
@@ -221,8 +221,9 @@ def report(args, executor, students, runs, samples, latencies, failures, log,
     cpu = {k: round(last[k] - first[k], 1) for k in ("server", trained, "machine")} \
         if first else {}
     asked = {name: setup for name, setup in SETUPS}
-    wrong = [r.run for r in mine if r.run in by_prefix
-             and not trained_as_asked(json.loads(by_prefix[r.run]["spec"]), asked[r.setup], args)]
+    wrong = [{"run": r.run, "setup": r.setup, "differs": differs} for r in mine
+             if r.run in by_prefix and (differs := not_as_asked(
+                 json.loads(by_prefix[r.run]["spec"]), asked[r.setup], args))]
     page_errors = sum(s.session.exceptions for s in students if s.session)
     log_errors = sum("Traceback" in line for line in log.splitlines())
     expected = args.sessions * len(SETUPS)
@@ -236,6 +237,7 @@ def report(args, executor, students, runs, samples, latencies, failures, log,
         "lesson_wall_s": round(max(ends) - min(presses), 1) if ends and presses else None,
         "runs_by_status": statuses, "runs_stored": len(runs),
         "refused": [r.refused for r in mine if r.refused][:3],
+        "not_as_asked": wrong[:5], "not_as_asked_count": len(wrong),
         "training_cpu_share": round(cpu[trained] / cpu["machine"], 3)
         if cpu.get("machine") else None,
         "cpu_seconds": cpu, "max_running": samples.max_running,

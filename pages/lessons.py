@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fmnist_core.store import lessons as stored
-from ui import identity, lesson_views, resources, router
+from ui import identity, lesson_run, lesson_views, resources, router
 
 router.require_app()
 
@@ -13,14 +13,16 @@ st.caption("Seven short experiments from the classic tutorials. Each asks you to
            "against the class.")
 store = resources.run_store()
 owner = identity.owner()
-class_on = lesson_views.class_banner()
+seen = lesson_run.watched(owner)  # before the runs are read: a change after it redraws
+current, revealed = seen[1]
+class_on = lesson_views.class_banner(current)
 runs, tags = store.list_runs(), stored.tags(store)
 lesson = lesson_views.pick(owner, runs, tags, class_on)
-_, revealed = stored.class_lesson(store)
 
 st.markdown(lesson.why)
 lesson_views.setups(lesson)
 guess = lesson_views.ask(lesson, owner)
-lesson_views.show_notice()
-lesson_views.run_button(lesson, owner, guess, runs, tags)
+lesson_run.show_notice()
+lesson_run.run_button(lesson, owner, guess, runs, tags)
 lesson_views.outcome(lesson, owner, guess, runs, tags, revealed and class_on == lesson.id)
+lesson_run.watch(owner, seen)

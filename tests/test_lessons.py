@@ -95,3 +95,38 @@ def test_no_finished_run_is_said_so():
 def test_a_run_of_another_network_belongs_to_no_lesson():
     other = {"id": "a" * 12, "spec": ModelSpec(), "status": "completed"}
     assert all(answers.belongs(x, other, {}) is None for x in catalog.LESSONS)
+
+
+def test_the_class_sentence_names_the_lessons_own_measure(store):
+    target = catalog.lesson("target")
+    for epochs in (3, 4):
+        store.create_run(target.setups[0].spec, f"s{epochs}", status="completed",
+                         test_accuracy=0.86, train_seconds=20, epochs_run=epochs)
+    rows = answers.results(target, answers.setup_runs(target, store.list_runs(), {}))
+    assert answers.class_sentence(target, rows) == (
+        "The class's runs: CNN until 85 % validation accuracy: stopped after 3.5 epochs, "
+        "86.0% test accuracy, 20 s of training on average (2 runs).")
+    assert answers.shown(target, 3.5) == "3.5 epochs"
+
+    dropout = catalog.lesson("dropout")
+    run_id = finish(store, dropout.setups[0].spec, "ann", 0.7, 5)
+    store.add_epoch(run_id, 1, {"accuracy": 0.99, "val_accuracy": 0.7, "loss": 0.1,
+                                "val_loss": 0.5})
+    rows = answers.results(dropout, answers.setup_runs(dropout, store.list_runs(), {}),
+                           store.epochs)
+    assert answers.class_sentence(dropout, rows) == (
+        "The class's runs: Without dropout: 70.0% test accuracy, training 29 points above "
+        "validation, 5.0 s of training (1 run).")
+
+
+def test_a_run_that_ended_without_a_result_is_found_until_one_finishes(store):
+    lesson = catalog.lesson("pooling")
+    max_spec = lesson.setups[0].spec
+    store.create_run(max_spec, "ann", status="diverged")
+    stopped = store.create_run(max_spec, "ann", status="stopped", test_accuracy=0.5)
+    ended = answers.ended_early(lesson, store.list_runs(), {}, "ann")
+    assert list(ended) == ["max"] and ended["max"]["id"] == stopped
+    assert answers.ENDED_WORDS["stopped"] == "was stopped before its end"
+    assert answers.ended_early(lesson, store.list_runs(), {}, "bob") == {}
+    finish(store, max_spec, "ann", 0.8, 10)
+    assert answers.ended_early(lesson, store.list_runs(), {}, "ann") == {}

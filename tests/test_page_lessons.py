@@ -146,3 +146,73 @@ def test_inspect_switches_a_filter_off(trained_run):
     assert not at.exception, at.exception
     assert "with 2 filters of conv1 switched off" in page_text(at)
     assert "without them" in page_text(at)
+
+
+def test_a_stopped_run_is_said_so_and_does_not_count(made_runs):
+    store, made = made_runs
+    lesson = catalog.lesson("pooling")
+    at = open_lesson(lesson.id)
+    give_guess(at, lesson)
+    owner = at.session_state["owner"]
+    run_id = store.create_run(lesson.setups[0].spec, owner, status="stopped",
+                              test_accuracy=0.5)
+    stored.tag_run(store, run_id, lesson.id, lesson.setups[0].key)
+    made.append(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    text = page_text(at)
+    assert "Your run of Max pooling was stopped before its end: it does not count." in text
+    assert at.button(key=f"run_{lesson.id}").label == "Run 2 setups"
+    assert "Your runs say" not in text and "The class's runs" not in text
+
+
+def test_the_teachers_reveal_shows_the_class_answer_against_the_guess(made_runs):
+    store, made = made_runs
+    lesson = catalog.lesson("kernel-size")
+    finish_setups(store, made, lesson, "a-classmate")  # 7×7 comes out best
+    stored.set_class_lesson(store, lesson.id, revealed=False)
+    at = open_lesson(lesson.id)
+    at.radio(key=f"guess_{lesson.id}").set_value("3×3 kernels").run()
+    text = page_text(at)
+    assert "The class's results show once your runs have finished" in text
+    assert "The class's runs" not in text
+
+    stored.set_class_lesson(store, lesson.id, revealed=True)
+    at.run()
+    assert not at.exception, at.exception
+    text = page_text(at)
+    assert "Your answer appears here once your runs of this lesson have finished." in text
+    assert ("7×7 kernels: 84.0% test accuracy, 30 s of training (1 run)" in text)
+    assert ("Your teacher revealed the class's answer. The class's runs say: **7×7 kernels**. "
+            "You guessed 3×3 kernels: not this time.") in [w.value for w in at.warning]
+
+
+def test_a_setup_the_class_refuses_is_said_to_student_and_teacher(monkeypatch, made_runs):
+    from fmnist_core.store import settings
+
+    store, _ = made_runs
+    lesson = catalog.lesson("dropout")  # 15 epochs a setup
+    settings.save(store.db, settings.ClassSettings(max_epochs=3), ["max_epochs"])
+    try:
+        at = open_lesson(lesson.id)
+        give_guess(at, lesson)
+        at.button(key=f"run_{lesson.id}").click().run()
+        assert not at.exception, at.exception
+        sentence = ("Your teacher set at most 3 epochs for this class, so this lesson's setup "
+                    "“Without dropout” cannot run here: ask your teacher to allow it.")
+        assert [e.value for e in at.error] == [sentence]
+        owner = at.session_state["owner"]
+        assert store.list_runs(owner=owner) == []
+
+        stored.set_class_lesson(store, lesson.id)
+        monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
+        teacher = page_test("pages/teacher.py")
+        teacher.text_input(key="teacher_attempt").input(PASSCODE)
+        teacher.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
+        teacher.segmented_control(key="teacher_view").set_value("Lessons").run()
+        assert not teacher.exception, teacher.exception
+        warned = [w.value for w in teacher.warning]
+        assert len(warned) == 2 and sentence in warned[0]
+        assert "setup “With dropout 0.5” cannot run here" in warned[1]
+    finally:
+        settings.clear(store.db)

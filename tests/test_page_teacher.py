@@ -297,6 +297,24 @@ def test_a_link_beyond_the_teachers_settings_is_one_sentence(teacher_env, class_
     assert at.number_input(key="spec_epochs").value == 3  # seed-cnn's 5, bounded
 
 
+def test_a_link_naming_no_epochs_or_images_opens_within_the_teachers_settings(
+        teacher_env, class_settings):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    class_settings(max_epochs=3, train_images=600)
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60)
+    at.query_params.update(preset="seed-cnn", kernel_size="5")  # a link from outside the class
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and not at.warning
+    # the link's network, with the class's epochs and training images
+    assert at.select_slider(key="spec_kernel_size").value == 5
+    assert at.number_input(key="spec_epochs").value == 3  # seed-cnn's 5, bounded
+    assert at.number_input(key="spec_train_images").value == 600
+
+
 def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_run_starts(
         teacher_env, app_home):
     from fmnist_core.store.runs import RunStore

@@ -7,12 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core.lessons import answers, catalog
+from fmnist_core.lessons.catalog import Lesson
 from fmnist_core.store import classroom
 from fmnist_core.store import lessons as stored
-from ui import charts, resources
+from fmnist_core.store.settings import SettingsError
+from ui import charts, lesson_run, resources
 from ui.figures import classes
 
 NO_LESSON = ""
+# Up to this many guesses in a bar, the chart's axis ticks every whole guess.
+FEW_GUESSES = 10
 
 
 def steer() -> None:
@@ -26,8 +30,10 @@ def steer() -> None:
             format_func=lambda i: (f"Lesson {catalog.lesson(i).number}: "
                                    f"{catalog.lesson(i).title}" if i else "No lesson"))
         reveal = st.toggle("Reveal the class's results to every student", value=revealed,
-                           help="Without it, a student sees the class's results once their "
-                                "own runs of the lesson have finished.")
+                           help="With it, every student on the class's lesson sees the class's "
+                                "results and the class's answer against their guess; without "
+                                "it, a student sees the class's results once their own runs of "
+                                "the lesson have finished.")
         if st.form_submit_button("Save"):
             stored.set_class_lesson(store, chosen or None, bool(chosen) and reveal)
             st.session_state["teacher_notice"] = (
@@ -35,6 +41,37 @@ def steer() -> None:
                 + (", its results revealed." if reveal else ".") if chosen
                 else "The class is on no lesson.")
             st.rerun()
+    if current in ids[1:]:
+        for label, sentence in refusals(catalog.lesson(current)):
+            st.warning(f"The class's settings refuse this lesson's setup “{label}”: its Run "
+                       f"tells your students “{sentence}” Change the settings under "
+                       "Settings to let the class run it.")
+
+
+def refusals(lesson: Lesson) -> list[tuple[str, str]]:
+    """(setup label, the sentence a student reads) for each setup of `lesson` that the
+    class's settings refuse now."""
+    queue, _ = resources.queue_or_refusal(retry=False)
+    settings, _ = resources.form_settings(queue)
+    refused = []
+    for setup in lesson.setups:
+        n_train, _ = resources.run_images(queue, setup.spec.dataset, setup.spec)
+        try:
+            settings.check(setup.spec, n_train)
+        except SettingsError as err:
+            refused.append((setup.label, lesson_run.refused_words(err, setup)))
+    return refused
+
+
+def finished(runs: list[dict], tags) -> dict[str, int]:
+    """How many lessons each student has a finished run of every setup of."""
+    counts: dict[str, int] = {}
+    for lesson in catalog.LESSONS:
+        owners = [{run["owner"] for run in found}
+                  for found in answers.setup_runs(lesson, runs, tags).values()]
+        for owner in set.intersection(*owners):
+            counts[owner] = counts.get(owner, 0) + 1
+    return counts
 
 
 def progress() -> None:
@@ -45,10 +82,11 @@ def progress() -> None:
     if not guesses:
         st.caption("No student has made a guess yet.")
         return
+    done = finished(runs, tags)
     rows = [{"student": classroom.student_label(owner, names),
              "lesson": f"{catalog.lesson(latest[owner]).number}. "
                        f"{catalog.lesson(latest[owner]).title}",
-             "guesses": len(made)}
+             "guesses": len(made), "lessons finished": done.get(owner, 0)}
             for owner, made in guesses.items() if _known(latest.get(owner))]
     if rows:
         st.dataframe(pd.DataFrame(rows).sort_values("student"), hide_index=True)
@@ -64,6 +102,8 @@ def progress() -> None:
         counts["no outcome yet"].append(sum(1 for j in judged if j is None))
     fig = classes.grouped_bars([f"lesson {x.number}" for x in catalog.LESSONS], counts,
                                "The class's guesses against the class's outcomes")
+    if max(max(v) for v in counts.values()) <= FEW_GUESSES:
+        fig.update_yaxes(dtick=1)  # a count of students: no tick at 0.2 of one
     charts.show(fig, key="teacher_lesson_guesses")
     st.caption("A guess is judged against the class's outcome: the setups' results "
                "averaged over every student's runs (lesson 2's outcome is measured on each "

@@ -97,6 +97,7 @@ def _open_link(settings: ClassSettings, available: int) -> None:
     st.session_state["spec_link"] = link
     spec, problem = links.from_query(dict(link))
     if spec is not None:
+        spec = _as_the_class_starts(spec, dict(link), settings)
         try:
             settings.check(spec, spec.images(available))
         except SettingsError as err:
@@ -110,6 +111,18 @@ def _open_link(settings: ClassSettings, available: int) -> None:
     st.session_state["train_spec"] = spec
     if spec.dataset != st.session_state.get("dataset", spec.dataset):
         st.session_state["dataset"] = spec.dataset
+
+
+def _as_the_class_starts(spec: ModelSpec, query: dict, settings: ClassSettings) -> ModelSpec:
+    """A link's spec where the link names no epochs or training images: as the class starts
+    a preset (at most the class's epochs, the class's training images), so a link shared
+    outside the class (which names neither) opens within the teacher's settings."""
+    changes = {}
+    if "epochs" not in query and settings.max_epochs is not None:
+        changes["epochs"] = min(spec.epochs, settings.max_epochs)
+    if "train_images" not in query and settings.train_images is not None:
+        changes["train_images"] = settings.train_images
+    return spec.replace(**changes) if changes else spec
 
 
 def _write_link(spec: ModelSpec) -> None:

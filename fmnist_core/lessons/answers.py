@@ -17,6 +17,14 @@ from fmnist_core.words import duration, percent, plural
 # Runs whose results a lesson reads: finished with a test accuracy (a run stopped by hand
 # trained less than its setup says, so it does not count).
 FINISHED = ("completed",)
+# A run that ended without a result a lesson reads, in the words a student reads after
+# "Your run of Max pooling ".
+ENDED_WORDS = {"stopped": "was stopped before its end",
+               "diverged": "did not learn (it diverged)",
+               "failed": "failed",
+               "interrupted": "was interrupted (the server restarted)",
+               "cancelled": "was cancelled before it started",
+               "completed": "finished without a test accuracy"}
 
 Tags = dict[str, tuple[str, str]]  # run id → (lesson id, setup key)
 
@@ -57,6 +65,22 @@ def setup_runs(lesson: Lesson, runs: Iterable[dict[str, Any]], tags: Tags,
         if key is not None:
             grouped[key].append(run)
     return grouped
+
+
+def ended_early(lesson: Lesson, runs: Iterable[dict[str, Any]], tags: Tags,
+                owner: str) -> dict[str, dict[str, Any]]:
+    """The setups of `lesson` whose latest run of `owner`'s ended without a result (none
+    of theirs has finished since): {setup key: that run}; its status is a key of
+    ENDED_WORDS."""
+    latest: dict[str, dict[str, Any]] = {}
+    for run in sorted(runs, key=lambda r: -r["created"]):
+        if run["owner"] != owner or run["status"] not in ENDED_WORDS:
+            continue
+        key = belongs(lesson, run, tags)
+        if key is not None and key not in latest:
+            latest[key] = run
+    return {key: run for key, run in latest.items()
+            if run["status"] not in FINISHED or run["test_accuracy"] is None}
 
 
 def overfit_gap(epochs: list[dict[str, Any]]) -> float | None:
@@ -128,22 +152,41 @@ def shown(lesson: Lesson, value: str | float | None) -> str:
     if lesson.unit == "×":
         return f"{float(value):.1f}×"
     if lesson.unit == "epochs":
-        return plural(round(float(value), 1), "epoch")
-    return plural(round(float(value), 1), "point")
+        return _epochs(value)
+    return _points(value)
 
 
 def class_sentence(lesson: Lesson, rows: list[SetupResult]) -> str:
-    """"The class's runs: 3×3 kernels 90.6 % (12 runs), 5×5 kernels 90.1 % (11 runs)." with
-    each setup's mean test accuracy and training time; says so when none has finished."""
+    """"The class's runs: 3×3 kernels: 90.6% test accuracy, 41 s of training on average
+    (12 runs); …" with each setup's mean test accuracy and training time, and the lesson's
+    own measure where it is neither; says so when none has finished."""
     counted = [row for row in rows if row.runs]
     if not counted:
         return "No run of this lesson has finished in the class yet."
-    parts = [f"{row.label}: {percent(row.test_accuracy)} test accuracy, "
-             f"{duration(row.train_seconds)} of training on average ({plural(row.runs, 'run')})"
-             if row.train_seconds is not None else
-             f"{row.label}: {percent(row.test_accuracy)} ({plural(row.runs, 'run')})"
-             for row in counted]
+    parts = []
+    for row in counted:
+        said = [f"{percent(row.test_accuracy)} test accuracy"]
+        if lesson.measure == "epochs_run" and row.value is not None:
+            said.insert(0, f"stopped after {_epochs(row.value)}")
+        if lesson.measure == "overfit_gap" and row.value is not None:
+            said.append(f"training {_points(row.value * 100)} above validation")
+        if row.train_seconds is not None:
+            said.append(f"{duration(row.train_seconds)} of training")
+        average = " on average" if row.runs > 1 else ""
+        parts.append(f"{row.label}: {', '.join(said)}{average} ({plural(row.runs, 'run')})")
     return "The class's runs: " + "; ".join(parts) + "."
+
+
+def _epochs(value: float) -> str:
+    """"4 epochs", "4.5 epochs" (an average of whole epochs, one decimal)."""
+    value = round(float(value), 1)
+    return plural(int(value), "epoch") if value.is_integer() else f"{value:.1f} epochs"
+
+
+def _points(value: float) -> str:
+    """"1 point", "12.3 points" (percentage points, one decimal)."""
+    value = round(float(value), 1)
+    return plural(int(value), "point") if value.is_integer() else f"{value:.1f} points"
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
