@@ -6,6 +6,8 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+# the address the studio listens on; empty: every interface of the machine
+ADDRESS ?=
 
 .PHONY: run test bench setup dev data mnist npm browser postgres axe clean
 
@@ -73,8 +75,9 @@ postgres:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
+# ui.serve is `streamlit run app.py` that also starts the training queue with the server
 run: setup
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/python -m ui.serve --server.port $(PORT) $(if $(ADDRESS),--server.address $(ADDRESS))
 
 # The browser tests first, on their own (their servers, trainings and Chromium want both
 # cores); then the other tests two at a time (--dist loadfile: a file's tests share one

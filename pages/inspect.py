@@ -4,7 +4,7 @@ network looks at."""
 import streamlit as st
 
 from fmnist_core.explain import inspection
-from fmnist_core.store.records import RunNotFoundError, validate_run_id
+from fmnist_core.store.records import RunNotFoundError
 from ui import (explain_views, inspect_views, knockout_views, probe_views, resources, router,
                 run_choice)
 
@@ -26,14 +26,10 @@ runs = run_choice.require_runs(
 
 asked = st.query_params.get("run")
 if asked and asked != st.session_state.get("inspect_linked"):  # a new link, e.g. from Train
-    if asked in runs:
-        st.session_state.inspect_run = asked
+    linked, why = run_choice.linked_run(asked, runs)  # its whole id or the 6 pages show
+    if linked is not None:
+        st.session_state.inspect_run = linked
     else:
-        try:
-            why = ("has no saved model" if run_choice.run_or_none(validate_run_id(asked))
-                   else "does not exist (it may have been deleted)")
-        except ValueError:
-            why = "is not a run id"
         st.info(f"The run “{asked[:24]}” in the link {why}, so another run is shown.")
 if st.session_state.get("inspect_run") not in runs:
     st.session_state.inspect_run = run_choice.default_run()[0]

@@ -13,7 +13,8 @@ MAX_FILTER_COLUMNS = 4
 HIDDEN_STATUSES = ("cancelled",)
 
 st.title("Runs", anchor=False)
-st.caption("Every network trained on this server, yours and your classmates'. Compare their "
+# every server of a class shares one run store: the list is the class's, wherever each trained
+st.caption("Every network trained in this class, yours and your classmates'. Compare their "
            "curves and filters, download a model or its code, or delete your own runs.")
 store, me = resources.run_store(), identity.owner()
 if deleted := st.session_state.pop("runs_deleted", None):

@@ -1,4 +1,5 @@
 import json
+import socket
 import os
 import subprocess
 import sys
@@ -106,6 +107,8 @@ def test_train_predict_runs_round_trip(tmp_path, capsys, fashion):
     assert main(["runs", "--home", home, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert runs[0]["id"] == result["run_id"] and runs[0]["spec"]["filters"] == [16]
+    # where it trained: this machine (a run on a Ray cluster names its node)
+    assert runs[0]["node"] == socket.gethostname()
 
 
 def test_predict_with_unknown_run_is_a_sentence(tmp_path, capsys):

@@ -218,3 +218,34 @@ def test_the_real_mnist_digits_say_what_they_are():
     assert "10,000 grayscale pictures" in text and "8,000 to train on" in text
     assert "10,000 of the 70,000 official MNIST digits" in text
     assert list(at.selectbox(key="data_class").options) == [str(d) for d in range(10)]
+
+
+def test_the_sidebar_names_the_class_s_other_servers_and_calls_the_device_this_server_s(
+        app_home):
+    """Server B of a class whose runs may train on server A (one line for both): the
+    sidebar says so instead of "this machine", and its device is the server's own."""
+    import time
+
+    from fmnist_core.store.runs import RunStore
+
+    def sidebar_text() -> str:
+        return "\n".join(c.value for c in page_test("pages/data.py").sidebar.caption)
+
+    text = sidebar_text()
+    assert "Trainings run on this machine." in text and "Device" in text
+    assert "Device of this server" not in text
+    store = RunStore(app_home)
+    with store.db.transaction() as tx:
+        tx.execute("INSERT INTO servers (id, host, pid, executor, started, heartbeat) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   ("other-server", "server-a.school", 1, "process", time.time(), time.time()))
+    try:
+        text = sidebar_text()
+        assert ("Trainings run on this machine or on the class's 1 other server "
+                "(server-a.school).") in text
+        assert "Device of this server:" in text
+        with store.db.transaction() as tx:  # gone silent: no longer named
+            tx.execute("UPDATE servers SET heartbeat=0 WHERE id='other-server'")
+        assert "Trainings run on this machine." in sidebar_text()
+    finally:
+        store.remove_server("other-server")

@@ -216,6 +216,39 @@ def test_query_param_names_the_run(trained_run):
     assert at.selectbox(key="inspect_run").value == trained_run and not at.info
 
 
+def test_the_six_characters_pages_show_open_the_run(trained_run):
+    at = page_test(PAGE)
+    at.query_params["run"] = trained_run[:6]  # as the sidebar and the tables show it
+    at.run()
+    assert not at.exception and not at.info
+    assert at.selectbox(key="inspect_run").value == trained_run
+    assert at.query_params["run"] == trained_run  # the link to share has the whole id
+
+
+def test_the_start_of_several_ids_is_one_sentence(trained_run, app_home):
+    store, ids = RunStore(app_home), ["abcdef000001", "abcdef000002"]
+    for run_id in ids:
+        made = store.create_run(preset("quick"), "someone-else", status="failed")
+        with store.db.transaction() as tx:
+            tx.execute("UPDATE runs SET id=? WHERE id=?", (run_id, made))
+    try:
+        at = page_test(PAGE)
+        at.query_params["run"] = "abcdef"
+        at.run()
+        assert not at.exception and len(at.info) == 1
+        said = at.info[0].value
+        assert "could be any of 2 runs (abcdef000002, abcdef000001)" in said or \
+            "could be any of 2 runs (abcdef000001, abcdef000002)" in said
+        assert said.count(". ") == 0  # one sentence
+        assert at.selectbox(key="inspect_run").value == trained_run  # a real run instead
+        at.query_params["run"] = "abcdef9"  # a start no stored id has
+        at.run()
+        assert "does not exist" in at.info[0].value
+    finally:
+        for run_id in ids:
+            store.delete_run(run_id, "someone-else")
+
+
 def test_last_drawing_can_be_chosen(at):
     drawing = np.zeros((28, 28), np.uint8)
     drawing[6:22, 10:18] = 255

@@ -375,6 +375,7 @@ def test_the_sidebar_says_where_trainings_run_and_an_unreachable_cluster_is_one_
         at = page_test("pages/data.py")
         assert not at.exception and not at.error
         assert "Trainings run on the Ray cluster (1 node, 0 GPUs)." in page_text(at)
+        assert "Device of this server:" in page_text(at)  # not the nodes' devices
         address = f"127.0.0.1:{free_port()}"
         monkeypatch.setenv("STUDIO_RAY_ADDRESS", address)
         fresh_queue()

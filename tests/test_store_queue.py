@@ -5,6 +5,7 @@ per-student limit and Stop hold across them, and no run is started twice.
 """
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import threading
@@ -95,6 +96,7 @@ def test_a_store_of_the_first_release_is_upgraded_in_place(first_release_store, 
     }
     done = store.get_run("2dd910fa1c56")
     assert done["test_accuracy"] == 0.861 and done["params"] == 693962
+    assert done["node"] is None  # trained before runs kept their node
     assert done["best_val_accuracy"] == 0.87 and done["epochs_run"] == 2
     epochs = store.epochs("2dd910fa1c56")
     assert [(e["epoch"], e["complete"], e["val_accuracy"]) for e in epochs] == [
@@ -188,6 +190,17 @@ def test_a_run_trained_on_another_server_is_seen_live(queues, store):
     assert seen.wait(120) and seen.status == "stopped"
     assert seen.snapshot()["message"].startswith("Stopped in epoch")
     assert seen.snapshot()["stopped_by"] == "owner"  # the other server knows who, too
+
+
+def test_a_run_keeps_the_node_that_trained_it(queues, store):
+    from fmnist_core.store.presence import HOST
+
+    job = queues[0].submit(SPEC, "alice")
+    assert job.wait(120) and job.status == "completed"
+    run = store.get_run(job.run_id)
+    assert run["node"] == HOST and run["host"] == HOST
+    # a thread of the server trains with every core of its machine
+    assert run["device"].startswith("CPU (") and f"({os.cpu_count()} cores" in run["device"]
 
 
 def test_the_teacher_stopping_a_run_or_cancelling_a_queued_one_is_told_as_theirs(queues):

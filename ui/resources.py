@@ -7,6 +7,7 @@ probabilities). The objects that must outlive a cache clearing hang on the proce
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -27,6 +28,8 @@ from ui.passcode import classroom
 from ui.process_wide import held, process_wide, shared_run_store
 from ui.sessions import start_session_reaper
 from ui.store_outage import catch_store_errors, store_unavailable
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
@@ -106,6 +109,23 @@ def queue_or_refusal(retry: bool = True) -> tuple[JobQueue | None, str | None]:
     except ClusterUnavailableError as err:
         objects["cluster_refusal"] = (str(err), time.monotonic())
         return None, str(err)
+
+
+def start_training_queue() -> None:
+    """Makes the server's queue as the server starts (`ui.serve`), before any page is
+    opened: a restarted server then adopts its runs on the cluster, stores those that ended
+    meanwhile and trains the waiting line at once. A store or cluster that cannot be used
+    yet is left to the first page, which says why."""
+    try:
+        store = shared_run_store()
+        if "job_queue" not in held():
+            _job_queue(store)
+    except ClusterUnavailableError as err:
+        held()["cluster_refusal"] = (str(err), time.monotonic())
+        _LOGGER.warning("The training queue was not started with the server: %s", err)
+    except (StoreUnavailableError, OSError, sqlite3.Error):
+        _LOGGER.warning("The training queue was not started with the server; the first page "
+                        "opened tries again and says why.", exc_info=True)
 
 
 def job_queue() -> JobQueue:

@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from fmnist_core.store.records import RunNotFoundError
+from fmnist_core.store.records import SHORT_ID_PATTERN, RunNotFoundError, validate_run_id
 from ui import identity, resources
 
 
@@ -25,6 +25,29 @@ def run_or_none(run_id: str | None) -> dict | None:
         return resources.run_store().get_run(run_id)
     except (ValueError, RunNotFoundError):
         return None
+
+
+def linked_run(asked: str, runs: dict[str, dict]) -> tuple[str | None, str | None]:
+    """The run of `runs` a link's `?run=` names: its whole id, or the start of it a page
+    shows when no other run's id starts so. (None, why not) otherwise, `why` ending the
+    sentence "The run “…” in the link …"."""
+    if asked in runs:
+        return asked, None
+    if SHORT_ID_PATTERN.match(asked):
+        found = resources.run_store().ids_starting(asked)
+        if len(found) > 1:
+            return None, (f"could be any of {len(found)} runs ({', '.join(found)}); "
+                          "the link needs more of its id")
+        stored = found[0] if found else None
+    else:
+        try:
+            stored = asked if run_or_none(validate_run_id(asked)) else None
+        except ValueError:
+            return None, "is not a run id"
+    if stored in runs:
+        return stored, None
+    return None, ("has no saved model" if stored
+                  else "does not exist (it may have been deleted)")
 
 
 def student(owner_id: str, names: dict[str, str]) -> str:

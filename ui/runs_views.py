@@ -10,7 +10,7 @@ import streamlit as st
 
 from fmnist_core.export import history
 from fmnist_core.store.classroom import images_text
-from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError, node_brief
 from fmnist_core.words import duration, markdown_text, plural
 from ui import charts, resources, run_choice, take_home
 from ui.figures import comparison
@@ -90,7 +90,8 @@ def actions(run: dict, me: str, names: dict[str, str]) -> None:
                 f"{images_text(run['spec'])} training images · "
                 f"{markdown_text(run_choice.student(run['owner'], names))} · "
                 f"{datetime.fromtimestamp(run['created']):%d %b %H:%M}"
-                + (f" · trained on {run['device']}" if run["device"] else ""))
+                + (f" · trained on {run['device']}" if run["device"] else "")
+                + (f" at {node}" if (node := node_brief(run.get("node"))) else ""))
     # short labels in four columns: nothing is cut off on a 1024-pixel projector
     get, csv_column, look, remove = st.columns(4, vertical_alignment="center")
     csv_column.download_button("History", lambda: history.csv_text(store, run_id),

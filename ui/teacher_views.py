@@ -8,7 +8,7 @@ import streamlit as st
 
 from fmnist_core.nets import precision
 from fmnist_core.store import classroom
-from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError
+from fmnist_core.store.records import ACTIVE_STATUSES, RunNotFoundError, node_brief
 from fmnist_core.words import markdown_text, plural
 from ui import identity, resources, sidebar
 
@@ -100,12 +100,14 @@ def class_table() -> None:
         st.warning(f"Several browsers use the same name: {said}. Ask those students to add "
                    "an initial, so their runs can be told apart.")
     st.caption(f"{plural(len(runs), 'run')} by {plural(len(groups), 'student')}, grouped by "
-               f"student; the table refreshes by itself. {IMAGES_NOTE}")
+               f"student; the table refreshes by itself. {IMAGES_NOTE} Node: the machine "
+               "(or the Ray cluster's node) that trained it.")
     rows = [{"student": student, "run": r["id"][:6], "status": r["status"],
              "model": r["spec"].summary(), "epochs": f"{r['epochs_run']}/{r['spec'].epochs}",
              "images": classroom.images_text(r["spec"]),
              "test acc": (f"{r['test_accuracy']:.1%}" if r["test_accuracy"] is not None
-                          else "–")}
+                          else "–"),
+             "node": node_brief(r.get("node")) or "–"}
             for student, group in groups for r in group]
     # one table for the class (30 students are 30 rows, not 30 tables), up to 20 rows tall
     st.dataframe(rows, hide_index=True, width="stretch", placeholder="–",

@@ -8,11 +8,26 @@ import os
 
 _LOGGER = logging.getLogger(__name__)
 
+# Set in a process that trains one run with some of the machine's cores (a Ray actor, which
+# the cluster gave `num_cpus` of them): the device line says those, not the node's count.
+CPUS_ENV = "STUDIO_TRAINING_CPUS"
+
+
+def _cores() -> str:
+    """"16 cores", or "1 of 16 cores" in a process given some of them (`CPUS_ENV`)."""
+    total = os.cpu_count() or 1
+    try:
+        given = float(os.environ.get(CPUS_ENV, ""))
+    except ValueError:
+        return f"{total} cores"
+    return f"{given:g} of {total} cores" if 0 < given < total else f"{total} cores"
+
 
 @functools.lru_cache(maxsize=1)
 def device_info() -> dict[str, str]:
     """The backend and the device training will use, e.g. {"backend": "tensorflow",
-    "device": "CPU", "detail": "2 cores"}. Turns on memory growth for TensorFlow GPUs so
+    "device": "CPU", "detail": "2 cores"} ("1 of 16 cores" for a run given one of them).
+    Turns on memory growth for TensorFlow GPUs so
     several trainings and the pages can share one card."""
     import keras
 
@@ -44,7 +59,7 @@ def device_info() -> dict[str, str]:
         gpus = []
     if gpus:
         return {"backend": backend, "device": "GPU", "detail": ", ".join(gpus)}
-    return {"backend": backend, "device": "CPU", "detail": f"{os.cpu_count()} cores"}
+    return {"backend": backend, "device": "CPU", "detail": _cores()}
 
 
 def device_label() -> str:

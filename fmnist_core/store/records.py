@@ -13,6 +13,8 @@ from typing import Any
 from fmnist_core.nets.spec import ModelSpec
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
+# The start of a run id that pages show (its first 6 characters) and a link may carry.
+SHORT_ID_PATTERN = re.compile(r"^[0-9a-f]{6,11}$")
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("completed", "stopped", "failed", "diverged", "interrupted", "cancelled")
 # The columns of `runs` that a trainer may write (`RunStore.update_run`); the others are the
@@ -21,9 +23,14 @@ RUN_FIELDS = (
     "status", "device", "backend", "params", "epochs_run", "train_seconds", "total_seconds",
     "best_val_accuracy", "test_loss", "test_accuracy", "stop_reason", "error", "model_path",
     "pid", "flops_per_second", "host", "server", "executor", "started", "finished",
-    "estimate_seconds", "estimate_factor",
+    "estimate_seconds", "estimate_factor", "node",
 )
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# The `node` of a run trained on a Ray cluster (`ray_node`); other runs' is a host name.
+RAY_NODE_PREFIX = "Ray node "
+# Characters of a Ray node's id a page shows (`node_brief`): enough to find it among a
+# class's nodes in `ray status` or the logs, short enough for a table's column.
+NODE_ID_CHARS = 8
 
 
 class RunNotFoundError(KeyError):
@@ -52,6 +59,20 @@ def check_fields(fields: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"Argument `fields` must name columns of {RUN_FIELDS}, received "
                          f"{sorted(unknown)}.")
+
+
+def ray_node(node_id: str, address: str) -> str:
+    """A Ray run's `node`: "Ray node <id> at <address>" (the id as Ray prints it)."""
+    return f"{RAY_NODE_PREFIX}{node_id} at {address}"
+
+
+def node_brief(node: str | None) -> str | None:
+    """A run's `node` for a page: a host name as it is, a Ray node as its address and the
+    start of its id ("127.0.0.1 (Ray node 3f2a9c1d)"); None for a run that never started."""
+    if not node or not node.startswith(RAY_NODE_PREFIX):
+        return node or None
+    node_id, _, address = node[len(RAY_NODE_PREFIX):].partition(" at ")
+    return f"{address} ({RAY_NODE_PREFIX}{node_id[:NODE_ID_CHARS]})"
 
 
 def row_to_run(row: dict[str, Any], with_progress: bool = True) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from fmnist_core.store.owners import OwnerRows
 from fmnist_core.store.paces import PaceRows
 from fmnist_core.store.presence import ADOPTABLE_EXECUTORS, HOST, Presence
 from fmnist_core.store.queue import RunQueue
-from fmnist_core.store.records import (ACTIVE_STATUSES, EPOCH_METRICS, RunNotFoundError,
-                                       check_fields, row_to_run, validate_run_id)
+from fmnist_core.store.records import (ACTIVE_STATUSES, EPOCH_METRICS, SHORT_ID_PATTERN,
+                                       RunNotFoundError, check_fields, row_to_run,
+                                       validate_run_id)
 from fmnist_core.store.run_files import RunFiles, private_folder
 
 __all__ = ["RunStore", "default_home"]
@@ -172,6 +173,20 @@ class RunStore(RunQueue, Presence, RunFiles, OwnerRows, PaceRows):
         if row is None:
             raise RunNotFoundError(f"There is no run {run_id}; it may have been deleted.")
         return row_to_run(row)
+
+    def ids_starting(self, start: str) -> list[str]:
+        """The ids of the runs whose id starts with `start` (the 6 characters a page shows).
+
+        Raises:
+            ValueError: `start` is not 6 to 11 lowercase hex characters.
+        """
+        if not isinstance(start, str) or not SHORT_ID_PATTERN.match(start):
+            raise ValueError(f"Argument `start` must be 6 to 11 lowercase hex characters, "
+                             f"received {start!r}.")
+        with self.db.transaction() as tx:  # hex only: no LIKE wildcard can be in `start`
+            rows = tx.all("SELECT id FROM runs WHERE id LIKE ? ORDER BY created DESC",
+                          (start + "%",))
+        return [row["id"] for row in rows]
 
     def list_runs(self, owner: str | None = None,
                   statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:

@@ -133,7 +133,13 @@ VERSION_5 = (
     )""",
 )
 
-MIGRATIONS = {2: VERSION_2, 3: VERSION_3, 4: VERSION_4, 5: VERSION_5}
+# Version 6: where a run trained (`host` stays the machine of its `pid`, the server's for a
+# run on a Ray cluster): this machine's host name, or the Ray node's id and address.
+VERSION_6 = (
+    "ALTER TABLE runs ADD COLUMN node TEXT",
+)
+
+MIGRATIONS = {2: VERSION_2, 3: VERSION_3, 4: VERSION_4, 5: VERSION_5, 6: VERSION_6}
 LATEST = max(MIGRATIONS)
 
 

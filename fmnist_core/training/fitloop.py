@@ -94,7 +94,8 @@ def _start_on_device(job: TrainingJob) -> tuple[str, str] | None:
         return None
     device = precision.device_line(info, policy)
     job.update(device=device)
-    job.store_fields(status="running", device=device, backend=info["backend"], pid=os.getpid())
+    job.store_fields(status="running", device=device, backend=info["backend"], pid=os.getpid(),
+                     node=job.node)
     return policy, device
 
 

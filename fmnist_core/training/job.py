@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from fmnist_core.data.datasets import Dataset
 from fmnist_core.store.db import StoreUnavailableError
+from fmnist_core.store.presence import HOST
 from fmnist_core.store.runs import RunStore
 from fmnist_core.nets.spec import ModelSpec
 
@@ -95,6 +96,8 @@ class TrainingJob:
         self.store = store
         self.run_id = run_id or store.create_run(spec, owner, executor="thread")
         self.worker = None  # the WorkerProcess training it, when one does
+        # where it trains, stored with the run: this machine, or the Ray node of its actor
+        self.node = HOST
         self.dataset = dataset
         self.limit_train = limit_train
         self.limit_test = limit_test

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist_core import logs
+from fmnist_core.nets.device import CPUS_ENV
 from fmnist_core.store.presence import HOST
 from fmnist_core.training.job import TrainingJob
 
@@ -149,6 +150,10 @@ class RunTrainer:
                             limit_test=payload.get("limit_test"),
                             time_limit=payload.get("time_limit"), run_id=self.run_id)
         self.cpus = payload.get("cpus", 1.0)
+        # this process trains one run, with the CPUs the cluster gave it: its device line
+        # says those (`fmnist_core.nets.device`)
+        os.environ[CPUS_ENV] = f"{self.cpus:g}"
+        self.job.node = self.node()
         self.keep_seconds = payload.get("keep_seconds", ORPHAN_KEEP_SECONDS)
         self.last_call = time.monotonic()
         threading.Thread(target=self._train, name="train", daemon=True).start()
@@ -169,6 +174,11 @@ class RunTrainer:
         keeper.use(self.store)
         keeper.calibrate()
         self.job.run_here()
+
+    def node(self) -> str:
+        """Where this actor trains, for the run's `node`: this machine's host name here; the
+        Ray actor (`fmnist_core.training.ray_executor`) says its Ray node's id and address."""
+        return HOST
 
     def poll(self, records_from: int, points_from: int) -> dict[str, Any]:
         """What is new since the server's last poll, and the current snapshot."""

@@ -33,6 +33,7 @@ from fmnist_core.training.cluster import ClusterUnavailableError  # before Ray: 
 import ray  # noqa: E402
 from ray.exceptions import RayError  # noqa: E402
 
+from fmnist_core.store.records import ray_node  # noqa: E402
 from fmnist_core.training.job import TrainingJob  # noqa: E402
 from fmnist_core.training.ray_actor import ORPHAN_KEEP_SECONDS, RunTrainer  # noqa: E402
 from fmnist_core.training.ray_relay import PLACEMENT_SECONDS, Relay  # noqa: E402
@@ -45,6 +46,8 @@ PROBE_SECONDS = 3.0
 CONNECT_SECONDS = 60.0
 # The sidebar's description of the cluster (its nodes and GPUs) is this old at most.
 WHERE_SECONDS = 10.0
+# A node's manager that has not taken a connection within this long is not counted there.
+NODE_PROBE_SECONDS = 1.0
 # The first line of an error that kept the cluster from starting a run, shortened to this
 # many characters in the student's sentence.
 ERROR_CHARS = 200
@@ -54,7 +57,15 @@ def actor_name(run_id: str) -> str:
     return f"run-{run_id}"
 
 
-_RemoteTrainer = ray.remote(RunTrainer)  # the actor class; each run is one of it
+class RunTrainerOnCluster(RunTrainer):
+    """A run's trainer on a node of the cluster, which knows which node that is."""
+
+    def node(self) -> str:
+        return ray_node(ray.get_runtime_context().get_node_id(),
+                        ray.util.get_node_ip_address())
+
+
+_RemoteTrainer = ray.remote(RunTrainerOnCluster)  # the actor class; each run is one of it
 
 
 def connect(address: str, namespace: str = NAMESPACE) -> None:
@@ -141,6 +152,18 @@ def require_authentication(address: str) -> None:
         "authentication), and a cluster runs any code it is sent: start its head and nodes "
         "with RAY_AUTH_MODE=token and the class's RAY_AUTH_TOKEN (docs/operations.md, \"A "
         "class on several machines\").")
+
+
+def _answers(node: dict[str, Any]) -> bool:
+    """Whether a node's manager (its raylet) takes a TCP connection now: a killed one
+    refuses at once, a machine gone from the network does not answer within
+    NODE_PROBE_SECONDS."""
+    try:
+        socket.create_connection((node["NodeManagerAddress"], int(node["NodeManagerPort"])),
+                                 NODE_PROBE_SECONDS).close()
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _env_float(name: str) -> float | None:
@@ -247,7 +270,10 @@ class RayExecutor:
     # -- the cluster's description and the relays ----------------------------------------
 
     def _describe(self) -> str:
-        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        # the head marks a node dead only after its health checks have failed for a while
+        # (a minute and more); a node whose manager does not take a connection is counted
+        # out at once
+        nodes = [node for node in ray.nodes() if node.get("Alive") and _answers(node)]
         gpus = sum(node.get("Resources", {}).get("GPU", 0) for node in nodes)
         gpus_text = f"{gpus:g} GPU" + ("" if gpus == 1 else "s")
         return f"the Ray cluster ({len(nodes)} node{'' if len(nodes) == 1 else 's'}, " \
