@@ -214,5 +214,14 @@ def test_a_setup_the_class_refuses_is_said_to_student_and_teacher(monkeypatch, m
         warned = [w.value for w in teacher.warning]
         assert len(warned) == 2 and sentence in warned[0]
         assert "setup “With dropout 0.5” cannot run here" in warned[1]
+
+        # one button lets the class run it: the epochs raised to the lesson's, nothing else
+        teacher.button(key="lesson_allow").click().run()
+        assert not teacher.exception, teacher.exception
+        assert teacher.warning.len == 0  # no setup refused
+        assert "lesson_allow" not in [b.key for b in teacher.button]
+        assert settings.load(store.db, classroom=True).max_epochs == 15
+        assert teacher.success[0].value.startswith(
+            "Lesson 5 can run: at most 15 epochs per run (was 3)")
     finally:
         settings.clear(store.db)

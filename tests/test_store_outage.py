@@ -163,6 +163,34 @@ def test_a_fresh_page_view_while_the_database_is_away_logs_one_line_and_draws_th
     assert line.exc_info is None and SENTENCE in line.getMessage()
 
 
+def test_a_page_that_needs_no_saved_run_knows_its_browser_while_the_database_is_away(
+        monkeypatch):
+    from fmnist_core.store.db import StoreUnavailableError
+    from fmnist_core.store.runs import RunStore
+    from pagetools import page_test
+    from ui import identity, process_wide, resources
+
+    store = RunStore()
+    objects = {"run_store": store}  # the pages' process-wide objects, this test's
+    monkeypatch.setattr(process_wide, "held", lambda: objects)
+    monkeypatch.setattr(resources, "held", lambda: objects)
+    assert not page_test("pages/data.py").exception  # the server reads its signing key
+
+    def away(*args, **kwargs):
+        raise StoreUnavailableError(SENTENCE)
+
+    for read in ("secret", "owner_names"):
+        monkeypatch.setattr(store, read, away)
+    identity._fresh_secret.clear()  # its time to read the key again has come
+    at = page_test("pages/data.py")
+    assert not at.exception and not at.error
+    assert [t.value for t in at.title] == ["Data"]  # the page, not the sentence alone
+
+    identity._known_secret.clear()  # a server that never read it: the sentence
+    at = page_test("pages/data.py")
+    assert not at.exception and [e.value for e in at.error] == [SENTENCE]
+
+
 def test_a_result_that_waits_for_the_database_keeps_the_page_looking_until_saved():
     from fmnist_core.training.job import STORE_AWAY
     from ui.store_outage import STORE_CHECK_SECONDS

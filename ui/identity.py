@@ -17,6 +17,7 @@ import time
 import streamlit as st
 
 from fmnist_core.store import owners
+from fmnist_core.store.db import StoreUnavailableError
 from fmnist_core.store.owners import PasscodeGuard
 from fmnist_core.words import markdown_text
 from ui import cookies, resources
@@ -37,9 +38,31 @@ SECRET_CHECK_SECONDS = 10
 
 
 @st.cache_resource(ttl=SECRET_CHECK_SECONDS)
-def _secret(store_key: str) -> bytes:
+def _fresh_secret(store_key: str) -> bytes:
     """The store's signing key, read again now and then: the teacher may replace it."""
     return resources.run_store().secret()
+
+
+@st.cache_resource
+def _known_secret(store_key: str) -> dict[str, bytes]:
+    """The signing key this server last read from the store (one holder per store)."""
+    return {}
+
+
+def _secret(store_key: str) -> bytes:
+    """The store's signing key; while its database is away, the one last read, so that
+    pages that need no saved run (Data, Predict) still know their browser.
+
+    Raises:
+        StoreUnavailableError: the database is away and this server never read the key.
+    """
+    known = _known_secret(store_key)
+    try:
+        known["secret"] = _fresh_secret(store_key)
+    except StoreUnavailableError:
+        if "secret" not in known:
+            raise
+    return known["secret"]
 
 
 def cookie_name(secret: bytes, prefix: str = COOKIE_PREFIX) -> str:
@@ -185,7 +208,7 @@ def sign_every_browser_out() -> None:
     """Replaces the store's signing key: every owner token and teacher sign-in stops counting,
     on every server within SECRET_CHECK_SECONDS (see `RunStore.rotate_secret`)."""
     resources.run_store().rotate_secret()
-    _secret.clear()
+    _fresh_secret.clear()
 
 
 def sign_out_teacher() -> None:

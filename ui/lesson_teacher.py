@@ -3,6 +3,8 @@ is on which lesson, and the class's guesses against the outcomes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -10,8 +12,10 @@ from fmnist_core.lessons import answers, catalog
 from fmnist_core.lessons.catalog import Lesson
 from fmnist_core.store import classroom
 from fmnist_core.store import lessons as stored
-from fmnist_core.store.settings import SettingsError
+from fmnist_core.store import settings as class_settings
+from fmnist_core.store.settings import ClassSettings, SettingsError
 from ui import charts, lesson_run, resources
+from ui import class_settings as class_settings_view
 from ui.figures import classes
 
 NO_LESSON = ""
@@ -42,10 +46,44 @@ def steer() -> None:
                 else "The class is on no lesson.")
             st.rerun()
     if current in ids[1:]:
-        for label, sentence in refusals(catalog.lesson(current)):
+        refused = refusals(catalog.lesson(current))
+        for label, sentence in refused:
             st.warning(f"The class's settings refuse this lesson's setup “{label}”: its Run "
                        f"tells your students “{sentence}” Change the settings under "
                        "Settings to let the class run it.")
+        if refused:
+            allow(catalog.lesson(current))
+
+
+def widened(now: ClassSettings, lesson: Lesson) -> ClassSettings:
+    """`now` with the most epochs and training images a run may have raised to what
+    `lesson`'s setups need (the presets and knobs left as they are)."""
+    epochs = max(setup.spec.epochs for setup in lesson.setups)
+    images = [setup.spec.train_images for setup in lesson.setups]
+    most_images = now.train_images
+    if most_images is not None:
+        most_images = None if None in images else max(most_images, *images)
+    most_epochs = None if now.max_epochs is None else max(now.max_epochs, epochs)
+    return dataclasses.replace(now, train_images=most_images, max_epochs=most_epochs)
+
+
+def allow(lesson: Lesson) -> None:
+    """A button that raises the class's epochs and training images to what `lesson`'s
+    setups need, where that is what refuses them."""
+    queue, _ = resources.queue_or_refusal(retry=False)
+    now, _ = resources.form_settings(queue)
+    wider = widened(now, lesson)
+    if wider == now:
+        return  # the presets or knobs refuse them: only Settings can say which to open
+    if st.button(f"Let the class run lesson {lesson.number}", key="lesson_allow",
+                 help="Raises the most epochs and training images a run may have to what "
+                      "this lesson's setups need; every other setting stays."):
+        class_settings.save(resources.run_store().db, wider, ["max_epochs", "train_images"])
+        for key in class_settings_view.KEYS:  # the Settings form shows the new values
+            st.session_state.pop(key, None)
+        st.session_state["teacher_notice"] = class_settings_view.changes(
+            now, wider, f"Lesson {lesson.number} can run")
+        st.rerun()
 
 
 def refusals(lesson: Lesson) -> list[tuple[str, str]]:

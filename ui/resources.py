@@ -16,13 +16,14 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.data.datasets import Dataset, DatasetNotFoundError, load_dataset
+from fmnist_core.nets import limits
+from fmnist_core.nets.limits import env_int
 from fmnist_core.store.db import StoreUnavailableError
 from fmnist_core.store.records import RunNotFoundError
 from fmnist_core.store.runs import RunStore, default_home
 from fmnist_core.training.cluster import ClusterUnavailableError
 from fmnist_core.training.executor_choice import executor_from_env
-from fmnist_core.training import jobqueue
-from fmnist_core.training.jobqueue import JobQueue, env_int
+from fmnist_core.training.jobqueue import JobQueue
 from fmnist_core.training.line_clock import LineClock
 from ui.passcode import classroom
 from ui.process_wide import held, process_wide, shared_run_store
@@ -158,7 +159,7 @@ def run_images(queue: JobQueue | None, data_name: str, spec) -> tuple[int, int]:
     also while no queue can be made."""
     if queue is not None:
         return queue.images(data_name, spec)
-    return jobqueue.run_images(dataset(data_name), spec, env_int("STUDIO_TRAIN_LIMIT", None),
+    return limits.run_images(dataset(data_name), spec, env_int("STUDIO_TRAIN_LIMIT", None),
                                env_int("STUDIO_TEST_LIMIT", None))
 
 

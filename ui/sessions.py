@@ -15,7 +15,7 @@ from typing import Callable
 import streamlit as st
 
 from fmnist_core.store.runs import RunStore
-from fmnist_core.training.jobqueue import env_int
+from fmnist_core.nets.limits import env_int
 from ui.process_wide import script_ctx
 
 _LOGGER = logging.getLogger(__name__)

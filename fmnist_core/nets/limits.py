@@ -16,10 +16,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from typing import TYPE_CHECKING
 
 from fmnist_core.nets import anatomy, estimate
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.words import duration
+
+if TYPE_CHECKING:
+    from fmnist_core.data.datasets import Dataset
 
 MAX_RUN_MINUTES = 120  # $STUDIO_MAX_RUN_MINUTES
 MAX_RUN_MEMORY_MB = 4096  # $STUDIO_MAX_RUN_MEMORY_MB
@@ -108,3 +112,19 @@ def _positive(name: str, default: float) -> float:
 
 def _megabytes(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:,.0f} MB"
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    """An integer from the environment; the default when unset or not a positive int."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def run_images(data: Dataset, spec: ModelSpec, limit_train: int | None,
+               limit_test: int | None) -> tuple[int, int]:
+    """(training, test) images a run of `spec` gets from `data`: the dataset's, cut to the
+    spec's own `train_images` (when given) and to the server's limits; the training images
+    include the validation split."""
+    n_train = spec.images(len(data.x_train), limit_train)
+    n_test = min(limit_test or len(data.x_test), len(data.x_test))
+    return n_train, n_test

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from fmnist_core.data.datasets import Dataset, load_dataset
 from fmnist_core.nets import precision
-from fmnist_core.nets.limits import RunLimits
+from fmnist_core.nets.limits import RunLimits, env_int, run_images
 from fmnist_core.nets.spec import ModelSpec
 from fmnist_core.store import owners
 from fmnist_core.store import settings as class_settings
@@ -39,7 +39,7 @@ from fmnist_core.training.executors import WORKER_IDLE_SECONDS, ProcessExecutor,
 from fmnist_core.training.handle import RunHandle
 from fmnist_core.training.job import TrainingJob
 
-__all__ = ["JobQueue", "env_int"]
+__all__ = ["JobQueue"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,22 +56,6 @@ CANCELLED_BY_TEACHER = "Your teacher cancelled it before it started."
 CLOSE_WAIT_SECONDS = 5.0
 # Finished jobs whose live snapshots (batch points) stay in memory for their pages.
 KEEP_FINISHED = 200
-
-
-def env_int(name: str, default: int | None) -> int | None:
-    """An integer from the environment; the default when unset or not a positive int."""
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else default
-
-
-def run_images(data: Dataset, spec: ModelSpec, limit_train: int | None,
-               limit_test: int | None) -> tuple[int, int]:
-    """(training, test) images a run of `spec` gets from `data`: the dataset's, cut to the
-    spec's own `train_images` (when given) and to the server's limits; the training images
-    include the validation split."""
-    n_train = spec.images(len(data.x_train), limit_train)
-    n_test = min(limit_test or len(data.x_test), len(data.x_test))
-    return n_train, n_test
 
 
 class JobQueue:
