@@ -5,6 +5,7 @@ first session's token (what the browser sends back).
 """
 
 import re
+import time
 
 import pytest
 
@@ -324,8 +325,9 @@ def test_the_teachers_line_shows_each_trainings_progress_and_when_each_waiting_r
     store = RunStore(app_home)
     # a run training on another server of the school, and one waiting behind it
     store.heartbeat("other-server", "thread")
-    busy = store.enqueue(preset("dense").replace(epochs=5), "line-trainer")
-    assert store.claim_next("other-server", 1, "thread")["id"] == busy
+    # already training there (enqueued, the page's own queue could claim it first)
+    busy = store.create_run(preset("dense").replace(epochs=5), "line-trainer",
+                            server="other-server", executor="thread", started=time.time())
     store.update_progress(busy, {"eta": 150.0, "epochs": 5, "epoch": 2, "batch": 120,
                                  "batches_per_epoch": 422})
     waiting = store.enqueue(preset("dense").replace(epochs=5), "line-waiter")
