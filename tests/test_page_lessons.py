@@ -38,6 +38,17 @@ def finish_setups(store, made, lesson, owner):
         made.append(run_id)
 
 
+def teachers_lessons(monkeypatch):
+    """The Teacher page's Lessons view, signed in (a server with a passcode)."""
+    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
+    teacher = page_test("pages/teacher.py")
+    teacher.text_input(key="teacher_attempt").input(PASSCODE)
+    teacher.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
+    teacher.segmented_control(key="teacher_view").set_value("Lessons").run()
+    assert not teacher.exception, teacher.exception
+    return teacher
+
+
 def open_lesson(lesson_id):
     at = page_test(PAGE)
     assert not at.exception, at.exception
@@ -120,12 +131,7 @@ def test_run_queues_the_setups_tagged_with_the_lesson(made_runs):
 
 def test_students_see_the_class_lesson_the_teacher_chose(monkeypatch, made_runs):
     store, _ = made_runs
-    monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
-    teacher = page_test("pages/teacher.py")
-    teacher.text_input(key="teacher_attempt").input(PASSCODE)
-    teacher.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
-    teacher.segmented_control(key="teacher_view").set_value("Lessons").run()
-    assert not teacher.exception, teacher.exception
+    teacher = teachers_lessons(monkeypatch)
     teacher.selectbox[0].set_value("pooling")
     teacher.button(key="FormSubmitter:class_lesson-Save").click().run()
     assert not teacher.exception, teacher.exception
@@ -205,12 +211,7 @@ def test_a_setup_the_class_refuses_is_said_to_student_and_teacher(monkeypatch, m
         assert store.list_runs(owner=owner) == []
 
         stored.set_class_lesson(store, lesson.id)
-        monkeypatch.setenv("STUDIO_TEACHER_PASSCODE", PASSCODE)
-        teacher = page_test("pages/teacher.py")
-        teacher.text_input(key="teacher_attempt").input(PASSCODE)
-        teacher.button(key="FormSubmitter:teacher_unlock-Unlock").click().run()
-        teacher.segmented_control(key="teacher_view").set_value("Lessons").run()
-        assert not teacher.exception, teacher.exception
+        teacher = teachers_lessons(monkeypatch)
         warned = [w.value for w in teacher.warning]
         assert len(warned) == 2 and sentence in warned[0]
         assert "setup “With dropout 0.5” cannot run here" in warned[1]

@@ -130,22 +130,32 @@ def test_read_or_say_lets_other_errors_through():
         store_outage.read_or_say(broken)
 
 
-def test_a_fresh_page_view_while_the_database_is_away_logs_one_line_and_draws_the_page(
-        monkeypatch):
-    import logging
-
-    from fmnist_core.store.db import StoreUnavailableError
-    from pagetools import page_test
+def pages_store(monkeypatch):
+    """A run store of this test's that the pages use (their process-wide objects)."""
     from fmnist_core.store.runs import RunStore
     from ui import process_wide, resources
 
     store = RunStore()
-    objects = {"run_store": store}  # the pages' process-wide objects, this test's
+    objects = {"run_store": store}
     monkeypatch.setattr(process_wide, "held", lambda: objects)
     monkeypatch.setattr(resources, "held", lambda: objects)
+    return store
 
-    def away(*args, **kwargs):
-        raise StoreUnavailableError(SENTENCE)
+
+def away(*args, **kwargs):
+    """A read of the run store while its database is away."""
+    from fmnist_core.store.db import StoreUnavailableError
+
+    raise StoreUnavailableError(SENTENCE)
+
+
+def test_a_fresh_page_view_while_the_database_is_away_logs_one_line_and_draws_the_page(
+        monkeypatch):
+    import logging
+
+    from pagetools import page_test
+
+    store = pages_store(monkeypatch)
 
     monkeypatch.setattr(store, "owner_names", away)  # the sidebar's name field reads it
     records: list[logging.LogRecord] = []
@@ -165,19 +175,11 @@ def test_a_fresh_page_view_while_the_database_is_away_logs_one_line_and_draws_th
 
 def test_a_page_that_needs_no_saved_run_knows_its_browser_while_the_database_is_away(
         monkeypatch):
-    from fmnist_core.store.db import StoreUnavailableError
-    from fmnist_core.store.runs import RunStore
     from pagetools import page_test
-    from ui import identity, process_wide, resources
+    from ui import identity
 
-    store = RunStore()
-    objects = {"run_store": store}  # the pages' process-wide objects, this test's
-    monkeypatch.setattr(process_wide, "held", lambda: objects)
-    monkeypatch.setattr(resources, "held", lambda: objects)
+    store = pages_store(monkeypatch)
     assert not page_test("pages/data.py").exception  # the server reads its signing key
-
-    def away(*args, **kwargs):
-        raise StoreUnavailableError(SENTENCE)
 
     for read in ("secret", "owner_names"):
         monkeypatch.setattr(store, read, away)
