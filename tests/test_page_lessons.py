@@ -26,13 +26,13 @@ def made_runs(app_home):
 
 def finish_setups(store, made, lesson, owner):
     """A finished run of each setup of `lesson` for `owner`, each a little better and
-    slower than the last, with one epoch and (lesson 2) a saved network."""
+    slower than the last, with one timed epoch and (lesson 2) a saved network."""
     for i, setup in enumerate(lesson.setups):
         run_id = store.create_run(setup.spec, owner, status="completed",
                                   test_accuracy=0.80 + 0.02 * i, train_seconds=10.0 * (i + 1),
                                   epochs_run=3 + i)
         store.add_epoch(run_id, 1, {"accuracy": 0.95 - 0.1 * i, "val_accuracy": 0.8,
-                                    "loss": 0.2, "val_loss": 0.5})
+                                    "loss": 0.2, "val_loss": 0.5}, seconds=1.0 + i)
         if lesson.measure == "knockout":
             store.save_model(run_id, build_model(setup.spec))
         made.append(run_id)
@@ -93,6 +93,8 @@ def test_each_lesson_asks_first_then_answers_against_the_guess(lesson, made_runs
     else:
         assert "Your runs say:" in text and "Hand-made edge kernel" in str(
             [c.proto.spec for c in at.get("plotly_chart")])
+    if lesson.measure == "epoch_seconds":  # the view that shows why: each epoch's time
+        assert "seconds of the epoch" in str([c.proto.spec for c in at.get("plotly_chart")])
     assert "The class's runs:" in text
     assert "You have run every setup of this lesson." in text
 
@@ -197,7 +199,7 @@ def test_a_setup_the_class_refuses_is_said_to_student_and_teacher(monkeypatch, m
     from fmnist_core.store import settings
 
     store, _ = made_runs
-    lesson = catalog.lesson("dropout")  # 15 epochs a setup
+    lesson = catalog.lesson("dropout")  # OVERFIT_EPOCHS a setup
     settings.save(store.db, settings.ClassSettings(max_epochs=3), ["max_epochs"])
     try:
         at = open_lesson(lesson.id)
@@ -221,8 +223,8 @@ def test_a_setup_the_class_refuses_is_said_to_student_and_teacher(monkeypatch, m
         assert not teacher.exception, teacher.exception
         assert teacher.warning.len == 0  # no setup refused
         assert "lesson_allow" not in [b.key for b in teacher.button]
-        assert settings.load(store.db, classroom=True).max_epochs == 15
+        assert settings.load(store.db, classroom=True).max_epochs == catalog.OVERFIT_EPOCHS
         assert teacher.success[0].value.startswith(
-            "Lesson 5 can run: at most 15 epochs per run (was 3)")
+            f"Lesson 5 can run: at most {catalog.OVERFIT_EPOCHS} epochs per run (was 3)")
     finally:
         settings.clear(store.db)

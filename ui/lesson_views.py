@@ -147,4 +147,8 @@ def why(lesson: Lesson, mine: dict[str, list[dict]]) -> None:
                                        ("validation", "val_accuracy"))}
         charts.show(comparison.overlay(curves, "accuracy"), key=f"why_{lesson.id}")
         return
+    if lesson.measure == "epoch_seconds":  # each epoch's time: the first also traces
+        timed = comparison.overlay(curves, "seconds")
+        timed.update_layout(yaxis_title="seconds of the epoch")
+        charts.show(timed, key=f"why_time_{lesson.id}")
     charts.show(comparison.overlay(curves, "val_accuracy"), key=f"why_{lesson.id}")

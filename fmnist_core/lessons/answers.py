@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from typing import Any, Callable, Iterable
 
 from fmnist_core.lessons.catalog import CHOICE, HIGHEST, RATIO, VALUE, Lesson
@@ -90,12 +91,23 @@ def overfit_gap(epochs: list[dict[str, Any]]) -> float | None:
     return done[-1]["accuracy"] - done[-1]["val_accuracy"] if done else None
 
 
+def later_epoch_seconds(epochs: list[dict[str, Any]]) -> float | None:
+    """The median seconds of the complete epochs after the first (which also traces the
+    network: a fixed cost that would blur a comparison of the work), or of the first when it
+    is the only one; None without a timed epoch."""
+    done = [e["seconds"] for e in epochs if e.get("complete", True) and e.get("seconds")]
+    later = done[1:] or done
+    return statistics.median(later) if later else None
+
+
 def measure(lesson: Lesson, run: dict[str, Any],
             epochs_of: Callable[[str], list[dict[str, Any]]] | None = None) -> float | None:
     """The lesson's measure of one run; None where a run cannot give it (the knock-out is
     measured on the trained model, by the page: `fmnist_core.explain.knockout`)."""
     if lesson.measure == "overfit_gap":
         return overfit_gap(epochs_of(run["id"])) if epochs_of else None
+    if lesson.measure == "epoch_seconds":
+        return later_epoch_seconds(epochs_of(run["id"])) if epochs_of else None
     if lesson.measure == "knockout":
         return None
     value = run.get(lesson.measure)
@@ -170,6 +182,8 @@ def class_sentence(lesson: Lesson, rows: list[SetupResult]) -> str:
             said.insert(0, f"stopped after {_epochs(row.value)}")
         if lesson.measure == "overfit_gap" and row.value is not None:
             said.append(f"training {_points(row.value * 100)} above validation")
+        if lesson.measure == "epoch_seconds" and row.value is not None:
+            said.append(f"{duration(row.value)} an epoch after the first")
         if row.train_seconds is not None:
             said.append(f"{duration(row.train_seconds)} of training")
         average = " on average" if row.runs > 1 else ""
