@@ -123,7 +123,7 @@ def pace_cell(store) -> str:
     compute = next((v for (d, k), v in rows.items() if k == "compute"), None)
     overhead = next((v for (d, k), v in rows.items() if k == "overhead"), None)
     load = rows.get(("host", "load"))
-    if compute is None:
+    if compute is None or overhead is None:  # the two are written one after the other
         return "not measured"
     return f"{compute:.2f} / {overhead:.2f}" + (f", load {load:.0%}" if load else "")
 

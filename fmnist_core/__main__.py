@@ -117,7 +117,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # the run's estimate rests on this machine's pace, measured now (about a second)
         from fmnist_core.training.pace_keeper import PaceKeeper
 
-        keeper = PaceKeeper()
+        keeper = PaceKeeper(one_run=True)
         keeper.use(store)
         keeper.calibrate()
     executor.start(job)

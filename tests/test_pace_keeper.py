@@ -4,7 +4,7 @@ is due, and a failure that costs nothing but the measurement."""
 import logging
 
 from fmnist_core.store.paces import HOST_WIDE
-from fmnist_core.training import calibration
+from fmnist_core.training import calibration, pace_keeper
 from fmnist_core.training.pace_keeper import PaceKeeper
 from waiting import wait_for
 
@@ -15,7 +15,7 @@ def test_the_keeper_measures_once_a_store_is_known_and_keeps_the_median_of_the_l
     monkeypatch.setattr(calibration, "measure", lambda budget, stop: calibration.Calibration(
         device="CPU (2 cores)", compute=next(paces), overhead=1.0, load=0.1, busy=0.1,
         epochs=(4, 4), seconds=1.0))
-    keeper = PaceKeeper(recalibrate_seconds=3600.0, load_seconds=3600.0)
+    keeper = PaceKeeper(recalibrate_seconds=3600.0, load_seconds=3600.0, one_run=True)
     assert keeper.due_in() is None and not keeper.first_due  # no store: nothing to keep
     keeper.use(store)
     assert keeper.first_due and keeper.due_in() == 0.0
@@ -26,8 +26,20 @@ def test_the_keeper_measures_once_a_store_is_known_and_keeps_the_median_of_the_l
         assert stored[("CPU (2 cores)", "compute")] == kept[-1]
     assert not keeper.first_due and 3500 < keeper.due_in() <= 3600
     assert kept == [1.0, 2.0, 2.0, 2.0]  # medians of the last three, the spell outvoted
-    # the first one's load is kept; later ones leave it to the meter's steadier window
+    # for one run, the first one's load is kept; later ones leave it to the meter's
+    # steadier window
     assert stored[(HOST_WIDE, "load")] == 0.1 and len(stored) == 3
+
+
+def test_a_workers_calibration_leaves_the_load_to_the_meter(store, monkeypatch):
+    # a worker starts as a class opens its pages: what its calibration saw is their burst
+    monkeypatch.setattr(calibration, "measure", lambda budget, stop: calibration.Calibration(
+        device="CPU (2 cores)", compute=1.0, overhead=1.0, load=0.45, busy=0.45,
+        epochs=(4, 4), seconds=1.0))
+    keeper = PaceKeeper(load_seconds=3600.0)
+    keeper.use(store)
+    keeper.calibrate()
+    assert {row["kind"] for row in store.paces()} == {"compute", "overhead"}
 
 
 def test_a_job_that_has_just_ended_puts_the_next_measurement_off(store):
@@ -53,23 +65,27 @@ def test_a_failed_calibration_is_logged_and_the_training_goes_on(store, monkeypa
 def test_the_load_written_is_the_median_of_the_last_readings_not_a_burst(store, monkeypatch):
     from fmnist_core.nets import load as cpu_load
 
-    # the class's pages burst as a run ends (90 % of the CPU in the last reading); the
-    # host is otherwise lightly loaded
-    readings = [0.1, 0.12, 0.11, 0.9]
-    calls = []
+    # the class opens its pages (50 % of the CPU in the first three readings), then they
+    # poll lightly, and burst as a run ends (90 % in the last reading)
+    readings = [0.5, 0.5, 0.5] + [0.1, 0.12, 0.11, 0.1, 0.1] + [0.9]
+    assert pace_keeper.MIN_LOAD_READINGS == 7
+    calls, written = [], []
 
     class Meter:
         def __init__(self, window):
             self.window = window
 
         def load(self):
+            # what the keeper has written after the readings so far
+            written.append([r["value"] for r in store.paces() if r["kind"] == "load"])
             calls.append(len(calls))
-            # the reading after the last: the keeper has written what the last one gave
             return readings[calls[-1]] if calls[-1] < len(readings) else None
 
     monkeypatch.setattr(cpu_load, "LoadMeter", Meter)
     keeper = PaceKeeper(load_seconds=0.01)
     keeper.use(store)
     wait_for(lambda: len(calls) > len(readings), what="the readings of the load")
-    (written,) = [r["value"] for r in store.paces() if r["kind"] == "load"]
-    assert 0.1 <= written < 0.2  # the burst does not stand for the host's load
+    # nothing before seven readings: the opening burst would have been most of fewer
+    assert written[:7] == [[]] * 7 and written[7]
+    (last,) = written[-1]
+    assert 0.1 <= last < 0.2  # neither burst stands for the host's load

@@ -13,8 +13,8 @@ Two things then make an estimate of now: the load (the share of the CPU that wor
 a training takes, `fmnist_core.nets.load`, kept fresh in the store by the idle worker) with
 the trainings running beside it, and the runs that finished on this host and device: the
 median of their measured epochs over the estimate each was given, of the last RECENT_RUNS,
-corrects what the calibration misses. Nothing measured: the reference figures, corrected by
-the finished runs alone.
+corrects what the calibration misses (the more of them, the more: PRIOR_RUNS). Nothing
+measured: the reference figures, corrected by the finished runs alone.
 
     pace = for_machine(store, device=None, policy="mixed_bfloat16")
     pace.compute_factor(), pace.overhead_factor(), pace.basis()
@@ -42,6 +42,14 @@ RECENT_RUNS = 5
 # alone scale the reference figures, within the wider ones.
 RUNS_BOUNDS = (0.5, 2.0)
 UNPACED_BOUNDS = (0.1, 10.0)
+# A measured pace stands until runs say otherwise: the median of n runs corrects it by
+# median ** (n / (n + PRIOR_RUNS)), so one run moves an estimate halfway (in proportion)
+# and five five sixths. One run's ratio says as much about its own network as about the
+# machine: against one calibration the presets' ratios spread over ±15 % (seed-cnn 1.07 to
+# 1.24, best 0.91 to 0.93 on 7 Dec.), and a class's seed-cnn run put best at +36 %. The
+# reference figures alone, 1.5 to 2.5 times off on another machine, get the runs' full
+# median.
+PRIOR_RUNS = 1
 # A finished run's epoch counts only when long enough that what the estimate leaves out of
 # an epoch (its start, the callbacks' work at its end: tens of milliseconds) weighs little;
 # a run's lone first epoch, less the tracing of its training step, still holds the tracing
@@ -89,8 +97,9 @@ class Pace:
 
     def overhead_factor(self) -> float:
         """The multiplier of the reference's per-batch and per-call seconds (and of the
-        tracing before the first batch: Python on the host's CPU)."""
-        return self.overhead / self.share() * self.runs
+        tracing before the first batch: Python on the host's CPU), which the load slows
+        less than the arithmetic (`fmnist_core.nets.load.overhead_share`)."""
+        return self.overhead / cpu_load.overhead_share(self.load, self.beside) * self.runs
 
     def basis(self, now: float | None = None) -> str:
         """What the figures rest on, as a phrase after "at": for the Train page."""
@@ -172,7 +181,8 @@ def runs_factor(samples: list[dict[str, Any]], device: str | None, policy: str |
     """The median of measured / estimated epoch seconds over the last RECENT_RUNS of
     `samples` (`RunStore.timing_samples`) on `device` (or, without one, of `policy`) whose
     estimate was `paced` or not, and whose epochs were long enough to tell (MIN_EPOCH_SECONDS,
-    MIN_LONE_EPOCH_SECONDS); (1.0, 0) without any.
+    MIN_LONE_EPOCH_SECONDS), with how many; over a measured pace, drawn toward 1 by
+    PRIOR_RUNS; (1.0, 0) without any.
 
     A stored estimate already carries the correction of its day (`estimate_factor`): it is
     undone, so each ratio is against the pace (or the reference) alone.
@@ -194,7 +204,11 @@ def runs_factor(samples: list[dict[str, Any]], device: str | None, policy: str |
         return 1.0, 0
     low, high = RUNS_BOUNDS if paced else UNPACED_BOUNDS
     median = statistics.median(ratios)
-    return (min(high, max(low, median)) if math.isfinite(median) else 1.0), len(ratios)
+    if not math.isfinite(median):
+        return 1.0, len(ratios)
+    if paced:
+        median **= len(ratios) / (len(ratios) + PRIOR_RUNS)
+    return min(high, max(low, median)), len(ratios)
 
 
 def _same_device(found: str | None, device: str | None, policy: str | None) -> bool:

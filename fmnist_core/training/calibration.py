@@ -12,7 +12,8 @@ quick and the dense baseline. Each is timed over short epochs, by turns, until t
 spent (ROUNDS at least); the median epoch of each, against the reference seconds of the same
 work (`estimate.training_parts`), gives two equations in the two paces (compute, overhead),
 which are solved. The share of the CPU the calibration had (`fmnist_core.nets.load`: the load
-of the work ahead of it and the trainings beside it) scales them back to the machine alone.
+of the work ahead of it and the trainings beside it) scales them back to the machine alone
+(the overhead by `overhead_share`).
 
     result = calibrate(store)       # Keras loads here
     result.compute, result.overhead  # e.g. 1.3 and 0.8: slower arithmetic, faster Python
@@ -139,11 +140,13 @@ def measure(budget: float = BUDGET_SECONDS,
     busy = cpu_load.busy_between(before, after)
     compute, overhead = solve(times, policy)
     share = cpu_load.share(busy or 0.0, 0)
-    # a GPU's arithmetic does not wait for the host's CPU; its Python does
+    # a GPU's arithmetic does not wait for the host's CPU; its Python does, less than
+    # arithmetic would (`fmnist_core.nets.load.overhead_share`)
     alone = 1.0 if info["device"] == "GPU" else share
     return Calibration(device=precision.device_line(info, policy),
                        compute=_bounded(compute * CORRECTION["compute"] * alone),
-                       overhead=_bounded(overhead * CORRECTION["overhead"] * share),
+                       overhead=_bounded(overhead * CORRECTION["overhead"]
+                                         * cpu_load.overhead_share(busy or 0.0, 0)),
                        load=cpu_load.load_between(before, after), busy=busy,
                        epochs=(len(times["compute"]), len(times["overhead"])),
                        seconds=time.perf_counter() - started)

@@ -9,8 +9,10 @@ been idle for SETTLE_SECONDS (in a busy lesson the finished runs correct the pac
 and no student's run waits behind a measurement), and it gives way at once to a job that
 arrives meanwhile. A thread reads the host's load (`fmnist_core.nets.load`) every
 LOAD_SECONDS, also while a job trains, and writes the median of the last LOAD_READINGS to
-the store: what a training will share the CPU with over its minutes, not the burst of a
-class pressing Start or of the pages following a run that has just ended.
+the store, once it has more than half as many: what a training will share the CPU with over
+its minutes, not the burst of a class opening its pages and pressing Start or of the pages
+following a run that has just ended. A keeper for one run (`one_run`: the CLI's, a Ray
+actor's) also writes the load its first calibration saw, as its run starts before then.
 
     keeper = PaceKeeper()
     keeper.use(store)                      # the store of the worker's jobs
@@ -47,6 +49,10 @@ LOAD_SECONDS = 5.0
 # (30 pages rerunning as a run ends: 40 % of the CPU over 30 s, where the next training then
 # saw 11 %) does not count.
 LOAD_READINGS = 12
+# ... once there are more than half as many: until then a burst can be most of them (a class
+# opening Train and pressing Start took 40–50 % of the CPU for about ten seconds, as the
+# worker started, where the trainings that followed had 10 %).
+MIN_LOAD_READINGS = LOAD_READINGS // 2 + 1
 # The calibrations whose median is kept.
 RECENT = 3
 
@@ -55,7 +61,9 @@ class PaceKeeper:
     """A process's measured pace, kept in the store of its jobs (see the module)."""
 
     def __init__(self, recalibrate_seconds: float = RECALIBRATE_SECONDS,
-                 load_seconds: float = LOAD_SECONDS, settle_seconds: float = SETTLE_SECONDS):
+                 load_seconds: float = LOAD_SECONDS, settle_seconds: float = SETTLE_SECONDS,
+                 *, one_run: bool = False):
+        self.one_run = one_run
         self.recalibrate_seconds = recalibrate_seconds
         self.load_seconds = load_seconds
         self.settle_seconds = settle_seconds
@@ -99,8 +107,9 @@ class PaceKeeper:
         """Measures the pace (`stop`: see `calibration.measure`) and keeps the median of the
         last RECENT in the store in use; None when the measurement failed (the estimate then
         rests on what was measured before, or the reference figures)."""
-        # the first one's load is the only one until the meter has read a window of its own
-        first = self.last is None
+        # for one run (the CLI's, a Ray actor's), the first one's load is the only one before
+        # the run starts; a worker's meter writes its own once it has watched long enough
+        first = self.last is None and self.one_run
         self._at, self._tried = time.monotonic(), True
         try:
             self._recent.append(calibration.measure(budget, stop))
@@ -125,7 +134,7 @@ class PaceKeeper:
             if value is None:
                 continue
             readings.append(value)
-            if self.store is None:
+            if self.store is None or len(readings) < MIN_LOAD_READINGS:
                 continue
             try:
                 self.store.save_pace(HOST_WIDE, "load", statistics.median(readings))

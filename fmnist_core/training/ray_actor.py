@@ -170,7 +170,8 @@ class RunTrainer:
                             "fit loop goes on.", self.run_id, exc_info=True)
         from fmnist_core.training.pace_keeper import PaceKeeper
 
-        keeper = PaceKeeper()  # the run's estimate rests on the node's pace, measured now
+        # the run's estimate rests on the node's pace, measured now
+        keeper = PaceKeeper(one_run=True)
         keeper.use(self.store)
         keeper.calibrate()
         self.job.run_here()
