@@ -13,8 +13,8 @@ Those are the reference figures. The machine that trains multiplies them by its 
 (`fmnist_core.nets.pace`): the per-image work by its measured compute pace, the per-batch and
 per-call costs by its overhead pace, both by how much less of the CPU a training gets under
 the load it carries (the per-batch costs less, `fmnist_core.nets.load.overhead_share`), and
-by the median correction of its last finished runs. Nothing
-measured yet (a worker process measures its pace as it starts): the reference figures.
+by the median correction of its last finished runs. Nothing measured yet (a worker process
+measures its pace as it starts): the reference figures.
 
     guess = for_spec(preset("seed-cnn"), n_fit=54_000, n_val=6_000, policy="mixed_bfloat16")
     guess.epoch_seconds, guess.total_seconds

@@ -11,7 +11,8 @@ and the run store counts them (`RunStore.trainings_running`).
 
 What the estimate assumes (`share`): a training gets what the work ahead leaves, split
 evenly with the trainings beside it, and its arithmetic takes as much longer as that share
-is smaller; its per-batch costs, less (`overhead_share`). A machine without /proc/stat (not Linux) reads as unloaded.
+is smaller; its per-batch costs, less (`overhead_share`). A machine without /proc/stat (not
+Linux) reads as unloaded.
 
     meter = LoadMeter()
     ...                      # seconds later
