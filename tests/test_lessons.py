@@ -73,6 +73,8 @@ def test_a_ratio_and_its_tolerance(store):
                            store.epochs)
     outcome = answers.answer(lesson, rows)
     assert outcome == pytest.approx(3.2)
+    # a run with one timed epoch has no epoch after the first: no outcome from it
+    assert answers.later_epoch_seconds([{"seconds": 3.0, "complete": True}]) is None
     assert answers.judge(lesson, 4.0, outcome) is True  # within 30 %
     assert answers.judge(lesson, 2.0, outcome) is False
     assert answers.shown(lesson, outcome) == "3.2×"

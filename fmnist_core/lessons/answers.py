@@ -93,11 +93,10 @@ def overfit_gap(epochs: list[dict[str, Any]]) -> float | None:
 
 def later_epoch_seconds(epochs: list[dict[str, Any]]) -> float | None:
     """The median seconds of the complete epochs after the first (which also traces the
-    network: a fixed cost that would blur a comparison of the work), or of the first when it
-    is the only one; None without a timed epoch."""
+    network: a fixed cost that would blur a comparison of the work); None without one, so
+    that what the page says ("an epoch after the first") is always what it measured."""
     done = [e["seconds"] for e in epochs if e.get("complete", True) and e.get("seconds")]
-    later = done[1:] or done
-    return statistics.median(later) if later else None
+    return statistics.median(done[1:]) if len(done) > 1 else None
 
 
 def measure(lesson: Lesson, run: dict[str, Any],
