@@ -61,6 +61,10 @@ class Session:
         self._auto: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id → its loop
         self._finished = asyncio.Event()
         self._asked_at: float | None = None  # the pending page run, when it was asked for
+        # script runs whose start (new_session) arrived: a run begun before a request is not
+        # the one it asked for, though its finish may arrive after the request was sent
+        self._started: set[str] = set()
+        self._begun_before: set[str] = set()
         self._fragments_asked: collections.deque[float] = collections.deque()
 
     async def open(self, page: str, timeout: float = 120, query: str = "") -> float:
@@ -140,6 +144,7 @@ class Session:
             await self._ws.send(msg.SerializeToString())
             return 0.0
         self._finished.clear()
+        self._begun_before = set(self._started)
         asked = self._asked_at = time.perf_counter()
         await self._ws.send(msg.SerializeToString())
         await asyncio.wait_for(self._finished.wait(), timeout)
@@ -154,6 +159,8 @@ class Session:
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
+            if msg.metadata.run.script_run_id:
+                self._started.add(msg.metadata.run.script_run_id)
             if not msg.metadata.run.fragment_ids:
                 self._stop_auto()  # as the browser does on a full run
                 self._fragments_asked.clear()  # a full run drops the ones asked before
@@ -177,6 +184,9 @@ class Session:
                 if self._fragments_asked:
                     self.runs.append((now - self._fragments_asked.popleft(), True))
                 return
+            if msg.metadata.run.script_run_id and (
+                    msg.metadata.run.script_run_id in self._begun_before):
+                return  # a run begun before the pending request (a page's own rerun)
             if self._asked_at is not None:
                 self.runs.append((now - self._asked_at, False))
                 self._asked_at = None
